@@ -1,0 +1,1 @@
+"""The pneumonia-xray desktop application (PySide6) and its headless batch command."""

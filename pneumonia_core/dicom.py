@@ -1,0 +1,157 @@
+"""DICOM decoding to 8-bit grayscale for display and the model.
+
+Applies, in order: rescale slope/intercept (Modality LUT), the VOI LUT or window
+centre/width, and MONOCHROME1 inversion, so that bone is bright and air is dark exactly as
+a radiologist's viewer shows the film. Compressed transfer syntaxes are decoded by pydicom's
+pixel handlers (pylibjpeg for JPEG, JPEG-LS and JPEG 2000; Pillow as fallback).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import numpy as np
+
+from pneumonia_core.imageio import (
+    MAX_PIXELS,
+    DecodedImage,
+    ImageLoadError,
+    _check_geometry,
+    scale_to_uint8,
+)
+
+log = logging.getLogger(__name__)
+
+#: Tags copied into :attr:`DecodedImage.dicom` for the out-of-scope guard and the UI.
+INFO_TAGS = (
+    "Modality",
+    "BodyPartExamined",
+    "ViewPosition",
+    "PhotometricInterpretation",
+    "SOPClassUID",
+    "StudyDescription",
+    "SeriesDescription",
+    "PatientAge",
+)
+
+
+def looks_like_headerless_dicom(data: bytes) -> bool:
+    """Heuristic for DICOM without the Part 10 preamble: starts with group 0x0008 tags."""
+    return len(data) > 8 and data[0:2] in (b"\x08\x00", b"\x00\x08") and data[2:4] != b"\x00\x00"
+
+
+def _read_dataset(data: bytes):  # -> pydicom.Dataset
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(io.BytesIO(data), force=not data[128:132] == b"DICM")
+    except InvalidDicomError as exc:
+        raise ImageLoadError(f"Not a valid DICOM file: {exc}") from None
+    except Exception as exc:  # pydicom raises many types on corrupt headers
+        raise ImageLoadError(f"Corrupt DICOM header: {type(exc).__name__}: {exc}") from None
+
+
+def decode_dicom(data: bytes) -> DecodedImage:
+    """Decode DICOM bytes; the first frame of a multi-frame object is used."""
+    ds = _read_dataset(data)
+    info = {}
+    for tag in INFO_TAGS:
+        value = ds.get(tag)
+        if value is not None and str(value).strip():
+            info[tag] = str(value).strip()
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        raise ImageLoadError("DICOM file has no pixel data (not an image object)")
+    try:
+        rows = int(ds.Rows)
+        cols = int(ds.Columns)
+    except Exception:
+        raise ImageLoadError("DICOM file lacks Rows/Columns") from None
+    _check_geometry(cols, rows)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    if rows * cols * max(frames, 1) * spp > 4 * MAX_PIXELS:
+        raise ImageLoadError(f"DICOM pixel data too large: {frames} frames of {cols}x{rows}")
+
+    try:
+        from pydicom.pixels import pixel_array
+
+        if frames > 1:
+            arr = pixel_array(ds, index=0)
+            info["Frames"] = str(frames)
+        else:
+            arr = ds.pixel_array
+    except NotImplementedError as exc:
+        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        name = getattr(ts, "name", str(ts))
+        raise ImageLoadError(f"Unsupported DICOM transfer syntax {name}: {exc}") from None
+    except (RuntimeError, ValueError, AttributeError, TypeError, KeyError, EOFError, OSError) as exc:
+        raise ImageLoadError(f"Cannot decode DICOM pixel data: {type(exc).__name__}: {exc}") from None
+    except MemoryError:
+        raise ImageLoadError("DICOM pixel data too large to decode") from None
+
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    was_color = False
+    colorful = 0.0
+    if arr.ndim == 3 and spp >= 3:
+        # Colour DICOM (secondary capture, photos): pydicom converts YBR to RGB by default.
+        from pneumonia_core.imageio import _colorfulness
+
+        rgb = scale_to_uint8(arr[..., :3]) if arr.dtype != np.uint8 else arr[..., :3]
+        colorful = _colorfulness(rgb)
+        was_color = colorful > 2.0
+        gray = (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.float64)
+        out = scale_to_uint8(gray) if gray.max() > gray.min() else gray.astype(np.uint8)
+        return DecodedImage(out, "DICOM", (cols, rows), was_color, colorful, info)
+    if arr.ndim != 2:
+        raise ImageLoadError(f"Unsupported DICOM pixel layout: shape {arr.shape}")
+
+    try:
+        values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
+        window = _first_window(ds)
+        if "VOILUTSequence" in ds:
+            out = scale_to_uint8(np.asarray(apply_voi_lut(values, ds, index=0)))
+        elif window is not None:
+            out = _linear_window(values, *window)
+        else:
+            out = scale_to_uint8(values)
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # malformed LUTs must not crash the batch
+        log.warning("DICOM LUT could not be applied (%s); using raw values", exc)
+        out = scale_to_uint8(arr)
+    if photometric == "MONOCHROME1":
+        out = 255 - out
+    return DecodedImage(out, "DICOM", (cols, rows), False, 0.0, info)
+
+
+def _first_window(ds) -> tuple[float, float] | None:
+    """The first (centre, width) pair, or None when absent or unusable."""
+    if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return None
+    try:
+        centre = _first_value(ds.WindowCenter)
+        width = _first_value(ds.WindowWidth)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if not np.isfinite(centre) or not np.isfinite(width) or width < 1:
+        return None
+    return centre, width
+
+
+def _linear_window(values: np.ndarray, centre: float, width: float) -> np.ndarray:
+    """DICOM PS3.3 C.11.2.1.2 'LINEAR' windowing straight to 0..255."""
+    if width <= 1:
+        return np.where(values <= centre - 0.5, 0, 255).astype(np.uint8)
+    y = (values - (centre - 0.5)) / (width - 1) + 0.5
+    return np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+
+
+def _first_value(value: object) -> float:
+    """DICOM multi-valued elements (MultiValue) hold several windows; take the first."""
+    if isinstance(value, (str, bytes, int, float)):
+        return float(value)
+    return float(list(value)[0])  # type: ignore[call-overload]

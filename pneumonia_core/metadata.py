@@ -1,0 +1,194 @@
+"""The model metadata schema: everything the app knows about a model travels in metadata.json.
+
+Schema version 1 (``SCHEMA_VERSION``). Written by the converter beside ``model.tflite``; read
+by the app and the batch command, which hard-code none of it. Field reference:
+
+- ``schema_version`` (int), ``name``, ``version`` (str), ``created`` (ISO 8601 UTC)
+- ``labels``: class names, index 0 negative; ``positive_label``: the class the score is for
+- ``input``: ``name``, ``shape`` ([1, H, W, C]), ``dtype`` ("float32"), ``channels``,
+  ``color`` ("grayscale"), ``value_range`` ([0, 255]: raw 8-bit pixels, the model rescales),
+  ``resize`` (how :func:`pneumonia_core.imageio.load_image` resizes)
+- ``outputs``: ``{"logit": {"name", "shape"}, "cam": {...}, "embedding": {...}}``; the logit is
+  the uncalibrated score, ``cam`` the class-activation map (logit contribution per cell, its
+  mean equals the logit), ``embedding`` the pooled features for the out-of-scope guard
+- ``calibration``: ``{"method": "temperature", "temperature": T}``; P = sigmoid(logit / T)
+- ``threshold``: ``{"value", "rule", "target_sensitivity", "sensitivity", "specificity"}`` on
+  the calibrated probability; predicted PNEUMONIA when P >= value
+- ``validation``: metrics of the converted model on the validation split
+- ``training``: ``config_digest``, ``data_fingerprint``, ``git_commit``, ``config``
+- ``quantization``: "int8", "float16" or "float32"
+- ``scope``: out-of-scope guard statistics (see :mod:`pneumonia_core.scope`), optional
+- ``file``: the .tflite file name; ``sha256``: its SHA-256 hex digest
+- ``intended_use`` (str), ``limitations`` (list of str)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+METADATA_FILE = "metadata.json"
+MODEL_FILE = "model.tflite"
+
+INTENDED_USE = (
+    "Triage aid for pediatric (age 1-5) frontal chest radiographs: flags films that may show "
+    "pneumonia so that a qualified reader looks at them first. Not a diagnosis; every film is "
+    "still read by a clinician."
+)
+LIMITATIONS = [
+    "Trained on one hospital's pediatric AP chest films (Kermany et al. 2018); performance on "
+    "adults, lateral views, other hospitals or other equipment is unknown.",
+    "Does not distinguish bacterial from viral pneumonia and does not detect other findings.",
+    "A NORMAL result does not exclude disease; the operating point favours sensitivity, so "
+    "false alarms are expected.",
+    "Inputs that are not frontal chest radiographs are rejected as out of scope on a best-effort "
+    "basis; the guard is not perfect.",
+]
+
+
+class MetadataError(ValueError):
+    """metadata.json is missing, malformed or inconsistent with the model file."""
+
+
+@dataclass
+class InputSpec:
+    name: str = "image"
+    shape: list[int] = field(default_factory=lambda: [1, 224, 224, 1])
+    dtype: str = "float32"
+    channels: int = 1
+    color: str = "grayscale"
+    value_range: list[float] = field(default_factory=lambda: [0.0, 255.0])
+    resize: str = ""
+
+    @property
+    def size(self) -> int:
+        return int(self.shape[1])
+
+
+@dataclass
+class ModelMetadata:
+    name: str
+    version: str
+    created: str
+    sha256: str
+    input: InputSpec
+    outputs: dict[str, dict[str, Any]]
+    threshold: dict[str, Any]
+    calibration: dict[str, Any] = field(
+        default_factory=lambda: {"method": "temperature", "temperature": 1.0}
+    )
+    labels: list[str] = field(default_factory=lambda: ["NORMAL", "PNEUMONIA"])
+    positive_label: str = "PNEUMONIA"
+    file: str = MODEL_FILE
+    quantization: str = "int8"
+    validation: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    scope: dict[str, Any] = field(default_factory=dict)
+    intended_use: str = INTENDED_USE
+    limitations: list[str] = field(default_factory=lambda: list(LIMITATIONS))
+    schema_version: int = SCHEMA_VERSION
+
+    # -- derived values ----------------------------------------------------------------
+    @property
+    def threshold_value(self) -> float:
+        return float(self.threshold["value"])
+
+    @property
+    def temperature(self) -> float:
+        return float(self.calibration.get("temperature", 1.0))
+
+    def probability(self, logit: float) -> float:
+        """Calibrated P(positive) from the model's raw logit."""
+        z = float(logit) / self.temperature
+        if z >= 0:
+            return 1.0 / (1.0 + math.exp(-z))
+        e = math.exp(z)
+        return e / (1.0 + e)
+
+    # -- (de)serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        # Stable, readable key order: identity first.
+        order = ["schema_version", "name", "version", "created", "file", "sha256", "quantization"]
+        return {k: d[k] for k in order} | {k: v for k, v in d.items() if k not in order}
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        path = Path(folder) / METADATA_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelMetadata:
+        if not isinstance(data, dict):
+            raise MetadataError("metadata.json must hold a JSON object")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise MetadataError(
+                f"Unsupported metadata schema_version {version!r} (this app reads {SCHEMA_VERSION})"
+            )
+        required = ["name", "version", "created", "sha256", "input", "outputs", "threshold"]
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise MetadataError(f"metadata.json lacks required field(s): {', '.join(missing)}")
+        known = set(cls.__dataclass_fields__)
+        kwargs = {k: v for k, v in data.items() if k in known}
+        try:
+            kwargs["input"] = InputSpec(**data["input"])
+        except TypeError as exc:
+            raise MetadataError(f"metadata.json 'input' is malformed: {exc}") from None
+        meta = cls(**kwargs)
+        meta.validate()
+        return meta
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> ModelMetadata:
+        path = Path(folder) / METADATA_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise MetadataError(f"Model metadata not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MetadataError(f"Cannot read {path}: {exc}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MetadataError(f"{path} is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    def validate(self) -> None:
+        """Check internal consistency; raise :class:`MetadataError` naming the bad field."""
+        shape = self.input.shape
+        if len(shape) != 4 or shape[1] != shape[2] or shape[3] not in (1, 3) or shape[1] < 8:
+            raise MetadataError(f"input.shape must be [1, S, S, 1|3]; received {shape}")
+        if "logit" not in self.outputs:
+            raise MetadataError("outputs must include 'logit'")
+        try:
+            t = self.threshold_value
+        except (KeyError, TypeError, ValueError):
+            raise MetadataError(f"threshold.value missing or not a number: {self.threshold}") from None
+        if not 0.0 < t < 1.0:
+            raise MetadataError(f"threshold.value must lie in (0, 1); received {t}")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise MetadataError(f"calibration.temperature must be > 0; received {self.temperature}")
+        if len(self.sha256) != 64:
+            raise MetadataError("sha256 must be a 64-character hex digest")
+        if self.positive_label not in self.labels:
+            raise MetadataError(f"positive_label {self.positive_label!r} not in labels {self.labels}")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,124 @@
+"""A verified model bundle (``model.tflite`` + ``metadata.json``) and its predictions."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pneumonia_core.metadata import METADATA_FILE, MetadataError, ModelMetadata, sha256_file
+from pneumonia_core.runtime import TFLiteRunner
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(RuntimeError):
+    """The model cannot be used: missing, tampered with, or not what its metadata says."""
+
+
+@dataclass
+class Prediction:
+    logit: float
+    probability: float  # calibrated P(positive)
+    cam: np.ndarray | None  # (h, w) float32 logit contributions, mean == logit
+    embedding: np.ndarray | None  # (C,) pooled features
+
+
+def default_model_dir() -> Path:
+    """``resources/model`` in a checkout, or inside a PyInstaller bundle."""
+    import sys
+
+    env = os.environ.get("PNEUMONIA_XRAY_MODEL_DIR")
+    if env:
+        return Path(env)
+    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
+    return base / "resources" / "model"
+
+
+class ModelBundle:
+    """Loads and verifies a model folder; :meth:`predict` is not thread-safe (see
+    :meth:`clone` for one runner per thread)."""
+
+    def __init__(self, folder: Path, metadata: ModelMetadata, model_bytes: bytes,
+                 num_threads: int = 1) -> None:
+        self.folder = folder
+        self.metadata = metadata
+        self._bytes = model_bytes
+        self._num_threads = num_threads
+        try:
+            self.runner = TFLiteRunner(model_bytes, num_threads=num_threads)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
+        expected = tuple(metadata.input.shape)
+        if self.runner.input_shape != expected:
+            raise ModelError(
+                f"Model input shape {list(self.runner.input_shape)} does not match metadata "
+                f"{list(expected)}; refusing to run a model that was not converted for this app"
+            )
+        for key, spec in metadata.outputs.items():
+            if spec.get("name") not in self.runner.output_details:
+                raise ModelError(
+                    f"Model has no output {spec.get('name')!r} for {key!r}; "
+                    f"outputs are {self.runner.output_names}"
+                )
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str] | None = None, num_threads: int = 1) -> ModelBundle:
+        folder = Path(folder) if folder is not None else default_model_dir()
+        try:
+            metadata = ModelMetadata.load(folder)
+        except MetadataError as exc:
+            raise ModelError(str(exc)) from None
+        model_path = folder / metadata.file
+        try:
+            model_bytes = model_path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"Cannot read model file {model_path}: {exc}") from None
+        from pneumonia_core.metadata import sha256_bytes
+
+        digest = sha256_bytes(model_bytes)
+        if digest != metadata.sha256:
+            raise ModelError(
+                f"Model file {model_path.name} failed its integrity check: SHA-256 {digest[:12]}... "
+                f"does not match {METADATA_FILE} ({metadata.sha256[:12]}...). The file was altered "
+                "or belongs to another model; reinstall the application."
+            )
+        log.info("loaded model %s %s (sha256 %s)", metadata.name, metadata.version, digest[:12])
+        return cls(folder, metadata, model_bytes, num_threads)
+
+    def clone(self) -> ModelBundle:
+        """A new bundle with its own interpreter, for another thread."""
+        return ModelBundle(self.folder, self.metadata, self._bytes, self._num_threads)
+
+    @property
+    def input_size(self) -> int:
+        return self.metadata.input.size
+
+    @property
+    def short_hash(self) -> str:
+        return self.metadata.sha256[:12]
+
+    def predict(self, gray: np.ndarray) -> Prediction:
+        """Predict from a ``(S, S)`` uint8 array made by :func:`~pneumonia_core.imageio.load_image`."""
+        s = self.input_size
+        if gray.shape != (s, s):
+            raise ValueError(f"expected a {s}x{s} image, received shape {gray.shape}")
+        outs = self.runner.run(gray.astype(np.float32)[None, :, :, None])
+        names = {k: v.get("name") for k, v in self.metadata.outputs.items()}
+        logit = float(np.ravel(outs[names["logit"]])[0])
+        cam = outs.get(names.get("cam", ""), None)
+        emb = outs.get(names.get("embedding", ""), None)
+        return Prediction(
+            logit=logit,
+            probability=self.metadata.probability(logit),
+            cam=None if cam is None else np.squeeze(cam).astype(np.float32),
+            embedding=None if emb is None else np.ravel(emb).astype(np.float32),
+        )
+
+
+def sha256_of_model(folder: str | os.PathLike[str]) -> str:
+    meta = ModelMetadata.load(folder)
+    return sha256_file(Path(folder) / meta.file)

@@ -1,0 +1,152 @@
+"""Qt-free classification of files: the code path shared by the app and the batch command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pneumonia_core import scope
+from pneumonia_core.imageio import (
+    ImageLoadError,
+    decode_bytes,
+    is_candidate_file,
+    read_file_bytes,
+    to_model_input,
+)
+from pneumonia_core.metadata import sha256_bytes
+from pneumonia_core.model import ModelBundle
+
+log = logging.getLogger(__name__)
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+STATUS_OUT_OF_SCOPE = "out_of_scope"
+
+
+@dataclass
+class Result:
+    """The outcome for one file. ``probability``/``prediction`` are set only when ok."""
+
+    path: str
+    status: str
+    probability: float | None = None
+    prediction: str | None = None
+    message: str = ""
+    logit: float | None = None
+    threshold: float | None = None
+    file_sha256: str = ""
+    cam: np.ndarray | None = None
+    seconds: float = 0.0
+
+    @property
+    def flagged(self) -> bool:
+        """Anything a person must look at: predicted positive, unreadable, or out of scope."""
+        return self.status != STATUS_OK or self.prediction == "PNEUMONIA"
+
+
+def decide(probability: float, threshold: float, labels: list[str]) -> str:
+    """The predicted label: positive when the calibrated probability is at or above threshold."""
+    return labels[1] if probability >= threshold else labels[0]
+
+
+def classify_bytes(path: str, data: bytes, bundle: ModelBundle, threshold: float,
+                   keep_cam: bool = False) -> Result:
+    """Classify already-read file bytes. Never raises for bad input: errors become a Result."""
+    t0 = time.perf_counter()
+    digest = sha256_bytes(data)
+    try:
+        decoded = decode_bytes(data, draft_size=bundle.input_size)
+        gray = to_model_input(decoded.pixels, bundle.input_size)
+    except ImageLoadError as exc:
+        return Result(path, STATUS_ERROR, message=str(exc), file_sha256=digest,
+                      seconds=time.perf_counter() - t0)
+    meta = bundle.metadata
+    verdict = scope.check_decoded(decoded)
+    if verdict.in_scope:
+        verdict = scope.check_pixels(gray, meta.scope)
+    if not verdict.in_scope:
+        return Result(path, STATUS_OUT_OF_SCOPE, message=verdict.reason, file_sha256=digest,
+                      threshold=threshold, seconds=time.perf_counter() - t0)
+    pred = bundle.predict(gray)
+    verdict = scope.check_embedding(pred.embedding, meta.scope)
+    if not verdict.in_scope:
+        return Result(path, STATUS_OUT_OF_SCOPE, message=verdict.reason, file_sha256=digest,
+                      logit=pred.logit, threshold=threshold, seconds=time.perf_counter() - t0)
+    label = decide(pred.probability, threshold, meta.labels)
+    return Result(
+        path, STATUS_OK, probability=pred.probability, prediction=label,
+        message="", logit=pred.logit, threshold=threshold, file_sha256=digest,
+        cam=pred.cam if keep_cam else None, seconds=time.perf_counter() - t0,
+    )
+
+
+def classify_file(path: str | os.PathLike[str], bundle: ModelBundle, threshold: float | None = None,
+                  keep_cam: bool = False) -> Result:
+    """Read a file once and classify it; every failure is reported in the Result."""
+    p = os.fspath(path)
+    thr = bundle.metadata.threshold_value if threshold is None else float(threshold)
+    try:
+        data = read_file_bytes(p)
+    except ImageLoadError as exc:
+        return Result(p, STATUS_ERROR, message=str(exc), threshold=thr)
+    try:
+        return classify_bytes(p, data, bundle, thr, keep_cam=keep_cam)
+    except Exception as exc:  # a bug must cost one row, not the batch
+        log.exception("unexpected failure classifying %s", p)
+        return Result(p, STATUS_ERROR, message=f"Internal error: {type(exc).__name__}: {exc}",
+                      threshold=thr)
+
+
+def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
+    """Expand files and folders (recursively, sorted, symlink loops visited once).
+
+    Files named explicitly are always yielded, whatever their suffix, so the user gets an
+    error row for them; inside folders only candidate image files are yielded (known
+    suffixes, or no suffix for DICOM). Hidden files and folders are skipped.
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+    for raw in paths:
+        p = Path(raw)
+        try:
+            st = os.stat(p)
+        except OSError:
+            yield os.fspath(p)  # reported as an error row by the classifier
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            yield os.fspath(p)
+            continue
+        yield from _walk(p, seen_dirs)
+
+
+def _walk(root: Path, seen: set[tuple[int, int]]) -> Iterator[str]:
+    try:
+        st = os.stat(root)
+    except OSError:
+        return
+    key = (st.st_dev, st.st_ino)
+    if key in seen:
+        return
+    seen.add(key)
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        log.warning("cannot list %s: %s", root, exc)
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir(follow_symlinks=True)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            yield from _walk(Path(entry.path), seen)
+        elif is_candidate_file(Path(entry.name)):
+            yield entry.path

@@ -1,0 +1,64 @@
+"""The one place the LiteRT interpreter is imported.
+
+Both the converter's validation and the desktop app run ``.tflite`` models through
+:class:`TFLiteRunner`, so what the converter proves is what the app runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def _interpreter_class() -> Any:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter
+
+
+class TFLiteRunner:
+    """A LiteRT interpreter run through its signature (named outputs), batch of one.
+
+    Not thread-safe: give each worker thread its own runner.
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | bytes, num_threads: int = 1) -> None:
+        interpreter_cls = _interpreter_class()
+        try:
+            if isinstance(model, (bytes, bytearray)):
+                self._interp = interpreter_cls(model_content=bytes(model), num_threads=num_threads)
+            else:
+                self._interp = interpreter_cls(model_path=os.fspath(model), num_threads=num_threads)
+            self._interp.allocate_tensors()
+            signatures = self._interp.get_signature_list()
+        except (ValueError, RuntimeError) as exc:
+            raise ValueError(f"LiteRT could not load the model: {exc}") from None
+        if not signatures:
+            raise ValueError("the model has no signature; convert it with pneumonia-convert")
+        key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+        self._runner = self._interp.get_signature_runner(key)
+        inputs = self._runner.get_input_details()
+        if len(inputs) != 1:
+            raise ValueError(f"expected a model with one input, received {len(inputs)}")
+        self.input_name, self.input_detail = next(iter(inputs.items()))
+        self.output_details: dict[str, dict[str, Any]] = dict(self._runner.get_output_details())
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(x) for x in self.input_detail["shape"])
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.output_details)
+
+    def run(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        """Run one image shaped like the input (batch of one); returns every output by name."""
+        detail = self.input_detail
+        x = np.asarray(image, dtype=detail["dtype"]).reshape(detail["shape"])
+        outputs = self._runner(**{self.input_name: x})
+        return {name: np.asarray(value) for name, value in outputs.items()}

@@ -1,0 +1,86 @@
+"""Shared fixtures: real data from ../shared/data when present, generated images otherwise."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("PNEUMONIA_DATA", ROOT.parent / "shared" / "data" / "chest_xray"))
+MODEL_DIR = ROOT / "resources" / "model"
+
+
+def synthetic_xray(seed: int, size: tuple[int, int] = (256, 224), pneumonia: bool = False) -> np.ndarray:
+    """A grey image with two dark 'lung fields' in a bright body outline; pneumonia adds a
+    bright blob. Enough structure for loaders, pipelines and tiny training runs."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = 180 + 20 * rng.standard_normal((h, w))
+    for cx in (0.32 * w, 0.68 * w):
+        lung = ((xx - cx) / (0.16 * w)) ** 2 + ((yy - 0.5 * h) / (0.3 * h)) ** 2 < 1
+        img[lung] -= 110
+    if pneumonia:
+        cx = (0.32 if rng.random() < 0.5 else 0.68) * w
+        blob = ((xx - cx) / (0.08 * w)) ** 2 + ((yy - 0.6 * h) / (0.1 * h)) ** 2 < 1
+        img[blob] += 90
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_kermany_tree(root: Path, n_per_class: int = 12, splits=("train", "val")) -> Path:
+    """Write a small Kermany-style tree with realistic file names (patient ids repeat)."""
+    for split in splits:
+        for label in ("NORMAL", "PNEUMONIA"):
+            d = root / split / label
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n_per_class):
+                seed = zlib.crc32(f"{split}/{label}/{i}".encode())
+                arr = synthetic_xray(seed, pneumonia=label == "PNEUMONIA")
+                patient = i // 2  # two images per patient
+                name = (f"IM-{patient:04d}-{i % 2 + 1:04d}.jpeg" if label == "NORMAL"
+                        else f"person{patient}_bacteria_{i}.jpeg")
+                if split != "train":
+                    name = f"{split}-{name}"
+                Image.fromarray(arr).save(d / name, quality=90)
+    return root
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real Kermany folder when available, else a generated one."""
+    if (SHARED_DATA / "train").is_dir():
+        return SHARED_DATA
+    return make_kermany_tree(tmp_path_factory.mktemp("kermany"))
+
+
+@pytest.fixture(scope="session")
+def small_data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Always generated: a small tree for fast training tests."""
+    return make_kermany_tree(tmp_path_factory.mktemp("kermany_small"))
+
+
+@pytest.fixture(scope="session")
+def full_res_images() -> list[Path]:
+    """The 16 full-resolution official val images, or generated large JPEGs."""
+    real = sorted((SHARED_DATA / "val").glob("*/*.jpeg"))
+    if real:
+        return real
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / "pneumonia_fullres"
+    out.mkdir(exist_ok=True)
+    paths = []
+    for i in range(4):
+        p = out / f"gen_{i}.jpeg"
+        if not p.exists():
+            Image.fromarray(synthetic_xray(i, size=(1500, 1200), pneumonia=i % 2 == 1)).save(p)
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    return MODEL_DIR
