@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import sys
 
+#: First arguments handled without Qt (fast start, no display needed).
+_HEADLESS = ("--version", "-V", "--self-test", "-h", "--help")
+
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and (args[0] == "classify" or args[0] in ("--version", "--self-test", "-V")):
+    if args and (args[0] == "classify" or args[0] in _HEADLESS):
         from desktop import batch
 
         return batch.main(args)

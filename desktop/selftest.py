@@ -1,0 +1,170 @@
+"""``pneumonia-xray --self-test``: prove that this installation can classify, offline.
+
+Checks, in order, and stops at the first failure:
+
+1. the model folder loads and ``model.tflite`` matches the SHA-256 in ``metadata.json``;
+2. a built-in generated chest-like image (numpy, no file needed) goes through the app's own
+   loader (PNG bytes -> :func:`~pneumonia_core.imageio.decode_bytes` ->
+   :func:`~pneumonia_core.imageio.to_model_input`) and the model gives a finite logit, a
+   probability in [0, 1], and the same answer twice;
+3. the same image, stored as a JPEG 2000 compressed DICOM, decodes through pydicom and the
+   pylibjpeg codecs to the same pixels (so compressed DICOM from a PACS can be read).
+
+Prints one ``SELF-TEST OK`` line with versions and timing, or ``SELF-TEST FAILED: reason``
+on stderr with exit status 1.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import time
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+class SelfTestError(RuntimeError):
+    """One self-test check failed; the message says which and why."""
+
+
+def builtin_image(size: int = 256) -> np.ndarray:
+    """A deterministic grey chest-like picture: bright body, two dark lung fields, noise."""
+    rng = np.random.default_rng(20261127)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    img = 170.0 + 18.0 * rng.standard_normal((size, size))
+    for cx in (0.32, 0.68):
+        lung = ((xx - cx) / 0.15) ** 2 + ((yy - 0.5) / 0.3) ** 2 < 1.0
+        img[lung] -= 100.0
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    img[0, 0], img[0, 1] = 0, 255  # full range: DICOM scaling is then the identity
+    return img
+
+
+def _png_bytes(img: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img, mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _dicom_j2k_bytes(img: np.ndarray) -> bytes:
+    """``img`` as a JPEG 2000 lossless DICOM Part 10 file, encoded by pylibjpeg-openjpeg."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import (
+        ExplicitVRLittleEndian,
+        JPEG2000Lossless,
+        SecondaryCaptureImageStorage,
+        generate_uid,
+    )
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality = "DX"
+    ds.BodyPartExamined = "CHEST"
+    ds.Rows, ds.Columns = img.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.PixelData = img.tobytes()
+    ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg")
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def check_model(model_dir: Path | None):  # -> ModelBundle
+    from pneumonia_core.model import ModelBundle, ModelError
+
+    try:
+        return ModelBundle.load(model_dir)
+    except ModelError as exc:
+        raise SelfTestError(f"model: {exc}") from None
+
+
+def check_inference(bundle, img: np.ndarray) -> tuple[float, float]:  # bundle: ModelBundle
+    """Loader + model on the built-in image; returns (probability, inference seconds)."""
+    from pneumonia_core.imageio import ImageLoadError, decode_bytes, to_model_input
+
+    try:
+        decoded = decode_bytes(_png_bytes(img), draft_size=bundle.input_size)
+        gray = to_model_input(decoded.pixels, bundle.input_size)
+    except ImageLoadError as exc:
+        raise SelfTestError(f"image loader: {exc}") from None
+    t0 = time.perf_counter()
+    first = bundle.predict(gray)
+    seconds = time.perf_counter() - t0
+    second = bundle.predict(gray)
+    if not math.isfinite(first.logit):
+        raise SelfTestError(f"inference: the model returned a non-finite logit {first.logit}")
+    if not 0.0 <= first.probability <= 1.0:
+        raise SelfTestError(f"inference: probability {first.probability} outside [0, 1]")
+    if first.logit != second.logit:
+        raise SelfTestError(
+            f"inference: two runs on the same image differ ({first.logit} vs {second.logit})")
+    return first.probability, seconds
+
+
+def check_dicom(img: np.ndarray) -> None:
+    """A JPEG 2000 compressed DICOM decodes through the app's loader to the same pixels."""
+    from pneumonia_core.imageio import ImageLoadError, decode_bytes
+
+    try:
+        data = _dicom_j2k_bytes(img)
+    except Exception as exc:  # missing encoder/codec plugins surface as many types
+        raise SelfTestError(f"DICOM codecs: cannot encode a JPEG 2000 test image: {exc}") from None
+    try:
+        decoded = decode_bytes(data)
+    except ImageLoadError as exc:
+        raise SelfTestError(f"DICOM codecs: {exc}") from None
+    if decoded.source_format != "DICOM" or not np.array_equal(decoded.pixels, img):
+        raise SelfTestError("DICOM codecs: the JPEG 2000 DICOM did not decode to its pixels")
+
+
+def run_self_test(model_dir: Path | None, stdout: TextIO, stderr: TextIO) -> int:
+    """Run every check; one line on ``stdout`` when all pass, else one on ``stderr``."""
+    from pneumonia_core import __version__
+
+    t0 = time.perf_counter()
+    try:
+        bundle = check_model(model_dir)
+        t_model = time.perf_counter() - t0
+        img = builtin_image()
+        probability, t_infer = check_inference(bundle, img)
+        check_dicom(img)
+    except SelfTestError as exc:
+        stderr.write(f"SELF-TEST FAILED: {exc}\n")
+        return EXIT_FAILED
+    meta = bundle.metadata
+    total = time.perf_counter() - t0
+    stdout.write(
+        f"SELF-TEST OK: pneumonia-xray {__version__}, model {meta.name} {meta.version} "
+        f"(sha256 {meta.sha256[:12]} verified), LiteRT {_litert_version()}, built-in image "
+        f"P(pneumonia)={probability:.4f}, DICOM JPEG 2000 ok; model load {t_model * 1000:.0f} ms, "
+        f"inference {t_infer * 1000:.0f} ms, total {total * 1000:.0f} ms\n"
+    )
+    return EXIT_OK
+
+
+def _litert_version() -> str:
+    try:
+        import ai_edge_litert
+
+        return str(getattr(ai_edge_litert, "__version__", "unknown"))
+    except ImportError:  # pragma: no cover - the model could not have loaded
+        return "unavailable"
