@@ -4,12 +4,19 @@ Applies, in order: rescale slope/intercept (Modality LUT), the VOI LUT or window
 centre/width, and MONOCHROME1 inversion, so that bone is bright and air is dark exactly as
 a radiologist's viewer shows the film. Compressed transfer syntaxes are decoded by pydicom's
 pixel handlers (pylibjpeg for JPEG, JPEG-LS and JPEG 2000; Pillow as fallback).
+
+Bounds: Rows x Columns is checked against ``MAX_PIXELS`` before pixel data is decoded, only
+the first frame of a multi-frame object is decoded, and the Deflated Explicit VR Little
+Endian transfer syntax (which pydicom inflates without a limit) is inflated here first with
+a cap of :data:`MAX_INFLATED_BYTES`, so a small deflate bomb is refused instead of filling
+memory.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import zlib
 
 import numpy as np
 
@@ -22,6 +29,10 @@ from pneumonia_core.imageio import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Largest dataset accepted after inflating a Deflated Explicit VR Little Endian file.
+MAX_INFLATED_BYTES = 256 * 1024 * 1024
+_DEFLATED_TS = b"1.2.840.10008.1.2.1.99"
 
 #: Tags copied into :attr:`DecodedImage.dicom` for the out-of-scope guard and the UI.
 INFO_TAGS = (
@@ -41,16 +52,56 @@ def looks_like_headerless_dicom(data: bytes) -> bool:
     return len(data) > 8 and data[0:2] in (b"\x08\x00", b"\x00\x08") and data[2:4] != b"\x00\x00"
 
 
+def _check_deflate_bomb(data: bytes) -> None:
+    """Refuse a deflated dataset that would inflate beyond :data:`MAX_INFLATED_BYTES`.
+
+    pydicom inflates the whole body with ``zlib.decompress`` (no limit); a 1 MB file can hold
+    1 GB of zeros. The file meta group is small, so the transfer syntax UID sits near the start.
+    """
+    if _DEFLATED_TS not in data[:8192]:
+        return
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    fp = io.BytesIO(data)
+    try:
+        read_preamble(fp, force=True)
+        _read_file_meta_info(fp)
+    except Exception as exc:
+        raise ImageLoadError(f"Corrupt DICOM file meta information: {exc}") from None
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(data[fp.tell():], MAX_INFLATED_BYTES + 1)
+    except zlib.error as exc:
+        raise ImageLoadError(f"Corrupt deflated DICOM data: {exc}") from None
+    if len(inflated) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
+        raise ImageLoadError(
+            f"Deflated DICOM data expands beyond {MAX_INFLATED_BYTES // 2**20} MB "
+            "(possible decompression bomb)"
+        )
+
+
 def _read_dataset(data: bytes):  # -> pydicom.Dataset
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    _check_deflate_bomb(data)
     try:
         return pydicom.dcmread(io.BytesIO(data), force=not data[128:132] == b"DICM")
     except InvalidDicomError as exc:
         raise ImageLoadError(f"Not a valid DICOM file: {exc}") from None
+    except MemoryError:
+        raise ImageLoadError("DICOM header too large to read") from None
     except Exception as exc:  # pydicom raises many types on corrupt headers
         raise ImageLoadError(f"Corrupt DICOM header: {type(exc).__name__}: {exc}") from None
+
+
+def _int_tag(ds, keyword: str, default: int) -> int:  # noqa: ANN001 (pydicom Dataset)
+    """An integer element, ``default`` when absent or empty; ImageLoadError when garbage."""
+    try:
+        value = ds.get(keyword, default)
+        return int(value) if value not in (None, "") else default
+    except Exception:
+        raise ImageLoadError(f"DICOM element {keyword} is not a number") from None
 
 
 def decode_dicom(data: bytes) -> DecodedImage:
@@ -69,10 +120,12 @@ def decode_dicom(data: bytes) -> DecodedImage:
     except Exception:
         raise ImageLoadError("DICOM file lacks Rows/Columns") from None
     _check_geometry(cols, rows)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    if rows * cols * max(frames, 1) * spp > 4 * MAX_PIXELS:
-        raise ImageLoadError(f"DICOM pixel data too large: {frames} frames of {cols}x{rows}")
+    frames = max(1, _int_tag(ds, "NumberOfFrames", 1))
+    spp = _int_tag(ds, "SamplesPerPixel", 1)
+    if spp not in (1, 3, 4):
+        raise ImageLoadError(f"Unsupported DICOM SamplesPerPixel {spp}")
+    if rows * cols * spp > 4 * MAX_PIXELS:
+        raise ImageLoadError(f"DICOM pixel data too large: {cols}x{rows}x{spp}")
 
     try:
         from pydicom.pixels import pixel_array
@@ -90,6 +143,11 @@ def decode_dicom(data: bytes) -> DecodedImage:
         raise ImageLoadError(f"Cannot decode DICOM pixel data: {type(exc).__name__}: {exc}") from None
     except MemoryError:
         raise ImageLoadError("DICOM pixel data too large to decode") from None
+    except Exception as exc:  # plugin decoders raise their own types on corrupt streams
+        raise ImageLoadError(f"Cannot decode DICOM pixel data: {type(exc).__name__}: {exc}") from None
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and spp == 1 and frames > 1:  # a handler that ignored index=0
+        arr = arr[0]
 
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 

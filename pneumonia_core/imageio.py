@@ -11,12 +11,24 @@ ratio not kept (the way the Kermany training images were made).
 
 JPEGs are decoded with ``Image.draft`` when the model size is requested, which lets libjpeg
 reduce by 1/2, 1/4 or 1/8 inside the decoder; the draft never goes below the target size.
+
+Robustness contract (tested by ``tests/reliability``): every public function here raises only
+:class:`ImageLoadError` for bad input, whatever the bytes; no input can make it hang or allocate
+without bound. Files are opened non-blocking and must be regular files (a FIFO or device never
+blocks the reader), at most :data:`MAX_FILE_BYTES` are read, and the declared pixel count is
+checked against :data:`MAX_PIXELS` from the header before any pixel is decoded. Only the
+formats in :data:`PIL_FORMATS` are handed to Pillow; DICOM goes to pydicom (with the deflate
+bomb of the Deflated Explicit VR transfer syntax defused, see :mod:`pneumonia_core.dicom`).
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import os
+import stat as _stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,9 +39,10 @@ log = logging.getLogger(__name__)
 
 #: Largest file the loader reads, in bytes. Chest films, even uncompressed DICOM, are far below.
 MAX_FILE_BYTES = 256 * 1024 * 1024
-#: Largest decoded image, in pixels (about 12k x 12k). Larger declared sizes are refused before
-#: any pixel is decoded, which defuses decompression bombs.
-MAX_PIXELS = 150_000_000
+#: Largest decoded image, in pixels (8000 x 8000). Larger declared sizes are refused before
+#: any pixel is decoded, which defuses decompression bombs. Digital chest detectors are at most
+#: about 4300 x 4300 (18.5 MP); a 16-bit image at this limit peaks near 0.5 GB while decoding.
+MAX_PIXELS = 64_000_000
 #: Smallest side accepted; anything thinner cannot be a radiograph.
 MIN_SIDE = 16
 #: Largest aspect ratio accepted (long side / short side).
@@ -38,6 +51,34 @@ MAX_ASPECT = 10.0
 #: File suffixes offered by file dialogs and folder scans. Extension-less files are probed
 #: for a DICOM preamble.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".dcm", ".dicom")
+
+#: The Pillow formats the loader accepts (identified by content, not by file name). Anything
+#: else Pillow could open (GIF, WebP, PSD, EPS, ICO, ...) is refused as unsupported: X-rays do
+#: not come in those formats, and fewer parsers means a smaller attack surface.
+PIL_FORMATS = ("JPEG", "PNG", "BMP", "TIFF")
+
+#: Magic numbers of common non-image or unsupported files, for a helpful error message.
+_KNOWN_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"GIF87a", "GIF image"),
+    (b"GIF89a", "GIF image"),
+    (b"%PDF", "PDF document"),
+    (b"PK\x03\x04", "ZIP archive (or an Office document)"),
+    (b"PK\x05\x06", "ZIP archive"),
+    (b"\x1f\x8b", "gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
+    (b"Rar!", "RAR archive"),
+    (b"8BPS", "Photoshop document"),
+    (b"%!PS", "PostScript document"),
+    (b"\x00\x00\x01\x00", "Windows icon"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000 codestream"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000 image"),
+    (b"\xff\x0a", "JPEG XL image"),
+    (b"\x7fELF", "program (ELF executable)"),
+    (b"MZ", "Windows program"),
+    (b"{\\rtf", "RTF document"),
+    (b"<?xml", "XML document"),
+    (b"<svg", "SVG drawing"),
+)
 
 RESIZE_METHOD = "PIL bilinear, aspect ratio not kept, JPEG draft reduction to >= target size"
 
@@ -67,32 +108,81 @@ def is_dicom_bytes(data: bytes) -> bool:
     return len(data) >= 132 and data[128:132] == b"DICM"
 
 
+def _describe_mode(mode: int) -> str:
+    if _stat.S_ISDIR(mode):
+        return "Is a folder, not an image file"
+    if _stat.S_ISFIFO(mode):
+        return "Not a regular file: a named pipe (FIFO)"
+    if _stat.S_ISCHR(mode) or _stat.S_ISBLK(mode):
+        return "Not a regular file: a device"
+    if _stat.S_ISSOCK(mode):
+        return "Not a regular file: a socket"
+    return "Not a regular file (directory, device, pipe or socket)"
+
+
+def _os_error_message(exc: OSError, verb: str) -> str:
+    if exc.errno == errno.ENOENT:
+        return "File not found (missing, moved, or a broken link)"
+    if exc.errno == errno.ELOOP:
+        return f"Cannot {verb} file: symbolic link loop"
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"Cannot {verb} file: path too long"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"Cannot {verb} file: permission denied"
+    return f"Cannot {verb} file: {exc.strerror or exc}"
+
+
 def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> bytes:
-    """Read a regular file with a size bound; every failure becomes an :class:`ImageLoadError`."""
-    p = Path(path)
+    """Read a regular file with a size bound; every failure becomes an :class:`ImageLoadError`.
+
+    The file is opened with ``O_NONBLOCK`` and checked with ``fstat`` on the open descriptor,
+    so a FIFO or device never blocks (even when a regular file is swapped for one between a
+    folder listing and the read), and at most ``max_bytes + 1`` bytes are ever read.
+    """
     try:
+        p = os.fspath(path)
         st = os.stat(p)
     except FileNotFoundError:
-        raise ImageLoadError(f"File not found: {p}") from None
+        raise ImageLoadError(f"File not found: {path}") from None
     except OSError as exc:
-        raise ImageLoadError(f"Cannot access file: {exc.strerror or exc}") from None
-    import stat as _stat
-
+        raise ImageLoadError(_os_error_message(exc, "access")) from None
+    except (ValueError, TypeError) as exc:  # embedded NUL, wrong type
+        raise ImageLoadError(f"Invalid file name: {exc}") from None
+    # Refuse special files before opening them: opening some devices has side effects.
     if not _stat.S_ISREG(st.st_mode):
-        raise ImageLoadError("Not a regular file (directory, device, pipe or socket)")
-    if st.st_size == 0:
-        raise ImageLoadError("Empty file (0 bytes)")
-    if st.st_size > max_bytes:
-        raise ImageLoadError(
-            f"File too large: {st.st_size / 1e6:.0f} MB (limit {max_bytes / 1e6:.0f} MB)"
-        )
+        raise ImageLoadError(_describe_mode(st.st_mode))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
-        with open(p, "rb") as fh:
-            data = fh.read(max_bytes + 1)
+        fd = os.open(p, flags)
     except FileNotFoundError:
         raise ImageLoadError("File vanished before it could be read") from None
     except OSError as exc:
-        raise ImageLoadError(f"Cannot read file: {exc.strerror or exc}") from None
+        raise ImageLoadError(_os_error_message(exc, "read")) from None
+    try:
+        st = os.fstat(fd)
+        if not _stat.S_ISREG(st.st_mode):  # swapped between stat and open
+            raise ImageLoadError(_describe_mode(st.st_mode))
+        if st.st_size == 0:
+            raise ImageLoadError("Empty file (0 bytes)")
+        if st.st_size > max_bytes:
+            raise ImageLoadError(
+                f"File too large: {st.st_size / 1e6:.0f} MB (limit {max_bytes / 1e6:.0f} MB)"
+            )
+        chunks: list[bytes] = []
+        total = 0
+        while total <= max_bytes:
+            chunk = os.read(fd, min(1 << 24, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:
+        raise ImageLoadError(_os_error_message(exc, "read")) from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    del chunks
     if not data:
         raise ImageLoadError("Empty file (0 bytes)")
     if len(data) > max_bytes:
@@ -113,22 +203,51 @@ def _check_geometry(width: int, height: int) -> None:
         raise ImageLoadError(f"Image too thin: {width}x{height} (aspect ratio over {MAX_ASPECT:g})")
 
 
+#: Rows per chunk in :func:`scale_to_uint8` (bounds the float64 temporaries to ~32 MB).
+_CHUNK_PIXELS = 4_000_000
+
+
 def scale_to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Map any numeric 2-D array to uint8 by its own finite min..max range."""
+    """Map any numeric 2-D array to uint8 by its own finite min..max range.
+
+    Works in row chunks so that a large 16-bit or float image needs only a bounded float64
+    temporary; the numbers are the same as the whole-array formula.
+    """
     a = np.asarray(arr)
     if a.dtype == np.uint8:
         return a
-    a = a.astype(np.float64, copy=False)
-    finite = np.isfinite(a)
-    if not finite.any():
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8)
+    if a.ndim == 0 or a.size == 0:
+        raise ImageLoadError("Image holds no pixel values")
+    rows = max(1, _CHUNK_PIXELS // max(1, a.size // max(1, a.shape[0])))
+    exact = np.issubdtype(a.dtype, np.integer)
+    lo = np.inf
+    hi = -np.inf
+    for i in range(0, a.shape[0], rows):
+        block = a[i:i + rows]
+        if not exact:
+            block = block.astype(np.float64)
+            block = block[np.isfinite(block)]
+            if block.size == 0:
+                continue
+        lo = min(lo, float(block.min()))
+        hi = max(hi, float(block.max()))
+    if not np.isfinite(lo):
         raise ImageLoadError("Image holds no finite pixel values")
-    lo = float(a[finite].min())
-    hi = float(a[finite].max())
-    a = np.where(finite, a, lo)
+    out = np.empty(a.shape, dtype=np.uint8)
     if hi <= lo:
-        return np.zeros(a.shape, dtype=np.uint8)
-    out = (a - lo) * (255.0 / (hi - lo))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        out.fill(0)
+        return out
+    scale = 255.0 / (hi - lo)
+    for i in range(0, a.shape[0], rows):
+        block = a[i:i + rows].astype(np.float64)
+        if not exact:
+            block = np.where(np.isfinite(block), block, lo)
+        block -= lo
+        block *= scale
+        out[i:i + rows] = np.clip(np.rint(block), 0, 255).astype(np.uint8)
+    return out
 
 
 def _colorfulness(rgb: np.ndarray) -> float:
@@ -161,58 +280,107 @@ def _pil_to_gray8(im: Image.Image) -> tuple[np.ndarray, bool, float]:
     return np.asarray(rgb.convert("L"), dtype=np.uint8), colorful > 2.0, colorful
 
 
-def _decode_pil(data: bytes, draft_size: int | None) -> DecodedImage:
-    import io
-    import warnings
+def _sniff(data: bytes) -> str | None:
+    """A human name for a known non-image signature, or None."""
+    head = data[:16]
+    for magic, name in _KNOWN_SIGNATURES:
+        if head.startswith(magic):
+            return name
+    if head[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP image"
+    if data[4:8] == b"ftyp":
+        return "HEIF/AVIF image or video"
+    stripped = data[:512].lstrip().lower()
+    if stripped.startswith((b"<!doctype html", b"<html")):
+        return "HTML page"
+    try:
+        data[:512].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return "text file"
 
+
+def _unsupported(data: bytes) -> ImageLoadError:
+    what = _sniff(data)
+    supported = "JPEG, PNG, BMP, TIFF or DICOM"
+    if what is None:
+        return ImageLoadError(f"Not a recognised image format (expected {supported})")
+    return ImageLoadError(f"Unsupported file type: {what} (expected {supported})")
+
+
+def _decode_pil(data: bytes, draft_size: int | None) -> DecodedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
             fmt = im.format or "unknown"
             width, height = im.size
-            _check_geometry(width, height)
-            if getattr(im, "n_frames", 1) > 1:
-                log.debug("multi-frame %s: using the first frame", fmt)
+            _check_geometry(width, height)  # from the header, before any pixel is decoded
             if draft_size is not None and fmt == "JPEG":
                 # libjpeg DCT scaling; keeps both sides >= draft_size.
                 im.draft("L" if im.mode == "L" else im.mode, (draft_size, draft_size))
-            orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
+            orientation = _orientation(im)
             im.load()
             if orientation != 1:
                 im = ImageOps.exif_transpose(im)
+            gray, was_color, colorful = _pil_to_gray8(im)
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        raise ImageLoadError("Not a recognised image format") from None
+        raise _unsupported(data) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageLoadError("Image declares too many pixels (possible decompression bomb)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
-        raise ImageLoadError(f"Corrupt or truncated image: {exc}") from None
     except MemoryError:
         raise ImageLoadError("Image too large to decode in memory") from None
-    gray, was_color, colorful = _pil_to_gray8(im)
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+        raise ImageLoadError(f"Corrupt or truncated image: {exc}") from None
+    except Exception as exc:  # any other decoder failure is still this file's problem
+        log.debug("unexpected %s decoding image", type(exc).__name__, exc_info=True)
+        raise ImageLoadError(f"Corrupt image ({type(exc).__name__}: {exc})") from None
+    if gray.ndim != 2 or gray.shape[0] < 1 or gray.shape[1] < 1:
+        raise ImageLoadError(f"Unsupported pixel layout: shape {gray.shape}")
     return DecodedImage(gray, fmt, (width, height), was_color, colorful)
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1..8); 1 when absent, unreadable or out of range."""
+    try:
+        value = int(im.getexif().get(0x0112, 1))
+    except Exception:  # a corrupt EXIF block must not cost the image
+        return 1
+    return value if 1 <= value <= 8 else 1
 
 
 def decode_bytes(data: bytes, draft_size: int | None = None) -> DecodedImage:
     """Decode image bytes (JPEG/PNG/BMP/TIFF via Pillow, DICOM via pydicom) to 8-bit grey.
 
     ``draft_size`` lets JPEG decoding reduce early; pass the model's input size when only
-    the model input is needed.
+    the model input is needed. Raises only :class:`ImageLoadError`, whatever the bytes.
     """
     if not data:
         raise ImageLoadError("Empty file (0 bytes)")
-    if is_dicom_bytes(data):
-        from pneumonia_core import dicom
+    try:
+        return _decode_any(bytes(data), draft_size)
+    except ImageLoadError:
+        raise
+    except MemoryError:
+        raise ImageLoadError("Image too large to decode in memory") from None
+    except RecursionError:
+        raise ImageLoadError("Corrupt file: structure nested too deeply") from None
+    except Exception as exc:  # last line of defence: a decoder bug costs this file only
+        log.warning("unexpected %s while decoding", type(exc).__name__, exc_info=True)
+        raise ImageLoadError(f"Cannot decode file ({type(exc).__name__}: {exc})") from None
 
+
+def _decode_any(data: bytes, draft_size: int | None) -> DecodedImage:
+    from pneumonia_core import dicom
+
+    if is_dicom_bytes(data):
         return dicom.decode_dicom(data)
     try:
         return _decode_pil(data, draft_size)
     except ImageLoadError:
         # Some DICOM files lack the 128-byte preamble; give pydicom a chance.
-        from pneumonia_core import dicom
-
         if dicom.looks_like_headerless_dicom(data):
             return dicom.decode_dicom(data)
         raise

@@ -96,6 +96,10 @@ def classify_file(path: str | os.PathLike[str], bundle: ModelBundle, threshold: 
         data = read_file_bytes(p)
     except ImageLoadError as exc:
         return Result(p, STATUS_ERROR, message=str(exc), threshold=thr)
+    except Exception as exc:  # never expected; still one row, not the batch
+        log.exception("unexpected failure reading %s", p)
+        return Result(p, STATUS_ERROR, message=f"Cannot read file: {type(exc).__name__}: {exc}",
+                      threshold=thr)
     try:
         return classify_bytes(p, data, bundle, thr, keep_cam=keep_cam)
     except Exception as exc:  # a bug must cost one row, not the batch
@@ -109,37 +113,51 @@ def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
 
     Files named explicitly are always yielded, whatever their suffix, so the user gets an
     error row for them; inside folders only candidate image files are yielded (known
-    suffixes, or no suffix for DICOM). Hidden files and folders are skipped.
+    suffixes, or no suffix for DICOM). Hidden files and folders are skipped. A sub-folder
+    that cannot be listed is yielded itself, so that it becomes an error row instead of
+    silently missing files.
+
+    Lazy and iterative: one folder listing is held per level of the current path, so the
+    first file comes after one listing and a deep tree cannot exhaust the recursion limit.
     """
     seen_dirs: set[tuple[int, int]] = set()
     for raw in paths:
-        p = Path(raw)
+        p = os.fspath(Path(raw))
         try:
             st = os.stat(p)
-        except OSError:
-            yield os.fspath(p)  # reported as an error row by the classifier
+        except (OSError, ValueError):
+            yield p  # reported as an error row by the classifier
             continue
         if not stat.S_ISDIR(st.st_mode):
-            yield os.fspath(p)
+            yield p
             continue
         yield from _walk(p, seen_dirs)
 
 
-def _walk(root: Path, seen: set[tuple[int, int]]) -> Iterator[str]:
-    try:
-        st = os.stat(root)
-    except OSError:
-        return
+def _list_dir(folder: str, seen: set[tuple[int, int]]) -> Iterator[os.DirEntry[str]]:
+    """Sorted entries of a folder (none when seen before); OSError when it cannot be listed."""
+    st = os.stat(folder)
     key = (st.st_dev, st.st_ino)
     if key in seen:
-        return
+        return iter(())
     seen.add(key)
+    with os.scandir(folder) as it:
+        return iter(sorted(it, key=lambda e: e.name))
+
+
+def _walk(root: str, seen: set[tuple[int, int]]) -> Iterator[str]:
     try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
+        first = _list_dir(root, seen)
     except OSError as exc:
         log.warning("cannot list %s: %s", root, exc)
+        yield root
         return
-    for entry in entries:
+    stack = [first]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
         if entry.name.startswith("."):
             continue
         try:
@@ -147,6 +165,10 @@ def _walk(root: Path, seen: set[tuple[int, int]]) -> Iterator[str]:
         except OSError:
             is_dir = False
         if is_dir:
-            yield from _walk(Path(entry.path), seen)
+            try:
+                stack.append(_list_dir(entry.path, seen))
+            except OSError as exc:
+                log.warning("cannot list %s: %s", entry.path, exc)
+                yield entry.path
         elif is_candidate_file(Path(entry.name)):
             yield entry.path
