@@ -1,0 +1,104 @@
+"""The audit-trail viewer: the newest events in a table, and CSV export of all of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.audit import AuditError, AuditEvent, AuditLog
+
+_Index = QModelIndex | QPersistentModelIndex
+SHOWN = 5000
+
+
+class AuditTableModel(QAbstractTableModel):
+    HEADERS = ("Time (UTC)", "Action", "File", "Probability", "Threshold", "Decision", "Note",
+               "File SHA-256", "Model SHA-256", "User")
+
+    def __init__(self, events: list[AuditEvent], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.events = events
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.events)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole,
+                                               Qt.ItemDataRole.ToolTipRole):
+            return None
+        e = self.events[index.row()]
+        prob = "" if e.probability is None else f"{e.probability:.4f}"
+        thr = "" if e.threshold is None else f"{e.threshold:.3f}"
+        return (e.time, e.action, e.path, prob, thr, e.decision, e.note,
+                e.file_sha256[:16], e.model_sha256[:16], e.user)[index.column()]
+
+
+class AuditDialog(QDialog):
+    def __init__(self, audit_db: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Audit trail")
+        self.resize(1000, 560)
+        self.audit_db = audit_db
+        lay = QVBoxLayout(self)
+        try:
+            with AuditLog(audit_db) as log:
+                events, total = log.recent(SHOWN), log.count()
+        except AuditError as exc:
+            events, total = [], 0
+            lay.addWidget(QLabel(str(exc)))
+        self.model = AuditTableModel(events, self)
+        lay.addWidget(QLabel(f"{total} events in {audit_db} (append-only); newest "
+                             f"{len(events)} shown, newest first."))
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.verticalHeader().setVisible(False)
+        self.view.resizeColumnsToContents()
+        lay.addWidget(self.view, 1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        export = QPushButton("Export CSV…")
+        export.clicked.connect(self._export)
+        close = QPushButton("Close")
+        close.clicked.connect(self.accept)
+        row.addWidget(export)
+        row.addWidget(close)
+        lay.addLayout(row)
+
+    def export_to(self, dest: Path) -> int:
+        with AuditLog(self.audit_db) as log:
+            return log.export_csv(dest)
+
+    def _export(self) -> None:
+        dest, _ = QFileDialog.getSaveFileName(self, "Export audit trail", "audit.csv",
+                                              "CSV files (*.csv)")
+        if not dest:
+            return
+        try:
+            n = self.export_to(Path(dest))
+        except (OSError, AuditError) as exc:
+            QMessageBox.warning(self, "Export failed", f"Could not write {dest}:\n{exc}")
+            return
+        QMessageBox.information(self, "Export", f"{n} audit events written to {dest}")

@@ -1,0 +1,117 @@
+"""Runs classification jobs in the background and hands results to the GUI in chunks.
+
+The worker yields one result at a time; results are buffered here and delivered every
+``FLUSH_MS`` milliseconds as one chunk (one model insert), so thousands of files never flood
+the event loop. One job runs at a time; paths opened meanwhile are queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
+
+from desktop import worker as workers
+from desktop.jobs import Classified, Discovered, ResultRow, classify_job
+from desktop.review_store import FlagEntry
+from pneumonia_core.model import ModelBundle
+
+log = logging.getLogger(__name__)
+
+FLUSH_MS = 100
+MAX_CHUNK = 2000
+
+
+class BatchRunner(QObject):
+    rows_ready = Signal(list, list)  # list[ResultRow], list[FlagEntry]
+    progress = Signal(int, int)  # done, total
+    started = Signal()
+    finished = Signal(bool)  # True when cancelled
+    errored = Signal(str)
+
+    def __init__(self, review_db: Path, audit_db: Path, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.review_db, self.audit_db = review_db, audit_db
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self._worker: workers.GeneratorWorker | None = None
+        self._queue: list[tuple[list[str], ModelBundle | None, float]] = []
+        self._rows: list[ResultRow] = []
+        self._flags: list[FlagEntry] = []
+        self.done = 0
+        self.total = 0
+        self._cancelled = False
+        self._t0 = 0.0
+        self._timer = QTimer(self)
+        self._timer.setInterval(FLUSH_MS)
+        self._timer.timeout.connect(self.flush)
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def start(self, paths: list[str], bundle: ModelBundle | None, threshold: float) -> None:
+        """Classify ``paths`` (files and folders) after any job already running."""
+        if self.running:
+            self._queue.append((paths, bundle, threshold))
+            return
+        if not self._queue and not self.running:
+            self.done = self.total = 0
+        self._cancelled = False
+        self._t0 = time.perf_counter()
+        w = workers.GeneratorWorker(classify_job, list(paths), bundle, threshold,
+                                    self.review_db, self.audit_db)
+        w.signals.yielded.connect(self._on_yielded)
+        w.signals.errored.connect(self._on_errored)
+        w.signals.finished.connect(self._on_finished)
+        self._worker = w
+        self._timer.start()
+        self.started.emit()
+        workers.start(w, self.pool)
+
+    def cancel(self) -> None:
+        """Stop after the file in progress; queued jobs are dropped."""
+        self._queue.clear()
+        self._cancelled = True
+        if self._worker is not None:
+            self._worker.quit()
+
+    def wait(self, msecs: int = 5000) -> bool:
+        return self.pool.waitForDone(msecs)
+
+    def _on_yielded(self, event: object) -> None:
+        if isinstance(event, Discovered):
+            self.total += event.total
+            self.progress.emit(self.done, self.total)
+        elif isinstance(event, Classified):
+            self._rows.append(event.row)
+            if event.flag is not None:
+                self._flags.append(event.flag)
+            if len(self._rows) >= MAX_CHUNK:
+                self.flush()
+
+    def flush(self) -> None:
+        """Deliver the buffered results as one chunk."""
+        if not self._rows and not self._flags:
+            return
+        rows, flags = self._rows, self._flags
+        self._rows, self._flags = [], []
+        self.done += len(rows)
+        self.rows_ready.emit(rows, flags)
+        self.progress.emit(self.done, self.total)
+
+    def _on_errored(self, exc: object) -> None:
+        self.errored.emit(f"Classification stopped: {type(exc).__name__}: {exc}")
+
+    def _on_finished(self) -> None:
+        self.flush()
+        self._worker = None
+        log.info("batch finished: %d/%d files in %.1f s%s", self.done, self.total,
+                 time.perf_counter() - self._t0, " (cancelled)" if self._cancelled else "")
+        if self._queue and not self._cancelled:
+            self.start(*self._queue.pop(0))
+            return
+        self._timer.stop()
+        self.finished.emit(self._cancelled)

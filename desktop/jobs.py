@@ -1,0 +1,223 @@
+"""The app's background work as plain Qt-free generators and functions (the Qt worker in
+:mod:`desktop.worker` only runs them): classify a list of files and folders one at a time,
+saving flags and audit events as it goes, and load a preview (plus its CAM) for the viewer.
+
+Rows hold no pixels: :class:`ResultRow` is a few short strings and floats, so 10,000 rows
+stay in the low megabytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from desktop.audit import AuditEvent, AuditLog, classification_event
+from desktop.review_store import FlagEntry, ReviewStore
+from pneumonia_core.imageio import ImageLoadError, decode_bytes, read_file_bytes
+from pneumonia_core.model import ModelBundle
+from pneumonia_core.pipeline import (
+    STATUS_ERROR,
+    Result,
+    classify_bytes,
+    decide,
+    iter_image_files,
+)
+
+log = logging.getLogger(__name__)
+
+PREVIEW_MAX_SIDE = 2048
+
+
+@dataclass(slots=True)
+class ResultRow:
+    """One line of the results table: no image data."""
+
+    path: str
+    status: str  # "ok", "error", "out_of_scope", or "pending" before classification
+    probability: float | None = None
+    prediction: str = ""
+    message: str = ""
+    file_sha256: str = ""
+    threshold: float | None = None
+
+    flagged: bool = False  # positive, unreadable or out of scope
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    @classmethod
+    def from_result(cls, r: Result) -> ResultRow:
+        return cls(r.path, r.status, r.probability, r.prediction or "", r.message,
+                   r.file_sha256, r.threshold, r.flagged)
+
+    def redecide(self, threshold: float, labels: list[str]) -> bool:
+        """Apply a new threshold to an ok row; returns True when its flag changed."""
+        if self.status != "ok" or self.probability is None:
+            return False
+        was = self.flagged
+        self.prediction = decide(self.probability, threshold, labels)
+        self.threshold = threshold
+        self.flagged = self.prediction == labels[-1]
+        return was != self.flagged
+
+
+def flag_entry(row: ResultRow, model_sha256: str) -> FlagEntry:
+    """The review-list entry of a flagged row."""
+    return FlagEntry(path=row.path, file_sha256=row.file_sha256, status=row.status,
+                     probability=row.probability, prediction=row.prediction,
+                     message=row.message, threshold=row.threshold, model_sha256=model_sha256)
+
+
+_local = threading.local()
+
+
+def thread_bundle(bundle: ModelBundle) -> ModelBundle:
+    """This thread's own clone of ``bundle`` (interpreters are not thread-safe); pool
+    threads are reused, so each clones once per model."""
+    cache: dict[int, tuple[ModelBundle, ModelBundle]] = getattr(_local, "bundles", None) or {}
+    _local.bundles = cache
+    hit = cache.get(id(bundle))
+    if hit is None or hit[0] is not bundle:
+        hit = (bundle, bundle.clone())
+        cache[id(bundle)] = hit
+    return hit[1]
+
+
+@dataclass
+class Discovered:
+    """First event of a job: how many files the folders expanded to."""
+
+    total: int
+
+
+@dataclass
+class Classified:
+    """One classified file; ``flag`` is its saved review entry when flagged."""
+
+    row: ResultRow
+    flag: FlagEntry | None
+
+
+def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | None,
+                 threshold: float, review_db: Path, audit_db: Path
+                 ) -> Iterator[Discovered | Classified]:
+    """Expand ``paths`` and classify each file once, yielding one event per file.
+
+    Each flagged file is saved to the review list and each classification appended to the
+    audit log *before* it is yielded (one transaction each), so what the user sees is saved.
+    Without a model (it failed to load) every file becomes an error row saying so.
+    Stop early by closing the generator (the worker does, between items).
+    """
+    files = list(iter_image_files(paths))
+    yield Discovered(len(files))
+    model = thread_bundle(bundle) if bundle is not None else None
+    model_sha = bundle.metadata.sha256 if bundle is not None else ""
+    store = ReviewStore(review_db)
+    audit = AuditLog(audit_db)
+    try:
+        for path in files:
+            result = _classify_one(path, model, threshold)
+            row = ResultRow.from_result(result)
+            flag = None
+            if model is not None:
+                audit.append(classification_event(result, model_sha))
+                if row.flagged:
+                    flag = store.upsert(flag_entry(row, model_sha))
+            yield Classified(row, flag)
+    finally:
+        store.close()
+        audit.close()
+
+
+def _classify_one(path: str, model: ModelBundle | None, threshold: float) -> Result:
+    if model is None:
+        return Result(path, STATUS_ERROR, message="No model loaded: the image can be viewed "
+                      "but not classified")
+    try:
+        data = read_file_bytes(path)
+    except ImageLoadError as exc:
+        return Result(path, STATUS_ERROR, message=str(exc), threshold=threshold)
+    try:
+        return classify_bytes(path, data, model, threshold)
+    except Exception as exc:  # one bad file costs one row
+        log.exception("unexpected failure classifying %s", path)
+        return Result(path, STATUS_ERROR, message=f"Internal error: {type(exc).__name__}: {exc}",
+                      threshold=threshold)
+
+
+@dataclass
+class Preview:
+    """What the viewer shows for one file."""
+
+    path: str
+    pixels: np.ndarray | None  # (H, W) uint8, long side <= PREVIEW_MAX_SIDE
+    original_size: tuple[int, int] = (0, 0)
+    source_format: str = ""
+    cam: np.ndarray | None = None  # the model's (h, w) class-activation map
+    result: Result | None = None  # classification of the same bytes (with cam)
+    error: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        return (0 if self.pixels is None else self.pixels.nbytes) + (
+            0 if self.cam is None else self.cam.nbytes)
+
+
+def load_preview(path: str, bundle: ModelBundle | None, threshold: float,
+                 with_cam: bool = True) -> Preview:
+    """Read a file once, decode it for display and (with a model) compute its CAM from the
+    very same bytes through the classification pipeline. Never raises for bad input."""
+    try:
+        data = read_file_bytes(path)
+        decoded = decode_bytes(data, draft_size=None)
+    except ImageLoadError as exc:
+        return Preview(path, None, error=str(exc))
+    except Exception as exc:
+        log.exception("preview failed for %s", path)
+        return Preview(path, None, error=f"Internal error: {type(exc).__name__}: {exc}")
+    pixels = _shrink(decoded.pixels, PREVIEW_MAX_SIDE)
+    result = None
+    cam = None
+    if bundle is not None and with_cam:
+        try:
+            result = classify_bytes(path, data, thread_bundle(bundle), threshold, keep_cam=True)
+            cam = result.cam
+        except Exception:
+            log.exception("CAM failed for %s", path)
+    return Preview(path, pixels, decoded.original_size, decoded.source_format, cam, result)
+
+
+def _shrink(gray: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = gray.shape
+    if max(h, w) <= max_side:
+        return gray
+    from PIL import Image
+
+    s = max_side / max(h, w)
+    im = Image.fromarray(gray, mode="L").resize(
+        (max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)
+
+
+def sync_flags(changed: list[ResultRow], threshold: float, old_threshold: float,
+               model_sha256: str, review_db: Path, audit_db: Path) -> list[FlagEntry]:
+    """After a threshold change (rows already re-decided, see :meth:`ResultRow.redecide`):
+    add newly flagged files to the review list, drop entries no longer flagged while still
+    pending, and audit the change. Returns the entries added."""
+    added: list[FlagEntry] = []
+    with ReviewStore(review_db) as store, AuditLog(audit_db) as audit:
+        audit.append(AuditEvent(action="threshold", model_sha256=model_sha256,
+                                threshold=threshold, note=f"{old_threshold:g} -> {threshold:g}"))
+        for row in changed:
+            if row.flagged:
+                added.append(store.upsert(flag_entry(row, model_sha256)))
+            else:
+                store.remove_pending(row.path, row.file_sha256)
+    return added

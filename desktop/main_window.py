@@ -1,0 +1,375 @@
+"""The main window: results table, preview, result panel and flagged-for-review list."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QModelIndex, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop import menus, paths
+from desktop import worker as workers
+from desktop.audit import AuditEvent, AuditLog
+from desktop.batch_runner import BatchRunner
+from desktop.jobs import Preview, ResultRow, sync_flags
+from desktop.panels import FlaggedPanel, ResultPanel
+from desktop.preview_loader import PreviewLoader
+from desktop.review_store import FlagEntry, ReviewStore, ReviewStoreError
+from desktop.settings import Settings
+from desktop.table_models import ROW_ROLE, ResultTableModel, SortProxy
+from desktop.viewer import ImageViewer
+from pneumonia_core.imageio import IMAGE_SUFFIXES
+from pneumonia_core.metadata import INTENDED_USE
+from pneumonia_core.model import ModelBundle
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, bundle: ModelBundle | None, model_error: str = "",
+                 settings: Settings | None = None) -> None:
+        super().__init__()
+        self.bundle = bundle
+        self.model_error = model_error
+        self.settings = settings or Settings.load()
+        self.meta = bundle.metadata if bundle is not None else None
+        self.model_threshold = self.meta.threshold_value if self.meta else 0.5
+        self.threshold = self.settings.threshold(self.model_threshold)
+        self.review_db, self.audit_db = paths.review_db_path(), paths.audit_db_path()
+        self.store = ReviewStore(self.review_db)
+        self.audit = AuditLog(self.audit_db)
+        self.setWindowTitle("pneumonia-xray: chest X-ray triage aid")
+        self.setAcceptDrops(True)
+        self._build()
+        self.runner = BatchRunner(self.review_db, self.audit_db, self)
+        self.runner.rows_ready.connect(self._on_rows)
+        self.runner.progress.connect(self._on_progress)
+        self.runner.started.connect(self._on_batch_started)
+        self.runner.finished.connect(self._on_batch_finished)
+        self.runner.errored.connect(self.show_error)
+        self.previews = PreviewLoader(self)
+        self.previews.bundle, self.previews.threshold = bundle, self.threshold
+        self.previews.ready.connect(self._on_preview)
+        self.previews.loading.connect(lambda p: self.viewer.set_message(f"Loading {p}…"))
+        self._sync_worker: workers.FunctionWorker | None = None
+        menus.build(self)
+        self.flagged.model.set_entries(self.store.entries())
+        self._update_model_info()
+        self._restore_geometry()
+
+    # -- layout ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(4, 4, 4, 4)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#b3261e; color:white; padding:6px; font-weight:bold;")
+        self.banner.setVisible(self.bundle is None)
+        self.banner.setText("The model could not be loaded, so images can be viewed but NOT "
+                            f"classified. {self.model_error}")
+        outer.addWidget(self.banner)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        # left: results
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        self.results = ResultTableModel(self)
+        self.results_proxy = SortProxy(self.results, column=-1)
+        self.table = QTableView()
+        self.table.setModel(self.results_proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setWordWrap(False)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in (1, 2, 3):
+            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        self.table.activated.connect(lambda _i: self.viewer.setFocus())
+        ll.addWidget(self.table, 1)
+        prog = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m")
+        self.count_label = QLabel("No images")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_batch)
+        prog.addWidget(self.progress, 1)
+        prog.addWidget(self.cancel_button)
+        ll.addLayout(prog)
+        ll.addWidget(self.count_label)
+        split.addWidget(left)
+        # centre: viewer and its tools
+        centre = QWidget()
+        cl = QVBoxLayout(centre)
+        cl.setContentsMargins(0, 0, 0, 0)
+        self.viewer = ImageViewer()
+        self.viewer.heatmap_opacity = self.settings.heatmap_opacity
+        tools = QHBoxLayout()
+        self.heatmap_button = QToolButton()
+        self.heatmap_button.setText("Heatmap (H)")
+        self.heatmap_button.setCheckable(True)
+        self.heatmap_button.setEnabled(self.bundle is not None)
+        self.heatmap_button.toggled.connect(self.set_heatmap)
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(round(self.settings.heatmap_opacity * 100))
+        self.opacity_slider.setMaximumWidth(160)
+        self.opacity_slider.setToolTip("Heatmap opacity")
+        self.opacity_slider.valueChanged.connect(self._on_opacity)
+        tools.addWidget(self.heatmap_button)
+        tools.addWidget(QLabel("Opacity"))
+        tools.addWidget(self.opacity_slider)
+        tools.addStretch(1)
+        self.hint_label = QLabel("←/→ prev/next · +/− zoom · = fit · I invert · 1–5 window · 0 reset")
+        self.hint_label.setStyleSheet("color:#666;")
+        tools.addWidget(self.hint_label)
+        cl.addLayout(tools)
+        cl.addWidget(self.viewer, 1)
+        split.addWidget(centre)
+        # right: result + flagged list
+        right = QSplitter(Qt.Orientation.Vertical)
+        self.result_panel = ResultPanel()
+        self.flagged = FlaggedPanel()
+        self.flagged.review_requested.connect(self.set_review)
+        self.flagged.entry_activated.connect(lambda e: self.show_path(e.path))
+        self.flagged.export_requested.connect(self.export_flagged_dialog)
+        right.addWidget(self.result_panel)
+        right.addWidget(self.flagged)
+        right.setSizes([260, 420])
+        split.addWidget(right)
+        split.setSizes([330, 640, 430])
+        split.setStretchFactor(1, 1)
+        outer.addWidget(split, 1)
+        use = self.meta.intended_use if self.meta else INTENDED_USE
+        self.intended_use_label = QLabel(f"Intended use: {use}")
+        self.intended_use_label.setWordWrap(True)
+        self.intended_use_label.setStyleSheet("background:#fff4ce; color:#333; padding:4px;")
+        outer.addWidget(self.intended_use_label)
+        self.setCentralWidget(central)
+        self.resize(1400, 860)
+
+    def _update_model_info(self) -> None:
+        if self.meta is None:
+            self.result_panel.set_model_info("No model loaded.")
+            return
+        m = self.meta
+        src = "your setting" if self.settings.threshold_override is not None else "model default"
+        self.result_panel.set_model_info(
+            f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… · "
+            f"threshold {self.threshold:.3f} ({src})")
+
+    # -- opening ---------------------------------------------------------------------------
+    def open_paths(self, paths_: list[str]) -> None:
+        """Classify files and folders (recursively) in the background."""
+        paths_ = [str(p) for p in paths_ if str(p)]
+        if paths_:
+            self.runner.start(paths_, self.bundle, self.threshold)
+
+    def open_files_dialog(self) -> None:
+        pattern = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open X-ray images", self.settings.last_folder,
+            f"Images and DICOM ({pattern});;All files (*)")
+        if files:
+            self.settings.last_folder = str(Path(files[0]).parent)
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open folder", self.settings.last_folder)
+        if folder:
+            self.settings.last_folder = folder
+            self.open_paths([folder])
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        local = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if local:
+            event.acceptProposedAction()
+            self.open_paths(local)
+
+    # -- batch -----------------------------------------------------------------------------
+    def cancel_batch(self) -> None:
+        self.runner.cancel()
+        self.count_label.setText("Cancelling…")
+
+    def _on_batch_started(self) -> None:
+        self.cancel_button.setEnabled(True)
+
+    def _on_rows(self, rows: list[ResultRow], flags: list[FlagEntry]) -> None:
+        self.results.append_rows(rows)
+        if flags:
+            self.flagged.model.upsert(flags)
+        if not self.table.currentIndex().isValid() and self.results_proxy.rowCount():
+            self.table.setCurrentIndex(self.results_proxy.index(0, 0))
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(done)
+        self.count_label.setText(f"{done} of {total} classified")
+
+    def _on_batch_finished(self, cancelled: bool) -> None:
+        self.cancel_button.setEnabled(False)
+        rows = self.results.rows()
+        flagged = sum(1 for r in rows if r.flagged)
+        state = "Cancelled" if cancelled else "Done"
+        self.count_label.setText(f"{state}: {self.runner.done} of {self.runner.total} "
+                                 f"classified, {flagged} flagged")
+        self.statusBar().showMessage(self.count_label.text(), 10000)
+
+    # -- navigation and preview ------------------------------------------------------------
+    def current_row(self) -> ResultRow | None:
+        idx = self.table.currentIndex()
+        return idx.data(ROW_ROLE) if idx.isValid() else None
+
+    def step(self, delta: int) -> None:
+        """Next (+1) or previous (-1) image in the table's order."""
+        n = self.results_proxy.rowCount()
+        if n == 0:
+            return
+        cur = self.table.currentIndex()
+        r = 0 if not cur.isValid() else min(max(cur.row() + delta, 0), n - 1)
+        self.table.setCurrentIndex(self.results_proxy.index(r, 0))
+
+    def show_path(self, path: str) -> None:
+        src = self.results.row_of(path)
+        if src is not None:
+            idx = self.results_proxy.mapFromSource(self.results.index(src, 0))
+            self.table.setCurrentIndex(idx)
+            return
+        entry = next((e for e in self.flagged.model.entries() if e.path == path), None)
+        row = ResultRow(path, entry.status, entry.probability, entry.prediction, entry.message,
+                        entry.file_sha256, entry.threshold, True) if entry else None
+        self.result_panel.show_row(row, self.threshold)
+        self.previews.request(path)
+
+    def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        row = current.data(ROW_ROLE) if current.isValid() else None
+        self.result_panel.show_row(row, self.threshold)
+        if row is not None:
+            self.previews.request(row.path)
+
+    def _on_preview(self, preview: Preview) -> None:
+        if preview.pixels is None:
+            self.viewer.set_image(None, None, f"Cannot show {preview.path}:\n{preview.error}")
+        else:
+            self.viewer.set_image(preview.pixels, preview.cam)
+
+    def set_heatmap(self, visible: bool) -> None:
+        if self.heatmap_button.isChecked() != visible:
+            self.heatmap_button.setChecked(visible)  # re-enters through toggled
+            return
+        self.viewer.set_heatmap_visible(visible)
+
+    def _on_opacity(self, value: int) -> None:
+        self.settings.heatmap_opacity = value / 100.0
+        self.viewer.set_heatmap_opacity(value / 100.0)
+
+    # -- review list -----------------------------------------------------------------------
+    def set_review(self, entry: FlagEntry, state: str, note: str) -> None:
+        try:
+            updated = self.store.set_review(entry.path, entry.file_sha256, state, note)
+            self.audit.append(AuditEvent(
+                action=f"review:{state}", path=entry.path, file_sha256=entry.file_sha256,
+                model_sha256=entry.model_sha256, probability=entry.probability,
+                threshold=entry.threshold,
+                decision=entry.prediction if entry.status == "ok" else entry.status, note=note))
+        except (ReviewStoreError, KeyError, Exception) as exc:
+            self.show_error(f"The review could not be saved: {exc}")
+            return
+        self.flagged.model.upsert([updated])
+        self.statusBar().showMessage(f"{Path(entry.path).name}: {state}", 5000)
+
+    def export_flagged(self, dest: Path) -> int:
+        n = self.store.export_csv(dest)
+        self.audit.append(AuditEvent(action="export", path=str(dest), note=f"{n} review entries"))
+        return n
+
+    def export_flagged_dialog(self) -> None:
+        dest, _ = QFileDialog.getSaveFileName(self, "Export flagged list", "flagged.csv",
+                                              "CSV files (*.csv)")
+        if dest:
+            try:
+                n = self.export_flagged(Path(dest))
+            except (OSError, ReviewStoreError) as exc:
+                self.show_error(f"Could not write {dest}: {exc}")
+                return
+            self.statusBar().showMessage(f"{n} entries written to {dest}", 8000)
+
+    # -- threshold -------------------------------------------------------------------------
+    def apply_threshold(self, threshold: float, override: bool = True) -> None:
+        """Use a new decision threshold: re-decide rows, update the review list, persist."""
+        old, self.threshold = self.threshold, float(threshold)
+        self.settings.threshold_override = self.threshold if override else None
+        self.settings.save()
+        self.previews.threshold = self.threshold
+        labels = self.meta.labels if self.meta else ["NORMAL", "PNEUMONIA"]
+        changed = [dataclasses.replace(r) for r in self.results.rows()
+                   if r.redecide(self.threshold, labels)]
+        self.results.rows_changed()
+        self._update_model_info()
+        self._on_current_row(self.table.currentIndex(), QModelIndex())
+        if self.meta is None:
+            return
+        w = workers.FunctionWorker(sync_flags, changed, self.threshold, old, self.meta.sha256,
+                                   self.review_db, self.audit_db)
+        w.signals.finished.connect(self._reload_flags)
+        w.signals.errored.connect(lambda e: self.show_error(f"Review list not updated: {e}"))
+        self._sync_worker = w
+        workers.start(w)
+
+    def _reload_flags(self) -> None:
+        self.flagged.model.set_entries(self.store.entries())
+
+    # -- errors, geometry, close -----------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        log.error("%s", message)
+        self.statusBar().showMessage(message, 15000)
+        box = QMessageBox(QMessageBox.Icon.Warning, "pneumonia-xray", message, parent=self)
+        box.setModal(False)
+        box.show()
+
+    def _restore_geometry(self) -> None:
+        if self.settings.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.runner.cancel()
+        self.runner.wait(10000)
+        self.previews.wait(5000)
+        self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
+        self.settings.save()
+        self.store.close()
+        self.audit.close()
+        super().closeEvent(event)
+
+    def keys(self) -> dict[str, QKeySequence]:  # for the help text and tests
+        return {a.text(): a.shortcut() for a in self.findChildren(QAction) if not a.shortcut().isEmpty()}
+

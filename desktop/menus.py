@@ -1,0 +1,119 @@
+"""Menus, keyboard shortcuts (OHIF conventions) and the dialogs they open."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+
+from desktop.audit_dialog import AuditDialog
+from desktop.dialogs import AboutDialog, FirstStartDialog, ThresholdDialog
+
+if TYPE_CHECKING:
+    from desktop.main_window import MainWindow
+
+#: (menu, text, shortcuts, method name or callable taking the window)
+HOTKEYS: list[tuple[str, str, list[str], str]] = [
+    ("&File", "Open images…", ["Ctrl+O"], "open_files_dialog"),
+    ("&File", "Open folder…", ["Ctrl+Shift+O"], "open_folder_dialog"),
+    ("&File", "Export flagged list as CSV…", ["Ctrl+E"], "export_flagged_dialog"),
+    ("&File", "Cancel classification", ["Esc"], "cancel_batch"),
+    ("&File", "Quit", ["Ctrl+Q"], "close"),
+    ("&View", "Next image", ["Right", "PgDown"], "next"),
+    ("&View", "Previous image", ["Left", "PgUp"], "prev"),
+    ("&View", "Zoom in", ["+", "Ctrl++"], "zoom_in"),
+    ("&View", "Zoom out", ["-", "Ctrl+-"], "zoom_out"),
+    ("&View", "Fit to window", ["="], "fit"),
+    ("&View", "Invert", ["I"], "invert"),
+    ("&View", "Reset window/level", ["0"], "reset"),
+    ("&View", "Heatmap overlay", ["H"], "heatmap"),
+    ("&Tools", "Decision threshold…", [], "threshold_dialog"),
+    ("&Tools", "Audit trail…", [], "audit_dialog"),
+    ("&Help", "Intended use…", [], "first_start_dialog"),
+    ("&Help", "About…", ["F1"], "about_dialog"),
+]
+
+
+def _handlers(w: MainWindow) -> dict[str, object]:
+    v = w.viewer
+    return {
+        "next": lambda: w.step(+1),
+        "prev": lambda: w.step(-1),
+        "zoom_in": lambda: v.zoom_by(1.25),
+        "zoom_out": lambda: v.zoom_by(0.8),
+        "fit": v.fit,
+        "invert": v.toggle_invert,
+        "reset": v.reset_view,
+        "heatmap": lambda: w.set_heatmap(not w.heatmap_button.isChecked()),
+        "threshold_dialog": lambda: threshold_dialog(w),
+        "audit_dialog": lambda: audit_dialog(w),
+        "first_start_dialog": lambda: first_start_dialog(w, force=True),
+        "about_dialog": lambda: about_dialog(w),
+    }
+
+
+def build(w: MainWindow) -> None:
+    """Create the menu bar and window-wide shortcuts on ``w``."""
+    handlers = _handlers(w)
+    menus: dict[str, object] = {}
+    for menu_name, text, keys, name in HOTKEYS:
+        menu = menus.get(menu_name) or w.menuBar().addMenu(menu_name)
+        menus[menu_name] = menu
+        action = QAction(text, w)
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(handlers.get(name) or getattr(w, name))
+        menu.addAction(action)
+        w.addAction(action)
+    presets = menus["&View"].addMenu("Window/level preset")
+    from desktop.imaging import PRESETS
+
+    for i, (label, _c, _w) in enumerate(PRESETS, start=1):
+        action = QAction(f"{i}  {label}", w)
+        action.setShortcut(QKeySequence(str(i)))
+        action.triggered.connect(lambda _=False, n=i: w.viewer.apply_preset(n))
+        presets.addAction(action)
+        w.addAction(action)
+
+
+def about_dialog(w: MainWindow) -> AboutDialog:
+    d = AboutDialog(w.meta, w.threshold, w.model_error, w)
+    d.open()
+    return d
+
+
+def first_start_dialog(w: MainWindow, force: bool = False) -> FirstStartDialog | None:
+    """The intended-use notice: on first start (until confirmed) or from the Help menu."""
+    if w.settings.first_start_acknowledged and not force:
+        return None
+    d = FirstStartDialog(w.meta, w)
+
+    def done() -> None:
+        w.settings.first_start_acknowledged = True
+        w.settings.save()
+
+    d.accepted.connect(done)
+    d.open()
+    w.first_start = d
+    return d
+
+
+def audit_dialog(w: MainWindow) -> AuditDialog:
+    d = AuditDialog(w.audit_db, w)
+    d.open()
+    return d
+
+
+def threshold_dialog(w: MainWindow) -> ThresholdDialog:
+    d = ThresholdDialog(w.threshold, w.model_threshold, w)
+
+    def done() -> None:
+        if d.use_default:
+            w.apply_threshold(w.model_threshold, override=False)
+        else:
+            w.apply_threshold(d.spin.value(), override=True)
+
+    d.accepted.connect(done)
+    d.open()
+    return d

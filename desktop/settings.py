@@ -1,0 +1,71 @@
+"""User settings persisted as JSON in the config folder (Qt-free).
+
+The decision threshold is an *override*: ``None`` means "use the model's metadata value", so a
+new model with a new operating point is picked up unless the user chose otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from desktop import paths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Settings:
+    threshold_override: float | None = None
+    window_geometry: str = ""  # base64 of QWidget.saveGeometry()
+    window_state: str = ""  # base64 of QMainWindow.saveState()
+    first_start_acknowledged: bool = False
+    heatmap_opacity: float = 0.45
+    last_folder: str = ""
+
+    def threshold(self, model_default: float) -> float:
+        """The threshold in force: the user's override, else the model's."""
+        t = self.threshold_override
+        return float(t) if t is not None and 0.0 < t < 1.0 else float(model_default)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Settings:
+        """Read settings; a missing or damaged file gives defaults (logged, never fatal)."""
+        p = path or paths.settings_path()
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable settings %s: %s", p, exc)
+            return cls()
+        if not isinstance(data, dict):
+            return cls()
+        known = {f.name: f for f in fields(cls)}
+        s = cls()
+        for key, value in data.items():
+            if key in known:
+                setattr(s, key, value)
+        if s.threshold_override is not None and not (
+            isinstance(s.threshold_override, (int, float)) and 0.0 < s.threshold_override < 1.0
+        ):
+            log.warning("ignoring invalid threshold override %r", s.threshold_override)
+            s.threshold_override = None
+        try:
+            s.heatmap_opacity = min(1.0, max(0.0, float(s.heatmap_opacity)))
+        except (TypeError, ValueError):
+            s.heatmap_opacity = cls.heatmap_opacity
+        return s
+
+    def save(self, path: Path | None = None) -> None:
+        """Write atomically (temporary file + rename)."""
+        p = path or paths.settings_path()
+        tmp = p.with_name(p.name + ".part")
+        try:
+            tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+            os.replace(tmp, p)
+        except OSError as exc:
+            log.error("cannot save settings to %s: %s", p, exc)

@@ -1,0 +1,259 @@
+"""The image viewer: fit, zoom, pan, window/level (presets, drag, reset), invert and the
+heatmap overlay. It only displays arrays decoded elsewhere (in a worker); the work done here
+is a 256-entry lookup table per window change.
+
+Mouse: wheel zooms at the cursor, left drag pans, right drag changes window (horizontal:
+width, vertical: level). Keys are bound by the main window (OHIF-style, see ``HOTKEYS``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from desktop import imaging
+
+ZOOM_STEP = 1.25
+MIN_ZOOM, MAX_ZOOM = 0.05, 40.0
+
+
+def gray_qimage(gray: np.ndarray) -> QImage:
+    """A deep-copied Grayscale8 QImage of a (H, W) uint8 array."""
+    a = np.ascontiguousarray(gray, dtype=np.uint8)
+    h, w = a.shape
+    return QImage(a.data, w, h, a.strides[0], QImage.Format.Format_Grayscale8).copy()
+
+
+def rgba_qimage(rgba: np.ndarray) -> QImage:
+    a = np.ascontiguousarray(rgba, dtype=np.uint8)
+    h, w, _ = a.shape
+    return QImage(a.data, w, h, a.strides[0], QImage.Format.Format_RGBA8888).copy()
+
+
+class ImageViewer(QWidget):
+    """Shows one 8-bit grey image with display transforms; emits ``view_changed``."""
+
+    view_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(200, 200)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(False)
+        self._pixels: np.ndarray | None = None
+        self._image: QImage | None = None
+        self._cam: np.ndarray | None = None
+        self._overlay: QImage | None = None
+        self._overlay_rgba: np.ndarray | None = None
+        self._message = "Open X-ray images or a folder (File menu, drag and drop, or the command line)."
+        self.centre, self.width_ = imaging.DEFAULT_WINDOW
+        self.inverted = False
+        self.heatmap_visible = False
+        self.heatmap_opacity = 0.45
+        self.zoom = 1.0
+        self.fit_mode = True
+        self._offset = QPointF(0, 0)  # image top-left in widget coordinates
+        self._drag_start: QPointF | None = None
+        self._drag_button = Qt.MouseButton.NoButton
+        self._drag_origin = (0.0, 0.0, QPointF())
+
+    # -- content -------------------------------------------------------------------------
+    @property
+    def pixels(self) -> np.ndarray | None:
+        return self._pixels
+
+    @property
+    def cam(self) -> np.ndarray | None:
+        return self._cam
+
+    @property
+    def overlay_rgba(self) -> np.ndarray | None:
+        """The RGBA heatmap currently composed over the image (None when hidden)."""
+        return self._overlay_rgba if self.heatmap_visible else None
+
+    def set_image(self, pixels: np.ndarray | None, cam: np.ndarray | None = None,
+                  message: str = "") -> None:
+        """Show a new image (keeps window/level and invert, resets to fit)."""
+        self._pixels = pixels
+        self._cam = cam
+        self._message = message
+        self._overlay = None
+        self._overlay_rgba = None
+        self._render()
+        self.fit()
+
+    def set_message(self, message: str) -> None:
+        self._message = message
+        self.update()
+
+    def set_cam(self, cam: np.ndarray | None) -> None:
+        self._cam = cam
+        self._overlay = None
+        self._overlay_rgba = None
+        self._render_overlay()
+        self.update()
+
+    # -- display transforms ----------------------------------------------------------------
+    def set_window(self, centre: float, width: float) -> None:
+        self.centre, self.width_ = float(centre), max(1.0, float(width))
+        self._render()
+        self.update()
+        self.view_changed.emit()
+
+    def apply_preset(self, n: int) -> None:
+        """Presets 1-5 (``imaging.PRESETS``)."""
+        if 1 <= n <= len(imaging.PRESETS):
+            _, c, w = imaging.PRESETS[n - 1]
+            self.set_window(c, w)
+
+    def reset_view(self) -> None:
+        """Full window, not inverted, fit."""
+        self.inverted = False
+        self.set_window(*imaging.DEFAULT_WINDOW)
+        self.fit()
+
+    def toggle_invert(self) -> None:
+        self.inverted = not self.inverted
+        self._render()
+        self.update()
+        self.view_changed.emit()
+
+    def set_heatmap_visible(self, visible: bool) -> None:
+        self.heatmap_visible = bool(visible)
+        self._render_overlay()
+        self.update()
+        self.view_changed.emit()
+
+    def set_heatmap_opacity(self, opacity: float) -> None:
+        self.heatmap_opacity = float(np.clip(opacity, 0.0, 1.0))
+        self._overlay = None
+        self._overlay_rgba = None
+        self._render_overlay()
+        self.update()
+
+    def displayed_pixels(self) -> np.ndarray | None:
+        """The grey values shown (after window/level and invert)."""
+        if self._pixels is None:
+            return None
+        return imaging.apply_window(self._pixels, self.centre, self.width_, self.inverted)
+
+    def _render(self) -> None:
+        shown = self.displayed_pixels()
+        self._image = None if shown is None else gray_qimage(shown)
+        self._render_overlay()
+
+    def _render_overlay(self) -> None:
+        if not self.heatmap_visible or self._cam is None or self._pixels is None:
+            return
+        if self._overlay is None:
+            self._overlay_rgba = imaging.heatmap_rgba(self._cam, self._pixels.shape,
+                                                      self.heatmap_opacity)
+            self._overlay = rgba_qimage(self._overlay_rgba)
+
+    # -- zoom and pan ----------------------------------------------------------------------
+    def _fit_zoom(self) -> float:
+        if self._image is None:
+            return 1.0
+        w, h = self._image.width(), self._image.height()
+        return max(MIN_ZOOM, min(self.width() / w, self.height() / h))
+
+    def fit(self) -> None:
+        self.fit_mode = True
+        self.zoom = self._fit_zoom()
+        self._centre_image()
+        self.update()
+        self.view_changed.emit()
+
+    def _centre_image(self) -> None:
+        if self._image is None:
+            return
+        self._offset = QPointF((self.width() - self._image.width() * self.zoom) / 2,
+                               (self.height() - self._image.height() * self.zoom) / 2)
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        if self._image is None:
+            return
+        anchor = anchor if anchor is not None else QPointF(self.width() / 2, self.height() / 2)
+        new = float(np.clip(self.zoom * factor, MIN_ZOOM, MAX_ZOOM))
+        # keep the image point under the anchor fixed
+        img_pt = (anchor - self._offset) / self.zoom
+        self.zoom = new
+        self._offset = anchor - img_pt * new
+        self.fit_mode = False
+        self.update()
+        self.view_changed.emit()
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        self._offset += QPointF(dx, dy)
+        self.fit_mode = False
+        self.update()
+
+    def image_rect(self) -> QRectF:
+        if self._image is None:
+            return QRectF()
+        return QRectF(self._offset.x(), self._offset.y(),
+                      self._image.width() * self.zoom, self._image.height() * self.zoom)
+
+    # -- Qt events -------------------------------------------------------------------------
+    def resizeEvent(self, event: object) -> None:  # noqa: N802
+        if self.fit_mode:
+            self.zoom = self._fit_zoom()
+            self._centre_image()
+        super().resizeEvent(event)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(16, 16, 16))
+        if self._image is None:
+            p.setPen(QColor(200, 200, 200))
+            p.drawText(self.rect().adjusted(20, 20, -20, -20),
+                       int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                       self._message)
+            p.end()
+            return
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 4)
+        target = self.image_rect()
+        p.drawImage(target, self._image)
+        if self.heatmap_visible and self._overlay is not None:
+            p.drawImage(target, self._overlay)
+        p.setPen(QColor(230, 230, 120))
+        label = f"W {self.width_:.0f}  L {self.centre:.0f}  {self.zoom * 100:.0f}%"
+        if self.inverted:
+            label += "  inverted"
+        if self.heatmap_visible:
+            label += "  heatmap" if self._cam is not None else "  heatmap: not available"
+        p.drawText(8, self.height() - 8, label)
+        p.end()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom_by(ZOOM_STEP ** steps, event.position())
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._drag_start = event.position()
+        self._drag_button = event.button()
+        self._drag_origin = (self.centre, self.width_, QPointF(self._offset))
+        self.setFocus()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._drag_start is None:
+            return
+        d = event.position() - self._drag_start
+        c0, w0, off0 = self._drag_origin
+        if self._drag_button == Qt.MouseButton.RightButton:
+            self.set_window(c0 + d.y(), w0 + d.x())
+        elif self._drag_button == Qt.MouseButton.LeftButton:
+            self._offset = off0 + d
+            self.fit_mode = False
+            self.update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._drag_start = None
+        self._drag_button = Qt.MouseButton.NoButton
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self.fit()
