@@ -1,0 +1,144 @@
+"""``pneumonia-train``: train + evaluate end to end, or evaluate an existing run.
+
+    pneumonia-train --data DIR --out RUN_DIR [--config default|seed_baseline] [--epochs N]
+                    [--limit N] [--seed S] [--resume] [--set key=value ...]
+    pneumonia-train evaluate RUN_DIR [--split val|test|train] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from training.config import PRESETS, AugmentConfig, TrainConfig, get_preset
+
+log = logging.getLogger("training")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stderr)
+    for noisy in ("absl", "tensorflow", "matplotlib", "PIL", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_sets(cfg: TrainConfig, sets: list[str]) -> TrainConfig:
+    """``--set key=value`` overrides; ``augmentation.zoom=0.1`` reaches the nested config."""
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, received {item!r}")
+        value = _parse_value(raw)
+        if key.startswith("augmentation."):
+            sub = key.split(".", 1)[1]
+            if sub not in asdict(cfg.augmentation):
+                raise ValueError(f"unknown augmentation setting {sub!r}")
+            cfg = replace(cfg, augmentation=replace(cfg.augmentation, **{sub: value}))
+        elif key in asdict(cfg):
+            cfg = replace(cfg, **{key: value})
+        else:
+            raise ValueError(f"unknown config key {key!r}")
+    if not isinstance(cfg.augmentation, AugmentConfig):
+        raise ValueError("augmentation must be set field by field (augmentation.NAME=value)")
+    return cfg
+
+
+def _cache_dir(args: argparse.Namespace) -> Path | None:
+    from training.data import default_cache_dir
+
+    if args.no_cache:
+        return None
+    return Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pneumonia-train", description=(
+        "Train and evaluate a pneumonia classifier on a Kermany-style folder. "
+        "Use 'pneumonia-train evaluate RUN_DIR' to report on a split of an existing run."))
+    p.add_argument("--data", required=True, help="folder with train/{NORMAL,PNEUMONIA}/")
+    p.add_argument("--out", required=True, help="run folder to create (or resume)")
+    p.add_argument("--config", default="default", choices=sorted(PRESETS))
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--limit", type=int, help="use at most N images of train/ (stratified)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set width=16 --set augmentation.zoom=0.1")
+    p.add_argument("--cache-dir", help="decoded-image cache (default ~/.cache/pneumonia-xray/images)")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def _eval_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pneumonia-train evaluate",
+                                description="Write report(_SPLIT).json/.md and plots for a run.")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="val", choices=("val", "test", "train"))
+    p.add_argument("--data", help="data root, when it moved since training")
+    p.add_argument("--cache-dir")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def run_training(args: argparse.Namespace) -> int:
+    from training.evaluate import calibrate, evaluate
+    from training.run import load_run
+    from training.train import train
+
+    cfg = get_preset(args.config).with_overrides(epochs=args.epochs, limit=args.limit, seed=args.seed)
+    cfg = apply_sets(cfg, args.set)
+    t0 = time.perf_counter()
+    run_dir = train(cfg, Path(args.data), Path(args.out), resume=args.resume,
+                    cache_dir=_cache_dir(args))
+    t_train = time.perf_counter() - t0
+    run = load_run(run_dir)
+    calibrate(run, _cache_dir(args))
+    report = evaluate(run, "val", _cache_dir(args))
+    total = time.perf_counter() - t0
+    log.info("done in %.0f s (training %.0f s): val ROC AUC %.4f, sensitivity %.4f, specificity "
+             "%.4f, ECE %.4f; run folder %s", total, t_train, report["roc_auc"] or float("nan"),
+             report["sensitivity"], report["specificity"], report["ece"], run_dir)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate
+    from training.run import load_run
+
+    run = load_run(args.run_dir, args.data)
+    evaluate(run, args.split, _cache_dir(args))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    evaluate_mode = bool(argv) and argv[0] == "evaluate"
+    args = _eval_parser().parse_args(argv[1:]) if evaluate_mode else _train_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return run_evaluate(args) if evaluate_mode else run_training(args)
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Typed training configuration and its named presets.
+
+A :class:`TrainConfig` is resolved (preset + command-line overrides), then written as
+``config.json`` into the run folder together with the data fingerprint, the git commit and a
+digest of the configuration itself (see :func:`resolved_config`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import subprocess
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-only augmentation, as Keras preprocessing layers (identity at inference).
+
+    ``shear_degrees`` follows Keras' old ``ImageDataGenerator(shear_range=...)``, which the seed
+    notebook used: the value is an angle in DEGREES (0.2 means 0.2 degrees), not the shear
+    coefficient that ``keras.layers.RandomShear`` takes; the builder converts it.
+    """
+
+    shear_degrees: float = 0.2
+    zoom: float = 0.2
+    rotation_degrees: float = 0.0
+    translation: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
+    horizontal_flip: bool = False
+
+    @property
+    def shear_coefficient(self) -> float:
+        return math.tan(math.radians(self.shear_degrees))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str = "default"
+    seed: int = 1337
+    architecture: str = "xraynet"  # "xraynet" (CAM head) or "seed_cnn" (seed baseline)
+    image_size: int = 224
+    channels: int = 1  # channels the network sees; 3 replicates the grey channel in the model
+    width: int = 32  # base filter count of xraynet
+    dropout: float = 0.2
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    lr_schedule: str = "cosine"  # "cosine" or "constant"
+    optimizer: str = "adamw"  # "adamw" or "adam"
+    label_smoothing: float = 0.0
+    augmentation: AugmentConfig = field(default_factory=AugmentConfig)
+    class_weighting: str = "balanced"  # "balanced" or "none"
+    early_stopping_patience: int = 6
+    val_fraction: float = 0.15
+    limit: int | None = None  # at most this many images from train/ (stratified), None = all
+    target_sensitivity: float = 0.98
+    ece_bins: int = 15
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        values = dict(data)
+        if isinstance(values.get("augmentation"), dict):
+            values["augmentation"] = AugmentConfig(**values["augmentation"])
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> TrainConfig:
+        """A copy with the given non-None fields replaced."""
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **clean)
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of this configuration (first 16 hex digits)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # Grayscale 224x224 CNN with a 1x1 conv CAM head + global average pooling (model contract).
+    "default": TrainConfig(
+        name="default",
+        augmentation=AugmentConfig(
+            shear_degrees=0.2,
+            zoom=0.1,
+            rotation_degrees=5.0,
+            translation=0.05,
+            brightness=0.1,
+            contrast=0.1,
+            horizontal_flip=False,
+        ),
+    ),
+    # The seed notebook's recipe: 150x150 RGB, Conv32-Pool-Conv64-Pool-Dropout0.2-Conv64-Pool-
+    # Flatten-Dense64-Dense1, Adam(1e-3), binary cross-entropy, ImageDataGenerator(rescale=1/255,
+    # shear_range=0.2 [degrees], zoom_range=0.2, horizontal_flip=True), no class weights.
+    "seed_baseline": TrainConfig(
+        name="seed_baseline",
+        architecture="seed_cnn",
+        image_size=150,
+        channels=3,
+        dropout=0.2,
+        epochs=10,
+        batch_size=32,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        lr_schedule="constant",
+        optimizer="adam",
+        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.2, horizontal_flip=True),
+        class_weighting="none",
+        early_stopping_patience=10,
+    ),
+}
+
+
+def get_preset(name: str) -> TrainConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown config {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def git_commit(repo: Path | None = None) -> str:
+    """The current git commit of the project (``+dirty`` when tracked files changed), or ''."""
+    repo = repo or Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "training", "pneumonia_core"], cwd=repo, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def resolved_config(config: TrainConfig, data_fingerprint: str, data_root: str) -> dict[str, Any]:
+    """What ``config.json`` holds: the config plus provenance."""
+    return {
+        "config": config.to_dict(),
+        "config_digest": config.digest(),
+        "data_fingerprint": data_fingerprint,
+        "data_root": data_root,
+        "git_commit": git_commit(),
+    }
+
+
+def save_config(path: Path, config: TrainConfig, data_fingerprint: str, data_root: str) -> None:
+    payload = resolved_config(config, data_fingerprint, data_root)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def load_config(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """Read ``config.json``: (config, whole payload)."""
+    payload = json.loads(Path(path).read_text())
+    return TrainConfig.from_dict(payload["config"]), payload

@@ -1,0 +1,192 @@
+"""Model builders: the default grayscale CNN with a CAM head, the seed baseline, the export model.
+
+Every trained model has the same outer shape::
+
+    image (S, S, 1) raw 0..255 -> "augment" (training only) -> "backbone" (rescales inside,
+    ends in the feature map or feature vector) -> head -> logit (N, 1)
+
+so :func:`build_export_model` can rebuild the inference graph from the trained layers without
+the augmentation block: ``{"logit": (N, 1), "cam": (N, h, w), "embedding": (N, C)}``.
+For ``xraynet`` the head is ``Dropout -> Conv2D(1, 1, name="cam_head") -> GlobalAveragePooling``,
+so the CAM's mean is the logit. The seed baseline (Flatten-Dense) has no CAM; its export model
+has ``logit`` and ``embedding`` (the Dense64 features).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import keras
+from keras import layers
+
+from training.config import AugmentConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "image"
+
+
+@keras.saving.register_keras_serializable(package="pneumonia_xray")
+class Shear(layers.RandomShear):
+    """``RandomShear`` whose config survives a save/load round trip.
+
+    Keras 3.15 stores the symmetric range ``[-c, c]`` in ``get_config`` and then refuses the
+    negative bound when the layer is rebuilt from it; this writes back the magnitude it took.
+    """
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        for key in ("x_factor", "y_factor"):
+            value = config.get(key)
+            if isinstance(value, (list, tuple)):
+                config[key] = float(max(abs(v) for v in value))
+        return config
+
+
+def build_augmentation(aug: AugmentConfig, seed: int) -> keras.Sequential:
+    """Keras preprocessing layers, active only when called with ``training=True``."""
+    stack: list[layers.Layer] = []
+    s = seed * 100
+    fill = "nearest"  # as Keras' ImageDataGenerator, which the seed notebook used
+    if aug.shear_degrees > 0:
+        c = aug.shear_coefficient
+        stack.append(Shear(x_factor=c, y_factor=0.0, fill_mode=fill, seed=s + 1, name="shear"))
+    if aug.zoom > 0:
+        stack.append(layers.RandomZoom((-aug.zoom, aug.zoom), fill_mode=fill, seed=s + 2,
+                                       name="zoom"))
+    if aug.rotation_degrees > 0:
+        stack.append(layers.RandomRotation(aug.rotation_degrees / 360.0, fill_mode=fill,
+                                           seed=s + 3, name="rotation"))
+    if aug.translation > 0:
+        stack.append(layers.RandomTranslation(aug.translation, aug.translation, fill_mode=fill,
+                                              seed=s + 4, name="translation"))
+    if aug.brightness > 0:
+        stack.append(layers.RandomBrightness(aug.brightness, value_range=(0.0, 255.0),
+                                             seed=s + 5, name="brightness"))
+    if aug.contrast > 0:
+        stack.append(layers.RandomContrast(aug.contrast, value_range=(0.0, 255.0), seed=s + 6,
+                                           name="contrast"))
+    if aug.horizontal_flip:
+        stack.append(layers.RandomFlip("horizontal", seed=s + 7, name="flip"))
+    if not stack:
+        stack.append(layers.Identity(name="no_augmentation"))
+    return keras.Sequential(stack, name="augment")
+
+
+def _sep_block(x: Any, filters: int, name: str) -> Any:
+    x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_sep")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_xraynet_backbone(size: int, width: int) -> keras.Model:
+    """Strided stem + separable conv stages with BatchNorm; feature map at size/16 (14x14)."""
+    inp = keras.Input((size, size, 1), name="pixels")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inp)
+    x = layers.Conv2D(width // 2, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)  # size/2
+    x = _sep_block(x, width, "s1a")
+    x = layers.MaxPooling2D(name="s1_pool")(x)  # size/4
+    x = _sep_block(x, 2 * width, "s2a")
+    x = _sep_block(x, 2 * width, "s2b")
+    x = layers.MaxPooling2D(name="s2_pool")(x)  # size/8
+    x = _sep_block(x, 4 * width, "s3a")
+    x = _sep_block(x, 4 * width, "s3b")
+    x = layers.MaxPooling2D(name="s3_pool")(x)  # size/16
+    x = _sep_block(x, 8 * width, "s4a")
+    x = _sep_block(x, 8 * width, "s4b")
+    return keras.Model(inp, x, name="backbone")
+
+
+def build_xraynet(cfg: TrainConfig) -> keras.Model:
+    inp = keras.Input((cfg.image_size, cfg.image_size, 1), name=INPUT_NAME)
+    x = build_augmentation(cfg.augmentation, cfg.seed)(inp)
+    feat = build_xraynet_backbone(cfg.image_size, cfg.width)(x)
+    x = layers.Dropout(cfg.dropout, seed=cfg.seed, name="head_dropout")(feat)
+    cam = layers.Conv2D(1, 1, name="cam_head")(x)
+    logit = layers.GlobalAveragePooling2D(name="logit")(cam)
+    return keras.Model(inp, logit, name="xraynet")
+
+
+def build_seed_backbone(size: int, dropout: float, seed: int) -> keras.Model:
+    """The seed notebook's CNN up to its Dense64 features (grey replicated to RGB inside)."""
+    inp = keras.Input((size, size, 1), name="pixels")
+    x = layers.Concatenate(name="gray_to_rgb")([inp, inp, inp])
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(x)
+    x = layers.Conv2D(32, 3, activation="relu", name="conv1")(x)
+    x = layers.MaxPooling2D(name="pool1")(x)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(name="pool2")(x)
+    x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv3")(x)
+    x = layers.MaxPooling2D(name="pool3")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(64, activation="relu", name="dense64")(x)
+    return keras.Model(inp, x, name="backbone")
+
+
+def build_seed_cnn(cfg: TrainConfig) -> keras.Model:
+    inp = keras.Input((cfg.image_size, cfg.image_size, 1), name=INPUT_NAME)
+    x = build_augmentation(cfg.augmentation, cfg.seed)(inp)
+    x = build_seed_backbone(cfg.image_size, cfg.dropout, cfg.seed)(x)
+    # The seed ended in Dense(1, sigmoid); a linear unit + BCE on logits is the same model.
+    logit = layers.Dense(1, name="logit_dense")(x)
+    return keras.Model(inp, logit, name="seed_cnn")
+
+
+BUILDERS = {"xraynet": build_xraynet, "seed_cnn": build_seed_cnn}
+
+
+def build_model(cfg: TrainConfig) -> keras.Model:
+    try:
+        builder = BUILDERS[cfg.architecture]
+    except KeyError:
+        raise ValueError(f"unknown architecture {cfg.architecture!r}; choose one of "
+                         f"{sorted(BUILDERS)}") from None
+    if cfg.channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, received channels={cfg.channels}")
+    return builder(cfg)
+
+
+def build_export_model(model: keras.Model) -> keras.Model:
+    """Inference graph with dict outputs for the converter, sharing the trained weights.
+
+    Input ``image`` (S, S, 1) raw pixels 0..255; outputs ``logit`` (N, 1); ``cam`` (N, h, w)
+    (only with a ``cam_head``; its spatial mean equals the logit); ``embedding`` (N, C).
+    """
+    size = model.input_shape[1]
+    backbone = model.get_layer("backbone")
+    inp = keras.Input((size, size, 1), name=INPUT_NAME)
+    feat = backbone(inp)
+    names = {layer.name for layer in model.layers}
+    if "cam_head" in names:
+        cam4 = model.get_layer("cam_head")(feat)
+        logit = layers.GlobalAveragePooling2D(name="logit_pool")(cam4)
+        h, w = cam4.shape[1], cam4.shape[2]
+        cam = layers.Reshape((h, w), name="cam")(cam4)
+        embedding = layers.GlobalAveragePooling2D(name="embedding_pool")(feat)
+        outputs = {"logit": logit, "cam": cam, "embedding": embedding}
+    elif "logit_dense" in names:
+        logit = model.get_layer("logit_dense")(feat)
+        outputs = {"logit": logit, "embedding": feat}
+    else:
+        raise ValueError(f"model {model.name!r} has neither 'cam_head' nor 'logit_dense'")
+    return keras.Model(inp, outputs, name=f"{model.name}_export")
+
+
+def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
+    if cfg.optimizer == "adamw":
+        opt = keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "adam":
+        opt = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+    else:
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+    loss = keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing)
+    model.compile(optimizer=opt, loss=loss)
+
+
+def load_keras_model(path: Path, compile: bool = False) -> keras.Model:
+    return keras.saving.load_model(path, compile=compile)
