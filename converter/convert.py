@@ -1,0 +1,280 @@
+"""Turn a training run into the model folder the app ships: ``model.tflite``,
+``metadata.json``, ``MODEL_CARD.md``, ``validation.json``, the run's report and plots.
+
+Everything is built in a hidden temporary folder beside the destination and moved into place
+only after the converted model has passed validation, so a refused conversion writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converter import model_card, provenance, validation
+from converter.reliability_plot import plot_reliability
+from converter.run_source import RunSource, load_run_source
+from converter.tflite_export import OUTPUT_NAMES, QUANTIZATIONS, convert
+from pneumonia_core.imageio import RESIZE_METHOD
+from pneumonia_core.metadata import MODEL_FILE, InputSpec, ModelMetadata, sha256_bytes
+from pneumonia_core.scope import fit_scope_stats
+
+log = logging.getLogger(__name__)
+
+VALIDATION_FILE = "validation.json"
+CARD_FILE = "MODEL_CARD.md"
+
+
+class OutputExistsError(FileExistsError):
+    """The destination model folder exists and is not empty (use ``force``)."""
+
+
+class ConversionRefused(RuntimeError):
+    """The converted model failed validation; nothing was written."""
+
+    def __init__(self, report: validation.ValidationReport) -> None:
+        self.report = report
+        super().__init__(
+            f"Conversion refused: the {report.quantization} model does not match the Keras model "
+            f"on the validation split: {'; '.join(report.failures)}. Nothing was written."
+        )
+
+
+@dataclass
+class ConvertOptions:
+    quantization: str = "int8"
+    calibration_images: int = 300
+    force: bool = False
+    name: str = "pneumonia-cnn"
+    version: str = "1.0.0"
+    baseline: Path | None = None
+    experiments: Path | None = None  # defaults to training/EXPERIMENTS.md when it exists
+    measure_scope: bool = True
+    seed: int = 0
+
+
+@dataclass
+class ConversionResult:
+    out: Path
+    metadata: ModelMetadata
+    report: validation.ValidationReport
+    scope_evaluation: dict[str, Any]
+
+
+def check_destination(out: Path, force: bool) -> None:
+    """Refuse a non-empty destination unless ``force``; refuse a file in its place."""
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputExistsError(
+            f"Model folder {out} already exists and is not empty; refusing to overwrite it. "
+            "Pass --force to replace it."
+        )
+
+
+def calibration_samples(source: RunSource, n: int, seed: int) -> list:
+    """``n`` training images, a seeded random draw from the run's train split."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(source.train))[: max(1, n)]
+    return [source.train[i] for i in sorted(order)]
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Move the finished folder into place; a replaced folder is removed only afterwards."""
+    backup = None
+    if out.exists():
+        backup = out.with_name(f".{out.name}.replaced-{datetime.now():%Y%m%d%H%M%S}")
+        out.rename(backup)
+    try:
+        tmp.rename(out)
+    except OSError:
+        if backup is not None:
+            backup.rename(out)
+        raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _copy_run_artifacts(run_dir: Path, dest: Path) -> list[str]:
+    copied = []
+    for name in ("report.json", "report.md", "calibration.json", "threshold.json"):
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, dest / name)
+            copied.append(name)
+    plots = sorted((run_dir / "plots").glob("*.png")) if (run_dir / "plots").is_dir() else []
+    for p in plots:
+        if p.stat().st_size <= 1_000_000:  # small PNGs only
+            (dest / "plots").mkdir(exist_ok=True)
+            shutil.copy2(p, dest / "plots" / p.name)
+            copied.append(f"plots/{p.name}")
+    return copied
+
+
+def _measure_scope(model_dir: Path, val_paths: list[Path]) -> dict[str, Any]:
+    """The scope engineer's measurement, or a record of why it was not measured."""
+    try:
+        from converter.scope_eval import evaluate_scope
+    except ImportError as exc:
+        log.warning("out-of-scope guard not measured: converter.scope_eval unavailable (%s)", exc)
+        return {"measured": False, "reason": f"converter.scope_eval is not available ({exc})"}
+    try:
+        result = evaluate_scope(model_dir, val_paths)
+    except Exception as exc:  # another team's optional step must not sink a validated model
+        log.warning("out-of-scope guard not measured: evaluate_scope failed: %s", exc)
+        return {"measured": False, "reason": f"evaluate_scope failed: {type(exc).__name__}: {exc}"}
+    return {"measured": True, **dict(result)}
+
+
+def build_metadata(source: RunSource, options: ConvertOptions, model_bytes: bytes,
+                   report: validation.ValidationReport, runner_outputs: dict[str, list[int]],
+                   scope: dict[str, Any]) -> ModelMetadata:
+    s, c = source.input_size, source.channels
+    thr = dict(source.threshold)
+    threshold = {
+        "value": float(thr["value"]),
+        "rule": str(thr.get("rule", "")),
+        "target_sensitivity": thr.get("target_sensitivity"),
+        # Operating point of THIS converted model on the validation split:
+        "sensitivity": report.converted["sensitivity"],
+        "specificity": report.converted["specificity"],
+        "run_sensitivity": thr.get("sensitivity"),
+        "run_specificity": thr.get("specificity"),
+    }
+    config_file = source.config
+    cfg = config_file.get("config", config_file)
+    validation_facts = {
+        "split": "validation (patient-grouped, carved from train/; see the run's split.json)",
+        "n_images": report.n_images,
+        "n_positive": report.n_positive,
+        "n_negative": report.n_negative,
+        "roc_auc": report.converted["roc_auc"],
+        "sensitivity": report.converted["sensitivity"],
+        "specificity": report.converted["specificity"],
+        "ece": report.converted["ece"],
+        "ece_uncalibrated": report.converted["ece_uncalibrated"],
+        "agreement_with_keras": report.agreement,
+        "max_abs_delta_probability": report.max_abs_delta_probability,
+        "mean_abs_delta_probability": report.mean_abs_delta_probability,
+        "cam_correlation_with_keras": report.cam_correlation_mean,
+        "keras": dict(report.keras),
+    }
+    return ModelMetadata(
+        name=options.name,
+        version=options.version,
+        created=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        sha256=sha256_bytes(model_bytes),
+        input=InputSpec(name="image", shape=[1, s, s, c], dtype="float32", channels=c,
+                        color="grayscale", value_range=[0.0, 255.0], resize=RESIZE_METHOD),
+        outputs={k: {"name": k, "shape": runner_outputs[k]} for k in OUTPUT_NAMES
+                 if k in runner_outputs},
+        threshold=threshold,
+        calibration={"method": "temperature", "temperature": source.temperature,
+                     "fitted_on": "validation split logits (training run)",
+                     "ece_before": report.converted["ece_uncalibrated"],
+                     "ece_after": report.converted["ece"]},
+        file=MODEL_FILE,
+        quantization=options.quantization,
+        validation=validation_facts,
+        training={
+            "config_digest": config_file.get("config_digest") or provenance.config_digest(cfg),
+            "data_fingerprint": provenance.data_fingerprint(
+                source.train + source.val, config_file, source.split),
+            "git_commit": provenance.git_commit(config_file),
+            "run": source.run_dir.name,
+            "config": cfg,
+            "n_train_images": len(source.train),
+            "calibration_images": options.calibration_images if options.quantization == "int8" else 0,
+        },
+        scope=scope,
+    )
+
+
+def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | None = None,
+                progress: validation.Progress = validation._no_progress,
+                calibration_override: np.ndarray | None = None) -> ConversionResult:
+    """Convert, validate and write a model folder; see the module docstring.
+
+    ``calibration_override`` replaces the representative images (tests use it to build a
+    deliberately badly quantized model). Raises :class:`OutputExistsError`,
+    :class:`ConversionRefused`, :class:`converter.run_source.RunError`.
+    """
+    options = options or ConvertOptions()
+    if options.quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}; received {options.quantization!r}")
+    out = Path(out).absolute()
+    check_destination(out, options.force)
+    source = load_run_source(run_dir)
+    s, c = source.input_size, source.channels
+    log.info("run %s: %dx%dx%d input, %d train / %d val images, T=%.4f, threshold %.4f",
+             source.run_dir, s, s, c, len(source.train), len(source.val), source.temperature,
+             float(source.threshold["value"]))
+
+    if calibration_override is not None:
+        calib = np.asarray(calibration_override, np.float32)
+    else:
+        calib, _, _ = validation.load_images(
+            calibration_samples(source, options.calibration_images, options.seed), s, c,
+            progress, "calibration images")
+
+    def representative() -> Iterator[np.ndarray]:
+        for image in calib:
+            yield image[None]
+
+    model_bytes = convert(source.export_model, options.quantization,
+                          representative if options.quantization == "int8" else None)
+
+    x_val, y_val, kept = validation.load_images(source.val, s, c, progress, "validation images")
+    temp = source.temperature
+    threshold = float(source.threshold["value"])
+    keras_side = validation.keras_scores(source.export_model, x_val, temp, progress=progress)
+    lite_side = validation.tflite_scores(model_bytes, x_val, temp, progress=progress)
+    cfg = source.config.get("config", source.config)
+    report = validation.compare(y_val, keras_side, lite_side, threshold, temp,
+                                options.quantization, n_bins=int(cfg.get("ece_bins", 15)))
+    log.info("validation of the converted model:\n%s", report.table())
+    if not report.passed:
+        raise ConversionRefused(report)
+
+    # Scope statistics from the converted model's embeddings of training images.
+    train_emb = validation.tflite_scores(model_bytes, calib, temp, progress=progress,
+                                         stage="training embeddings").embeddings
+    scope = fit_scope_stats(train_emb)
+
+    from pneumonia_core.runtime import TFLiteRunner
+
+    runner = TFLiteRunner(model_bytes)
+    runner_outputs = {k: [int(v) for v in d["shape"]] for k, d in runner.output_details.items()}
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        (tmp / MODEL_FILE).write_bytes(model_bytes)
+        copied = _copy_run_artifacts(source.run_dir, tmp)
+        plot_reliability(y_val, lite_side.logits, temp, tmp / "plots" / "reliability_converted.png",
+                         f"TFLite {options.quantization}, validation split (n={len(y_val)})")
+        meta = build_metadata(source, options, model_bytes, report, runner_outputs, scope)
+        meta.validate()
+        meta.save(tmp)
+        scope_eval = (_measure_scope(tmp, [k.path for k in kept]) if options.measure_scope
+                      else {"measured": False, "reason": "skipped (--skip-scope-eval)"})
+        meta.validation["out_of_scope"] = scope_eval
+        meta.save(tmp)
+        (tmp / VALIDATION_FILE).write_text(json.dumps(
+            report.to_dict() | {"out_of_scope": scope_eval, "run_artifacts": copied},
+            indent=2, default=float) + "\n")
+        (tmp / CARD_FILE).write_text(model_card.render(
+            meta, report, source, scope_eval, options, copied))
+        _install(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("wrote %s (sha256 %s)", out, meta.sha256[:12])
+    return ConversionResult(out, meta, report, scope_eval)

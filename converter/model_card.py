@@ -1,0 +1,227 @@
+"""``MODEL_CARD.md``: the facts of ``metadata.json`` and the validation, written for people."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from converter import provenance
+from converter.run_source import RunError, RunSource, read_json
+from converter.validation import ValidationReport
+from pneumonia_core.metadata import ModelMetadata
+
+if TYPE_CHECKING:
+    from converter.convert import ConvertOptions
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS_FILE = REPO_ROOT / "training" / "EXPERIMENTS.md"
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if isinstance(value, bool) or value is None:
+        return "n/a" if value is None else str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _demote(markdown: str) -> str:
+    """Push headings of an embedded document two levels down."""
+    return "\n".join("##" + line if line.startswith("#") else line for line in markdown.splitlines())
+
+
+def _details(meta: ModelMetadata, source: RunSource) -> list[str]:
+    cfg = meta.training.get("config", {})
+    arch = cfg.get("architecture", "?") if isinstance(cfg, dict) else "?"
+    return [
+        "## Model details",
+        "",
+        *_table(["field", "value"], [
+            ["name / version", f"{meta.name} {meta.version}"],
+            ["created (UTC)", meta.created],
+            ["file", f"`{meta.file}` ({meta.quantization})"],
+            ["SHA-256", f"`{meta.sha256}`"],
+            ["architecture", f"{arch}: CNN, `Conv2D(1, 1)` class-activation head, global average pooling"],
+            ["input", f"`{meta.input.name}` {meta.input.shape} {meta.input.dtype}, grayscale raw "
+                      f"pixels {meta.input.value_range}; resize: {meta.input.resize}"],
+            ["outputs", ", ".join(f"`{v['name']}` {v['shape']}" for v in meta.outputs.values())],
+            ["labels", f"{meta.labels} (score is P({meta.positive_label}))"],
+            ["training run", f"`{source.run_dir.name}`"],
+            ["config digest", f"`{meta.training.get('config_digest')}`"],
+            ["data fingerprint", f"`{meta.training.get('data_fingerprint')}`"],
+            ["git commit", f"`{meta.training.get('git_commit')}`"],
+        ]),
+        "",
+        "Everything the app needs (input size, output names, threshold, temperature, labels, "
+        "hash, out-of-scope statistics) is read from `metadata.json`; nothing is hard-coded.",
+    ]
+
+
+def _use(meta: ModelMetadata) -> list[str]:
+    return ["## Intended use", "", meta.intended_use, "", "## Limitations", "",
+            *[f"- {item}" for item in meta.limitations]]
+
+
+def _data(source: RunSource) -> list[str]:
+    def count(samples: list, label: int) -> int:
+        return sum(1 for s in samples if s.label == label)
+
+    split = source.split if isinstance(source.split, dict) else {}
+    return [
+        "## Training data",
+        "",
+        "Kermany et al. (2018) pediatric chest X-rays (Guangzhou Women and Children's Medical "
+        "Center), `train/` folder only. The validation split is carved out of `train/` by "
+        "patient, so no patient appears on both sides. The official test split was never used.",
+        "",
+        *_table(["split", "NORMAL", "PNEUMONIA", "total"], [
+            ["train", count(source.train, 0), count(source.train, 1), len(source.train)],
+            ["validation", count(source.val, 0), count(source.val, 1), len(source.val)],
+        ]),
+        "",
+        f"Split seed {split.get('seed', 'n/a')}, validation fraction "
+        f"{split.get('val_fraction', 'n/a')}, image limit {split.get('limit') or 'none'}.",
+    ]
+
+
+def _validation(meta: ModelMetadata, report: ValidationReport) -> list[str]:
+    q = meta.quantization
+    k, c = report.keras, report.converted
+    rows = [[name, k[key], c[key]] for name, key in (
+        ("ROC AUC", "roc_auc"), ("sensitivity", "sensitivity"), ("specificity", "specificity"),
+        (f"ECE ({report.ece_bins} bins), calibrated", "ece"),
+        (f"ECE ({report.ece_bins} bins), uncalibrated", "ece_uncalibrated"))]
+    return [
+        "## Validation metrics",
+        "",
+        f"Validation split, {report.n_images} images ({report.n_positive} PNEUMONIA, "
+        f"{report.n_negative} NORMAL), calibrated probabilities, threshold "
+        f"{report.threshold:.4f}. Both models saw the same images through the app's loader; the "
+        "TFLite model ran through the app's LiteRT runner.",
+        "",
+        *_table(["metric", "Keras float32", f"TFLite {q} (shipped)"], rows),
+        "",
+        *_table(["agreement check", "value", "limit"], [
+            ["decision agreement at the threshold", f"{report.agreement:.2%}",
+             f">= {report.min_agreement:.0%}"],
+            ["ROC AUC drop", f"{report.auc_drop:+.4f}", f"<= {report.max_auc_drop}"],
+            ["max abs delta probability", report.max_abs_delta_probability, ""],
+            ["mean abs delta probability", report.mean_abs_delta_probability, ""],
+            ["heatmap correlation with Keras, mean (min)", report.cam_text(), ""],
+        ]),
+        "",
+        "The validation split also chose the checkpoint, the temperature and the threshold, so "
+        "these numbers are optimistic; the held-back official test split is the independent "
+        "measure.",
+    ]
+
+
+def _threshold(meta: ModelMetadata) -> list[str]:
+    t = meta.threshold
+    return [
+        "## Decision threshold",
+        "",
+        f"PNEUMONIA when the calibrated probability is >= **{meta.threshold_value:.4f}**.",
+        "",
+        f"Rule: {t.get('rule') or 'not recorded'} (target sensitivity "
+        f"{_fmt(t.get('target_sensitivity'), 2)}). At this threshold the shipped model has "
+        f"sensitivity {_fmt(t.get('sensitivity'))} and specificity {_fmt(t.get('specificity'))} "
+        "on the validation split.",
+    ]
+
+
+def _calibration(meta: ModelMetadata, copied: list[str]) -> list[str]:
+    cal = meta.calibration
+    lines = [
+        "## Calibration",
+        "",
+        f"Temperature scaling: P = sigmoid(logit / T), T = {meta.temperature:.4f}, fitted on the "
+        "validation logits by the training run and applied to the TFLite model's logit by the app.",
+        "",
+        *_table(["expected calibration error (shipped model, validation)", "value"], [
+            ["before (T = 1)", cal.get("ece_before")], ["after", cal.get("ece_after")]]),
+        "",
+        "![Reliability diagram of the shipped model](plots/reliability_converted.png)",
+    ]
+    others = [p for p in copied if p.startswith("plots/")]
+    if others:
+        lines += ["", "Plots from the training run: " + ", ".join(f"[{Path(p).stem}]({p})" for p in others)
+                  + ". Full evaluation report: [report.md](report.md)."]
+    return lines
+
+
+def _baseline(source: RunSource, baseline: Path | None, experiments: Path | None) -> list[str]:
+    lines = ["## Seed baseline and experiments", ""]
+    if baseline is not None:
+        try:
+            base_report = read_json(baseline / "report.json")
+        except RunError as exc:
+            lines += [f"Baseline run `{baseline}` could not be read: {exc}", ""]
+        else:
+            ours = provenance.headline_metrics(source.report)
+            theirs = provenance.headline_metrics(base_report)
+            keys = [k for k in provenance.HEADLINE_KEYS if k in ours or k in theirs]
+            lines += [
+                f"Keras models on their own validation split, calibrated, at their own threshold "
+                f"(from each run's `report.json`); baseline run `{baseline.name}`.",
+                "",
+                *_table(["metric", "seed baseline", "this model"],
+                        [[k, theirs.get(k), ours.get(k)] for k in keys]),
+                "",
+            ]
+    else:
+        lines += ["No baseline run was given (`--baseline RUN_DIR`).", ""]
+    path = experiments if experiments is not None else EXPERIMENTS_FILE
+    if path.is_file():
+        lines += [f"Experiments (from `{path.name}`):", "", _demote(path.read_text(encoding="utf-8"))]
+    else:
+        lines += ["No experiment log (`training/EXPERIMENTS.md`) was found."]
+    return lines
+
+
+def _scope(scope_eval: dict[str, Any], meta: ModelMetadata) -> list[str]:
+    lines = ["## Out-of-scope inputs", "",
+             "Inputs that are not frontal chest radiographs are reported as out of scope instead "
+             "of getting a probability (DICOM tags, colour, contrast, and the distance of the "
+             f"model's pooled features from training images: {meta.scope.get('distance_rule', '')}).",
+             ""]
+    if not scope_eval.get("measured"):
+        return lines + [f"**Not measured**: {scope_eval.get('reason', 'unknown reason')}."]
+    rows = [[k, v if not isinstance(v, (dict, list)) else json.dumps(v)]
+            for k, v in scope_eval.items() if k != "measured"]
+    return lines + _table(["measure", "value"], rows)
+
+
+def render(meta: ModelMetadata, report: ValidationReport, source: RunSource,
+           scope_eval: dict[str, Any], options: ConvertOptions, copied: list[str]) -> str:
+    """The whole model card as Markdown."""
+    sections = [
+        [f"# Model card: {meta.name} {meta.version}", "",
+         f"Pneumonia triage model for pediatric frontal chest X-rays, TensorFlow Lite "
+         f"{meta.quantization}. Generated by `pneumonia-convert` from the same facts as "
+         "`metadata.json`."],
+        _details(meta, source),
+        _use(meta),
+        _data(source),
+        _validation(meta, report),
+        _threshold(meta),
+        _calibration(meta, copied),
+        _scope(scope_eval, meta),
+        _baseline(source, options.baseline, options.experiments),
+        ["## Reproduce", "",
+         f"    pneumonia-convert {source.run_dir} --out DIR --quantization {options.quantization} "
+         f"--calibration-images {options.calibration_images}",
+         "", "The training command and configuration are in the run's `config.json` "
+         "(summarised in `metadata.json` under `training`)."],
+    ]
+    return "\n\n".join("\n".join(s) for s in sections) + "\n"

@@ -1,0 +1,245 @@
+"""End-to-end tests of pneumonia-convert on a tiny contract-following Keras model.
+
+The session fixture trains a 48x48 CAM model for a few seconds on generated X-ray-like images
+(a bright blob marks PNEUMONIA) and writes a run folder the way ``pneumonia-train`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import synthetic_xray
+
+pytestmark = pytest.mark.slow
+
+SIZE = 48
+
+
+def _write_images(root: Path, split: str, n_per_class: int) -> list[dict]:
+    entries = []
+    for label, name in enumerate(("NORMAL", "PNEUMONIA")):
+        folder = root / split / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_class):
+            arr = synthetic_xray(zlib.crc32(f"conv/{split}/{name}/{i}".encode()), size=(96, 96),
+                                 pneumonia=bool(label))
+            path = folder / f"{split}-{name.lower()}-{i:03d}.jpeg"
+            Image.fromarray(arr).save(path, quality=92)
+            entries.append({"path": f"{split}/{name}/{path.name}", "label": label})
+    return entries
+
+
+def _build_model(size: int):
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((size, size, 1), name="image")
+    x = layers.Rescaling(1 / 255.0)(inp)
+    for filters in (8, 16):
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=0.8)(x)
+        x = layers.ReLU()(x)
+    backbone = keras.Model(inp, x, name="backbone")
+    outer = keras.Input((size, size, 1), name="image")
+    feat = backbone(outer)
+    cam = layers.Conv2D(1, 1, name="cam_head")(layers.Dropout(0.1)(feat))
+    logit = layers.GlobalAveragePooling2D(name="logit")(cam)
+    return keras.Model(outer, logit, name="tiny_cam")
+
+
+def _load(root: Path, entries: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    from pneumonia_core.imageio import load_image
+
+    x = np.stack([load_image(root / e["path"], SIZE) for e in entries]).astype(np.float32)
+    return x[..., None], np.array([e["label"] for e in entries], np.float32)
+
+
+def make_run(run_dir: Path, data_root: Path, model, split: dict, temperature: float,
+             threshold: float) -> Path:
+    """Write a run folder following the training contract (training/run.py)."""
+    run_dir.mkdir(parents=True)
+    model.save(run_dir / "model.keras")
+    config = {"name": "tiny-test", "image_size": SIZE, "channels": 1, "width": 8, "ece_bins": 15}
+    (run_dir / "config.json").write_text(json.dumps({
+        "config": config, "config_digest": "0123456789abcdef",
+        "data_fingerprint": "tiny-fingerprint", "data_root": str(data_root),
+        "git_commit": "test-commit"}))
+    (run_dir / "split.json").write_text(json.dumps(split))
+    (run_dir / "calibration.json").write_text(json.dumps(
+        {"method": "temperature", "temperature": temperature, "ece_before": 0.2, "ece_after": 0.05}))
+    (run_dir / "threshold.json").write_text(json.dumps({
+        "value": threshold, "rule": "test: fixed", "target_sensitivity": 0.98,
+        "sensitivity": 1.0, "specificity": 1.0}))
+    (run_dir / "report.json").write_text(json.dumps(
+        {"roc_auc": 1.0, "sensitivity": 1.0, "specificity": 1.0, "ece": 0.05}))
+    (run_dir / "report.md").write_text("# Evaluation report\n")
+    (run_dir / "plots").mkdir()
+    Image.fromarray(np.full((8, 8), 128, np.uint8)).save(run_dir / "plots" / "roc.png")
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    import keras
+
+    base = tmp_path_factory.mktemp("tiny_run")
+    data_root = base / "data"
+    train = _write_images(data_root, "train", 30)
+    val = _write_images(data_root, "val", 50)
+    x, y = _load(data_root, train)
+    model = _build_model(SIZE)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    model.fit(np.repeat(x, 4, axis=0), np.repeat(y, 4, axis=0), batch_size=20, epochs=25,
+              verbose=0, shuffle=True)
+    split = {"data_root": str(data_root), "seed": 1, "val_fraction": 0.5, "limit": None,
+             "train": train, "val": val}
+    xv, yv = _load(data_root, val)
+    logits = np.asarray(model(xv, training=False)).ravel()
+    from converter.metrics import roc_auc
+
+    assert roc_auc(yv, logits) > 0.95, "the tiny fixture model did not learn the synthetic task"
+    # Threshold in the widest gap between the classes' calibrated probabilities.
+    temperature = 1.5
+    probs = 1 / (1 + np.exp(-logits / temperature))
+    threshold = float((probs[yv == 0].max() + probs[yv == 1].min()) / 2) \
+        if probs[yv == 0].max() < probs[yv == 1].min() else 0.5
+    threshold = min(max(threshold, 0.02), 0.98)
+    run_dir = make_run(base / "run", data_root, model, split, temperature, threshold)
+    return {"run": run_dir, "data_root": data_root, "model": model, "xv": xv, "yv": yv,
+            "base": base, "split": split, "threshold": threshold}
+
+
+@pytest.fixture(scope="module")
+def converted(tiny: dict) -> dict:
+    from converter.convert import ConvertOptions, convert_run
+
+    out = tiny["base"] / "model"
+    result = convert_run(tiny["run"], out, ConvertOptions(calibration_images=40, measure_scope=False))
+    return {"out": out, "result": result}
+
+
+def test_int8_model_matches_keras_on_the_same_inputs(tiny: dict, converted: dict) -> None:
+    from pneumonia_core.runtime import TFLiteRunner
+    from training.model import build_export_model
+
+    runner = TFLiteRunner(converted["out"] / "model.tflite")
+    export = build_export_model(tiny["model"])
+    xv = tiny["xv"][:20]
+    keras_out = export(xv, training=False)
+    lite_logits = np.array([float(np.ravel(runner.run(x[None])["logit"])[0]) for x in xv])
+    keras_logits = np.asarray(keras_out["logit"]).ravel()
+    spread = keras_logits.max() - keras_logits.min()
+    assert spread > 1.0
+    # An 8/16-filter toy quantizes coarsely (a real model's error is far smaller); the bound is
+    # wide but still fails for a broken conversion, and the ranking must be preserved.
+    assert np.max(np.abs(lite_logits - keras_logits)) < 0.2 * spread
+    assert np.corrcoef(lite_logits, keras_logits)[0, 1] > 0.98
+    report = converted["result"].report
+    assert report.passed and report.agreement >= 0.99
+    assert abs(report.auc_drop) <= 0.005
+
+
+def test_heatmap_has_the_declared_shape_and_follows_the_keras_map(tiny: dict, converted: dict) -> None:
+    from pneumonia_core.model import ModelBundle
+    from training.model import build_export_model
+
+    bundle = ModelBundle.load(converted["out"])
+    export = build_export_model(tiny["model"])
+    cam_shape = bundle.metadata.outputs["cam"]["shape"]
+    assert cam_shape == [1, SIZE // 4, SIZE // 4]
+    positives = np.where(tiny["yv"] == 1)[0][:8]
+    for i in positives:
+        gray = tiny["xv"][i, :, :, 0].astype(np.uint8)
+        pred = bundle.predict(gray)
+        keras_cam = np.asarray(export(tiny["xv"][i : i + 1], training=False)["cam"])[0]
+        assert pred.cam.shape == tuple(cam_shape[1:]) == keras_cam.shape
+        assert np.corrcoef(pred.cam.ravel(), keras_cam.ravel())[0, 1] > 0.9
+        # The CAM's mean is the logit (the app relies on this to explain the score).
+        assert abs(float(pred.cam.mean()) - pred.logit) < 0.05 * max(1.0, abs(pred.logit))
+
+
+def test_metadata_round_trips_and_pins_the_tflite_hash(tiny: dict, converted: dict) -> None:
+    from pneumonia_core.metadata import ModelMetadata, sha256_file
+    from pneumonia_core.model import ModelBundle, ModelError
+
+    out = converted["out"]
+    meta = ModelMetadata.load(out)
+    assert ModelMetadata.from_dict(json.loads(json.dumps(meta.to_dict()))) == meta
+    assert meta.sha256 == sha256_file(out / "model.tflite")
+    assert meta.input.shape == [1, SIZE, SIZE, 1]
+    assert meta.quantization == "int8"
+    assert meta.threshold_value == pytest.approx(tiny["threshold"])
+    assert meta.temperature == pytest.approx(1.5)
+    assert set(meta.outputs) == {"logit", "cam", "embedding"}
+    assert meta.validation["n_images"] == len(tiny["yv"])
+    assert meta.validation["roc_auc"] == pytest.approx(converted["result"].report.converted["roc_auc"])
+    assert meta.training["config_digest"] == "0123456789abcdef"
+    assert meta.training["data_fingerprint"] == "tiny-fingerprint"
+    assert len(meta.scope["embedding_mean"]) == meta.outputs["embedding"]["shape"][1]
+    assert meta.scope["max_distance"] > 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert meta.sha256 in card and "Not measured" in card and "Keras float32" in card
+    assert (out / "plots" / "reliability_converted.png").stat().st_size > 1000
+    assert (out / "plots" / "roc.png").is_file() and (out / "report.json").is_file()
+    # A flipped byte in the model must be caught by the app's loader.
+    tampered = tiny["base"] / "tampered"
+    tampered.mkdir()
+    data = bytearray((out / "model.tflite").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tampered / "model.tflite").write_bytes(bytes(data))
+    (tampered / "metadata.json").write_text((out / "metadata.json").read_text())
+    with pytest.raises(ModelError, match="integrity"):
+        ModelBundle.load(tampered)
+
+
+def test_refuses_a_degraded_model_and_writes_nothing(tiny: dict) -> None:
+    from converter.convert import ConversionRefused, ConvertOptions, convert_run
+
+    out = tiny["base"] / "degraded"
+    # Calibrating int8 ranges on blank frames squeezes every real X-ray into a few codes.
+    blank = np.zeros((20, SIZE, SIZE, 1), np.float32)
+    with pytest.raises(ConversionRefused) as info:
+        convert_run(tiny["run"], out, ConvertOptions(measure_scope=False), calibration_override=blank)
+    assert info.value.report.failures
+    assert "Nothing was written" in str(info.value)
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".degraded")]
+
+
+def test_refuses_a_broken_calibration(tiny: dict, tmp_path: Path, caplog) -> None:
+    from converter.cli import main
+
+    run = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(tiny["run"], run)
+    (run / "calibration.json").write_text(json.dumps({"method": "temperature", "temperature": -1.0}))
+    out = tmp_path / "model"
+    assert main([str(run), "--out", str(out), "--calibration-images", "20", "--skip-scope-eval"]) == 1
+    assert "temperature" in caplog.text
+    assert not out.exists() and not list(tmp_path.glob(".model*"))
+
+
+def test_refuses_to_overwrite_unless_forced(tiny: dict, converted: dict, caplog) -> None:
+    from converter.cli import main
+
+    out = converted["out"]
+    before = (out / "model.tflite").read_bytes()
+    code = main([str(tiny["run"]), "--out", str(out), "--skip-scope-eval"])
+    assert code == 2
+    assert "already exists" in caplog.text and "--force" in caplog.text
+    assert (out / "model.tflite").read_bytes() == before
+    assert main([str(tiny["run"]), "--out", str(out), "--force", "--quantization", "float32",
+                 "--calibration-images", "20", "--skip-scope-eval"]) == 0
+    from pneumonia_core.metadata import ModelMetadata
+
+    assert ModelMetadata.load(out).quantization == "float32"
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".model.")]
