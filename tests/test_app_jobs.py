@@ -1,0 +1,136 @@
+"""Qt-free parts of the app: the classification job, previews, display maths, settings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from desktop import imaging
+from desktop.audit import AuditLog
+from desktop.jobs import (
+    Classified,
+    Discovered,
+    ResultRow,
+    classify_job,
+    flag_entry,
+    load_preview,
+    sync_flags,
+)
+from desktop.review_store import ReviewStore
+from desktop.settings import Settings
+from pneumonia_core.model import ModelBundle
+from pneumonia_core.pipeline import classify_file
+
+
+@pytest.fixture(scope="module")
+def bundle(model_dir) -> ModelBundle:
+    return ModelBundle.load(model_dir)
+
+
+def test_classify_job_yields_saves_and_audits(tmp_path, full_res_images, bundle):
+    bad = tmp_path / "bad.jpeg"
+    bad.write_text("nope")
+    paths = [str(p) for p in full_res_images[:3]] + [str(bad)]
+    thr = bundle.metadata.threshold_value
+    events = list(classify_job(paths, bundle, thr, tmp_path / "r.db", tmp_path / "a.db"))
+    assert isinstance(events[0], Discovered) and events[0].total == 4
+    rows = [e.row for e in events[1:] if isinstance(e, Classified)]
+    assert [r.path for r in rows] == paths
+    for r in rows[:3]:
+        ref = classify_file(r.path, bundle)
+        assert (r.status, r.prediction) == (ref.status, ref.prediction or "")
+        assert r.probability == ref.probability
+    assert rows[3].status == "error" and rows[3].flagged
+    flagged = {e.row.path for e in events[1:] if e.flag is not None}
+    assert flagged == {r.path for r in rows if r.flagged}
+    with ReviewStore(tmp_path / "r.db") as store:
+        assert {e.path for e in store.entries()} == flagged
+    with AuditLog(tmp_path / "a.db") as audit:
+        assert [e.path for e in audit.all()] == paths
+
+
+def test_classify_job_can_stop_early_and_closes_its_files(tmp_path, full_res_images, bundle):
+    gen = classify_job([str(p) for p in full_res_images], bundle, 0.5,
+                       tmp_path / "r.db", tmp_path / "a.db")
+    next(gen)
+    next(gen)
+    gen.close()  # what the worker does on cancel
+    with AuditLog(tmp_path / "a.db") as audit:
+        assert audit.count() == 1
+
+
+def test_rows_hold_no_pixels(full_res_images, bundle):
+    row = ResultRow.from_result(classify_file(full_res_images[0], bundle, keep_cam=True))
+    assert not any(isinstance(getattr(row, f), np.ndarray) for f in row.__slots__)
+    assert not hasattr(row, "__dict__")
+
+
+def test_preview_and_cam_from_the_same_bytes(full_res_images, bundle, tmp_path):
+    p = load_preview(str(full_res_images[0]), bundle, 0.5)
+    assert p.error == "" and p.pixels.dtype == np.uint8
+    assert max(p.pixels.shape) <= 2048
+    ref = classify_file(full_res_images[0], bundle, keep_cam=True)
+    if ref.status == "ok":
+        np.testing.assert_allclose(p.cam, ref.cam, atol=1e-6)
+    broken = tmp_path / "x.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    bad = load_preview(str(broken), bundle, 0.5)
+    assert bad.pixels is None and bad.error
+
+
+def test_sync_flags_after_threshold_change(tmp_path):
+    rows = [ResultRow(f"/x/{i}", "ok", p, "NORMAL", "", f"{i}" * 64, 0.5, False)
+            for i, p in enumerate([0.2, 0.4, 0.6])]
+    rows[2].prediction, rows[2].flagged = "PNEUMONIA", True
+    db, adb = tmp_path / "r.db", tmp_path / "a.db"
+    with ReviewStore(db) as s:
+        s.upsert(flag_entry(rows[2], "m"))
+    labels = ["NORMAL", "PNEUMONIA"]
+    changed = [r for r in rows if r.redecide(0.3, labels)]
+    assert [r.path for r in changed] == ["/x/1"]
+    sync_flags(changed, 0.3, 0.5, "m", db, adb)
+    with ReviewStore(db) as s:
+        assert {e.path for e in s.entries()} == {"/x/1", "/x/2"}
+    changed = [r for r in rows if r.redecide(0.9, labels)]
+    sync_flags(changed, 0.9, 0.3, "m", db, adb)
+    with ReviewStore(db) as s:
+        assert s.entries() == []
+    with AuditLog(adb) as a:
+        assert [e.note for e in a.all()] == ["0.5 -> 0.3", "0.3 -> 0.9"]
+
+
+def test_window_lut_and_invert():
+    lut = imaging.window_lut(100, 50)
+    assert lut[75] == 0 and lut[125] == 255 and lut[100] in (127, 128)
+    g = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    np.testing.assert_array_equal(imaging.apply_window(g, 127.5, 255, invert=True), 255 - g)
+
+
+def test_heatmap_colours_and_alpha_follow_the_cam():
+    cam = np.zeros((14, 14), np.float32)
+    cam[3, 10] = 5.0
+    rgba = imaging.heatmap_rgba(cam, (280, 280), opacity=0.5)
+    assert rgba.shape == (280, 280, 4)
+    assert rgba[3 * 20 + 10, 10 * 20 + 10, 3] == rgba[..., 3].max() > 0
+    assert rgba[250, 30, 3] == 0  # cold regions stay transparent
+    assert rgba[..., 3].max() <= round(0.5 * 255)
+    lut = imaging.colormap_lut()
+    assert lut.shape == (256, 3) and lut[0].sum() < lut[170].sum()
+    flat = imaging.heatmap_rgba(np.ones((14, 14)), (50, 40), 1.0)
+    assert flat[..., 3].max() == 0
+
+
+def test_settings_roundtrip_and_damage(tmp_path):
+    p = tmp_path / "s.json"
+    s = Settings(threshold_override=0.3, heatmap_opacity=0.7, first_start_acknowledged=True)
+    s.save(p)
+    back = Settings.load(p)
+    assert back.threshold(0.5) == pytest.approx(0.3) and back.first_start_acknowledged
+    assert Settings().threshold(0.42) == pytest.approx(0.42)
+    p.write_text(json.dumps({"threshold_override": 7, "heatmap_opacity": "x"}))
+    bad = Settings.load(p)
+    assert bad.threshold_override is None and bad.heatmap_opacity == pytest.approx(0.45)
+    p.write_text("{not json")
+    assert Settings.load(p) == Settings()
