@@ -68,12 +68,20 @@ def _check_deflate_bomb(data: bytes) -> None:
         _read_file_meta_info(fp)
     except Exception as exc:
         raise ImageLoadError(f"Corrupt DICOM file meta information: {exc}") from None
+    # Count the inflated size in 1 MB steps, keeping none of it.
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pending = data[fp.tell():]
+    total = 0
     try:
-        inflated = inflater.decompress(data[fp.tell():], MAX_INFLATED_BYTES + 1)
+        while pending:
+            total += len(inflater.decompress(pending, 1 << 20))
+            if total > MAX_INFLATED_BYTES:
+                break
+            pending = inflater.unconsumed_tail
+        total += len(inflater.flush())
     except zlib.error as exc:
         raise ImageLoadError(f"Corrupt deflated DICOM data: {exc}") from None
-    if len(inflated) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
+    if total > MAX_INFLATED_BYTES:
         raise ImageLoadError(
             f"Deflated DICOM data expands beyond {MAX_INFLATED_BYTES // 2**20} MB "
             "(possible decompression bomb)"
@@ -86,13 +94,36 @@ def _read_dataset(data: bytes):  # -> pydicom.Dataset
 
     _check_deflate_bomb(data)
     try:
-        return pydicom.dcmread(io.BytesIO(data), force=not data[128:132] == b"DICM")
+        ds = pydicom.dcmread(io.BytesIO(data), force=not data[128:132] == b"DICM")
+        _ensure_transfer_syntax(ds)
+        return ds
     except InvalidDicomError as exc:
         raise ImageLoadError(f"Not a valid DICOM file: {exc}") from None
     except MemoryError:
         raise ImageLoadError("DICOM header too large to read") from None
     except Exception as exc:  # pydicom raises many types on corrupt headers
         raise ImageLoadError(f"Corrupt DICOM header: {type(exc).__name__}: {exc}") from None
+
+
+def _ensure_transfer_syntax(ds) -> None:  # noqa: ANN001 (pydicom Dataset)
+    """Headerless DICOM has no file meta; pydicom 3 needs a transfer syntax to decode pixels.
+    Native (uncompressed) pixel data is decodable with the encoding the dataset was read in."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    if "PixelData" in ds and ds["PixelData"].is_undefined_length:
+        return  # encapsulated (compressed) data of unknown syntax: decoding will say so
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None:
+        return
+    uid = (ImplicitVRLittleEndian if implicit
+           else ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    if meta is None:
+        ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = uid
 
 
 def _int_tag(ds, keyword: str, default: int) -> int:  # noqa: ANN001 (pydicom Dataset)

@@ -300,7 +300,23 @@ def _sniff(data: bytes) -> str | None:
     return "text file"
 
 
+#: Signatures of the supported formats: a file that starts like one but that Pillow cannot
+#: open has a damaged header.
+_SUPPORTED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),
+    (b"MM\x00+", "TIFF"),
+    (b"BM", "BMP"),
+)
+
+
 def _unsupported(data: bytes) -> ImageLoadError:
+    for magic, name in _SUPPORTED_SIGNATURES:
+        if data.startswith(magic):
+            return ImageLoadError(f"Corrupt {name} image: its header cannot be read")
     what = _sniff(data)
     supported = "JPEG, PNG, BMP, TIFF or DICOM"
     if what is None:
@@ -329,7 +345,10 @@ def _decode_pil(data: bytes, draft_size: int | None) -> DecodedImage:
     except UnidentifiedImageError:
         raise _unsupported(data) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError("Image declares too many pixels (possible decompression bomb)") from None
+        raise ImageLoadError(
+            f"Image too large: it declares over {MAX_PIXELS / 1e6:.0f} megapixels "
+            "(possible decompression bomb)"
+        ) from None
     except MemoryError:
         raise ImageLoadError("Image too large to decode in memory") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
