@@ -1,0 +1,83 @@
+"""Benchmark inputs: full-resolution JPEG folders and model-size arrays.
+
+The 16 official full-resolution val images are used when present (repeated by symlink to
+the requested count; every pass reads them from the page cache, like a warm folder on a
+workstation); otherwise large grey JPEGs are generated.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("PNEUMONIA_DATA", ROOT.parent / "shared" / "data" / "chest_xray"))
+
+
+def synthetic_xray(seed: int, size: tuple[int, int]) -> np.ndarray:
+    """A grey film-like image: bright body, two darker lung fields, noise."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = 180 + 20 * rng.standard_normal((h, w))
+    for cx in (0.32 * w, 0.68 * w):
+        lung = ((xx - cx) / (0.16 * w)) ** 2 + ((yy - 0.5 * h) / (0.3 * h)) ** 2 < 1
+        img[lung] -= 110
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def full_resolution_sources(work: Path, generated: int = 8) -> tuple[list[Path], str]:
+    """The real full-resolution val JPEGs, or generated 1500x1200 JPEGs in ``work``."""
+    real = sorted((DATA / "val").glob("*/*.jpeg"))
+    if real:
+        return real, f"{len(real)} official full-resolution val JPEGs ({DATA / 'val'})"
+    work.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(generated):
+        p = work / f"gen_{i}.jpeg"
+        if not p.exists():
+            Image.fromarray(synthetic_xray(i, (1500, 1200))).save(p, quality=90)
+        out.append(p)
+    return out, f"{generated} generated 1500x1200 grey JPEGs (real val images absent)"
+
+
+def small_sources(work: Path, generated: int = 64) -> tuple[list[Path], str]:
+    """Real 224x224 train JPEGs, or generated small JPEGs."""
+    real = sorted((DATA / "train").glob("*/*.jpeg"))
+    if real:
+        return real, f"{len(real)} real train JPEGs ({DATA / 'train'})"
+    work.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(generated):
+        p = work / f"small_{i}.jpeg"
+        if not p.exists():
+            Image.fromarray(synthetic_xray(1000 + i, (224, 224))).save(p, quality=75)
+        out.append(p)
+    return out, f"{generated} generated 224x224 grey JPEGs (real train images absent)"
+
+
+def repeated_folder(sources: list[Path], count: int, folder: Path) -> list[Path]:
+    """``count`` files in ``folder``, symlinks cycling through ``sources`` (copies where the
+    file system has no symlinks)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        src = Path(sources[i % len(sources)]).resolve()
+        dst = folder / f"{i:05d}_{src.name}"
+        if not dst.exists():
+            try:
+                dst.symlink_to(src)
+            except OSError:
+                dst.write_bytes(src.read_bytes())
+        paths.append(dst)
+    return paths
+
+
+def model_inputs(paths: list[Path], size: int) -> list[np.ndarray]:
+    """(1, S, S, 1) float32 inputs made by the app's loader."""
+    from pneumonia_core.imageio import load_image
+
+    return [load_image(p, size).astype(np.float32)[None, :, :, None] for p in paths]

@@ -1,0 +1,239 @@
+"""Turn the raw measurements into the ratio table, the goal table and the absolute numbers.
+
+Ratios are against baselines measured in the same run, so they travel between machines
+better than absolute numbers; the goals are the product's claims from issue 9.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+#: Keys of the ratio rows, in print order (the smoke test checks these).
+RATIO_KEYS = (
+    "inference_vs_predict_1t",
+    "inference_vs_predict_2t",
+    "inference_vs_tf_function",
+    "pipeline_vs_naive",
+    "decode_limit_over_pipeline",
+    "size_float32_over_int8",
+)
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    value: float | None
+    unit: str = "x"
+    goal: str = ""
+    met: bool | None = None
+    note: str = ""
+
+    def cell(self) -> str:
+        if self.value is None or not math.isfinite(self.value):
+            return "n/a"
+        if self.unit == "x":
+            return f"{self.value:.2f}x" if self.value < 10 else f"{self.value:.1f}x"
+        if self.unit == "s":
+            return f"{self.value:.2f} s"
+        return f"{self.value:.1f} {self.unit}".strip()
+
+    def status(self) -> str:
+        if self.met is None:
+            return "-" if not self.goal else "not measured"
+        return "met" if self.met else "MISSED"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "label": self.label, "value": self.value, "unit": self.unit,
+                "goal": self.goal, "met": self.met, "note": self.note}
+
+
+def _get(d: dict[str, Any], *path: str) -> Any:
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def _div(a: Any, b: Any) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return float(a) / float(b)
+
+
+def _check(value: float | None, op: str, limit: float) -> bool | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return value >= limit if op == ">=" else value <= limit
+
+
+def ratio_rows(res: dict[str, Any]) -> list[Row]:
+    inf = res.get("inference", {})
+    tp = res.get("throughput", {})
+    w = tp.get("workers", 2)
+    pred = _get(inf, "keras_predict", "median_ms")
+    t1 = _get(inf, "tflite_int8_1t", "median_ms")
+    t2 = _get(inf, "tflite_int8_2t", "median_ms")
+    tff = _get(inf, "keras_tf_function", "median_ms")
+    app = _get(tp, f"app_{w}t", "images_per_s") or _get(tp, "app_1t", "images_per_s")
+    dec = _get(tp, f"decode_only_{w}t", "images_per_s") or _get(tp, "decode_only_1t", "images_per_s")
+    naive = _get(tp, "naive_keras", "images_per_s")
+    sizes = res.get("sizes", {})
+    r1 = _div(pred, t1)
+    r2 = _div(pred, t2)
+    dl = _div(dec, app)
+    return [
+        Row("inference_vs_predict_1t", "int8 LiteRT, 1 thread vs Keras `model.predict` (per image)",
+            r1, goal=">= 20x", met=_check(r1, ">=", 20)),
+        Row("inference_vs_predict_2t", "int8 LiteRT, 2 threads vs Keras `model.predict` (per image)",
+            r2, goal=">= 20x", met=_check(r2, ">=", 20)),
+        Row("inference_vs_tf_function", "int8 LiteRT, 1 thread vs compiled `tf.function` (per image)",
+            _div(tff, t1)),
+        Row("pipeline_vs_naive", f"app pipeline ({w} threads) vs naive pipeline (images/s)",
+            _div(app, naive)),
+        Row("decode_limit_over_pipeline",
+            f"decode-only limit / app pipeline, {w} threads (1.0 = at the limit)",
+            dl, goal="<= 1.5x", met=_check(dl, "<=", 1.5)),
+        Row("size_float32_over_int8", "float32 .tflite / int8 .tflite (file size)",
+            _div(sizes.get("float32_tflite_mb"), sizes.get("int8_tflite_mb"))),
+    ]
+
+
+def goal_rows(res: dict[str, Any]) -> list[Row]:
+    tp = res.get("throughput", {})
+    w = tp.get("workers", 2)
+    st = res.get("startup", {})
+    mem = res.get("memory", {})
+    sizes = res.get("sizes", {})
+    acc = res.get("accuracy", {})
+    app = _get(tp, f"app_{w}t", "images_per_s")
+
+    def secs(key: str) -> float | None:
+        v = st.get(key, {})
+        return v.get("median_s") if isinstance(v, dict) and v.get("ok") else None
+
+    peak = max((v.get("peak_rss_mb", 0) for v in mem.values()
+                if isinstance(v, dict) and v.get("ok")), default=None)
+    gui = _get(tp, "gui_window", "images_per_s")
+    rows = [
+        Row("throughput", f"batch pipeline throughput, {w} threads, full-resolution JPEGs", app,
+            "images/s", ">= 250", _check(app, ">=", 250)),
+        Row("throughput_gui", "app window throughput (open folder to last row), full-resolution "
+            "JPEGs", gui, "images/s", ">= 250", _check(gui, ">=", 250)),
+        Row("window_ready", "start-up to a ready window (installed package)",
+            secs("window_ready"), "s", "<= 1 s", _check(secs("window_ready"), "<=", 1.0),
+            note=str(_get(st, "window_ready", "detail") or "")
+            if not _get(st, "window_ready", "ok") else ""),
+        Row("first_result_cli", "start-up to the first classified image (`classify` one file)",
+            secs("first_result_cli"), "s", "<= 1 s", _check(secs("first_result_cli"), "<=", 1.0)),
+        Row("bundle_self_test", "PyInstaller bundle: start to a finished `--self-test`",
+            secs("bundle_self_test"), "s", "<= 1 s", _check(secs("bundle_self_test"), "<=", 1.0),
+            note="" if secs("bundle_self_test") else str(st.get("bundle", ""))),
+        Row("peak_rss", f"peak RSS classifying {res.get('settings', {}).get('memory_files', '?')} images",
+            peak, "MB", "<= 400 MB", _check(peak, "<=", 400)),
+        Row("bundle_size", "PyInstaller bundle folder size", sizes.get("bundle_mb"), "MB",
+            "<= 150 MB", _check(sizes.get("bundle_mb"), "<=", 150),
+            note=sizes.get("bundle_note", "")),
+    ]
+    if acc.get("status") == "ok":
+        rows.append(Row("auc_drop", "ROC AUC lost by int8 quantization (validation split)",
+                        acc.get("auc_drop"), "", "reported"))
+    else:
+        rows.append(Row("auc_drop", "ROC AUC lost by int8 quantization (validation split)", None,
+                        "", "reported", note=str(acc.get("status", "not run"))))
+    return rows
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+    return str(v)
+
+
+def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for k, v in res.get("inference", {}).items():
+        if isinstance(v, dict) and "median_ms" in v:
+            rows.append((f"inference {k}", f"{v['median_ms']:.3f} ms median "
+                         f"(p10 {v['p10_ms']:.3f}, p90 {v['p90_ms']:.3f}, {v['runs']} runs)"))
+    for k, v in res.get("throughput", {}).items():
+        if isinstance(v, dict) and "images_per_s" in v:
+            rows.append((f"throughput {k}", f"{v['images_per_s']:.1f} images/s "
+                         f"({v['images']} files in {v['seconds']:.2f} s; "
+                         f"{v.get('cpu_ms_per_image', float('nan')):.2f} CPU-ms/image, "
+                         f"{v.get('cpu_utilisation') or 0:.2f} cores busy)"))
+    for k, v in res.get("startup", {}).items():
+        if isinstance(v, dict):
+            rows.append((f"start-up {k}", f"{v['median_s']:.3f} s median of {v['runs']}"
+                         if v.get("ok") else f"n/a: {v.get('detail', '')[:120]}"))
+    for k, v in res.get("memory", {}).items():
+        if isinstance(v, dict):
+            rows.append((f"memory {k}", f"peak {v['peak_rss_mb']:.0f} MB, after model load "
+                         f"{v['rss_after_model_load_mb']:.0f} MB, {v['files']} files in "
+                         f"{v['seconds']:.1f} s = {v.get('images_per_s') or 0:.0f} images/s "
+                         f"({v['runner']})"
+                         if v.get("ok") else f"n/a: {v.get('detail', '')[-160:]}"))
+    for k, v in res.get("sizes", {}).items():
+        rows.append((f"size {k}", _fmt(v)))
+    acc = res.get("accuracy", {})
+    if acc.get("status") == "ok":
+        for side in ("float", "int8"):
+            a = acc[side]
+            rows.append((f"accuracy {side}", f"AUC {a['roc_auc']:.4f}, sensitivity "
+                         f"{a['sensitivity']:.4f}, specificity {a['specificity']:.4f} at "
+                         f"threshold {a['threshold']:.4f} ({acc['images']} val images)"))
+        rows.append(("accuracy agreement", f"{acc['decision_agreement']:.4f} of decisions equal; "
+                     f"mean |logit diff| {acc['logit_mean_abs_diff']:.4f}"))
+    else:
+        rows.append(("accuracy", str(acc.get("status", "not run"))))
+    return rows
+
+
+def markdown(res: dict[str, Any]) -> str:
+    """The three tables and the machine, as GitHub markdown."""
+    m = res.get("machine", {})
+    s = res.get("settings", {})
+    lines = [
+        f"Measured {m.get('date_utc', '?')} on {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
+        f"{m.get('memory_gib', '?')} GiB, {m.get('os', '?')}, Python {m.get('python', '?')}; "
+        + ", ".join(f"{k} {v}" for k, v in m.get("packages", {}).items())
+        + f"; commit {m.get('git_commit', '?')}; load average at start "
+        f"{m.get('load_average_start')}, at end {m.get('load_average_end')}.",
+        "",
+        f"Model: {s.get('model', '?')}. Float baseline: {s.get('float_model', '?')}.",
+        "",
+        "| ratio (same run) | value | goal | status |",
+        "|---|---|---|---|",
+    ]
+    for r in ratio_rows(res):
+        lines.append(f"| {r.label} | {r.cell()} | {r.goal or '-'} | {r.status()} |")
+    lines += ["", "| goal | measured | goal | status | note |", "|---|---|---|---|---|"]
+    for r in goal_rows(res):
+        lines.append(f"| {r.label} | {r.cell()} | {r.goal} | {r.status()} | {r.note} |")
+    lines += ["", "| absolute | value |", "|---|---|"]
+    for k, v in absolute_rows(res):
+        lines.append(f"| {k} | {v} |")
+    return "\n".join(lines) + "\n"
+
+
+def text(res: dict[str, Any]) -> str:
+    """A plain-text rendering for the terminal (same content as :func:`markdown`)."""
+    out = ["RATIOS (baselines measured in this run)"]
+    for r in ratio_rows(res):
+        out.append(f"  {r.cell():>9}  {r.label}" + (f"   [goal {r.goal}: {r.status()}]" if r.goal else ""))
+    out.append("GOALS")
+    for r in goal_rows(res):
+        out.append(f"  {r.cell():>13}  {r.label}   [goal {r.goal}: {r.status()}]"
+                   + (f"  ({r.note})" if r.note else ""))
+    out.append("ABSOLUTE")
+    for k, v in absolute_rows(res):
+        out.append(f"  {k}: {v}")
+    m = res.get("machine", {})
+    out.append(f"MACHINE {m.get('cpu')} x{m.get('cores')}, Python {m.get('python')}, "
+               f"load {m.get('load_average_start')} -> {m.get('load_average_end')}")
+    return "\n".join(out) + "\n"

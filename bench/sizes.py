@@ -1,0 +1,43 @@
+"""On-disk sizes: the shipped int8 model, the same network in float32, the bundle folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+def folder_bytes(folder: Path) -> int:
+    """Total size of the regular files under ``folder`` (symlinks not followed)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                total += os.path.getsize(p)
+    return total
+
+
+def mb(n: int) -> float:
+    return round(n / 1e6, 3)
+
+
+def bench_sizes(model_dir: Path, keras_model: Any | None, run_dir: Path | None,
+                bundle_dir: Path) -> dict[str, Any]:
+    from pneumonia_core.metadata import ModelMetadata
+
+    meta = ModelMetadata.load(model_dir)
+    out: dict[str, Any] = {"int8_tflite_mb": mb((model_dir / meta.file).stat().st_size),
+                           "model_quantization": meta.quantization}
+    if keras_model is not None:
+        from bench.keras_models import float32_tflite_bytes
+
+        out["float32_tflite_mb"] = mb(len(float32_tflite_bytes(keras_model)))
+    if run_dir is not None and (run_dir / "model.keras").is_file():
+        out["keras_file_mb"] = mb((run_dir / "model.keras").stat().st_size)
+    if bundle_dir.is_dir():
+        out["bundle_mb"] = mb(folder_bytes(bundle_dir))
+    else:
+        out["bundle_mb"] = None
+        out["bundle_note"] = f"no built bundle at {bundle_dir}"
+    return out

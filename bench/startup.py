@@ -1,0 +1,116 @@
+"""Start-up time: from process start to a ready window and to the first classified image.
+
+Every measurement spawns a fresh process and takes the median wall time of several starts,
+measured by the parent from just before the spawn. Baseline: a bare ``python -c pass``.
+The user's folders are redirected to a temporary HOME so the app's stores stay untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLE_EXE = ROOT / "dist" / "pneumonia-xray" / "pneumonia-xray"
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "XDG_STATE_HOME": str(home / "state"),
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    })
+    return env
+
+
+def _time_once(cmd: list[str], env: dict[str, str], until: str | None,
+               timeout: float) -> tuple[float, int, str]:
+    """Seconds from spawn to exit (or to a stdout line starting with ``until``)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    if until is None:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return float("nan"), -9, "timed out"
+        return time.perf_counter() - t0, proc.returncode, (err or out)[-400:]
+    assert proc.stdout is not None
+    line = ""
+    deadline = t0 + timeout
+    while time.perf_counter() < deadline:
+        line = proc.stdout.readline()
+        if not line or line.startswith(until):
+            break
+    elapsed = time.perf_counter() - t0
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    if not line.startswith(until):
+        return float("nan"), proc.returncode or -1, (err or "")[-400:]
+    return elapsed, proc.returncode, line.strip()
+
+
+def time_command(cmd: list[str], repeats: int, until: str | None = None,
+                 timeout: float = 60.0) -> dict[str, Any]:
+    """Median of ``repeats`` cold-process runs (one untimed warm-up for the file cache)."""
+    home = Path(tempfile.mkdtemp(prefix="bench_home_"))
+    try:
+        env = _env(home)
+        _time_once(cmd, env, until, timeout)
+        runs = [_time_once(cmd, env, until, timeout) for _ in range(max(1, repeats))]
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    ok = [r[0] for r in runs if r[0] == r[0] and (until is not None or r[1] in (0, 3))]
+    if not ok:
+        return {"command": " ".join(cmd), "ok": False, "detail": runs[-1][2]}
+    return {"command": " ".join(cmd), "ok": True, "median_s": round(statistics.median(ok), 4),
+            "min_s": round(min(ok), 4), "runs": len(ok), "detail": runs[-1][2][:200]}
+
+
+def _has_module(name: str) -> bool:
+    return (ROOT / Path(*name.split("."))).with_suffix(".py").is_file()
+
+
+def bench_startup(image: Path, repeats: int, bundle_exe: Path = BUNDLE_EXE) -> dict[str, Any]:
+    py = sys.executable
+    out: dict[str, Any] = {}
+    csv = Path(tempfile.mkdtemp(prefix="bench_csv_")) / "one.csv"
+    out["python_bare"] = time_command([py, "-c", "pass"], repeats)
+    if _has_module("desktop.app"):
+        out["window_ready"] = time_command([py, "-m", "bench.startup_probe"], repeats,
+                                           until="READY")
+    else:
+        out["window_ready"] = {"ok": False, "detail": "desktop/app.py has not landed"}
+    if _has_module("desktop.batch"):
+        out["first_result_cli"] = time_command(
+            [py, "-m", "desktop", "classify", str(image), "--csv", str(csv)], repeats)
+        out["self_test_cli"] = time_command([py, "-m", "desktop", "--self-test"], repeats)
+    if bundle_exe.is_file():
+        out["bundle_self_test"] = time_command([str(bundle_exe), "--self-test"], repeats)
+        out["bundle_first_result"] = time_command(
+            [str(bundle_exe), "classify", str(image), "--csv", str(csv)], repeats)
+    else:
+        out["bundle"] = f"no built bundle at {bundle_exe}"
+    shutil.rmtree(csv.parent, ignore_errors=True)
+    return out

@@ -1,0 +1,99 @@
+"""Smoke tests of the benchmark suite (``python -m bench``): every benchmark returns sane,
+structured numbers on a tiny workload. No speed is asserted: this machine is shared."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import report
+from bench.__main__ import Settings, main, run_all, update_readme
+from bench.accuracy import operating_point, roc_auc
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_DIR = ROOT / "resources" / "model"
+
+
+def _positive(x: object) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_roc_auc_matches_hand_computed_values() -> None:
+    # 4 positive/negative pairs: (0.35 vs 0.1) win, (0.35 vs 0.4) loss, 0.8 wins both -> 3/4
+    assert roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
+    assert roc_auc(np.array([0, 1]), np.array([0.5, 0.5])) == pytest.approx(0.5)  # tie = half
+    assert roc_auc(np.array([1, 0, 0]), np.array([0.9, 0.2, 0.1])) == pytest.approx(1.0)
+    assert math.isnan(roc_auc(np.array([1, 1]), np.array([0.2, 0.3])))
+
+
+def test_operating_point_counts() -> None:
+    op = operating_point(np.array([1, 1, 1, 0, 0]), np.array([0.9, 0.5, 0.2, 0.6, 0.1]), 0.5)
+    assert (op["tp"], op["fn"], op["fp"], op["tn"]) == (2, 1, 1, 1)
+    assert op["sensitivity"] == pytest.approx(2 / 3, abs=1e-4)
+    assert op["specificity"] == pytest.approx(0.5)
+
+
+def test_report_tables_handle_missing_measurements() -> None:
+    rows = report.ratio_rows({})
+    assert tuple(r.key for r in rows) == report.RATIO_KEYS
+    assert all(r.value is None and r.cell() == "n/a" for r in rows)
+    goals = report.goal_rows({})
+    assert all(g.met is None for g in goals)
+    md = report.markdown({})
+    assert md.index("| ratio (same run)") < md.index("| goal |") < md.index("| absolute |")
+
+
+def test_update_readme_replaces_only_the_generated_block(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:results -->\nold table\n<!-- /bench:results -->\nafter\n")
+    assert update_readme(readme, "| new | table |\n")
+    text = readme.read_text()
+    assert "old table" not in text and "| new | table |" in text
+    assert text.startswith("intro\n") and text.endswith("<!-- /bench:results -->\nafter\n")
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n")
+    assert not update_readme(plain, "x")
+    assert plain.read_text() == "no markers\n"
+
+
+def test_cli_writes_json_and_markdown_with_every_ratio_row(tmp_path: Path) -> None:
+    out = tmp_path / "res.json"
+    assert main(["--only", "accuracy", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [r["key"] for r in res["ratios"]] == list(report.RATIO_KEYS)
+    assert res["accuracy"] == {"status": "needs --run-dir"}
+    assert res["machine"]["cores"] >= 1 and res["machine"]["python"]
+    assert "| ratio (same run) |" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.slow
+def test_every_benchmark_returns_sane_numbers_on_a_tiny_workload(tmp_path: Path) -> None:
+    tiny = Settings(tflite_runs=5, compiled_runs=3, predict_runs=2, throughput_files=6,
+                    throughput_repeats=1, naive_files=2, startup_repeats=1, memory_files=12,
+                    memory_gui=False, accuracy_limit=8)
+    res = run_all(tiny, MODEL_DIR, None, tmp_path / "no_bundle", tmp_path / "work")
+    assert res["errors"] == {}
+    inf = res["inference"]
+    for key in ("tflite_int8_1t", "tflite_int8_2t", "keras_predict", "keras_tf_function"):
+        t = inf[key]
+        assert _positive(t["median_ms"]) and t["p10_ms"] <= t["median_ms"] <= t["p90_ms"]
+    tp = res["throughput"]
+    for key in ("decode_only_1t", "app_1t", "decode_only_2t", "app_2t", "naive_keras"):
+        assert _positive(tp[key]["images_per_s"]) and tp[key]["images"] > 0
+    # the float baseline is the shipped network, not some other model
+    assert "NOT the same network" not in res["settings"]["float_model"]
+    ratios = {r["key"]: r for r in res["ratios"]}
+    assert tuple(ratios) == report.RATIO_KEYS
+    assert all(_positive(r["value"]) for r in ratios.values())
+    assert ratios["size_float32_over_int8"]["value"] > 1.5  # int8 weights are 4x smaller
+    assert res["startup"]["python_bare"]["ok"] and _positive(res["startup"]["python_bare"]["median_s"])
+    mem = res["memory"]["headless"]
+    assert mem["ok"] and mem["files"] == 12 and mem["classified_ok"] > 0
+    assert mem["peak_rss_mb"] >= mem["rss_after_model_load_mb"] > 10
+    assert _positive(res["sizes"]["int8_tflite_mb"]) and res["sizes"]["bundle_mb"] is None
+    assert res["accuracy"] == {"status": "needs --run-dir"}
+    assert {g["key"] for g in res["goals"]} >= {"throughput", "peak_rss", "window_ready"}
