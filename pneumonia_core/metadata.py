@@ -163,6 +163,7 @@ class ModelMetadata:
 
     def validate(self) -> None:
         """Check internal consistency; raise :class:`MetadataError` naming the bad field."""
+        self._check_types()
         shape = self.input.shape
         if len(shape) != 4 or shape[1] != shape[2] or shape[3] not in (1, 3) or shape[1] < 8:
             raise MetadataError(f"input.shape must be [1, S, S, 1|3]; received {shape}")
@@ -180,6 +181,39 @@ class ModelMetadata:
             raise MetadataError("sha256 must be a 64-character hex digest")
         if self.positive_label not in self.labels:
             raise MetadataError(f"positive_label {self.positive_label!r} not in labels {self.labels}")
+
+
+    def _check_types(self) -> None:
+        """JSON can hold anything: refuse wrong types with a clear message (a tampered or
+        hand-edited metadata.json must not surface as a TypeError deep in the app)."""
+        import numbers
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise MetadataError(message)
+
+        need(isinstance(self.name, str) and isinstance(self.version, str),
+             "name and version must be strings")
+        need(isinstance(self.file, str) and self.file not in ("", ".", "..")
+             and os.path.basename(self.file) == self.file and "\\" not in self.file,
+             f"file must be a plain file name beside metadata.json; received {self.file!r}")
+        need(isinstance(self.sha256, str)
+             and all(ch in "0123456789abcdefABCDEF" for ch in self.sha256),
+             "sha256 must be a 64-character hex digest")
+        shape = self.input.shape
+        need(isinstance(shape, (list, tuple))
+             and all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in shape),
+             f"input.shape must be a list of integers; received {shape!r}")
+        need(isinstance(self.outputs, dict)
+             and all(isinstance(v, dict) for v in self.outputs.values()),
+             "outputs must map each output to an object with its name and shape")
+        need(isinstance(self.threshold, dict), "threshold must be an object with a value")
+        need(isinstance(self.calibration, dict), "calibration must be an object")
+        need(isinstance(self.labels, (list, tuple)) and len(self.labels) >= 2
+             and all(isinstance(x, str) for x in self.labels),
+             f"labels must be a list of at least two class names; received {self.labels!r}")
+        need(isinstance(self.positive_label, str), "positive_label must be a string")
+        need(isinstance(self.scope, dict), "scope must be an object (may be empty)")
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

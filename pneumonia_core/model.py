@@ -70,9 +70,11 @@ class ModelBundle:
         folder = Path(folder) if folder is not None else default_model_dir()
         try:
             metadata = ModelMetadata.load(folder)
+            model_path = folder / metadata.file
         except MetadataError as exc:
             raise ModelError(str(exc)) from None
-        model_path = folder / metadata.file
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:  # wrong JSON types
+            raise ModelError(f"{METADATA_FILE} is malformed: {type(exc).__name__}: {exc}") from None
         try:
             model_bytes = model_path.read_bytes()
         except OSError as exc:
@@ -87,7 +89,11 @@ class ModelBundle:
                 "or belongs to another model; reinstall the application."
             )
         log.info("loaded model %s %s (sha256 %s)", metadata.name, metadata.version, digest[:12])
-        return cls(folder, metadata, model_bytes, num_threads)
+        try:
+            return cls(folder, metadata, model_bytes, num_threads)
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            raise ModelError(f"Model and {METADATA_FILE} do not fit together: "
+                             f"{type(exc).__name__}: {exc}") from None
 
     def clone(self) -> ModelBundle:
         """A new bundle with its own interpreter, for another thread."""

@@ -1,0 +1,184 @@
+"""A tampered, mismatched or malformed model bundle is refused with ModelError and a clear
+message, never another exception (the app catches ModelError and stays usable to view images)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from pneumonia_core.metadata import METADATA_FILE, sha256_file
+from pneumonia_core.model import ModelBundle, ModelError
+from pneumonia_core.pipeline import STATUS_ERROR, classify_file
+from tests.conftest import synthetic_xray
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def make_bundle(tmp: Path, src: Path, meta: dict | None = None, raw: str | None = None) -> Path:
+    folder = tmp / "model"
+    folder.mkdir(exist_ok=True)
+    original = json.loads((src / METADATA_FILE).read_text())
+    shutil.copyfile(src / original["file"], folder / original["file"])
+    text = raw if raw is not None else json.dumps(original if meta is None else meta)
+    (folder / METADATA_FILE).write_text(text, encoding="utf-8")
+    return folder
+
+
+def edited(src: Path, *path_and_value: object) -> dict:
+    *keys, value = path_and_value
+    meta = copy.deepcopy(json.loads((src / METADATA_FILE).read_text()))
+    node = meta
+    for k in keys[:-1]:
+        node = node[k]
+    node[keys[-1]] = value
+    return meta
+
+
+def test_the_shipped_bundle_loads(model_dir: Path) -> None:
+    bundle = ModelBundle.load(model_dir)
+    assert bundle.metadata.sha256 == sha256_file(model_dir / bundle.metadata.file)
+
+
+@pytest.mark.parametrize("flip_at", [0, 1000, -1])
+def test_tampered_model_file_fails_the_sha256_check(tmp_path: Path, model_dir: Path,
+                                                    flip_at: int) -> None:
+    folder = make_bundle(tmp_path, model_dir)
+    model = folder / "model.tflite"
+    data = bytearray(model.read_bytes())
+    data[flip_at] ^= 0x01  # one bit
+    model.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"integrity check.*SHA-256.*does not match"):
+        ModelBundle.load(folder)
+
+
+def test_model_replaced_by_garbage_is_refused(tmp_path: Path, model_dir: Path) -> None:
+    folder = make_bundle(tmp_path, model_dir)
+    (folder / "model.tflite").write_bytes(b"\0" * 4096)
+    with pytest.raises(ModelError, match="integrity check"):
+        ModelBundle.load(folder)
+
+
+def test_garbage_model_with_a_matching_hash_is_refused_by_litert(tmp_path: Path,
+                                                                 model_dir: Path) -> None:
+    """Someone re-hashed a broken file into metadata.json: the runtime still refuses it."""
+    folder = make_bundle(tmp_path, model_dir)
+    (folder / "model.tflite").write_bytes(b"TFL3" + b"\x07" * 4096)
+    meta = json.loads((folder / METADATA_FILE).read_text())
+    meta["sha256"] = sha256_file(folder / "model.tflite")
+    (folder / METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="LiteRT could not load"):
+        ModelBundle.load(folder)
+
+
+@pytest.mark.parametrize("shape", [[1, 128, 128, 1], [1, 224, 224, 3], [1, 150, 150, 3]])
+def test_model_whose_input_shape_differs_from_metadata_is_refused(tmp_path: Path, model_dir: Path,
+                                                                  shape: list[int]) -> None:
+    folder = make_bundle(tmp_path, model_dir, edited(model_dir, "input", "shape", shape))
+    with pytest.raises(ModelError, match=r"input shape .* does not match metadata"):
+        ModelBundle.load(folder)
+
+
+def test_missing_metadata_and_missing_model(tmp_path: Path, model_dir: Path) -> None:
+    folder = make_bundle(tmp_path, model_dir)
+    (folder / "model.tflite").unlink()
+    with pytest.raises(ModelError, match="Cannot read model file"):
+        ModelBundle.load(folder)
+    (folder / METADATA_FILE).unlink()
+    with pytest.raises(ModelError, match="metadata not found"):
+        ModelBundle.load(folder)
+    with pytest.raises(ModelError, match="not found"):
+        ModelBundle.load(tmp_path / "no-such-folder")
+
+
+MALFORMED: list[tuple[str, Callable[[Path], dict | str], str]] = [
+    ("empty file", lambda s: "", r"not valid JSON"),
+    ("truncated JSON", lambda s: (s / METADATA_FILE).read_text()[:200], r"not valid JSON"),
+    ("binary junk", lambda s: "\x00\x01\x02", r"not valid JSON"),
+    ("a JSON list", lambda s: "[1, 2]", r"JSON object"),
+    ("schema_version 2", lambda s: edited(s, "schema_version", 2), r"schema_version 2"),
+    ("schema_version '1'", lambda s: edited(s, "schema_version", "1"), r"schema_version"),
+    ("schema_version missing", lambda s: {k: v for k, v in edited(s, "name", "x").items()
+                                          if k != "schema_version"}, r"schema_version"),
+    ("sha256 missing", lambda s: {k: v for k, v in edited(s, "name", "x").items() if k != "sha256"},
+     r"lacks required field.*sha256"),
+    ("sha256 a number", lambda s: edited(s, "sha256", 5), r"sha256"),
+    ("sha256 too short", lambda s: edited(s, "sha256", "abc"), r"sha256"),
+    ("input not an object", lambda s: edited(s, "input", [1, 2]), r"input"),
+    ("input.shape null", lambda s: edited(s, "input", "shape", None), r"input.shape"),
+    ("input.shape strings", lambda s: edited(s, "input", "shape", [1, "224", "224", 1]), r"input.shape"),
+    ("input.shape 3-D", lambda s: edited(s, "input", "shape", [1, 224, 224]), r"input.shape"),
+    ("outputs a list", lambda s: edited(s, "outputs", ["logit"]), r"outputs"),
+    ("outputs without logit", lambda s: edited(s, "outputs", {}), r"logit"),
+    ("output name unknown", lambda s: edited(s, "outputs", "logit", "name", "nope"), r"no output 'nope'"),
+    ("threshold text", lambda s: edited(s, "threshold", "value", "high"), r"threshold"),
+    ("threshold 1.5", lambda s: edited(s, "threshold", "value", 1.5), r"threshold"),
+    ("threshold null", lambda s: edited(s, "threshold", None), r"threshold"),
+    ("calibration text", lambda s: edited(s, "calibration", "none"), r"calibration"),
+    ("temperature 0", lambda s: edited(s, "calibration", "temperature", 0), r"temperature"),
+    ("labels null", lambda s: edited(s, "labels", None), r"labels"),
+    ("positive label unknown", lambda s: edited(s, "positive_label", "COVID"), r"positive_label"),
+    ("file null", lambda s: edited(s, "file", None), r"file must be"),
+    ("file outside the folder", lambda s: edited(s, "file", "../../etc/passwd"), r"file must be"),
+    ("scope a list", lambda s: edited(s, "scope", [1]), r"scope"),
+]
+
+
+@pytest.mark.parametrize("label,make,pattern", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_metadata_is_refused_clearly(tmp_path: Path, model_dir: Path, label: str,
+                                               make: Callable[[Path], dict | str],
+                                               pattern: str) -> None:
+    content = make(model_dir)
+    if isinstance(content, str):
+        folder = make_bundle(tmp_path, model_dir, raw=content)
+    else:
+        folder = make_bundle(tmp_path, model_dir, meta=content)
+    with pytest.raises(ModelError, match=pattern) as info:
+        ModelBundle.load(folder)
+    message = str(info.value)
+    assert "\n" not in message.strip() and len(message) < 600, message
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=True)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_json_edit_gives_a_working_bundle_or_model_error(tmp_path_factory, model_dir: Path,
+                                                             data: st.DataObject) -> None:
+    """Replace one field (top level or one level down) with arbitrary JSON: load() either
+    works or raises ModelError; nothing else escapes."""
+    meta = json.loads((model_dir / METADATA_FILE).read_text())
+    key = data.draw(st.sampled_from(sorted(meta)))
+    if isinstance(meta[key], dict) and meta[key] and data.draw(st.booleans()):
+        sub = data.draw(st.sampled_from(sorted(meta[key])))
+        meta[key][sub] = data.draw(JSON_VALUES)
+    else:
+        meta[key] = data.draw(JSON_VALUES)
+    folder = make_bundle(tmp_path_factory.mktemp("fuzzmeta"), model_dir, raw=json.dumps(meta))
+    try:
+        bundle = ModelBundle.load(folder)
+    except ModelError as exc:
+        assert str(exc).strip()
+        return
+    assert bundle.input_size >= 8
+    if key == "scope":
+        return  # scope statistics are checked per image by pneumonia_core.scope (its own tests)
+    # A bundle that loads must also classify: a bad value may not surface per image later.
+    image = tmp_path_factory.mktemp("img") / "x.png"
+    Image.fromarray(synthetic_xray(1)).save(image)
+    result = classify_file(image, bundle)
+    assert result.status != STATUS_ERROR, result.message
