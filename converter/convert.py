@@ -118,6 +118,18 @@ def _copy_run_artifacts(run_dir: Path, dest: Path) -> list[str]:
     return copied
 
 
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types from what another module returned (NumPy scalars/arrays, paths)."""
+    def default(o: Any) -> Any:
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, np.generic):
+            return o.item()
+        return str(o)
+
+    return json.loads(json.dumps(obj, default=default))
+
+
 def _measure_scope(model_dir: Path, val_paths: list[Path]) -> dict[str, Any]:
     """The scope engineer's measurement, or a record of why it was not measured."""
     try:
@@ -130,7 +142,7 @@ def _measure_scope(model_dir: Path, val_paths: list[Path]) -> dict[str, Any]:
     except Exception as exc:  # another team's optional step must not sink a validated model
         log.warning("out-of-scope guard not measured: evaluate_scope failed: %s", exc)
         return {"measured": False, "reason": f"evaluate_scope failed: {type(exc).__name__}: {exc}"}
-    return {"measured": True, **dict(result)}
+    return {"measured": True, **_jsonable(dict(result))}
 
 
 def build_metadata(source: RunSource, options: ConvertOptions, model_bytes: bytes,

@@ -76,7 +76,7 @@ def _data(source: RunSource) -> list[str]:
     def count(samples: list, label: int) -> int:
         return sum(1 for s in samples if s.label == label)
 
-    split = source.split if isinstance(source.split, dict) else {}
+    split = source.split_info
     return [
         "## Training data",
         "",
@@ -90,7 +90,8 @@ def _data(source: RunSource) -> list[str]:
         ]),
         "",
         f"Split seed {split.get('seed', 'n/a')}, validation fraction "
-        f"{split.get('val_fraction', 'n/a')}, image limit {split.get('limit') or 'none'}.",
+        f"{split.get('val_fraction', 'n/a')}, image limit {split.get('limit') or 'none'}, data "
+        f"root `{split.get('data_root', 'n/a')}`.",
     ]
 
 

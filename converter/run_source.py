@@ -47,6 +47,7 @@ class RunSource:
     calibration: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     split: dict[str, Any] = field(default_factory=dict)
+    split_info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def input_size(self) -> int:
@@ -217,8 +218,11 @@ def load_run_source(run_dir: str | Path) -> RunSource:
         model = keras.models.load_model(run_dir / "model.keras", compile=False)
     if export_model is None:
         export_model = build_export_model(model)
+    split_file = _as_dict(read_json(run_dir / "split.json"))
     if split is None:
-        split = _as_dict(read_json(run_dir / "split.json"))
+        split = split_file
+    # Facts about the split (seed, fraction, limit, data root) without the file lists.
+    info = {k: v for k, v in split_file.items() if not isinstance(v, (list, dict))}
     shape = tuple(model.input_shape)
     if len(shape) != 4 or shape[1] != shape[2] or shape[3] not in (1, 3):
         raise RunError(f"model input must be (S, S, 1|3); received {shape[1:]}")
@@ -234,4 +238,5 @@ def load_run_source(run_dir: str | Path) -> RunSource:
         calibration=calibration,
         report=report,
         split=split,
+        split_info=info,
     )

@@ -243,3 +243,32 @@ def test_refuses_to_overwrite_unless_forced(tiny: dict, converted: dict, caplog)
 
     assert ModelMetadata.load(out).quantization == "float32"
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".model.")]
+
+
+def test_out_of_scope_figures_reach_the_card_and_metadata(tiny: dict, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    import sys
+    import types
+
+    from converter.convert import ConvertOptions, convert_run
+    from pneumonia_core.metadata import ModelMetadata
+
+    calls = []
+
+    def evaluate_scope(model_dir: Path, val_paths: list[Path]) -> dict:
+        meta = ModelMetadata.load(model_dir)  # the folder is complete when it is measured
+        assert (Path(model_dir) / meta.file).is_file()
+        calls.append(len(val_paths))
+        return {"ood_caught_rate": np.float64(0.975), "xray_rejected_rate": np.float32(0.0)}
+
+    fake = types.ModuleType("converter.scope_eval")
+    fake.evaluate_scope = evaluate_scope
+    monkeypatch.setitem(sys.modules, "converter.scope_eval", fake)
+    out = tmp_path / "model"
+    convert_run(tiny["run"], out, ConvertOptions(calibration_images=20))
+    assert calls == [len(tiny["yv"])]
+    meta = ModelMetadata.load(out)
+    assert meta.validation["out_of_scope"] == {
+        "measured": True, "ood_caught_rate": 0.975, "xray_rejected_rate": 0.0}
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "| ood_caught_rate | 0.9750 |" in card and "Not measured" not in card
