@@ -231,22 +231,26 @@ def write_csv_atomically(target: Path, rows: Iterable[Sequence[str]]) -> None:
         raise
 
 
-def _check_output(parser: argparse.ArgumentParser, target: Path) -> None:
+def _output_problem(target: Path) -> str | None:
+    """Why ``--csv`` cannot be written, checked before any work is done; None when fine."""
     if target.is_dir():
-        parser.error(f"--csv {target} is a folder; give a file name")
+        return f"--csv {target} is a folder; give a file name"
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
-        parser.error(f"--csv {target}: folder {parent} does not exist")
+        return f"--csv {target}: folder {parent} does not exist"
     if not os.access(parent, os.W_OK):
-        parser.error(f"--csv {target}: folder {parent} is not writable")
+        return f"--csv {target}: folder {parent} is not writable"
+    return None
 
 
-def run_classify(args: argparse.Namespace, parser: argparse.ArgumentParser,
-                 stderr: TextIO) -> int:
+def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
     from pneumonia_core.model import ModelBundle, ModelError
     from pneumonia_core.pipeline import iter_image_files
 
-    _check_output(parser, args.csv)
+    problem = _output_problem(args.csv)
+    if problem:
+        stderr.write(f"{PROG}: error: {problem}\n")
+        return EXIT_USAGE
     try:
         bundle = ModelBundle.load(args.model_dir)
     except ModelError as exc:
@@ -315,6 +319,6 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
 
         return run_self_test(args.model_dir, out, err)
     if args.command == "classify":
-        return run_classify(args, parser, err)
+        return run_classify(args, err)
     parser.print_usage(err)
     return EXIT_USAGE
