@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import zlib
 
 import numpy as np
@@ -50,6 +51,27 @@ INFO_TAGS = (
 def looks_like_headerless_dicom(data: bytes) -> bool:
     """Heuristic for DICOM without the Part 10 preamble: starts with group 0x0008 tags."""
     return len(data) > 8 and data[0:2] in (b"\x08\x00", b"\x00\x08") and data[2:4] != b"\x00\x00"
+
+
+def import_pydicom() -> None:
+    """Import ``pydicom`` (and with it ``pydicom.pixels``) without ``requests``.
+
+    ``pydicom.pixels`` imports ``pydicom.data.download``, which imports ``requests`` when it
+    is installed, and ``urllib3`` then creates and binds an IPv6 socket at import time (its
+    HAS_IPV6 probe). The app never downloads anything, so ``requests`` is hidden for that
+    one import and pydicom falls back to urllib (unused). tests/reliability/test_no_network.py
+    proves no socket is opened.
+    """
+    if "pydicom.pixels" in sys.modules or "requests" in sys.modules:
+        import pydicom  # noqa: F401
+        return
+    sys.modules["requests"] = None  # type: ignore[assignment]  # makes `import requests` fail
+    try:
+        import pydicom  # noqa: F401
+        import pydicom.pixels  # noqa: F401
+    finally:
+        if "requests" in sys.modules and sys.modules["requests"] is None:
+            del sys.modules["requests"]
 
 
 def _check_deflate_bomb(data: bytes) -> None:
@@ -137,6 +159,7 @@ def _int_tag(ds, keyword: str, default: int) -> int:  # noqa: ANN001 (pydicom Da
 
 def decode_dicom(data: bytes) -> DecodedImage:
     """Decode DICOM bytes; the first frame of a multi-frame object is used."""
+    import_pydicom()
     ds = _read_dataset(data)
     info = {}
     for tag in INFO_TAGS:
