@@ -16,6 +16,7 @@ from pathlib import Path
 log = logging.getLogger("pneumonia-convert")
 
 EXIT_OK, EXIT_REFUSED, EXIT_EXISTS = 0, 1, 2
+EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if args.calibration_images < 10:
         log.error("--calibration-images must be at least 10; received %d", args.calibration_images)
-        return EXIT_EXISTS
+        return EXIT_USAGE
 
     from converter.convert import (
         ConversionRefused,

@@ -141,16 +141,19 @@ def _threshold(meta: ModelMetadata) -> list[str]:
     ]
 
 
-def _calibration(meta: ModelMetadata, copied: list[str]) -> list[str]:
+def _calibration(meta: ModelMetadata, copied: list[str], source: RunSource) -> list[str]:
     cal = meta.calibration
+    run_cal = source.calibration
     lines = [
         "## Calibration",
         "",
         f"Temperature scaling: P = sigmoid(logit / T), T = {meta.temperature:.4f}, fitted on the "
         "validation logits by the training run and applied to the TFLite model's logit by the app.",
         "",
-        *_table(["expected calibration error (shipped model, validation)", "value"], [
-            ["before (T = 1)", cal.get("ece_before")], ["after", cal.get("ece_after")]]),
+        *_table(["expected calibration error, validation split", "before (T = 1)", "after"], [
+            [f"shipped TFLite {meta.quantization} model", cal.get("ece_before"), cal.get("ece_after")],
+            ["Keras model (training run's calibration.json)", run_cal.get("ece_before"),
+             run_cal.get("ece_after")]]),
         "",
         "![Reliability diagram of the shipped model](plots/reliability_converted.png)",
     ]
@@ -216,7 +219,7 @@ def render(meta: ModelMetadata, report: ValidationReport, source: RunSource,
         _data(source),
         _validation(meta, report),
         _threshold(meta),
-        _calibration(meta, copied),
+        _calibration(meta, copied, source),
         _scope(scope_eval, meta),
         _baseline(source, options.baseline, options.experiments),
         ["## Reproduce", "",
