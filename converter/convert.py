@@ -284,6 +284,7 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
             indent=2, default=float) + "\n")
         (tmp / CARD_FILE).write_text(model_card.render(
             meta, report, source, scope_eval, options, copied))
+        check_destination(out, options.force)  # it may have appeared while we worked
         _install(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
