@@ -24,6 +24,28 @@ def load_model() -> tuple[object | None, str]:
         return None, f"{type(exc).__name__}: {exc}"
 
 
+def qt_bindings_problem() -> str:
+    """'' when the Qt bindings keep reference counts on signal emission, else a message.
+
+    PySide6 6.12.0 on CPython 3.11 drops a reference to ``True`` per ``emit()`` and aborts
+    the interpreter after a few thousand (see tests/test_app_pyside_guard.py)."""
+    from PySide6.QtCore import QObject, Signal
+
+    class Probe(QObject):
+        ping = Signal()
+
+    probe = Probe()
+    before = sys.getrefcount(True)
+    for _ in range(20):
+        probe.ping.emit()
+    if sys.getrefcount(True) < before - 10:
+        import PySide6
+
+        return (f"PySide6 {PySide6.__version__} corrupts reference counts on signal emission "
+                "and will crash this app; install another version (pyproject.toml excludes it)")
+    return ""
+
+
 def create_window(open_paths: list[str] | None = None, show_first_start: bool = True):  # noqa: ANN201
     """Build the main window (a QApplication must exist); used by run_gui and tests."""
     from desktop import menus
@@ -47,6 +69,10 @@ def run_gui(args: list[str]) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]] if sys.argv else ["pneumonia-xray"])
     app.setApplicationName("pneumonia-xray")
     app.setOrganizationName("pneumonia-xray")
+    problem = qt_bindings_problem()
+    if problem:
+        log.critical("%s", problem)
+        sys.stderr.write(problem + "\n")
     window = create_window()
     window.show()
     if args:
