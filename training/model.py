@@ -77,7 +77,7 @@ def build_augmentation(aug: AugmentConfig, seed: int) -> keras.Sequential:
 
 def _sep_block(x: Any, filters: int, name: str) -> Any:
     x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_sep")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -86,7 +86,7 @@ def build_xraynet_backbone(size: int, width: int) -> keras.Model:
     inp = keras.Input((size, size, 1), name="pixels")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inp)
     x = layers.Conv2D(width // 2, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
-    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)  # size/2
     x = _sep_block(x, width, "s1a")
     x = layers.MaxPooling2D(name="s1_pool")(x)  # size/4

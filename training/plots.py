@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from training.metrics import reliability_bins, roc_curve  # noqa: E402
 
@@ -43,6 +44,8 @@ def learning_curves(history: list[dict[str, float]], path: Path, best_epoch: int
     ax2.set_ylabel("ROC AUC")
     ax2.set_title("Validation ROC AUC (selection metric)")
     ax2.grid(alpha=0.3)
+    for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(fig, path)
 
 

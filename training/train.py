@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,21 @@ def seed_everything(seed: int) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def reseed_random_layers(model: Any, epoch: int) -> int:
+    """Set every layer's random stream (augmentation, dropout) to a state derived from its own
+    seed and the epoch, so a resumed run draws exactly what an uninterrupted one would."""
+    from keras.src.random.seed_generator import SeedGenerator
+
+    count = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        for value in vars(layer).values():
+            if isinstance(value, SeedGenerator):
+                state = value.state.numpy()
+                value.state.assign(np.array([state[0], epoch * 1_000_003], dtype=state.dtype))
+                count += 1
+    return count
 
 
 @dataclass
@@ -128,7 +143,8 @@ def read_history(path: Path) -> list[dict[str, float]]:
     if not Path(path).is_file():
         return []
     with open(path, newline="") as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
+                for row in csv.DictReader(fh)]
 
 
 def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False,
@@ -141,10 +157,11 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
         from training.config import load_config
 
         saved_cfg, _ = load_config(run_dir / R.CONFIG_FILE)
-        if saved_cfg.digest() != cfg.digest():
-            log.warning("--resume: using the run's saved config (digest %s) instead of %s",
-                        saved_cfg.digest(), cfg.digest())
-            cfg = saved_cfg
+        resumed = replace(saved_cfg, epochs=cfg.epochs)  # only the epoch budget may change
+        if resumed != cfg:
+            log.warning("--resume: using the run's saved config (digest %s), epochs %d",
+                        saved_cfg.digest(), cfg.epochs)
+        cfg = resumed
     elif any(run_dir.glob("*.keras")):
         raise FileExistsError(f"{run_dir} already holds a run; use --resume or another --out")
 
@@ -184,6 +201,7 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
         t0 = time.perf_counter()
         lr = lr_at(cfg, epoch)
         model.optimizer.learning_rate.assign(lr)
+        reseed_random_layers(model, epoch)
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(y_train))
         hist = model.fit(x_train[order], y_train[order], batch_size=cfg.batch_size, epochs=1,
                          shuffle=False, class_weight=weights, verbose=0)

@@ -1,0 +1,165 @@
+"""End-to-end tiny training runs: the RUN_DIR contract, determinism, resume, evaluate, export."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.training_helpers import tiny_train_args
+from training.cli import main
+from training.metrics import REPORT_KEYS
+
+RUN_FILES = ("config.json", "model.keras", "split.json", "history.csv", "calibration.json",
+             "threshold.json", "report.json", "report.md", "val_logits.npy")
+PLOTS = ("learning_curves.png", "roc.png", "confusion_matrix.png", "reliability.png")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_op_determinism():
+    """Training enables TF op determinism process-wide; switch it back off for other tests."""
+    yield
+    try:
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()
+    except (ImportError, AttributeError):
+        pass
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, small_data_root: Path) -> Path:
+    base = tmp_path_factory.mktemp("runs")
+    out = base / "run_a"
+    assert main(tiny_train_args(small_data_root, out, base / "cache", epochs=2)) == 0
+    return out
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    from training.model import load_keras_model
+
+    return load_keras_model(path).get_weights()
+
+
+@pytest.mark.slow
+def test_end_to_end_tiny_run_writes_the_run_contract(tiny_run: Path, small_data_root: Path) -> None:
+    for name in RUN_FILES:
+        assert (tiny_run / name).is_file(), name
+    for name in PLOTS:
+        png = tiny_run / "plots" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    report = json.loads((tiny_run / "report.json").read_text())
+    assert set(REPORT_KEYS) <= set(report)
+    assert set(report["confusion_matrix"]) == {"tn", "fp", "fn", "tp"}
+    split = json.loads((tiny_run / "split.json").read_text())
+    assert sum(report["confusion_matrix"].values()) == len(split["val"])
+    assert Path(split["data_root"]) == small_data_root.resolve()
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["config"]["epochs"] == 2 and config["config"]["image_size"] == 64
+    assert len(config["data_fingerprint"]) == 64 and config["config_digest"]
+    calib = json.loads((tiny_run / "calibration.json").read_text())
+    assert calib["method"] == "temperature" and calib["temperature"] > 0
+    assert calib["ece_after"] <= calib["ece_before"] + 1e-9
+    thr = json.loads((tiny_run / "threshold.json").read_text())
+    assert {"value", "rule", "target_sensitivity", "sensitivity", "specificity"} <= set(thr)
+    assert thr["sensitivity"] >= 0.98 and report["threshold"] == thr["value"]
+    with open(tiny_run / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert "sensitivity" in (tiny_run / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_load_run_api_and_export_model(tiny_run: Path) -> None:
+    from training.run import load_run
+
+    run = load_run(tiny_run)
+    assert run.config.image_size == 64 and len(run.split["val"]) > 0
+    path, label = run.split["val"][0]
+    assert path.is_file() and label in (0, 1)
+    x = run.load_arrays([p for p, _ in run.split["val"]])
+    assert x.shape == (len(run.split["val"]), 64, 64, 1) and x.dtype == np.float32
+    logits = run.model.predict(x, verbose=0).ravel()
+    np.testing.assert_allclose(logits, np.load(tiny_run / "val_logits.npy"), rtol=1e-4, atol=1e-4)
+    out = run.export_model()(x, training=False)
+    assert set(out) == {"logit", "cam", "embedding"}
+    assert tuple(out["cam"].shape) == (len(x), 4, 4)
+    np.testing.assert_allclose(np.asarray(out["logit"]).ravel(), logits, rtol=1e-4, atol=1e-4)
+    # the CAM's spatial mean is the logit (GAP over the 1x1 conv head)
+    np.testing.assert_allclose(np.asarray(out["cam"]).mean(axis=(1, 2)), logits, rtol=1e-4, atol=1e-4)
+    probs = run.probabilities(logits)
+    assert np.all((probs > 0) & (probs < 1))
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_weights_also_across_resume(tiny_run: Path, small_data_root: Path,
+                                                              tmp_path: Path) -> None:
+    """Run B trains 1 epoch, refuses a plain restart, then resumes to epoch 2: its weights
+    must equal run A's (2 epochs straight), bit for bit."""
+    out = tmp_path / "run_b"
+    cache = tmp_path / "cache"
+    assert main(tiny_train_args(small_data_root, out, cache, epochs=1)) == 0
+    with open(out / "history.csv") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1]
+    assert main(tiny_train_args(small_data_root, out, cache, epochs=2)) == 2  # no overwrite
+    assert main(tiny_train_args(small_data_root, out, cache, "--resume", epochs=2)) == 0
+    with open(out / "history.csv") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2]
+    a, b = _weights(tiny_run / "last.keras"), _weights(out / "last.keras")
+    assert len(a) == len(b)
+    for wa, wb in zip(a, b, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert (tiny_run / "history.csv").read_text().split("\n")[1].split(",")[:4] == \
+        (out / "history.csv").read_text().split("\n")[1].split(",")[:4]
+    # the weights are not trivially equal: training moved them away from a fresh init
+    from training.config import get_preset
+    from training.model import build_model
+
+    seed_everything_cfg = get_preset("default").with_overrides(image_size=64, width=8, seed=3)
+    fresh = build_model(seed_everything_cfg).get_weights()
+    assert any(not np.array_equal(wa, wf) for wa, wf in zip(a, fresh, strict=True))
+
+
+@pytest.mark.slow
+def test_evaluate_subcommand_reports_another_split(tiny_run: Path) -> None:
+    assert main(["evaluate", str(tiny_run), "--split", "train", "--no-cache"]) == 0
+    report = json.loads((tiny_run / "report_train.json").read_text())
+    split = json.loads((tiny_run / "split.json").read_text())
+    assert report["split"] == "train" and report["n"] == len(split["train"])
+    assert set(REPORT_KEYS) <= set(report)
+    assert (tiny_run / "plots" / "roc_train.png").is_file()
+    # the threshold comes from validation, not from the reported split
+    thr = json.loads((tiny_run / "threshold.json").read_text())
+    assert report["threshold"] == thr["value"]
+
+
+def test_seed_baseline_is_the_seed_architecture() -> None:
+    from training.config import get_preset
+    from training.model import build_export_model, build_model
+
+    cfg = get_preset("seed_baseline")
+    assert (cfg.image_size, cfg.channels, cfg.optimizer) == (150, 3, "adam")
+    assert cfg.augmentation.shear_degrees == 0.2 and cfg.augmentation.zoom == 0.2
+    assert cfg.augmentation.shear_coefficient == pytest.approx(np.tan(np.radians(0.2)))
+    model = build_model(cfg)
+    # Conv32-Pool-Conv64-Pool-Conv64-Pool-Flatten(17x17x64)-Dense64-Dense1 on RGB input
+    assert model.count_params() == (3 * 9 * 32 + 32) + (32 * 9 * 64 + 64) + (64 * 9 * 64 + 64) \
+        + (17 * 17 * 64 * 64 + 64) + (64 + 1)
+    export = build_export_model(model)
+    out = export(np.zeros((1, 150, 150, 1), np.float32), training=False)
+    assert set(out) == {"logit", "embedding"} and tuple(out["embedding"].shape) == (1, 64)
+
+
+def test_default_config_has_flip_off_and_cam_head() -> None:
+    from training.config import TrainConfig, get_preset
+    from training.model import build_model
+
+    cfg = get_preset("default")
+    assert cfg.augmentation.horizontal_flip is False
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    model = build_model(cfg)
+    assert model.get_layer("cam_head").filters == 1
+    assert model.get_layer("backbone").output.shape[1:3] == (14, 14)
