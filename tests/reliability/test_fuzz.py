@@ -32,7 +32,7 @@ from tests.reliability.corpus import deflated_dicom, dicom_bytes, encode, pydico
 EXAMPLES = int(os.environ.get("PNEUMONIA_FUZZ_EXAMPLES", "0"))
 RANDOM = bool(os.environ.get("PNEUMONIA_FUZZ_RANDOM"))
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = [pytest.mark.timeout(3600 if EXAMPLES else 300), pytest.mark.filterwarnings("ignore::UserWarning")]
 
 
 @functools.cache
