@@ -1,0 +1,206 @@
+"""The PyInstaller bundle, built from the checkout with ``build.spec``, runs offline with an
+empty environment: ``--self-test``, ``classify`` (CSV identical to the development pipeline),
+a tampered model refused, the window starting, and the folder within the size budget.
+
+One build (about a minute) serves every test in this module.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from desktop import batch
+from tests.conftest import ROOT
+from tests.test_batch import colour_photo, tampered_copy, write_xrays
+
+pytestmark = pytest.mark.slow
+
+#: The size budget of the bundle folder, in bytes (150 MB; also under 150 MiB).
+SIZE_LIMIT = 150_000_000
+#: What the build needs from the checkout.
+BUILD_INPUTS = ("build.spec", "desktop/", "pneumonia_core/", "resources/")
+EXE_NAME = "pneumonia-xray.exe" if sys.platform.startswith("win") else "pneumonia-xray"
+
+
+def checkout_files() -> list[str]:
+    """The build inputs as a fresh clone of this working tree would have them: tracked and
+    not-ignored files (no caches, builds or virtual environments)."""
+    try:
+        listed = subprocess.run(
+            ["git", "-C", str(ROOT), "ls-files", "-co", "--exclude-standard"],
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        listed = [str(p.relative_to(ROOT)).replace(os.sep, "/") for p in ROOT.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts]
+    return sorted(f for f in listed if f.startswith(BUILD_INPUTS) and (ROOT / f).is_file())
+
+
+def offline_prefix() -> list[str]:
+    """``unshare -n`` (or, unprivileged, ``unshare -rn``): a network namespace with no
+    interfaces. Where neither is allowed the bundle runs with the network, and the test says so."""
+    if shutil.which("unshare"):
+        for cmd in (["unshare", "-n"], ["unshare", "-rn"]):
+            if subprocess.run([*cmd, "true"], capture_output=True).returncode == 0:
+                return cmd
+    warnings.warn("unshare -n is not possible here: the bundle is tested WITH network access",
+                  stacklevel=2)
+    return []
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    pytest.importorskip("PyInstaller")
+    top = tmp_path_factory.mktemp("bundle")
+    src = top / "src"
+    for rel in checkout_files():
+        dest = src / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest)
+    dist, work = top / "dist", top / "work"
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
+         "--distpath", str(dist), "--workpath", str(work), str(src / "build.spec")],
+        cwd=src, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    sys.stdout.write(f"\nbundle built in {time.perf_counter() - t0:.0f} s\n")
+    folder = dist / "pneumonia-xray"
+    return {"src": src, "work": work, "folder": folder, "exe": folder / EXE_NAME, "top": top}
+
+
+def run_bundle(exe: Path, *args: str, env: dict[str, str] | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    extra = [f"{k}={v}" for k, v in (env or {}).items()]
+    return subprocess.run([*offline_prefix(), "env", "-i", *extra, str(exe), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def test_bundle_is_built_from_the_checkout_sources(build: dict[str, Path]) -> None:
+    text = (build["work"] / "build" / "PYZ-00.toc").read_text()
+    _, entries = ast.literal_eval(text)
+    ours = {name: Path(path) for name, path, _ in entries
+            if name.split(".")[0] in ("desktop", "pneumonia_core")}
+    assert "desktop.batch" in ours and "desktop.app" in ours and "pneumonia_core.pipeline" in ours
+    for name, path in ours.items():
+        assert path.is_relative_to(build["src"]), f"{name} came from {path}, not the checkout"
+
+
+def test_bundle_size_and_contents(build: dict[str, Path]) -> None:
+    folder = build["folder"]
+    size = folder_bytes(folder)
+    sys.stdout.write(f"\nbundle folder: {size / 1e6:.1f} MB ({size / 2**20:.1f} MiB)\n")
+    assert size <= SIZE_LIMIT, f"bundle is {size / 1e6:.1f} MB, over {SIZE_LIMIT / 1e6:.0f} MB"
+    names = {p.relative_to(folder).as_posix() for p in folder.rglob("*")}
+    joined = "\n".join(names).lower()
+    for banned in ("tensorflow", "keras", "matplotlib", "scipy/", "requests/", "urllib3",
+                   "qt6network", "qt6qml", "qt6quick", "qt6pdf", "qt6svg", "qt/translations",
+                   "qgtk3", "qwayland", "libqtvirtualkeyboard", "litertwebgpu"):
+        assert banned not in joined, f"{banned} should not be in the bundle"
+    for needed in ("qt/plugins/platforms/", "pylibjpeg_libjpeg", "pylibjpeg_openjpeg"):
+        assert needed in joined, f"{needed} missing from the bundle"
+    bundled = next(p for p in folder.rglob("model.tflite") if "resources" in p.parts)
+    assert hashlib.sha256(bundled.read_bytes()).digest() == hashlib.sha256(
+        (build["src"] / "resources" / "model" / "model.tflite").read_bytes()).digest()
+
+
+def test_self_test_offline_in_empty_environment(build: dict[str, Path]) -> None:
+    t0 = time.perf_counter()
+    done = run_bundle(build["exe"], "--self-test")
+    wall = time.perf_counter() - t0
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("SELF-TEST OK: "), done.stdout
+    assert "DICOM JPEG 2000 ok" in lines[0]
+    sys.stdout.write(f"\n{lines[0]}\nwall time, process start to exit: {wall:.2f} s\n")
+    assert wall < 10, "a generous bound; the target on an idle machine is 1 s"
+    version = run_bundle(build["exe"], "--version")
+    assert version.returncode == 0 and "model:" in version.stdout
+
+
+def _dicom_jpeg_ls(path: Path) -> Path:
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("MR_small_jpeg_ls_lossless.dcm", download=False))
+    ds.Modality, ds.BodyPartExamined = "DX", "CHEST"  # pixel data stays JPEG-LS compressed
+    ds.save_as(path)
+    return path
+
+
+def test_classify_offline_matches_development_pipeline(build: dict[str, Path]) -> None:
+    inputs = build["top"] / "inputs"
+    write_xrays(inputs, [1, 2, 3])
+    colour_photo(inputs / "photo.jpg")
+    (inputs / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    _dicom_jpeg_ls(inputs / "film.dcm")
+    out = build["top"] / "bundle.csv"
+    done = run_bundle(build["exe"], "classify", str(inputs), "--csv", str(out))
+    assert done.returncode == batch.EXIT_INCOMPLETE, done.stderr
+    assert "classified 6 file(s)" in done.stderr
+    reference = build["top"] / "dev.csv"
+    assert batch.main(["classify", str(inputs), "--csv", str(reference)],
+                      stderr=io.StringIO()) == batch.EXIT_INCOMPLETE
+    assert out.read_text() == reference.read_text()
+    rows = list(csv.DictReader(out.open(newline="")))
+    status = {Path(r["path"]).name: r["status"] for r in rows}
+    assert status["broken.jpg"] == "error" and status["photo.jpg"] == "out_of_scope"
+    assert status["film.dcm"] != "error", "compressed DICOM must decode inside the bundle"
+    assert [status[f"xray_0{i}.png"] for i in (1, 2, 3)] == ["ok"] * 3
+
+
+def test_tampered_model_is_refused(build: dict[str, Path]) -> None:
+    bad = tampered_copy(build["src"] / "resources" / "model", build["top"] / "bad_model")
+    done = run_bundle(build["exe"], "--self-test", env={"PNEUMONIA_XRAY_MODEL_DIR": str(bad)})
+    assert done.returncode == 1 and done.stdout == ""
+    assert "SELF-TEST FAILED" in done.stderr and "integrity check" in done.stderr
+    done = run_bundle(build["exe"], "classify", str(build["src"] / "resources"), "--csv",
+                      str(build["top"] / "x.csv"), env={"PNEUMONIA_XRAY_MODEL_DIR": str(bad)})
+    assert done.returncode == 1 and not (build["top"] / "x.csv").exists()
+
+
+def test_window_starts_offscreen(build: dict[str, Path]) -> None:
+    """No args: the app window (offscreen platform) starts, loads the model, stays up."""
+    home = build["top"] / "home"
+    images = write_xrays(build["top"] / "gui_in", [5])
+    env = {"QT_QPA_PLATFORM": "offscreen", "PNEUMONIA_XRAY_HOME": str(home)}
+    extra = [f"{k}={v}" for k, v in env.items()]
+    proc = subprocess.Popen([*offline_prefix(), "env", "-i", *extra, str(build["exe"]),
+                             str(images[0])], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    log = home / "log" / "pneumonia-xray.log"
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.exists() and "loaded model" in log.read_text(errors="replace"):
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        alive = proc.poll() is None
+    finally:
+        proc.terminate()
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert alive, f"the app exited early ({proc.returncode}): {err[-3000:]}"
+    assert "loaded model" in log.read_text(errors="replace")
+    assert "Traceback" not in err and "could not load the Qt platform plugin" not in err.lower()
