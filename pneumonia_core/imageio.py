@@ -203,8 +203,8 @@ def _check_geometry(width: int, height: int) -> None:
         raise ImageLoadError(f"Image too thin: {width}x{height} (aspect ratio over {MAX_ASPECT:g})")
 
 
-#: Rows per chunk in :func:`scale_to_uint8` (bounds the float64 temporaries to ~32 MB).
-_CHUNK_PIXELS = 4_000_000
+#: Pixels per chunk in :func:`scale_to_uint8` (bounds the float64 temporaries to ~25 MB).
+_CHUNK_PIXELS = 1_000_000
 
 
 def scale_to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -243,10 +243,12 @@ def scale_to_uint8(arr: np.ndarray) -> np.ndarray:
     for i in range(0, a.shape[0], rows):
         block = a[i:i + rows].astype(np.float64)
         if not exact:
-            block = np.where(np.isfinite(block), block, lo)
+            block[~np.isfinite(block)] = lo
         block -= lo
         block *= scale
-        out[i:i + rows] = np.clip(np.rint(block), 0, 255).astype(np.uint8)
+        np.rint(block, out=block)
+        np.clip(block, 0, 255, out=block)
+        out[i:i + rows] = block
     return out
 
 
