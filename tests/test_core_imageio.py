@@ -43,3 +43,76 @@ def test_bad_bytes_raise_a_clear_error(tmp_path: Path, content: bytes) -> None:
     p.write_bytes(content)
     with pytest.raises(ImageLoadError):
         load_image(p)
+
+
+def _reference_scale(arr: np.ndarray) -> np.ndarray:
+    """The whole-array formula that the chunked scale_to_uint8 must reproduce exactly."""
+    a = arr.astype(np.float64)
+    finite = np.isfinite(a)
+    lo, hi = float(a[finite].min()), float(a[finite].max())
+    a = np.where(finite, a, lo)
+    if hi <= lo:
+        return np.zeros(a.shape, np.uint8)
+    return np.clip(np.rint((a - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.int32, np.float32, np.float64])
+def test_chunked_scaling_equals_the_whole_array_formula(dtype, monkeypatch) -> None:
+    from pneumonia_core import imageio
+
+    monkeypatch.setattr(imageio, "_CHUNK_PIXELS", 1000)  # force many chunks
+    rng = np.random.default_rng(4)
+    arr = (rng.standard_normal((97, 131)) * 3000).astype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        arr[3, 5] = np.nan
+        arr[50, :7] = np.inf
+        arr[60, 1] = -np.inf
+    np.testing.assert_array_equal(imageio.scale_to_uint8(arr), _reference_scale(arr))
+
+
+#: EXIF orientation -> how the stored pixels must be turned for display (EXIF 2.32, 4.6.4).
+DISPLAY = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1, :],
+    5: lambda a: a.T,
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].T,
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(DISPLAY))
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_every_exif_orientation_is_applied(tmp_path: Path, orientation: int, fmt: str) -> None:
+    img = np.full((60, 100), 40, np.uint8)
+    img[:20, :30] = 255  # a bright block in the stored top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    p = tmp_path / f"o.{fmt.lower()}"
+    Image.fromarray(img).save(p, format=fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+    decoded = decode_bytes(read_file_bytes(p)).pixels
+    expected = DISPLAY[orientation](img)
+    assert decoded.shape == expected.shape
+    assert np.abs(decoded.astype(int) - expected).max() <= (0 if fmt == "PNG" else 40)
+    assert load_image(p, 64).shape == (64, 64)
+
+
+@pytest.mark.parametrize("fmt,name", [("GIF", "GIF image"), ("WEBP", "WebP image"),
+                                      ("ICO", "Windows icon")])
+def test_other_pillow_formats_are_refused_by_name(fmt: str, name: str) -> None:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_xray(1)[:64, :64]).save(buf, format=fmt)
+    with pytest.raises(ImageLoadError, match=f"Unsupported file type: {name}"):
+        decode_bytes(buf.getvalue())
+
+
+def test_headerless_and_deflated_dicom_decode() -> None:
+    from tests.reliability.corpus import deflated_dicom, dicom_bytes
+
+    grey = synthetic_xray(2)
+    np.testing.assert_array_equal(decode_bytes(dicom_bytes(grey, preamble=False)).pixels, grey)
+    np.testing.assert_array_equal(decode_bytes(deflated_dicom(grey)).pixels, grey)
