@@ -10,6 +10,7 @@ API::
     log = AuditLog(path)
     log.append(AuditEvent(action="classify", path=..., file_sha256=..., model_sha256=...,
                           probability=0.93, threshold=0.5, decision="PNEUMONIA"))
+    log.append_many([...])        # several events, one transaction
     log.recent(limit=1000)        # newest first
     log.export_csv(out_path)      # oldest first
     log.close()
@@ -109,23 +110,31 @@ class AuditLog:
 
     def append(self, event: AuditEvent) -> AuditEvent:
         """Append one event in its own transaction; returns it with ``id`` and ``time``."""
-        values = {f: getattr(event, f) for f in _FIELDS}
-        values["time"] = values["time"] or utc_now()
-        values["user"] = values["user"] or self._user
+        return self.append_many([event])[0]
+
+    def append_many(self, events: list[AuditEvent]) -> list[AuditEvent]:
+        """Append several events in ONE transaction (all or none); returns them with ids."""
+        out: list[AuditEvent] = []
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                cur = self._db.execute(
-                    f"INSERT INTO audit ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                    tuple(values.values()),
-                )
+                for event in events:
+                    values = {f: getattr(event, f) for f in _FIELDS}
+                    values["time"] = values["time"] or utc_now()
+                    values["user"] = values["user"] or self._user
+                    cur = self._db.execute(
+                        f"INSERT INTO audit ({', '.join(values)}) "
+                        f"VALUES ({', '.join('?' * len(values))})",
+                        tuple(values.values()),
+                    )
+                    out.append(AuditEvent(**values, id=cur.lastrowid))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise AuditError(f"Cannot write the audit log {self.path}: {exc}") from None
-        return AuditEvent(**values, id=cur.lastrowid)
+        return out
 
     def _select(self, sql: str, params: tuple) -> list[AuditEvent]:
         rows = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM audit {sql}", params).fetchall()

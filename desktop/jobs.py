@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,13 +106,21 @@ class Classified:
     flag: FlagEntry | None
 
 
+#: Results are saved in chunks of at most this many files or this many seconds, each chunk
+#: in one transaction, and yielded only after it is saved.
+SAVE_CHUNK_FILES = 64
+SAVE_CHUNK_SECONDS = 0.2
+
+
 def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | None,
                  threshold: float, review_db: Path, audit_db: Path
                  ) -> Iterator[Discovered | Classified]:
     """Expand ``paths`` and classify each file once, yielding one event per file.
 
-    Each flagged file is saved to the review list and each classification appended to the
-    audit log *before* it is yielded (one transaction each), so what the user sees is saved.
+    Flagged files are saved to the review list and every classification is appended to the
+    audit log *before* it is yielded: results are committed in small chunks (one transaction
+    per chunk, at most ``SAVE_CHUNK_FILES`` files or ``SAVE_CHUNK_SECONDS``; the first file
+    at once), so what the user sees is saved and a killed process loses only unseen work.
     Without a model (it failed to load) every file becomes an error row saying so.
     Stop early by closing the generator (the worker does, between items).
     """
@@ -121,19 +130,33 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
     model_sha = bundle.metadata.sha256 if bundle is not None else ""
     store = ReviewStore(review_db)
     audit = AuditLog(audit_db)
+    pending: list[tuple[Result, ResultRow]] = []
+    last_save = 0.0
     try:
-        for path in files:
+        for k, path in enumerate(files):
             result = _classify_one(path, model, threshold)
-            row = ResultRow.from_result(result)
-            flag = None
-            if model is not None:
-                audit.append(classification_event(result, model_sha))
-                if row.flagged:
-                    flag = store.upsert(flag_entry(row, model_sha))
-            yield Classified(row, flag)
+            pending.append((result, ResultRow.from_result(result)))
+            now = time.monotonic()
+            if (len(pending) >= SAVE_CHUNK_FILES or now - last_save >= SAVE_CHUNK_SECONDS
+                    or k == len(files) - 1):
+                yield from _save_chunk(pending, model_sha, store, audit, model is not None)
+                pending = []
+                last_save = time.monotonic()
     finally:
         store.close()
         audit.close()
+
+
+def _save_chunk(pending: list[tuple[Result, ResultRow]], model_sha: str, store: ReviewStore,
+                audit: AuditLog, save: bool) -> Iterator[Classified]:
+    flags: dict[str, FlagEntry] = {}
+    if save:
+        audit.append_many([classification_event(r, model_sha) for r, _ in pending])
+        stored = store.upsert_many([flag_entry(row, model_sha) for _, row in pending
+                                    if row.flagged])
+        flags = {e.path: e for e in stored}
+    for _, row in pending:
+        yield Classified(row, flags.get(row.path) if row.flagged else None)
 
 
 def _classify_one(path: str, model: ModelBundle | None, threshold: float) -> Result:

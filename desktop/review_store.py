@@ -9,6 +9,7 @@ API (small on purpose; other code such as crash tests may use it from another pr
 
     store = ReviewStore(path)                        # creates the file/schema if needed
     store.upsert(FlagEntry(path=..., file_sha256=..., status="ok", probability=0.91, ...))
+    store.upsert_many([...])                         # several entries, one transaction
     store.set_review(path, sha, "reviewed", "seen by Dr X")   # pending|reviewed|dismissed
     store.entries()                                  # most likely first
     store.export_csv(out_path)
@@ -127,10 +128,16 @@ class ReviewStore:
             raise ReviewStoreError(f"Cannot save to the review list {self.path}: {exc}") from None
         return cur.rowcount
 
-    def upsert(self, entry: FlagEntry) -> FlagEntry:
-        """Add a flagged file, or refresh its classification fields (status, probability,
-        prediction, message, threshold, model) keeping its review state and note.
-        Returns the stored entry."""
+    _UPSERT = (
+        f"INSERT INTO flags ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+        "ON CONFLICT (path, file_sha256) DO UPDATE SET status=excluded.status, "
+        "probability=excluded.probability, prediction=excluded.prediction, "
+        "message=excluded.message, threshold=excluded.threshold, "
+        "model_sha256=excluded.model_sha256"
+    )
+
+    @staticmethod
+    def _checked(entry: FlagEntry) -> tuple:
         if entry.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}; received {entry.status!r}")
         if entry.review_state not in REVIEW_STATES:
@@ -139,17 +146,33 @@ class ReviewStore:
             )
         e = FlagEntry(**asdict(entry))
         e.flagged_at = e.flagged_at or utc_now()
-        self._write(
-            f"INSERT INTO flags ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-            "ON CONFLICT (path, file_sha256) DO UPDATE SET status=excluded.status, "
-            "probability=excluded.probability, prediction=excluded.prediction, "
-            "message=excluded.message, threshold=excluded.threshold, "
-            "model_sha256=excluded.model_sha256",
-            tuple(getattr(e, c) for c in _COLUMNS),
-        )
-        stored = self.get(e.path, e.file_sha256)
-        assert stored is not None
-        return stored
+        return tuple(getattr(e, c) for c in _COLUMNS)
+
+    def upsert(self, entry: FlagEntry) -> FlagEntry:
+        """Add a flagged file, or refresh its classification fields (status, probability,
+        prediction, message, threshold, model) keeping its review state and note.
+        Returns the stored entry."""
+        return self.upsert_many([entry])[0]
+
+    def upsert_many(self, entries: list[FlagEntry]) -> list[FlagEntry]:
+        """:meth:`upsert` for several entries in ONE transaction (all or none are saved);
+        the classification job saves each chunk of results this way before showing it."""
+        if not entries:
+            return []
+        params = [self._checked(e) for e in entries]
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(self._UPSERT, params)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise ReviewStoreError(f"Cannot save to the review list {self.path}: {exc}") from None
+        stored = [self.get(e.path, e.file_sha256) for e in entries]
+        assert all(s is not None for s in stored)
+        return stored  # type: ignore[return-value]
 
     def set_review(self, path: str, file_sha256: str, state: str, note: str = "") -> FlagEntry:
         """Mark an entry pending, reviewed or dismissed with a note; returns the entry.
