@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from desktop import csv_safe
+
 if TYPE_CHECKING:
     from pneumonia_core.model import ModelBundle
     from pneumonia_core.pipeline import Result
@@ -162,7 +164,8 @@ def classify_paths(files: Iterable[str], bundle: ModelBundle, threshold: float,
 
 
 def csv_row(result: Result) -> list[str]:
-    """One CSV row: probability with 4 decimals and prediction only for classified files."""
+    """One CSV row: probability with 4 decimals and prediction only for classified files.
+    Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
     ok = result.status == "ok"
     probability = f"{result.probability:.4f}" if ok and result.probability is not None else ""
     message = result.message
@@ -170,12 +173,12 @@ def csv_row(result: Result) -> list[str]:
         relation = ">=" if result.probability >= result.threshold else "<"
         message = f"P(pneumonia) {result.probability:.4f} {relation} threshold {result.threshold:.4f}"
     return [
-        result.path,
+        str(csv_safe.cell(result.path)),
         result.status,
         probability,
         (result.prediction or "") if ok else "",
         "1" if result.flagged else "0",
-        message.replace("\r", " ").replace("\n", " "),
+        str(csv_safe.cell(message.replace("\r", " ").replace("\n", " "))),
     ]
 
 

@@ -281,22 +281,33 @@ def test_self_test_fails_when_dicom_codecs_are_missing(monkeypatch: pytest.Monke
     assert "DICOM codecs" in err
 
 
-def test_compressed_dicom_is_classified(tmp_path: Path) -> None:
-    """A JPEG-LS lossless DICOM (pylibjpeg-libjpeg codec) decodes and reaches the model."""
-    pydicom = pytest.importorskip("pydicom")
+def jpeg_ls_dicom(path: Path) -> Path:
+    """pydicom's JPEG-LS lossless test object (decoded only by pylibjpeg-libjpeg), re-tagged as
+    a chest radiograph; the compressed pixel data is kept as it is."""
+    import pydicom
     from pydicom.data import get_testdata_file
+    from pydicom.uid import DigitalXRayImageStorageForPresentation as DX
 
     src = get_testdata_file("MR_small_jpeg_ls_lossless.dcm", download=False)
     assert src, "pydicom's bundled test data is missing"
     ds = pydicom.dcmread(src)
-    ds.Modality, ds.BodyPartExamined = "DX", "CHEST"  # tags only; pixel data stays compressed
-    dcm = tmp_path / "in" / "film.dcm"
-    dcm.parent.mkdir()
-    ds.save_as(dcm)
+    ds.Modality, ds.BodyPartExamined = "DX", "CHEST"
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = DX
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path)
+    return path
+
+
+def test_compressed_dicom_is_decoded_and_reaches_the_model(tmp_path: Path) -> None:
+    from pneumonia_core.imageio import decode_bytes
+
+    dcm = jpeg_ls_dicom(tmp_path / "in" / "film.dcm")
+    assert decode_bytes(dcm.read_bytes()).pixels.shape == (64, 64)
     out = tmp_path / "out.csv"
     run(["classify", str(dcm), "--csv", str(out)])
     _, rows = read_csv(out)
     assert rows[0]["status"] in ("ok", "out_of_scope"), rows[0]
+    assert "DICOM" not in rows[0]["message"], rows[0]  # past the tag checks: pixels decoded
 
 
 @pytest.mark.parametrize("args", [["--version"], ["--self-test"], ["classify", "{img}", "--csv", "{out}"]])
@@ -316,3 +327,11 @@ def test_headless_paths_import_no_qt_matplotlib_or_tensorflow(args: list[str], t
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "BAD []" in done.stdout
+
+
+def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
+    from pneumonia_core.pipeline import Result
+
+    row = batch.csv_row(Result("=HYPERLINK(\"http://x\")", "error", message="@SUM(A1)\nsecond"))
+    assert row[0] == "'=HYPERLINK(\"http://x\")"
+    assert row[5] == "'@SUM(A1) second" and row[2] == "" and row[4] == "1"
