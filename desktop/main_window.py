@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
         hh = self.table.horizontalHeader()
         # Fixed widths: ResizeToContents would measure every row on each insert (slow).
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, width in ((1, 78), (2, 92), (3, 84)):
+        for c, width in ((1, 86), (2, 92), (3, 84)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             hh.resizeSection(c, width)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
@@ -141,15 +141,21 @@ class MainWindow(QMainWindow):
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(round(self.settings.heatmap_opacity * 100))
-        self.opacity_slider.setMaximumWidth(160)
+        self.opacity_slider.setFixedWidth(130)
         self.opacity_slider.setToolTip("Heatmap opacity")
         self.opacity_slider.valueChanged.connect(self._on_opacity)
         tools.addWidget(self.heatmap_button)
         tools.addWidget(QLabel("Opacity"))
         tools.addWidget(self.opacity_slider)
         tools.addStretch(1)
-        self.hint_label = QLabel("←/→ prev/next · +/− zoom · = fit · I invert · 1–5 window · 0 reset")
+        self.hint_label = QLabel("Keys: ←/→ +/− = I 1–5 0 H")
+        self.hint_label.setToolTip("←/→ previous/next image · +/− zoom · = fit · I invert · "
+                                   "1–5 window/level presets · 0 reset · H heatmap "
+                                   "(all in the View menu)")
         self.hint_label.setStyleSheet("color:#666;")
+        self.hint_label.setMinimumWidth(10)  # may be clipped, never squeezes the tools
+        self.viewer.setToolTip("Wheel: zoom · left drag: pan · right drag: window/level · "
+                               "double-click: fit")
         tools.addWidget(self.hint_label)
         cl.addLayout(tools)
         cl.addWidget(self.viewer, 1)
@@ -163,9 +169,9 @@ class MainWindow(QMainWindow):
         self.flagged.export_requested.connect(self.export_flagged_dialog)
         right.addWidget(self.result_panel)
         right.addWidget(self.flagged)
-        right.setSizes([260, 420])
+        right.setSizes([210, 600])
         split.addWidget(right)
-        split.setSizes([330, 640, 430])
+        split.setSizes([440, 560, 470])
         split.setStretchFactor(1, 1)
         outer.addWidget(split, 1)
         use = self.meta.intended_use if self.meta else INTENDED_USE

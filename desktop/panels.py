@@ -161,7 +161,7 @@ class FlaggedPanel(QWidget):
         hh = self.view.horizontalHeader()
         # Fixed widths: ResizeToContents would measure every row on each insert (slow).
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, width in ((1, 78), (2, 92), (3, 78), (4, 110)):
+        for c, width in ((1, 86), (2, 92), (3, 74), (4, 90)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             hh.resizeSection(c, width)
         lay.addWidget(self.view, 1)

@@ -1,0 +1,180 @@
+#!/usr/bin/env python
+"""Screenshots of the REAL app window under Xvfb: ``app.png`` (an X-ray in the preview, its
+probability bar, the flagged-for-review list) and ``heatmap.png`` (the same with the
+class-activation overlay).
+
+    .venv/bin/python scripts/screenshot.py docs/screenshots [--images DIR] [--model DIR]
+
+Starts ``Xvfb`` itself when no DISPLAY is set. The study opened is the validation images
+(``--images``, default: the shared data's ``val`` folder) plus one colour photograph and one
+truncated file, so the flagged list also shows how unassessable inputs are flagged. The app
+runs with a throw-away home folder (no effect on the user's review list). Images are saved
+as palette PNGs, below 300 KB each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_IMAGES = Path(os.environ.get(
+    "PNEUMONIA_DATA", ROOT.parent / "shared" / "data" / "chest_xray")) / "val"
+MAX_BYTES = 300_000
+
+
+def start_xvfb() -> subprocess.Popen | None:
+    if os.environ.get("DISPLAY"):
+        return None
+    for n in range(99, 120):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists():
+            break
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if Path(f"/tmp/.X11-unix/X{n}").exists():
+            break
+        time.sleep(0.05)
+    os.environ["DISPLAY"] = f":{n}"
+    return proc
+
+
+def build_study(images: Path, dest: Path) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    files = sorted(p for p in images.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise SystemExit(f"no images under {images}")
+    for p in files:
+        target = dest / p.relative_to(images)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, target)
+    extra = dest / "other"
+    extra.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    photo = np.zeros((300, 400, 3), np.uint8)
+    photo[..., 0] = np.linspace(30, 220, 400)[None, :]
+    photo[..., 1] = np.linspace(200, 60, 300)[:, None]
+    photo[..., 2] = rng.integers(0, 255, (300, 400))
+    Image.fromarray(photo).save(extra / "holiday_photo.png")
+    data = files[0].read_bytes()
+    (extra / "upload_truncated.jpeg").write_bytes(data[: len(data) // 5])
+    return dest
+
+
+def save_small_png(qimage, path: Path) -> int:
+    """Save a QImage as an optimised palette PNG under MAX_BYTES."""
+    import io
+
+    from PIL import Image
+    from PySide6.QtCore import QBuffer, QIODevice
+
+    buf = QBuffer()
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    qimage.save(buf, "PNG")
+    im = Image.open(io.BytesIO(bytes(buf.data()))).convert("RGB")
+    for colours in (256, 160, 96, 64):
+        out = io.BytesIO()
+        im.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            out, "PNG", optimize=True)
+        if out.tell() <= MAX_BYTES:
+            break
+    path.write_bytes(out.getvalue())
+    return out.tell()
+
+
+def pump(app, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path, help="output folder for app.png and heatmap.png")
+    ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
+    ap.add_argument("--model", type=Path, default=None, help="model folder (default: bundled)")
+    ap.add_argument("--size", default="1440x900", help="window size WxH")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    xvfb = start_xvfb()
+    tmp = Path(tempfile.mkdtemp(prefix="pneumonia-shot-"))
+    os.environ["PNEUMONIA_XRAY_HOME"] = str(tmp / "home")
+    if args.model is not None:
+        os.environ["PNEUMONIA_XRAY_MODEL_DIR"] = str(args.model)
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+    try:
+        return _shoot(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if xvfb is not None:
+            xvfb.terminate()
+
+
+def _shoot(args: argparse.Namespace, tmp: Path) -> int:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.app import create_window
+    from desktop.settings import Settings
+    from desktop.table_models import ROW_ROLE
+
+    Settings(first_start_acknowledged=True).save()
+    study = build_study(args.images, tmp / "study")
+    app = QApplication([sys.argv[0]])
+    w = create_window(show_first_start=False)
+    width, height = (int(v) for v in args.size.split("x"))
+    w.resize(width, height)
+    w.show()
+    done: list[bool] = []
+    w.runner.finished.connect(lambda cancelled: done.append(cancelled))
+    w.open_paths([str(study)])
+    t0 = time.monotonic()
+    while not done and time.monotonic() - t0 < 300:
+        pump(app, 0.1)
+    rows = w.results.rows()
+    ok = [r for r in rows if r.status == "ok"]
+    if not ok:
+        sys.stderr.write("no image was classified in scope; nothing to show\n")
+        return 1
+    # Show the most likely positive X-ray, and mark one other flagged entry as reviewed.
+    target = max(ok, key=lambda r: r.probability or 0.0)
+    entries = w.flagged.model.entries()
+    other = next((e for e in entries if e.path != target.path and e.status == "ok"), None)
+    if other is not None:
+        w.set_review(other, "reviewed", "read by radiologist, no consolidation")
+    w.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # most likely first
+    w.show_path(target.path)
+    pump(app, 0.3)
+    t0 = time.monotonic()
+    while (w.viewer.pixels is None or w.previews.cache.get(target.path) is None) \
+            and time.monotonic() - t0 < 60:
+        pump(app, 0.1)
+    for i in range(w.flagged.proxy.rowCount()):
+        if w.flagged.proxy.index(i, 0).data(ROW_ROLE).path == target.path:
+            w.flagged.select_row(i)
+    w.show_path(target.path)
+    pump(app, 0.5)
+    sizes = {"app.png": save_small_png(w.grab().toImage(), args.out / "app.png")}
+    w.set_heatmap(True)
+    pump(app, 0.5)
+    sizes["heatmap.png"] = save_small_png(w.grab().toImage(), args.out / "heatmap.png")
+    for name, n in sizes.items():
+        sys.stdout.write(f"{args.out / name}: {n / 1000:.0f} KB\n")
+    sys.stdout.write(f"shown: {target.path} p={target.probability:.3f}; "
+                     f"{len(rows)} rows, {len(entries)} flagged\n")
+    w.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
