@@ -163,9 +163,14 @@ def decode_dicom(data: bytes) -> DecodedImage:
     ds = _read_dataset(data)
     info = {}
     for tag in INFO_TAGS:
-        value = ds.get(tag)
-        if value is not None and str(value).strip():
-            info[tag] = str(value).strip()
+        try:  # elements are parsed lazily: a corrupt descriptive tag must not cost the image
+            value = ds.get(tag)
+            text = "" if value is None else str(value).strip()
+        except Exception as exc:
+            log.debug("DICOM %s unreadable: %s", tag, exc)
+            continue
+        if text:
+            info[tag] = text
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise ImageLoadError("DICOM file has no pixel data (not an image object)")
     try:
