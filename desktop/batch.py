@@ -303,8 +303,9 @@ def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
          stderr: TextIO | None = None) -> int:
     """Run a headless command; returns the exit status (argparse usage errors exit 2)."""
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
+    # A windowed Windows/macOS build has no console streams: write to nowhere, not crash.
+    out = stdout or sys.stdout or open(os.devnull, "w")
+    err = stderr or sys.stderr or open(os.devnull, "w")
     parser = build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
