@@ -1,0 +1,42 @@
+"""The screenshot script starts the real window under Xvfb and writes both images."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
+
+
+def test_screenshot_script_under_xvfb(tmp_path, full_res_images):
+    images = tmp_path / "val"
+    images.mkdir()
+    for p in full_res_images[:6]:
+        (images / p.name).write_bytes(p.read_bytes())
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "screenshot.py"), str(tmp_path / "shots"),
+         "--images", str(images), "--size", "1200x800"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    app = tmp_path / "shots" / "app.png"
+    heat = tmp_path / "shots" / "heatmap.png"
+    for p in (app, heat):
+        assert p.stat().st_size < 300_000
+    a = np.asarray(Image.open(app).convert("RGB")).astype(int)
+    h = np.asarray(Image.open(heat).convert("RGB")).astype(int)
+    assert a.shape == h.shape == (800, 1200, 3)
+    # The preview (the window's middle) shows a grey X-ray; the heatmap adds colour there.
+    mid = (slice(200, 600), slice(450, 750))
+    grey = a[mid]
+    assert grey.std() > 20  # an image, not an empty viewer
+    assert np.abs(grey[..., 0] - grey[..., 2]).mean() < 3  # grey
+    assert np.abs(h[mid][..., 0] - h[mid][..., 2]).mean() > 10  # coloured overlay
+    assert "flagged" in proc.stdout
