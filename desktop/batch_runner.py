@@ -43,6 +43,7 @@ class BatchRunner(QObject):
         self.done = 0
         self.total = 0
         self._cancelled = False
+        self._dropping = False
         self._t0 = 0.0
         self._timer = QTimer(self)
         self._timer.setInterval(FLUSH_MS)
@@ -57,10 +58,12 @@ class BatchRunner(QObject):
         if self.running:
             self._queue.append((paths, bundle, threshold))
             return
-        if not self._queue and not self.running:
-            self.done = self.total = 0
+        self.done = self.total = 0
         self._cancelled = False
         self._t0 = time.perf_counter()
+        self._launch(paths, bundle, threshold)
+
+    def _launch(self, paths: list[str], bundle: ModelBundle | None, threshold: float) -> None:
         w = workers.GeneratorWorker(classify_job, list(paths), bundle, threshold,
                                     self.review_db, self.audit_db)
         w.signals.yielded.connect(self._on_yielded)
@@ -78,10 +81,18 @@ class BatchRunner(QObject):
         if self._worker is not None:
             self._worker.quit()
 
+    def discard(self) -> None:
+        """Cancel and drop every result not yet delivered (the table is being cleared)."""
+        self.cancel()
+        self._dropping = self.running
+        self._rows, self._flags = [], []
+
     def wait(self, msecs: int = 5000) -> bool:
         return self.pool.waitForDone(msecs)
 
     def _on_yielded(self, event: object) -> None:
+        if self._dropping:
+            return
         if isinstance(event, Discovered):
             self.total += event.total
             self.progress.emit(self.done, self.total)
@@ -106,12 +117,14 @@ class BatchRunner(QObject):
         self.errored.emit(f"Classification stopped: {type(exc).__name__}: {exc}")
 
     def _on_finished(self) -> None:
+        if self._dropping:
+            self._rows, self._flags, self._dropping = [], [], False
         self.flush()
         self._worker = None
         log.info("batch finished: %d/%d files in %.1f s%s", self.done, self.total,
                  time.perf_counter() - self._t0, " (cancelled)" if self._cancelled else "")
         if self._queue and not self._cancelled:
-            self.start(*self._queue.pop(0))
+            self._launch(*self._queue.pop(0))  # counts go on across queued jobs
             return
         self._timer.stop()
         self.finished.emit(self._cancelled)

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from desktop import menus, paths
 from desktop import worker as workers
-from desktop.audit import AuditEvent, AuditLog
+from desktop.audit import AuditError, AuditEvent, AuditLog
 from desktop.batch_runner import BatchRunner
 from desktop.jobs import Preview, ResultRow, sync_flags
 from desktop.panels import FlaggedPanel, ResultPanel
@@ -225,6 +225,16 @@ class MainWindow(QMainWindow):
             self.open_paths(local)
 
     # -- batch -----------------------------------------------------------------------------
+    def clear_results(self) -> None:
+        """Empty the results table (the review list and audit log are kept)."""
+        self.runner.discard()
+        self.results.clear()
+        self.previews.clear()
+        self.viewer.set_image(None, None, "Results cleared. The flagged list is kept.")
+        self.result_panel.show_row(None, self.threshold)
+        self.progress.setValue(0)
+        self.count_label.setText("No images")
+
     def cancel_batch(self) -> None:
         self.runner.cancel()
         self.count_label.setText("Cancelling…")
@@ -310,7 +320,7 @@ class MainWindow(QMainWindow):
                 model_sha256=entry.model_sha256, probability=entry.probability,
                 threshold=entry.threshold,
                 decision=entry.prediction if entry.status == "ok" else entry.status, note=note))
-        except (ReviewStoreError, KeyError, Exception) as exc:
+        except (ReviewStoreError, AuditError, KeyError) as exc:
             self.show_error(f"The review could not be saved: {exc}")
             return
         self.flagged.model.upsert([updated])

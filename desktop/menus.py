@@ -19,6 +19,7 @@ HOTKEYS: list[tuple[str, str, list[str], str]] = [
     ("&File", "Open folder…", ["Ctrl+Shift+O"], "open_folder_dialog"),
     ("&File", "Export flagged list as CSV…", ["Ctrl+E"], "export_flagged_dialog"),
     ("&File", "Cancel classification", ["Esc"], "cancel_batch"),
+    ("&File", "Clear results", [], "clear_results"),
     ("&File", "Quit", ["Ctrl+Q"], "close"),
     ("&View", "Next image", ["Right", "PgDown"], "next"),
     ("&View", "Previous image", ["Left", "PgUp"], "prev"),

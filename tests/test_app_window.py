@@ -88,6 +88,15 @@ def test_cancel_mid_batch(qtbot, tmp_path, full_res_images):
     assert w.runner.total == 400 and w.runner.done == n
     assert "Cancelled" in w.count_label.text()
     assert not w.cancel_button.isEnabled()
+    # clearing during a new batch drops late results; the flagged list stays
+    n_flags = w.flagged.model.rowCount()
+    w.open_paths([str(folder)])
+    qtbot.waitUntil(lambda: w.runner.done > n, timeout=30_000)
+    with qtbot.waitSignal(w.runner.finished, timeout=30_000):
+        w.clear_results()
+    qtbot.wait(150)
+    assert w.results.rowCount() == 0
+    assert w.flagged.model.rowCount() >= n_flags
 
 
 def test_broken_file_shows_error_row_and_the_rest_go_on(qtbot, tmp_path, full_res_images):
