@@ -4,6 +4,8 @@ cancel, reviews across restarts, CSV export, broken files."""
 from __future__ import annotations
 
 import csv
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +192,54 @@ def test_threshold_override_reflags_and_persists(qtbot, tmp_path, full_res_image
     with AuditLog(home / "data" / "audit.sqlite3") as audit:
         assert any(e.action == "threshold" and e.threshold == pytest.approx(low)
                    for e in audit.all())
+
+
+def test_drag_and_drop_opens_files_and_folders(qtbot, tmp_path, full_res_images):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    folder = copy_images(full_res_images[:2], tmp_path / "dropped")
+    single = copy_images(full_res_images[2:3], tmp_path / "single")
+    single_file = next(single.rglob("*.jpeg"))
+    w = new_window(qtbot)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder)), QUrl.fromLocalFile(str(single_file))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(w.runner.finished, timeout=60_000):
+        w.dropEvent(event)
+    assert {Path(r.path).name for r in w.results.rows()} == {
+        p.name for p in full_res_images[:3]}
+
+
+def test_run_gui_opens_command_line_paths(qtbot, tmp_path, full_res_images, monkeypatch):
+    from PySide6.QtWidgets import QApplication
+
+    from desktop import app as app_module
+    from desktop import logging_setup
+
+    made = []
+    real_create = app_module.create_window
+
+    def capture(*args, **kwargs):
+        w = real_create(*args, show_first_start=False)
+        qtbot.addWidget(w)
+        made.append(w)
+        return w
+
+    def fake_exec(self=None) -> int:  # the event loop, until the batch is done
+        qtbot.waitUntil(lambda: made and not made[0].runner.running
+                        and made[0].results.rowCount() == 2, timeout=60_000)
+        return 0
+
+    monkeypatch.setattr(app_module, "create_window", capture)
+    monkeypatch.setattr(QApplication, "exec", fake_exec)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    try:
+        rc = app_module.run_gui([str(p) for p in full_res_images[:2]])
+    finally:
+        logging_setup.shutdown_logging()
+    assert rc == 0
+    assert {Path(r.path).name for r in made[0].results.rows()} == {
+        p.name for p in full_res_images[:2]}
