@@ -60,6 +60,9 @@ def _png_bytes(img: np.ndarray) -> bytes:
 
 def _dicom_j2k_bytes(img: np.ndarray) -> bytes:
     """``img`` as a JPEG 2000 lossless DICOM Part 10 file, encoded by pylibjpeg-openjpeg."""
+    from pneumonia_core.dicom import import_pydicom
+
+    import_pydicom()  # without `requests`: urllib3 would bind an IPv6 socket at import
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import (
         ExplicitVRLittleEndian,

@@ -1,7 +1,7 @@
 """Child process of test_no_network.py: installs an audit hook that records every socket
 event, then runs the batch command or the app (offscreen) and writes what it saw as JSON.
 
-    python -m tests.reliability.netguard_child batch|app REPORT.json FOLDER [CSV]
+    python -m tests.reliability.netguard_child batch|selftest|app REPORT.json FOLDER [CSV]
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ def run_batch(folder: str, csv: str) -> dict:
     return {"rc": rc}
 
 
+def run_self_test() -> dict:
+    from desktop.__main__ import main
+
+    return {"rc": main(["--self-test"])}
+
+
 def run_app(folder: str) -> dict:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -63,7 +69,12 @@ def run_app(folder: str) -> dict:
 
 def main() -> None:
     mode, report = sys.argv[1], sys.argv[2]
-    result = run_batch(sys.argv[3], sys.argv[4]) if mode == "batch" else run_app(sys.argv[3])
+    if mode == "batch":
+        result = run_batch(sys.argv[3], sys.argv[4])
+    elif mode == "selftest":
+        result = run_self_test()
+    else:
+        result = run_app(sys.argv[3])
     with open(report, "w", encoding="utf-8") as fh:
         json.dump({"result": result, "events": EVENTS}, fh)
 

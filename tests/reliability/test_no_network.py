@@ -99,6 +99,13 @@ def test_batch_command_opens_no_socket(inputs: Path, tmp_path: Path) -> None:
     sys.stderr.write(f"no-network batch check layers: audit hook + {used}\n")
 
 
+def test_self_test_opens_no_socket(inputs: Path, tmp_path: Path) -> None:
+    """``--self-test`` builds and decodes a JPEG 2000 DICOM: pydicom is imported there too."""
+    report, _, strace_text = run_child("selftest", inputs, tmp_path)
+    assert report["result"]["rc"] == 0
+    assert_no_network(report, strace_text)
+
+
 def test_app_start_up_and_classification_open_no_socket(inputs: Path, tmp_path: Path) -> None:
     report, used, strace_text = run_child("app", inputs, tmp_path)
     result = report["result"]
