@@ -28,7 +28,6 @@ import io
 import logging
 import os
 import stat as _stat
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -327,21 +326,22 @@ def _unsupported(data: bytes) -> ImageLoadError:
 
 
 def _decode_pil(data: bytes, draft_size: int | None) -> DecodedImage:
+    # No warnings.catch_warnings() here: it swaps the process-wide filter list and is not
+    # thread-safe (the app decodes on two threads). Sizes between MAX_PIXELS and twice that
+    # make Pillow warn; _check_geometry refuses them right after the header is read.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
-            fmt = im.format or "unknown"
-            width, height = im.size
-            _check_geometry(width, height)  # from the header, before any pixel is decoded
-            if draft_size is not None and fmt == "JPEG":
-                # libjpeg DCT scaling; keeps both sides >= draft_size.
-                im.draft("L" if im.mode == "L" else im.mode, (draft_size, draft_size))
-            orientation = _orientation(im)
-            im.load()
-            if orientation != 1:
-                im = ImageOps.exif_transpose(im)
-            gray, was_color, colorful = _pil_to_gray8(im)
+        im = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
+        fmt = im.format or "unknown"
+        width, height = im.size
+        _check_geometry(width, height)  # from the header, before any pixel is decoded
+        if draft_size is not None and fmt == "JPEG":
+            # libjpeg DCT scaling; keeps both sides >= draft_size.
+            im.draft("L" if im.mode == "L" else im.mode, (draft_size, draft_size))
+        orientation = _orientation(im)
+        im.load()
+        if orientation != 1:
+            im = ImageOps.exif_transpose(im)
+        gray, was_color, colorful = _pil_to_gray8(im)
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
