@@ -45,7 +45,7 @@ class Settings:
     memory_gui: bool = True
     accuracy_limit: int | None = None
     sections: tuple[str, ...] = ("inference", "throughput", "startup", "memory", "sizes",
-                                 "accuracy")
+                                 "accuracy", "projection")
 
     @classmethod
     def quick(cls) -> Settings:
@@ -78,13 +78,15 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
     from bench import corpus
 
     float_model = None
-    if want & {"inference", "throughput", "sizes"}:
+    float_kind = ""
+    if want & {"inference", "throughput", "sizes", "projection"}:
         _step("loading the float Keras baseline (TensorFlow)", t0)
         from bench.keras_models import load_float_model
 
         try:
             fm = load_float_model(run_dir, tflite_path, size)
             float_model = fm.model
+            float_kind = fm.kind if fm.same_network else ""
             res["settings"]["float_model"] = (
                 f"{fm.source} ({fm.kernel_weights} kernel weights; shipped .tflite "
                 f"{fm.tflite_kernel_weights}{'' if fm.same_network else ': NOT the same network'})")
@@ -126,6 +128,10 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
         out = bench_throughput(paths, model_dir, float_model, settings.naive_files, workers,
                                settings.throughput_repeats)
         out["corpus"] = f"{len(paths)} files cycling through {desc}"
+        from bench.profiling import profile_pipeline
+
+        _step("throughput: profiling the app pipeline (cProfile, CPU clock)", t0)
+        out["profile"] = profile_pipeline(paths[: max(16, len(paths) // 4)], model_dir)
         if (ROOT / "desktop" / "app.py").is_file():
             from bench.memory import run_probe
 
@@ -169,6 +175,30 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
     guarded("memory", memory)
     guarded("sizes", sizes)
     guarded("accuracy", accuracy)
+
+    def projection() -> dict[str, Any]:
+        if float_kind in ("run-dir", "training.model"):
+            return {"status": "not needed: the shipped model is the training default architecture"}
+        try:
+            import training.model  # noqa: F401
+        except ImportError:
+            return {"status": "training module not available"}
+        from bench.inference import bench_keras, bench_tflite
+        from bench.projection import build_projection_model_dir
+        from bench.throughput import bench_throughput
+
+        pdir, pmodel = build_projection_model_dir(model_dir, sources[:16], work / "projection")
+        inputs = corpus.model_inputs(sources[:16], size)
+        out: dict[str, Any] = {"status": "ok", "model": "training default architecture, random "
+                               "weights, int8 by converter.tflite_export.convert"}
+        inf = bench_tflite(pdir / "model.tflite", inputs, settings.tflite_runs)
+        inf.update(bench_keras(pmodel, size, inputs, settings.predict_runs, settings.compiled_runs))
+        out["inference"] = inf
+        paths = corpus.repeated_folder(sources, settings.throughput_files, work / "fullres")
+        out["throughput"] = bench_throughput(paths, pdir, None, 0, 2, settings.throughput_repeats)
+        return out
+
+    guarded("projection", projection)
     res["machine"]["load_average_end"] = machine.load_average()
     res["errors"] = errors
     res["ratios"] = [r.to_dict() for r in report.ratio_rows(res)]
@@ -215,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only these benchmarks")
     p.add_argument("--readme", action="store_true",
                    help="also write the markdown table into README.md's benchmarks section")
+    p.add_argument("--from-json", type=Path, default=None, metavar="RESULTS.json",
+                   help="do not measure: re-render the tables from an earlier results file")
     return p
 
 
@@ -225,14 +257,19 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.quick() if args.quick else Settings()
     if args.only:
         settings.sections = tuple(args.only)
-    work = Path(tempfile.mkdtemp(prefix="pneumonia_bench_"))
-    try:
-        res = run_all(settings, args.model_dir.resolve(),
-                      args.run_dir.resolve() if args.run_dir else None,
-                      args.bundle_dir.resolve(), work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    res["command"] = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.from_json is not None:
+        res = json.loads(args.from_json.read_text(encoding="utf-8"))
+        res["ratios"] = [r.to_dict() for r in report.ratio_rows(res)]
+        res["goals"] = [r.to_dict() for r in report.goal_rows(res)]
+    else:
+        work = Path(tempfile.mkdtemp(prefix="pneumonia_bench_"))
+        try:
+            res = run_all(settings, args.model_dir.resolve(),
+                          args.run_dir.resolve() if args.run_dir else None,
+                          args.bundle_dir.resolve(), work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        res["command"] = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     sys.stdout.write(report.text(res))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(_json_safe(res), indent=2) + "\n", encoding="utf-8")

@@ -88,6 +88,30 @@ def time_command(cmd: list[str], repeats: int, until: str | None = None,
             "min_s": round(min(ok), 4), "runs": len(ok), "detail": runs[-1][2][:200]}
 
 
+def import_breakdown(cmd: list[str], top: int = 10, timeout: float = 60.0) -> dict[str, float]:
+    """Cumulative import time (ms) of the slowest top-level imports of ``cmd`` (a Python
+    command), from ``-X importtime``: what start-up spends before any app code runs."""
+    home = Path(tempfile.mkdtemp(prefix="bench_home_"))
+    try:
+        proc = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], cwd=ROOT, env=_env(home),
+                              capture_output=True, text=True, timeout=timeout, check=False)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    cumulative: dict[str, float] = {}
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        parts = line[len("import time:"):].split("|")
+        try:
+            cum_us = int(parts[1])
+        except ValueError:
+            continue
+        name = parts[2].rstrip()
+        if not name.startswith("  "):  # top level: imported by the program, not a package
+            cumulative[name.strip()] = cumulative.get(name.strip(), 0) + cum_us / 1e3
+    return dict(sorted(cumulative.items(), key=lambda kv: -kv[1])[:top])
+
+
 def _has_module(name: str) -> bool:
     return (ROOT / Path(*name.split("."))).with_suffix(".py").is_file()
 
@@ -100,6 +124,7 @@ def bench_startup(image: Path, repeats: int, bundle_exe: Path = BUNDLE_EXE) -> d
     if _has_module("desktop.app"):
         out["window_ready"] = time_command([py, "-m", "bench.startup_probe"], repeats,
                                            until="READY")
+        out["window_imports_ms"] = import_breakdown([py, "-m", "bench.startup_probe"])
     else:
         out["window_ready"] = {"ok": False, "detail": "desktop/app.py has not landed"}
     if _has_module("desktop.batch"):

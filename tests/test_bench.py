@@ -97,3 +97,13 @@ def test_every_benchmark_returns_sane_numbers_on_a_tiny_workload(tmp_path: Path)
     assert _positive(res["sizes"]["int8_tflite_mb"]) and res["sizes"]["bundle_mb"] is None
     assert res["accuracy"] == {"status": "needs --run-dir"}
     assert {g["key"] for g in res["goals"]} >= {"throughput", "peak_rss", "window_ready"}
+    prof = res["throughput"]["profile"]
+    assert _positive(prof["cpu_ms_per_image"])
+    assert prof["stages_ms_per_image"]["inference (ModelBundle.predict)"] > 0
+    proj = res["projection"]
+    if proj.get("status") == "ok":  # the shipped model is not the training default yet
+        assert _positive(proj["inference"]["tflite_int8_1t"]["median_ms"])
+        assert _positive(proj["throughput"]["app_2t"]["images_per_s"])
+        assert report.projection_rows(res)
+    else:
+        assert proj["status"].startswith("not needed")

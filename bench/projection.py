@@ -1,0 +1,52 @@
+"""Projection for the training module's default architecture while the shipped model is
+still another network (the development placeholder): convert the default architecture with
+random weights to int8 by the converter's own path, write it as a model folder beside a copy
+of the shipped metadata, and run the same inference and throughput benchmarks on it.
+
+Random weights change no FLOPs, so the timings predict the real model's; accuracy is not
+projected. Skipped once the shipped model is the default architecture.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def build_projection_model_dir(model_dir: Path, calibration_images: list[Path],
+                               out_dir: Path) -> tuple[Path, Any]:
+    """(model folder with the default architecture as int8 .tflite, its float Keras model)."""
+    from bench.keras_models import _quiet_tf
+
+    _quiet_tf()
+    from converter.tflite_export import convert
+    from pneumonia_core.imageio import load_image
+    from pneumonia_core.metadata import METADATA_FILE, sha256_bytes
+    from pneumonia_core.runtime import TFLiteRunner
+    from training.config import get_preset
+    from training.model import build_export_model, build_model
+
+    cfg = get_preset("default")
+    model = build_model(cfg)
+    size = cfg.image_size
+    images = [load_image(p, size).astype(np.float32)[None, :, :, None] for p in calibration_images]
+    with warnings.catch_warnings():  # TF's converter warns about its own tf.lite.Interpreter
+        warnings.simplefilter("ignore", UserWarning)
+        data = convert(build_export_model(model), "int8", lambda: iter(images))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "model.tflite").write_bytes(data)
+    runner = TFLiteRunner(data)
+    meta = json.loads((model_dir / METADATA_FILE).read_text())
+    meta["name"] = f"projection-{cfg.architecture}-random-weights"
+    meta["file"] = "model.tflite"
+    meta["sha256"] = sha256_bytes(data)
+    meta["input"]["shape"] = [1, size, size, 1]
+    meta["outputs"] = {k: {"name": k, "shape": [int(x) for x in v["shape"]]}
+                       for k, v in runner.output_details.items()}
+    meta["scope"] = {"min_std": meta.get("scope", {}).get("min_std", 8.0)}
+    (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2))
+    return out_dir, model
