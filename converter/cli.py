@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="experiment log to include (default training/EXPERIMENTS.md)")
     p.add_argument("--skip-scope-eval", action="store_true",
                    help="do not measure the out-of-scope guard (the card says 'not measured')")
+    p.add_argument("--rethreshold", action="store_true",
+                   help="re-apply the run's threshold rule (target sensitivity) to the converted "
+                        "model's calibrated validation probabilities instead of keeping the "
+                        "run's threshold value")
     p.add_argument("--seed", type=int, default=0, help="seed for drawing calibration images")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -94,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         quantization=args.quantization, calibration_images=args.calibration_images,
         force=args.force, name=args.name, version=args.model_version, baseline=args.baseline,
         experiments=args.experiments, measure_scope=not args.skip_scope_eval, seed=args.seed,
+        rethreshold=args.rethreshold,
     )
     started = time.monotonic()
     try:

@@ -59,6 +59,9 @@ class ConvertOptions:
     experiments: Path | None = None  # defaults to training/EXPERIMENTS.md when it exists
     measure_scope: bool = True
     seed: int = 0
+    # Re-apply the run's threshold rule to the CONVERTED model's calibrated validation
+    # probabilities (quantization can move a deciding case across the run's threshold).
+    rethreshold: bool = False
 
 
 @dataclass
@@ -145,6 +148,21 @@ def _measure_scope(model_dir: Path, val_paths: list[Path]) -> dict[str, Any]:
     return {"measured": True, **_jsonable(dict(result))}
 
 
+def rethreshold(run_threshold: dict[str, Any], labels: np.ndarray, probs: np.ndarray
+                ) -> dict[str, Any]:
+    """The run's threshold rule applied to the converted model's calibrated probabilities."""
+    from training.metrics import choose_threshold
+
+    target = float(run_threshold.get("target_sensitivity") or 0.98)
+    chosen = dict(choose_threshold(labels, probs, target))
+    chosen["rule"] = (f"{chosen.get('rule', '')} (re-applied to the converted model's "
+                      f"probabilities; the training run chose {float(run_threshold['value']):.6f})")
+    chosen["run_value"] = float(run_threshold["value"])
+    log.info("threshold re-chosen on the converted model: %.6f (run: %.6f)", chosen["value"],
+             chosen["run_value"])
+    return chosen
+
+
 def build_metadata(source: RunSource, options: ConvertOptions, model_bytes: bytes,
                    report: validation.ValidationReport, runner_outputs: dict[str, list[int]],
                    scope: dict[str, Any]) -> ModelMetadata:
@@ -160,6 +178,10 @@ def build_metadata(source: RunSource, options: ConvertOptions, model_bytes: byte
         "run_sensitivity": thr.get("sensitivity"),
         "run_specificity": thr.get("specificity"),
     }
+    if "run_value" in thr:
+        threshold["run_value"] = thr["run_value"]
+        threshold.pop("run_sensitivity")
+        threshold.pop("run_specificity")
     config_file = source.config
     cfg = config_file.get("config", config_file)
     validation_facts = {
@@ -254,6 +276,13 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
     log.info("validation of the converted model:\n%s", report.table())
     if not report.passed:
         raise ConversionRefused(report)
+    if options.rethreshold:
+        source.threshold = rethreshold(source.threshold, y_val, lite_side.probs)
+        report = validation.compare(y_val, keras_side, lite_side, source.threshold["value"], temp,
+                                    options.quantization, n_bins=int(cfg.get("ece_bins", 15)))
+        log.info("validation at the re-chosen threshold:\n%s", report.table())
+        if not report.passed:
+            raise ConversionRefused(report)
 
     # Scope statistics from the converted model's embeddings of training images.
     train_emb = validation.tflite_scores(model_bytes, calib, temp, progress=progress,

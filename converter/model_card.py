@@ -224,7 +224,8 @@ def render(meta: ModelMetadata, report: ValidationReport, source: RunSource,
         _baseline(source, options.baseline, options.experiments),
         ["## Reproduce", "",
          f"    pneumonia-convert {source.run_dir} --out DIR --quantization {options.quantization} "
-         f"--calibration-images {options.calibration_images}",
+         f"--calibration-images {options.calibration_images}"
+         + (" --rethreshold" if options.rethreshold else ""),
          "", "The training command and configuration are in the run's `config.json` "
          "(summarised in `metadata.json` under `training`)."],
     ]

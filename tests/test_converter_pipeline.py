@@ -272,3 +272,22 @@ def test_out_of_scope_figures_reach_the_card_and_metadata(tiny: dict, tmp_path: 
         "measured": True, "ood_caught_rate": 0.975, "xray_rejected_rate": 0.0}
     card = (out / "MODEL_CARD.md").read_text()
     assert "| ood_caught_rate | 0.9750 |" in card and "Not measured" not in card
+
+
+def test_rethreshold_applies_the_runs_rule_to_the_converted_model(tiny: dict, tmp_path: Path) -> None:
+    from converter.convert import ConvertOptions, convert_run
+    from converter.metrics import sensitivity_specificity
+    from pneumonia_core.model import ModelBundle
+
+    out = tmp_path / "model"
+    convert_run(tiny["run"], out, ConvertOptions(calibration_images=20, measure_scope=False,
+                                                 rethreshold=True))
+    bundle = ModelBundle.load(out)
+    thr = bundle.metadata.threshold
+    assert thr["run_value"] == pytest.approx(tiny["threshold"])
+    assert "re-applied" in thr["rule"]
+    probs = [bundle.predict(x[:, :, 0].astype(np.uint8)).probability for x in tiny["xv"]]
+    sens, spec = sensitivity_specificity(tiny["yv"], probs, thr["value"])
+    assert sens >= 0.98
+    assert (sens, spec) == (pytest.approx(thr["sensitivity"]), pytest.approx(thr["specificity"]))
+    assert "--rethreshold" in (out / "MODEL_CARD.md").read_text()
