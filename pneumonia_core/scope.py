@@ -1,50 +1,222 @@
 """Out-of-scope guard: is this input a frontal chest radiograph the model may score?
 
-Evidence, cheapest first: DICOM Modality and BodyPartExamined, colour content, image
-statistics of the model input, and the distance of the model's pooled features from the
-training distribution (statistics the converter stores in ``metadata.json['scope']``).
+Evidence, cheapest first:
+
+1. :func:`check_decoded` - the decoded file: DICOM Modality, BodyPartExamined, ViewPosition
+   and SOP class, and colour content (X-rays are grey).
+2. :func:`check_pixels` - statistics of the ``S x S`` grey model input. Always: a minimum
+   contrast and two wide sanity rules (mostly saturated, pixel noise). With statistics fitted
+   on training X-rays (``scope['pixels']``, written by :func:`fit_scope_stats` with
+   ``images=``): each feature of :data:`PIXEL_FEATURES` must lie in its training range
+   (widened by a margin), and the image's coarse layout (a 16x16 thumbnail, normalised) must
+   be explained by the principal components of training X-ray thumbnails ("eigen-chests").
+3. :func:`check_embedding` - distance of the model's pooled features from the training
+   distribution (``scope['embedding_mean']``, ``['embedding_std']``, ``['max_distance']``).
+
+All limits come from ``metadata.json['scope']``; nothing here depends on one model. Old
+metadata without ``pixels`` still works (steps 1, 3 and the sanity rules of 2 apply).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image, ImageFilter
 
 from pneumonia_core.imageio import DecodedImage
+
+log = logging.getLogger(__name__)
 
 #: DICOM modalities that produce projection radiographs.
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", "SC", ""}
 #: BodyPartExamined values compatible with a chest film (DICOM PS3.16 CID 4031, common forms).
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "", "PORTABLE CHEST", "CHEST_AP", "CHEST_PA"}
+#: ViewPosition values of lateral or decubitus films (the model reads frontal films only).
+NON_FRONTAL_VIEWS = {"LL", "RL", "LATERAL", "LAT", "LLD", "RLD", "LATERAL_LEFT", "LATERAL_RIGHT"}
+#: SOP classes of cross-sectional or other non-radiograph images (prefix match on the UID).
+NON_RADIOGRAPH_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.2": "CT",  # CT, Enhanced CT, Legacy CT
+    "1.2.840.10008.5.1.4.1.1.4": "MR",
+    "1.2.840.10008.5.1.4.1.1.6": "ultrasound",
+    "1.2.840.10008.5.1.4.1.1.3.1": "ultrasound",
+    "1.2.840.10008.5.1.4.1.1.20": "nuclear medicine",
+    "1.2.840.10008.5.1.4.1.1.128": "PET",
+    "1.2.840.10008.5.1.4.1.1.1.2": "mammography",
+    "1.2.840.10008.5.1.4.1.1.77": "visible light (photograph or endoscopy)",
+    "1.2.840.10008.5.1.4.1.1.66": "segmentation or registration",
+    "1.2.840.10008.5.1.4.1.1.481": "radiotherapy",
+}
+
+#: Image statistics of the model input compared against training ranges. Name -> wording
+#: shown to the user.
+PIXEL_FEATURES = {
+    "mean": "mean brightness",
+    "std": "contrast",
+    "p01": "1st percentile brightness",
+    "p05": "5th percentile brightness",
+    "p50": "median brightness",
+    "p95": "95th percentile brightness",
+    "p99": "99th percentile brightness",
+    "edge": "edge density (relative)",
+    "fine": "fine detail (relative)",
+    "edge_abs": "edge density",
+    "fine_abs": "fine detail",
+    "symmetry": "left-right symmetry",
+    "entropy": "histogram entropy",
+    "saturated": "fraction of black or white pixels",
+}
+#: Side of the layout thumbnail.
+THUMB = 16
+#: Number of principal components of training thumbnails kept.
+LAYOUT_COMPONENTS = 16
+
+#: Sanity rules that need no fitted statistics (wide: no X-ray comes near them).
+MAX_SATURATED = 0.6
+MAX_NOISE_EDGE = 0.6
 
 
 @dataclass
 class ScopeVerdict:
     in_scope: bool
     reason: str = ""
+    check: str = ""  # "dicom", "colour", "pixels", "layout", "embedding" when out of scope
 
+
+# -- 1. the decoded file ----------------------------------------------------------------
 
 def check_decoded(decoded: DecodedImage) -> ScopeVerdict:
     """Checks that need only the decoded file (before the model runs)."""
-    modality = decoded.dicom.get("Modality", "").upper()
+    tags = decoded.dicom
+    modality = tags.get("Modality", "").upper().strip()
     if decoded.source_format == "DICOM" and modality not in RADIOGRAPH_MODALITIES:
-        return ScopeVerdict(False, f"DICOM modality {modality} is not a radiograph")
-    body = decoded.dicom.get("BodyPartExamined", "").upper().strip()
+        return ScopeVerdict(False, f"DICOM modality {modality} is not a radiograph", "dicom")
+    body = tags.get("BodyPartExamined", "").upper().strip()
     if body and body not in CHEST_BODY_PARTS:
-        return ScopeVerdict(False, f"DICOM body part {body} is not the chest")
+        return ScopeVerdict(False, f"DICOM body part {body} is not the chest", "dicom")
+    view = tags.get("ViewPosition", "").upper().strip()
+    if view in NON_FRONTAL_VIEWS:
+        return ScopeVerdict(False, f"DICOM view position {view} is not a frontal film", "dicom")
+    sop = tags.get("SOPClassUID", "").strip()
+    for prefix, kind in NON_RADIOGRAPH_SOP_CLASSES.items():
+        if sop == prefix or sop.startswith(prefix + "."):
+            return ScopeVerdict(False, f"DICOM object is a {kind} image, not a radiograph", "dicom")
     if decoded.was_color:
-        return ScopeVerdict(False, f"Colour image (colourfulness {decoded.colorfulness:.0f}); X-rays are grey")
+        return ScopeVerdict(
+            False, f"Colour image (colourfulness {decoded.colorfulness:.0f}); X-rays are grey", "colour"
+        )
     return ScopeVerdict(True)
+
+
+# -- 2. image statistics -----------------------------------------------------------------
+
+def pixel_features(gray: np.ndarray) -> dict[str, float]:
+    """The :data:`PIXEL_FEATURES` of a 2-D uint8 image (the model input)."""
+    g = np.asarray(gray)
+    if g.ndim != 2:
+        raise ValueError(f"expected a 2-D image, received shape {g.shape}")
+    if g.dtype != np.uint8:
+        g = np.clip(np.rint(g), 0, 255).astype(np.uint8)
+    a = g.astype(np.float64)
+    std = float(a.std())
+    p = np.percentile(a, [1, 5, 50, 95, 99])
+    grad = (float(np.abs(np.diff(a, axis=1)).mean()) + float(np.abs(np.diff(a, axis=0)).mean())) / 2
+    blur = np.asarray(Image.fromarray(g).filter(ImageFilter.GaussianBlur(2)), np.float64)
+    fine = float(np.abs(a - blur).mean())
+    flipped = a[:, ::-1]
+    if std > 0:
+        symmetry = float(np.mean((a - a.mean()) * (flipped - a.mean())) / (std * std))
+    else:
+        symmetry = 1.0
+    hist = np.bincount(g.ravel(), minlength=256) / g.size
+    nz = hist[hist > 0]
+    return {
+        "mean": float(a.mean()), "std": std,
+        "p01": float(p[0]), "p05": float(p[1]), "p50": float(p[2]), "p95": float(p[3]),
+        "p99": float(p[4]),
+        "edge": grad / max(std, 1.0), "fine": fine / max(std, 1.0),
+        "edge_abs": grad, "fine_abs": fine,
+        "symmetry": symmetry,
+        "entropy": float(-(nz * np.log2(nz)).sum()),
+        "saturated": float(((g <= 2) | (g >= 253)).mean()),
+    }
+
+
+def layout_vector(gray: np.ndarray, side: int = THUMB) -> np.ndarray:
+    """A ``side x side`` area-averaged thumbnail, centred and scaled to unit length."""
+    g = np.asarray(gray)
+    if g.dtype != np.uint8:
+        g = np.clip(np.rint(g), 0, 255).astype(np.uint8)
+    t = np.asarray(Image.fromarray(g).resize((side, side), Image.Resampling.BOX), np.float64).ravel()
+    t = t - t.mean()
+    n = float(np.linalg.norm(t))
+    return t / n if n > 1e-9 else t
+
+
+def layout_residual(gray: np.ndarray, pixels: dict) -> float:
+    """How much of the thumbnail the training X-rays' principal components leave unexplained
+    (0 = fully explained; about 1.4 = unrelated)."""
+    side = int(pixels.get("thumb_size", THUMB))
+    d = layout_vector(gray, side) - np.asarray(pixels["layout_mean"], np.float64)
+    comps = np.asarray(pixels["layout_components"], np.float64).reshape(-1, side * side)
+    r = d - (d @ comps.T) @ comps
+    return float(np.linalg.norm(r))
+
+
+def layout_coefficient_distance(gray: np.ndarray, pixels: dict) -> float | None:
+    """RMS of the thumbnail's principal-component coefficients in units of their training
+    spread: large when the layout is made of chest-like parts in unusual amounts."""
+    scale = pixels.get("layout_scale")
+    if not scale:
+        return None
+    side = int(pixels.get("thumb_size", THUMB))
+    d = layout_vector(gray, side) - np.asarray(pixels["layout_mean"], np.float64)
+    comps = np.asarray(pixels["layout_components"], np.float64).reshape(-1, side * side)
+    z = (d @ comps.T) / np.maximum(np.asarray(scale, np.float64), 1e-9)
+    return float(np.sqrt(np.mean(z * z)))
 
 
 def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
     """Image statistics of the model input against ranges stored by the converter."""
-    std = float(gray.std())
-    if std < float(scope.get("min_std", 8.0)):
-        return ScopeVerdict(False, f"Nearly uniform image (contrast {std:.1f}); not a radiograph")
+    f = pixel_features(gray)
+    if f["std"] < float(scope.get("min_std", 8.0)):
+        return ScopeVerdict(False, f"Nearly uniform image (contrast {f['std']:.1f}); not a radiograph",
+                            "pixels")
+    if f["saturated"] > MAX_SATURATED:
+        return ScopeVerdict(False, f"Mostly black or white ({f['saturated']:.0%} of pixels); "
+                            "not a radiograph", "pixels")
+    if f["edge"] > MAX_NOISE_EDGE:
+        return ScopeVerdict(False, f"Pixel noise or fine pattern (edge density {f['edge']:.2f}); "
+                            "not a radiograph", "pixels")
+    stats = scope.get("pixels")
+    if not stats:
+        return ScopeVerdict(True)
+    low, high = stats.get("low", {}), stats.get("high", {})
+    for name, words in PIXEL_FEATURES.items():
+        if name not in low or name not in high:
+            continue
+        value, lo, hi = f[name], float(low[name]), float(high[name])
+        if not lo <= value <= hi:
+            return ScopeVerdict(False, f"Image statistics unlike a chest X-ray: {words} {value:.3g} "
+                                f"(training X-rays {lo:.3g} to {hi:.3g})", "pixels")
+    if "layout_components" in stats and "max_layout_residual" in stats:
+        res = layout_residual(gray, stats)
+        limit = float(stats["max_layout_residual"])
+        if res > limit:
+            return ScopeVerdict(False, f"Layout unlike a frontal chest X-ray (layout residual "
+                                f"{res:.2f} > {limit:.2f})", "layout")
+    coef = layout_coefficient_distance(gray, stats)
+    if coef is not None and "max_layout_distance" in stats:
+        limit = float(stats["max_layout_distance"])
+        if coef > limit:
+            return ScopeVerdict(False, f"Layout unlike a frontal chest X-ray (layout distance "
+                                f"{coef:.2f} > {limit:.2f})", "layout")
     return ScopeVerdict(True)
 
+
+# -- 3. the model's pooled features ------------------------------------------------------
 
 def feature_distance(embedding: np.ndarray, scope: dict) -> float | None:
     """Standardised distance of pooled features from the training distribution, or None
@@ -66,22 +238,129 @@ def check_embedding(embedding: np.ndarray | None, scope: dict) -> ScopeVerdict:
         return ScopeVerdict(True)
     if dist > float(limit):
         return ScopeVerdict(
-            False, f"Unlike the training X-rays (feature distance {dist:.2f} > {float(limit):.2f})"
+            False, f"Unlike the training X-rays (feature distance {dist:.2f} > {float(limit):.2f})",
+            "embedding",
         )
     return ScopeVerdict(True)
 
 
-def fit_scope_stats(embeddings: np.ndarray, quantile: float = 0.995, margin: float = 1.25) -> dict:
-    """Statistics for ``metadata.json['scope']`` from pooled features of in-scope training
-    X-rays (N, C): per-feature mean and std, and a distance limit at the given quantile of the
-    training images' own distances times a safety margin."""
-    emb = np.asarray(embeddings, np.float64)
-    if emb.ndim != 2 or len(emb) < 10:
-        raise ValueError(f"need (N>=10, C) embeddings, received shape {emb.shape}")
-    mean = emb.mean(axis=0)
-    std = emb.std(axis=0) + 1e-6
-    stats = {"embedding_mean": mean.tolist(), "embedding_std": std.tolist(), "min_std": 8.0}
-    dists = np.array([feature_distance(e, stats) for e in emb])
-    stats["max_distance"] = float(np.quantile(dists, quantile) * margin)
-    stats["distance_rule"] = f"{quantile:g} quantile of training-image distances x {margin:g}"
+def reason_check(message: str) -> str:
+    """Which check produced an out-of-scope message (for reports): dicom, colour, pixels,
+    layout or embedding."""
+    if message.startswith("DICOM"):
+        return "dicom"
+    if message.startswith("Colour"):
+        return "colour"
+    if message.startswith("Layout"):
+        return "layout"
+    if "feature distance" in message:
+        return "embedding"
+    return "pixels"
+
+
+# -- fitting (converter side) ------------------------------------------------------------
+
+def _as_gray_list(images: Iterable[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+    out = []
+    for im in images:
+        a = np.asarray(im)
+        if a.ndim == 3 and a.shape[-1] in (1, 3):
+            a = a[..., 0] if a.shape[-1] == 1 else a.mean(axis=-1)
+        if a.ndim != 2:
+            raise ValueError(f"images must be (S, S) or (S, S, 1|3); received shape {a.shape}")
+        out.append(a if a.dtype == np.uint8 else np.clip(np.rint(a), 0, 255).astype(np.uint8))
+    return out
+
+
+def _pca(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    mean = vectors.mean(axis=0)
+    _, _, vt = np.linalg.svd(vectors - mean, full_matrices=False)
+    return mean, vt[:k]
+
+
+def _residuals(vectors: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.ndarray:
+    d = vectors - mean
+    return np.linalg.norm(d - (d @ comps.T) @ comps, axis=1)
+
+
+def _coef_distances(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals and coefficient distances of ``test`` under components fitted on ``train``."""
+    mean, comps = _pca(train, k)
+    scale = np.maximum(((train - mean) @ comps.T).std(axis=0), 1e-9)
+    z = ((test - mean) @ comps.T) / scale
+    return _residuals(test, mean, comps), np.sqrt(np.mean(z * z, axis=1))
+
+
+def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.001,
+                    margin: float = 0.25, layout_quantile: float = 0.995,
+                    layout_margin: float = 1.2, seed: int = 0) -> dict:
+    """``scope['pixels']`` from in-scope TRAINING X-rays (model inputs, ``(S, S)`` uint8 or
+    ``(S, S, 1)`` float 0..255). At least 1,000 images are recommended (tested with 300 to 4,000).
+
+    Each feature's accepted range is its ``tail``..``1 - tail`` training quantile range widened
+    by ``margin`` times that range on both sides. The layout limit is the ``layout_quantile``
+    of held-out residuals (2-fold: components fitted on one half, residuals of the other)
+    times ``layout_margin``, so it is not flattered by the images the components were fitted on.
+    """
+    grays = _as_gray_list(images)
+    if len(grays) < 50:
+        raise ValueError(f"need at least 50 training images for pixel statistics, received {len(grays)}")
+    names = list(PIXEL_FEATURES)
+    rows = [pixel_features(g) for g in grays]
+    feats = np.array([[row[n] for n in names] for row in rows])
+    lo_q = np.quantile(feats, tail, axis=0)
+    hi_q = np.quantile(feats, 1 - tail, axis=0)
+    width = hi_q - lo_q
+    low, high = lo_q - margin * width, hi_q + margin * width
+    vectors = np.stack([layout_vector(g) for g in grays])
+    k = min(LAYOUT_COMPONENTS, len(grays) // 4)
+    perm = np.random.default_rng(seed).permutation(len(vectors))
+    a, b = perm[::2], perm[1::2]
+    (res_b, coef_b), (res_a, coef_a) = (_coef_distances(vectors[a], vectors[b], k),
+                                        _coef_distances(vectors[b], vectors[a], k))
+    held_out, held_coef = np.concatenate([res_b, res_a]), np.concatenate([coef_b, coef_a])
+    mean, comps = _pca(vectors, k)
+    scale = ((vectors - mean) @ comps.T).std(axis=0)
+    r5 = lambda arr: [round(float(v), 5) for v in np.ravel(arr)]  # noqa: E731
+    return {
+        "features": names,
+        "low": {n: round(float(v), 5) for n, v in zip(names, low, strict=True)},
+        "high": {n: round(float(v), 5) for n, v in zip(names, high, strict=True)},
+        "rule": f"training quantiles {tail:g}..{1 - tail:g} widened by {margin:g} x their range",
+        "thumb_size": THUMB,
+        "layout_mean": r5(mean),
+        "layout_components": [r5(c) for c in comps],
+        "max_layout_residual": round(float(np.quantile(held_out, layout_quantile) * layout_margin), 5),
+        "layout_scale": r5(scale),
+        "max_layout_distance": round(float(np.quantile(held_coef, layout_quantile) * layout_margin), 5),
+        "layout_rule": f"{layout_quantile:g} quantile of 2-fold held-out residuals x {layout_margin:g}, "
+                       f"{k} components of {THUMB}x{THUMB} thumbnails",
+        "n_images": len(grays),
+    }
+
+
+def fit_scope_stats(embeddings: np.ndarray | None, quantile: float = 0.995, margin: float = 1.25,
+                    images: Iterable[np.ndarray] | np.ndarray | None = None) -> dict:
+    """Statistics for ``metadata.json['scope']`` from in-scope TRAINING X-rays.
+
+    ``embeddings`` (N, C): pooled features; stores per-feature mean and std, and a distance
+    limit at the given quantile of the training images' own distances times a safety margin.
+    ``images`` (optional, see :func:`fit_pixel_stats`): adds ``scope['pixels']``, the image
+    statistic ranges and layout components. Either may be None, not both.
+    """
+    stats: dict = {"min_std": 8.0}
+    if embeddings is None and images is None:
+        raise ValueError("need embeddings, images, or both")
+    if embeddings is not None:
+        emb = np.asarray(embeddings, np.float64)
+        if emb.ndim != 2 or len(emb) < 10:
+            raise ValueError(f"need (N>=10, C) embeddings, received shape {emb.shape}")
+        mean = emb.mean(axis=0)
+        std = emb.std(axis=0) + 1e-6
+        stats.update({"embedding_mean": mean.tolist(), "embedding_std": std.tolist()})
+        dists = np.array([feature_distance(e, stats) for e in emb])
+        stats["max_distance"] = float(np.quantile(dists, quantile) * margin)
+        stats["distance_rule"] = f"{quantile:g} quantile of training-image distances x {margin:g}"
+    if images is not None:
+        stats["pixels"] = fit_pixel_stats(images)
     return stats
