@@ -48,9 +48,9 @@ class TrainConfig:
     architecture: str = "xraynet"  # "xraynet" (CAM head) or "seed_cnn" (seed baseline)
     image_size: int = 224
     channels: int = 1  # channels the network sees; 3 replicates the grey channel in the model
-    width: int = 32  # base filter count of xraynet
+    width: int = 24  # base filter count of xraynet
     dropout: float = 0.2
-    epochs: int = 20
+    epochs: int = 12
     batch_size: int = 32
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
@@ -59,7 +59,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     class_weighting: str = "balanced"  # "balanced" or "none"
-    early_stopping_patience: int = 6
+    early_stopping_patience: int = 4
     val_fraction: float = 0.15
     limit: int | None = None  # at most this many images from train/ (stratified), None = all
     target_sensitivity: float = 0.98

@@ -82,13 +82,13 @@ def _sep_block(x: Any, filters: int, name: str) -> Any:
 
 
 def build_xraynet_backbone(size: int, width: int) -> keras.Model:
-    """Strided stem + separable conv stages with BatchNorm; feature map at size/16 (14x14)."""
+    """Strided stem + max pool, then separable conv stages with BatchNorm; feature map at
+    size/16 (14x14 for 224). Sized to train on two shared CPU cores."""
     inp = keras.Input((size, size, 1), name="pixels")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inp)
     x = layers.Conv2D(width // 2, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)  # size/2
-    x = _sep_block(x, width, "s1a")
     x = layers.MaxPooling2D(name="s1_pool")(x)  # size/4
     x = _sep_block(x, 2 * width, "s2a")
     x = _sep_block(x, 2 * width, "s2b")
