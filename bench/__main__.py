@@ -136,7 +136,7 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
             from bench.memory import run_probe
 
             _step("throughput: the real window (offscreen)", t0)
-            g = run_probe(paths[0].parent, work / "gui_tp", gui=True)
+            g = run_probe(paths[0].parent, work / "gui_tp", gui=True, model_dir=model_dir)
             if g.get("ok"):
                 out["gui_window"] = {
                     "images": g["files"], "seconds": g["seconds"],
@@ -152,12 +152,12 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
         from bench.startup import bench_startup
 
         return bench_startup(sources[0], settings.startup_repeats,
-                             bundle_dir / "pneumonia-xray")
+                             bundle_dir / "pneumonia-xray", model_dir)
 
     def memory() -> dict[str, Any]:
         from bench.memory import bench_memory
 
-        return bench_memory(work, settings.memory_files, settings.memory_gui)
+        return bench_memory(work, settings.memory_files, settings.memory_gui, model_dir)
 
     def sizes() -> dict[str, Any]:
         from bench.sizes import bench_sizes

@@ -78,8 +78,12 @@ def bench_accuracy(run_dir: Path | None, model_dir: Path, limit: int | None = No
     int8_logits = np.array([p.logit for p in int8])
     int8_probs = np.array([p.probability for p in int8])
     f_auc, q_auc = roc_auc(labels, float_probs), roc_auc(labels, int8_probs)
+    digest = (bundle.metadata.training or {}).get("config_digest") if isinstance(
+        bundle.metadata.training, dict) else None
+    run_digest = run.provenance.get("config_digest")
     return {
         "status": "ok",
+        "model_from_this_run": bool(digest) and digest == run_digest,
         "images": len(val),
         "positives": int(labels.sum()),
         "float": {"roc_auc": round(f_auc, 5), **operating_point(labels, float_probs, run.threshold)},

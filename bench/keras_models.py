@@ -142,7 +142,12 @@ def load_float_model(run_dir: Path | None, tflite_path: Path, size: int) -> Floa
         path = Path(run_dir) / "model.keras"
         if not path.is_file():
             raise FileNotFoundError(f"--run-dir {run_dir} holds no model.keras")
-        m = keras.models.load_model(path, compile=False)
+        try:  # registers the training module's custom layers (e.g. its shear augmentation)
+            from training.model import load_keras_model
+
+            m = load_keras_model(path, compile=False)
+        except ImportError:
+            m = keras.models.load_model(path, compile=False)
         fm = FloatModel(m, f"{path}", "run-dir", keras_kernel_weights(m), target)
         if not fm.same_network:
             fm.note = (f"WARNING: {path} has {fm.kernel_weights} kernel weights, the shipped "

@@ -226,7 +226,9 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
                          f"{a['sensitivity']:.4f}, specificity {a['specificity']:.4f} at "
                          f"threshold {a['threshold']:.4f} ({acc['images']} val images)"))
         rows.append(("accuracy agreement", f"{acc['decision_agreement']:.4f} of decisions equal; "
-                     f"mean |logit diff| {acc['logit_mean_abs_diff']:.4f}"))
+                     f"mean |logit diff| {acc['logit_mean_abs_diff']:.4f}"
+                     + ("" if acc.get("model_from_this_run") else
+                        "; WARNING: the int8 model's metadata names another training run")))
     else:
         rows.append(("accuracy", str(acc.get("status", "not run"))))
     return rows

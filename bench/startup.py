@@ -24,9 +24,16 @@ ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_EXE = ROOT / "dist" / "pneumonia-xray" / "pneumonia-xray"
 
 
-def _env(home: Path) -> dict[str, str]:
+#: The model folder the probes' app processes load (set by :func:`bench_startup`).
+MODEL_DIR_ENV = "PNEUMONIA_XRAY_MODEL_DIR"
+
+
+def _env(home: Path, model_dir: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if model_dir is not None:
+        env[MODEL_DIR_ENV] = str(model_dir)
     env.update({
+        "PNEUMONIA_XRAY_HOME": str(home / "app"),
         "HOME": str(home),
         "XDG_DATA_HOME": str(home / "data"),
         "XDG_CONFIG_HOME": str(home / "config"),
@@ -72,11 +79,11 @@ def _time_once(cmd: list[str], env: dict[str, str], until: str | None,
 
 
 def time_command(cmd: list[str], repeats: int, until: str | None = None,
-                 timeout: float = 60.0) -> dict[str, Any]:
+                 timeout: float = 60.0, model_dir: Path | None = None) -> dict[str, Any]:
     """Median of ``repeats`` cold-process runs (one untimed warm-up for the file cache)."""
     home = Path(tempfile.mkdtemp(prefix="bench_home_"))
     try:
-        env = _env(home)
+        env = _env(home, model_dir)
         _time_once(cmd, env, until, timeout)
         runs = [_time_once(cmd, env, until, timeout) for _ in range(max(1, repeats))]
     finally:
@@ -88,12 +95,13 @@ def time_command(cmd: list[str], repeats: int, until: str | None = None,
             "min_s": round(min(ok), 4), "runs": len(ok), "detail": runs[-1][2][:200]}
 
 
-def import_breakdown(cmd: list[str], top: int = 10, timeout: float = 60.0) -> dict[str, float]:
+def import_breakdown(cmd: list[str], top: int = 10, timeout: float = 60.0,
+                     model_dir: Path | None = None) -> dict[str, float]:
     """Cumulative import time (ms) of the slowest top-level imports of ``cmd`` (a Python
     command), from ``-X importtime``: what start-up spends before any app code runs."""
     home = Path(tempfile.mkdtemp(prefix="bench_home_"))
     try:
-        proc = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], cwd=ROOT, env=_env(home),
+        proc = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], cwd=ROOT, env=_env(home, model_dir),
                               capture_output=True, text=True, timeout=timeout, check=False)
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -116,21 +124,27 @@ def _has_module(name: str) -> bool:
     return (ROOT / Path(*name.split("."))).with_suffix(".py").is_file()
 
 
-def bench_startup(image: Path, repeats: int, bundle_exe: Path = BUNDLE_EXE) -> dict[str, Any]:
+def bench_startup(image: Path, repeats: int, bundle_exe: Path = BUNDLE_EXE,
+                  model_dir: Path | None = None) -> dict[str, Any]:
+    """Start-up times; ``model_dir`` (default: the app's own) is passed to the installed
+    package's processes, while the bundle always runs the model it was built with."""
     py = sys.executable
     out: dict[str, Any] = {}
     csv = Path(tempfile.mkdtemp(prefix="bench_csv_")) / "one.csv"
     out["python_bare"] = time_command([py, "-c", "pass"], repeats)
     if _has_module("desktop.app"):
         out["window_ready"] = time_command([py, "-m", "bench.startup_probe"], repeats,
-                                           until="READY")
-        out["window_imports_ms"] = import_breakdown([py, "-m", "bench.startup_probe"])
+                                           until="READY", model_dir=model_dir)
+        out["window_imports_ms"] = import_breakdown([py, "-m", "bench.startup_probe"],
+                                                    model_dir=model_dir)
     else:
         out["window_ready"] = {"ok": False, "detail": "desktop/app.py has not landed"}
     if _has_module("desktop.batch"):
         out["first_result_cli"] = time_command(
-            [py, "-m", "desktop", "classify", str(image), "--csv", str(csv)], repeats)
-        out["self_test_cli"] = time_command([py, "-m", "desktop", "--self-test"], repeats)
+            [py, "-m", "desktop", "classify", str(image), "--csv", str(csv)], repeats,
+            model_dir=model_dir)
+        out["self_test_cli"] = time_command([py, "-m", "desktop", "--self-test"], repeats,
+                                            model_dir=model_dir)
     if bundle_exe.is_file():
         out["bundle_self_test"] = time_command([str(bundle_exe), "--self-test"], repeats)
         out["bundle_first_result"] = time_command(
