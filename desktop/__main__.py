@@ -13,9 +13,18 @@ import sys
 _HEADLESS = ("--version", "-V", "--self-test", "-h", "--help")
 
 
+def is_headless(args: list[str]) -> bool:
+    """True when the command line asks for a headless command (``--model-dir DIR`` may come
+    first); anything else, including file names, opens the window."""
+    rest = list(args)
+    while rest and rest[0].startswith("--model-dir"):
+        rest = rest[1:] if "=" in rest[0] else rest[2:]
+    return bool(rest) and (rest[0] == "classify" or rest[0] in _HEADLESS)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and (args[0] == "classify" or args[0] in _HEADLESS):
+    if is_headless(args):
         from desktop import batch
 
         return batch.main(args)

@@ -335,3 +335,22 @@ def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
     row = batch.csv_row(Result("=HYPERLINK(\"http://x\")", "error", message="@SUM(A1)\nsecond"))
     assert row[0] == "'=HYPERLINK(\"http://x\")"
     assert row[5] == "'@SUM(A1) second" and row[2] == "" and row[4] == "1"
+
+
+@pytest.mark.parametrize(("args", "headless"), [
+    (["classify", "x"], True), (["--version"], True), (["-V"], True), (["--self-test"], True),
+    (["--help"], True), (["--model-dir", "m", "--self-test"], True),
+    (["--model-dir=m", "classify", "x"], True), ([], False), (["scan.dcm"], False),
+    (["folder", "classify"], False), (["--model-dir", "m"], False),
+])
+def test_entry_point_sends_headless_commands_to_batch(args: list[str], headless: bool) -> None:
+    from desktop.__main__ import is_headless
+
+    assert is_headless(args) is headless
+
+
+def test_model_dir_before_the_command(tmp_path: Path, model_dir: Path) -> None:
+    code, out, _ = run(["--model-dir", str(model_dir), "--version"])
+    assert code == 0 and ModelMetadata.load(model_dir).name in out
+    bad = tampered_copy(model_dir, tmp_path / "model")
+    assert run(["--model-dir", str(bad), "--self-test"])[0] == 1

@@ -25,7 +25,10 @@ from desktop import batch
 from tests.conftest import ROOT
 from tests.test_batch import colour_photo, jpeg_ls_dicom, tampered_copy, write_xrays
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform.startswith("win"), reason="runs the bundle through env -i"),
+]
 
 #: The size budget of the bundle folder, in bytes (150 MB; also under 150 MiB).
 SIZE_LIMIT = 150_000_000
