@@ -122,6 +122,13 @@ def goal_rows(res: dict[str, Any]) -> list[Row]:
         v = st.get(key, {})
         return v.get("median_s") if isinstance(v, dict) and v.get("ok") else None
 
+    def cpu_note(key: str, fallback: str = "") -> str:
+        v = st.get(key, {})
+        if isinstance(v, dict) and v.get("ok") and v.get("cpu_s") is not None:
+            return (f"process CPU {v['cpu_s']:.2f} s (what an idle machine needs at least; "
+                    f"wall min {v['min_s']:.2f} s)")
+        return fallback
+
     peak = max((v.get("peak_rss_mb", 0) for v in mem.values()
                 if isinstance(v, dict) and v.get("ok")), default=None)
     gui = _get(tp, "gui_window", "images_per_s")
@@ -135,13 +142,17 @@ def goal_rows(res: dict[str, Any]) -> list[Row]:
             "JPEGs", gui, "images/s", ">= 250", _check(gui, ">=", 250)),
         Row("window_ready", "start-up to a ready window (installed package)",
             secs("window_ready"), "s", "<= 1 s", _check(secs("window_ready"), "<=", 1.0),
-            note=str(_get(st, "window_ready", "detail") or "")
-            if not _get(st, "window_ready", "ok") else ""),
+            note=cpu_note("window_ready", str(_get(st, "window_ready", "detail") or ""))),
         Row("first_result_cli", "start-up to the first classified image (`classify` one file)",
-            secs("first_result_cli"), "s", "<= 1 s", _check(secs("first_result_cli"), "<=", 1.0)),
+            secs("first_result_cli"), "s", "<= 1 s", _check(secs("first_result_cli"), "<=", 1.0),
+            note=cpu_note("first_result_cli")),
         Row("bundle_self_test", "PyInstaller bundle: start to a finished `--self-test`",
             secs("bundle_self_test"), "s", "<= 1 s", _check(secs("bundle_self_test"), "<=", 1.0),
-            note="" if secs("bundle_self_test") else str(st.get("bundle", ""))),
+            note=cpu_note("bundle_self_test", str(st.get("bundle", "")))),
+        Row("bundle_first_result", "PyInstaller bundle: start to the first classified image",
+            secs("bundle_first_result"), "s", "<= 1 s",
+            _check(secs("bundle_first_result"), "<=", 1.0),
+            note=cpu_note("bundle_first_result", str(st.get("bundle", "")))),
         Row("peak_rss", f"peak RSS classifying {res.get('settings', {}).get('memory_files', '?')} images",
             peak, "MB", "<= 400 MB", _check(peak, "<=", 400)),
         Row("bundle_size", "PyInstaller bundle folder size", sizes.get("bundle_mb"), "MB",
@@ -200,7 +211,8 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append(("start-up window imports (ms, cumulative)",
                          ", ".join(f"{m} {t:.0f}" for m, t in v.items())))
         elif isinstance(v, dict):
-            rows.append((f"start-up {k}", f"{v['median_s']:.3f} s median of {v['runs']}"
+            rows.append((f"start-up {k}", f"{v['median_s']:.3f} s median of {v['runs']} "
+                         f"(min {v['min_s']:.3f} s; CPU {v.get('cpu_s', float('nan')):.3f} s)"
                          if v.get("ok") else f"n/a: {v.get('detail', '')[:120]}"))
     for k, v in res.get("memory", {}).items():
         if isinstance(v, dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,9 +47,23 @@ def _env(home: Path, model_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _time_once(cmd: list[str], env: dict[str, str], until: str | None,
-               timeout: float) -> tuple[float, int, str]:
-    """Seconds from spawn to exit (or to a stdout line starting with ``until``)."""
+               timeout: float) -> tuple[float, int, str, float]:
+    """(seconds from spawn to exit, or to a stdout line starting with ``until``; exit code;
+    detail; CPU seconds the child used in all, which on a busy machine bounds what an idle
+    one would need)."""
+    c0 = _children_cpu()
+    elapsed, code, detail = _time_once_wall(cmd, env, until, timeout)
+    return elapsed, code, detail, _children_cpu() - c0
+
+
+def _time_once_wall(cmd: list[str], env: dict[str, str], until: str | None,
+                    timeout: float) -> tuple[float, int, str]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -88,11 +103,14 @@ def time_command(cmd: list[str], repeats: int, until: str | None = None,
         runs = [_time_once(cmd, env, until, timeout) for _ in range(max(1, repeats))]
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    ok = [r[0] for r in runs if r[0] == r[0] and (until is not None or r[1] in (0, 3))]
-    if not ok:
+    good = [r for r in runs if r[0] == r[0] and (until is not None or r[1] in (0, 3))]
+    if not good:
         return {"command": " ".join(cmd), "ok": False, "detail": runs[-1][2]}
-    return {"command": " ".join(cmd), "ok": True, "median_s": round(statistics.median(ok), 4),
-            "min_s": round(min(ok), 4), "runs": len(ok), "detail": runs[-1][2][:200]}
+    return {"command": " ".join(cmd), "ok": True,
+            "median_s": round(statistics.median(r[0] for r in good), 4),
+            "min_s": round(min(r[0] for r in good), 4),
+            "cpu_s": round(statistics.median(r[3] for r in good), 4),
+            "runs": len(good), "detail": runs[-1][2][:200]}
 
 
 def import_breakdown(cmd: list[str], top: int = 10, timeout: float = 60.0,
