@@ -111,7 +111,7 @@ def test_other_pillow_formats_are_refused_by_name(fmt: str, name: str) -> None:
 
 
 def test_headerless_and_deflated_dicom_decode() -> None:
-    from tests.reliability.corpus import deflated_dicom, dicom_bytes
+    from tests.reliability.builders import deflated_dicom, dicom_bytes
 
     grey = synthetic_xray(2)
     np.testing.assert_array_equal(decode_bytes(dicom_bytes(grey, preamble=False)).pixels, grey)

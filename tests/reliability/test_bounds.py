@@ -20,7 +20,7 @@ import pytest
 from pneumonia_core import imageio
 from pneumonia_core.imageio import ImageLoadError, decode_bytes, read_file_bytes
 from tests.conftest import ROOT
-from tests.reliability.corpus import (
+from tests.reliability.builders import (
     bmp_with_size,
     dicom_bytes,
     jpeg_with_size,
@@ -66,7 +66,7 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from tests.reliability.test_bounds import BOMBS
-from tests.reliability.corpus import deflate_bomb_dicom
+from tests.reliability.builders import deflate_bomb_dicom
 from pneumonia_core.imageio import decode_bytes, ImageLoadError
 from pneumonia_core import dicom  # import cost out of the measurement
 dicom.import_pydicom()

@@ -27,7 +27,7 @@ from pneumonia_core.imageio import (
     decode_bytes,
     to_model_input,
 )
-from tests.reliability.corpus import deflated_dicom, dicom_bytes, encode, pydicom_test_file, xray
+from tests.reliability.builders import deflated_dicom, dicom_bytes, encode, pydicom_test_file, xray
 
 EXAMPLES = int(os.environ.get("PNEUMONIA_FUZZ_EXAMPLES", "0"))
 RANDOM = bool(os.environ.get("PNEUMONIA_FUZZ_RANDOM"))

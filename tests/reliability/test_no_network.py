@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT, synthetic_xray
-from tests.reliability.corpus import dicom_bytes
+from tests.reliability.builders import dicom_bytes
 
 pytestmark = pytest.mark.timeout(300)
 
