@@ -31,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="int8 (default): full-integer post-training quantization with float "
                         "input/output; float16 weights; or float32")
     p.add_argument("--calibration-images", type=int, default=300, metavar="N",
-                   help="training images used to calibrate int8 ranges and fit the out-of-scope "
-                        "statistics (default 300)")
+                   help="training images that calibrate the int8 ranges (default 300)")
+    p.add_argument("--scope-images", type=int, default=1000, metavar="N",
+                   help="training images for the out-of-scope guard's statistics (default 1000)")
     p.add_argument("--force", action="store_true", help="replace an existing model folder")
     p.add_argument("--name", default="pneumonia-cnn", help="model name in metadata.json")
     p.add_argument("--model-version", default="1.0.0", help="model version in metadata.json")
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_EXISTS
     options = ConvertOptions(
         quantization=args.quantization, calibration_images=args.calibration_images,
+        scope_images=args.scope_images,
         force=args.force, name=args.name, version=args.model_version, baseline=args.baseline,
         experiments=args.experiments, measure_scope=not args.skip_scope_eval, seed=args.seed,
         rethreshold=args.rethreshold,

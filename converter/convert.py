@@ -30,6 +30,7 @@ from pneumonia_core.scope import fit_scope_stats
 log = logging.getLogger(__name__)
 
 VALIDATION_FILE = "validation.json"
+MIN_PIXEL_STATS = 50  # pneumonia_core.scope.fit_pixel_stats needs at least this many images
 CARD_FILE = "MODEL_CARD.md"
 
 
@@ -52,6 +53,7 @@ class ConversionRefused(RuntimeError):
 class ConvertOptions:
     quantization: str = "int8"
     calibration_images: int = 300
+    scope_images: int = 1000  # training images for the out-of-scope statistics
     force: bool = False
     name: str = "pneumonia-cnn"
     version: str = "1.0.0"
@@ -83,11 +85,11 @@ def check_destination(out: Path, force: bool) -> None:
         )
 
 
-def calibration_samples(source: RunSource, n: int, seed: int) -> list:
-    """``n`` training images, a seeded random draw from the run's train split."""
+def training_draw(source: RunSource, n: int, seed: int) -> list:
+    """A seeded random draw of ``n`` training images from the run's train split, in draw
+    order: a shorter draw with the same seed is a prefix of a longer one."""
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(source.train))[: max(1, n)]
-    return [source.train[i] for i in sorted(order)]
+    return [source.train[i] for i in rng.permutation(len(source.train))[: max(1, n)]]
 
 
 def _install(tmp: Path, out: Path) -> None:
@@ -226,6 +228,7 @@ def build_metadata(source: RunSource, options: ConvertOptions, model_bytes: byte
             "config": cfg,
             "n_train_images": len(source.train),
             "calibration_images": options.calibration_images if options.quantization == "int8" else 0,
+            "scope_images": options.scope_images,
         },
         scope=scope,
     )
@@ -251,12 +254,15 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
              source.run_dir, s, s, c, len(source.train), len(source.val), source.temperature,
              float(source.threshold["value"]))
 
+    # One draw of training images: its first N calibrate the int8 ranges, all of it fits the
+    # out-of-scope statistics.
+    n_draw = max(options.calibration_images, options.scope_images)
+    train_x, _, _ = validation.load_images(training_draw(source, n_draw, options.seed), s, c,
+                                           progress, "training images")
     if calibration_override is not None:
         calib = np.asarray(calibration_override, np.float32)
     else:
-        calib, _, _ = validation.load_images(
-            calibration_samples(source, options.calibration_images, options.seed), s, c,
-            progress, "calibration images")
+        calib = train_x[: options.calibration_images]
 
     def representative() -> Iterator[np.ndarray]:
         for image in calib:
@@ -285,9 +291,12 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
             raise ConversionRefused(report)
 
     # Scope statistics from the converted model's embeddings of training images.
-    train_emb = validation.tflite_scores(model_bytes, calib, temp, progress=progress,
+    train_emb = validation.tflite_scores(model_bytes, train_x, temp, progress=progress,
                                          stage="training embeddings").embeddings
-    scope = fit_scope_stats(train_emb)
+    scope = fit_scope_stats(train_emb, images=train_x if len(train_x) >= MIN_PIXEL_STATS else None)
+    if "pixels" not in scope:
+        log.warning("only %d training images: no image statistics for the out-of-scope guard "
+                    "(needs %d)", len(train_x), MIN_PIXEL_STATS)
 
     from pneumonia_core.runtime import TFLiteRunner
 

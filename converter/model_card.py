@@ -201,8 +201,19 @@ def _scope(scope_eval: dict[str, Any], meta: ModelMetadata) -> list[str]:
              ""]
     if not scope_eval.get("measured"):
         return lines + [f"**Not measured**: {scope_eval.get('reason', 'unknown reason')}."]
-    rows = [[k, v if not isinstance(v, (dict, list)) else json.dumps(v)]
-            for k, v in scope_eval.items() if k != "measured"]
+    try:
+        from converter.scope_eval import scope_markdown
+
+        return lines + [scope_markdown(scope_eval), "",
+                        "Every file behind these figures is listed in `validation.json`."]
+    except (ImportError, KeyError, TypeError, ValueError) as exc:
+        log.debug("scope_markdown unavailable (%s); plain table", exc)
+    def cell(v: Any) -> Any:
+        if isinstance(v, list):
+            return f"{len(v)} items (listed in validation.json)"
+        return json.dumps(v) if isinstance(v, dict) else v
+
+    rows = [[k, cell(v)] for k, v in scope_eval.items() if k != "measured"]
     return lines + _table(["measure", "value"], rows)
 
 
@@ -224,7 +235,7 @@ def render(meta: ModelMetadata, report: ValidationReport, source: RunSource,
         _baseline(source, options.baseline, options.experiments),
         ["## Reproduce", "",
          f"    pneumonia-convert {source.run_dir} --out DIR --quantization {options.quantization} "
-         f"--calibration-images {options.calibration_images}"
+         f"--calibration-images {options.calibration_images} --scope-images {options.scope_images}"
          + (" --rethreshold" if options.rethreshold else ""),
          "", "The training command and configuration are in the run's `config.json` "
          "(summarised in `metadata.json` under `training`)."],

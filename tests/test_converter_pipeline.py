@@ -185,6 +185,7 @@ def test_metadata_round_trips_and_pins_the_tflite_hash(tiny: dict, converted: di
     assert meta.training["data_fingerprint"] == "tiny-fingerprint"
     assert len(meta.scope["embedding_mean"]) == meta.outputs["embedding"]["shape"][1]
     assert meta.scope["max_distance"] > 0
+    assert "pixels" in meta.scope  # image statistics fitted on the 60 training images
     card = (out / "MODEL_CARD.md").read_text()
     assert meta.sha256 in card and "Not measured" in card and "Keras float32" in card
     assert (out / "plots" / "reliability_converted.png").stat().st_size > 1000
