@@ -12,10 +12,12 @@ Exit codes: 0 every input classified; 3 finished, but some inputs could not be c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import logging
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -40,6 +42,39 @@ EXIT_INTERRUPTED = 130
 
 CSV_HEADER = ("path", "status", "probability", "prediction", "flagged", "message")
 PROG = "pneumonia-xray"
+
+
+#: What LiteRT's C++ runtime prints on the process's stderr for every interpreter it makes.
+_RUNTIME_BANNER = re.compile(r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.\s*$")
+
+
+@contextlib.contextmanager
+def quiet_runtime_banner() -> Iterator[None]:
+    """Keep LiteRT's per-interpreter INFO line off the terminal while models load; anything
+    else written to stderr meanwhile (warnings, errors) is passed through afterwards."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr is not a real file (tests, GUI)
+        fd = -1
+    if fd < 0:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            lines = tmp.read().decode("utf-8", "replace").splitlines(keepends=True)
+            kept = "".join(ln for ln in lines if not _RUNTIME_BANNER.match(ln))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
 
 
 # -- argument parsing ----------------------------------------------------------------------
@@ -140,8 +175,9 @@ def classify_paths(files: Iterable[str], bundle: ModelBundle, threshold: float,
 
     spare: queue.SimpleQueue[ModelBundle] = queue.SimpleQueue()
     spare.put(bundle)
-    for _ in range(workers - 1):
-        spare.put(bundle.clone())
+    with quiet_runtime_banner():
+        for _ in range(workers - 1):
+            spare.put(bundle.clone())
     local = threading.local()
 
     def work(path: str) -> Result:
@@ -255,7 +291,8 @@ def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
         stderr.write(f"{PROG}: error: {problem}\n")
         return EXIT_USAGE
     try:
-        bundle = ModelBundle.load(args.model_dir)
+        with quiet_runtime_banner():
+            bundle = ModelBundle.load(args.model_dir)
     except ModelError as exc:
         stderr.write(f"{PROG}: error: the model could not be loaded: {exc}\n")
         return EXIT_MODEL

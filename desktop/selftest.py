@@ -94,10 +94,12 @@ def _dicom_j2k_bytes(img: np.ndarray) -> bytes:
 
 
 def check_model(model_dir: Path | None):  # -> ModelBundle
+    from desktop.batch import quiet_runtime_banner
     from pneumonia_core.model import ModelBundle, ModelError
 
     try:
-        return ModelBundle.load(model_dir)
+        with quiet_runtime_banner():
+            return ModelBundle.load(model_dir)
     except ModelError as exc:
         raise SelfTestError(f"model: {exc}") from None
 

@@ -327,6 +327,23 @@ def test_headless_paths_import_no_qt_matplotlib_or_tensorflow(args: list[str], t
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "BAD []" in done.stdout
+    assert "XNNPACK" not in done.stderr  # LiteRT's per-interpreter banner is kept quiet
+
+
+def test_quiet_runtime_banner_passes_other_stderr_through() -> None:
+    code = (
+        "import os, sys\n"
+        "from desktop.batch import quiet_runtime_banner\n"
+        "with quiet_runtime_banner():\n"
+        "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n')\n"
+        "    os.write(2, b'ERROR: something real\\n')\n"
+        "    sys.stderr.write('python warning\\n')\n"
+        "sys.stderr.write('after\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "ERROR: something real\npython warning\nafter\n"
 
 
 def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:

@@ -132,6 +132,7 @@ def test_self_test_offline_in_empty_environment(build: dict[str, Path]) -> None:
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("SELF-TEST OK: "), done.stdout
     assert "DICOM JPEG 2000 ok" in lines[0]
+    assert done.stderr == "", done.stderr  # nothing else, not even LiteRT's INFO banner
     sys.stdout.write(f"\n{lines[0]}\nwall time, process start to exit: {wall:.2f} s\n")
     assert wall < 10, "a generous bound; the target on an idle machine is 1 s"
     version = run_bundle(build["exe"], "--version")
