@@ -108,6 +108,23 @@ def classify_file(path: str | os.PathLike[str], bundle: ModelBundle, threshold: 
                       threshold=thr)
 
 
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as text that every UTF-8 sink accepts (CSV, SQLite, Qt, logs).
+
+    On POSIX a file name that is not valid UTF-8 reaches Python with lone surrogates (PEP 383)
+    that cannot be encoded, so writing it raises ``UnicodeEncodeError``; here those bytes
+    become ``\\xNN`` escapes. Open the file with the original path; show or store this text.
+    """
+    p = os.fspath(path)
+    if isinstance(p, bytes):
+        return p.decode("utf-8", "backslashreplace")
+    try:
+        p.encode("utf-8")
+        return p
+    except UnicodeEncodeError:
+        return os.fsencode(p).decode("utf-8", "backslashreplace")
+
+
 def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
     """Expand files and folders (recursively, sorted, symlink loops visited once).
 
