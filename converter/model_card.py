@@ -196,8 +196,10 @@ def _baseline(source: RunSource, baseline: Path | None, experiments: Path | None
 def _scope(scope_eval: dict[str, Any], meta: ModelMetadata) -> list[str]:
     lines = ["## Out-of-scope inputs", "",
              "Inputs that are not frontal chest radiographs are reported as out of scope instead "
-             "of getting a probability (DICOM tags, colour, contrast, and the distance of the "
-             f"model's pooled features from training images: {meta.scope.get('distance_rule', '')}).",
+             "of getting a probability: DICOM tags, colour, image statistics"
+             + (" and layout fitted on training X-rays" if meta.scope.get("pixels") else "")
+             + ", and the distance of the model's pooled features from training images ("
+             + f"{meta.scope.get('distance_rule', 'not fitted')}).",
              ""]
     if not scope_eval.get("measured"):
         return lines + [f"**Not measured**: {scope_eval.get('reason', 'unknown reason')}."]
