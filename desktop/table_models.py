@@ -68,10 +68,12 @@ class ResultTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return (row.name, _percent(row.probability), row.prediction,
                     _STATUS_TEXT.get(row.status, row.status))[col]
-        if role == SORT_ROLE:
-            return (row.name.lower(),
-                    -1.0 if row.probability is None else row.probability,
-                    row.prediction, row.status)[col]
+        if role == SORT_ROLE:  # plain str/float: the proxy compares them in C++
+            if col == 0:
+                return row.name.lower()
+            if col == 1:
+                return -1.0 if row.probability is None else row.probability
+            return row.prediction if col == 2 else row.status
         if role == ROW_ROLE:
             return row
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -155,10 +157,12 @@ class FlaggedTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return (os.path.basename(e.path), _percent(e.probability), finding,
                     e.review_state, e.note)[col]
-        if role == SORT_ROLE:
-            # Column 1 (and the default order) = most likely first, unassessed last.
-            return (os.path.basename(e.path).lower(), e.sort_key(), finding,
-                    e.review_state, e.note.lower())[col]
+        if role == SORT_ROLE:  # plain str/float: the proxy compares them in C++
+            if col == 1:  # ascending = most likely first, unassessed (no probability) last
+                return 1.0 if e.probability is None else -e.probability
+            if col == 0:
+                return os.path.basename(e.path).lower()
+            return (finding, e.review_state, e.note.lower())[col - 2]
         if role == ROW_ROLE:
             return e
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -208,7 +212,7 @@ class FlaggedTableModel(QAbstractTableModel):
 
 
 class SortProxy(QSortFilterProxyModel):
-    """Sorts on :data:`SORT_ROLE`, keeps sorting while rows arrive."""
+    """Sorts on :data:`SORT_ROLE` (native comparisons), keeps sorting while rows arrive."""
 
     def __init__(self, source: QAbstractTableModel, column: int = 0,
                  order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -217,11 +221,3 @@ class SortProxy(QSortFilterProxyModel):
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(True)
         self.sort(column, order)
-
-    def lessThan(self, left: _Index, right: _Index) -> bool:
-        a = left.data(SORT_ROLE)
-        b = right.data(SORT_ROLE)
-        try:
-            return a < b
-        except TypeError:
-            return str(a) < str(b)
