@@ -166,7 +166,7 @@ def _walk(root: str, seen: set[tuple[int, int]]) -> Iterator[str]:
     try:
         first = _list_dir(root, seen)
     except OSError as exc:
-        log.warning("cannot list %s: %s", root, exc)
+        log.warning("cannot list %s: %s", display_path(root), exc.strerror or exc)
         yield root
         return
     stack = [first]
@@ -185,7 +185,7 @@ def _walk(root: str, seen: set[tuple[int, int]]) -> Iterator[str]:
             try:
                 stack.append(_list_dir(entry.path, seen))
             except OSError as exc:
-                log.warning("cannot list %s: %s", entry.path, exc)
+                log.warning("cannot list %s: %s", display_path(entry.path), exc.strerror or exc)
                 yield entry.path
         elif is_candidate_file(Path(entry.name)):
             yield entry.path
