@@ -108,12 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Triage aid for pediatric frontal chest X-rays (offline). Without a "
         "command, opens the app window.",
+        epilog=f"window: {PROG} [FILE_OR_FOLDER ...] opens the app, optionally with files. "
+        f"Headless: {PROG} classify --help.",
     )
     parser.add_argument("-V", "--version", action="store_true",
                         help="print the app and model versions and exit")
     parser.add_argument("--self-test", action="store_true",
                         help="verify the bundled model and classify a built-in image")
-    parser.add_argument("--model-dir", type=Path, default=None,
+    parser.add_argument("--model-dir", type=Path, default=None, metavar="DIR",
                         help="model folder (model.tflite + metadata.json); default: the bundled model")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cls = sub.add_parser(
@@ -128,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where to write the results (replaced atomically when finished)")
     cls.add_argument("--threshold", type=_threshold, default=None, metavar="T",
                      help="decision threshold on P(pneumonia), 0 < T < 1; default: the model's")
-    cls.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS,
+    cls.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
                      help="model folder; default: the bundled model")
     cls.add_argument("--workers", type=_workers, default=default_workers(), metavar="N",
                      help="worker threads, each with its own interpreter (default: %(default)s)")
