@@ -225,7 +225,11 @@ def feature_distance(embedding: np.ndarray, scope: dict) -> float | None:
     std = scope.get("embedding_std")
     if not mean or not std:
         return None
-    z = (np.asarray(embedding, np.float64) - np.asarray(mean)) / np.maximum(np.asarray(std), 1e-6)
+    sd = np.asarray(std, np.float64)
+    # Features (nearly) constant on training images - dead units - would turn any activation
+    # into an enormous z; their spread is floored at a tenth of the median feature's.
+    sd = np.maximum(sd, max(0.1 * float(np.median(sd)), 1e-6))
+    z = (np.asarray(embedding, np.float64) - np.asarray(mean)) / sd
     return float(np.sqrt(np.mean(z * z)))
 
 
