@@ -51,7 +51,9 @@ def _details(meta: ModelMetadata, source: RunSource) -> list[str]:
             ["created (UTC)", meta.created],
             ["file", f"`{meta.file}` ({meta.quantization})"],
             ["SHA-256", f"`{meta.sha256}`"],
-            ["architecture", f"{arch}: CNN, `Conv2D(1, 1)` class-activation head, global average pooling"],
+            ["architecture", f"{arch}: CNN, " + (
+                "`Conv2D(1, 1)` class-activation head, global average pooling"
+                if "cam" in meta.outputs else "dense head, no class-activation map (no heatmap)")],
             ["input", f"`{meta.input.name}` {meta.input.shape} {meta.input.dtype}, grayscale raw "
                       f"pixels {meta.input.value_range}; resize: {meta.input.resize}"],
             ["outputs", ", ".join(f"`{v['name']}` {v['shape']}" for v in meta.outputs.values())],
