@@ -62,7 +62,11 @@ def create_window(open_paths: list[str] | None = None, show_first_start: bool = 
 
 def run_gui(args: list[str]) -> int:
     """Create the QApplication and the main window, open ``args``, run the event loop."""
-    logging_setup.setup_logging()
+    try:
+        logging_setup.setup_logging()
+    except OSError as exc:  # unwritable log folder: log to the terminal only
+        logging.basicConfig(level=logging.INFO)
+        log.error("cannot write the log file: %s", exc)
     logging_setup.install_excepthook()
     from PySide6.QtWidgets import QApplication
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -28,11 +27,12 @@ from PySide6.QtWidgets import (
 
 from desktop import menus, paths
 from desktop import worker as workers
-from desktop.audit import AuditError, AuditEvent, AuditLog
+from desktop.audit import AuditError, AuditLog
 from desktop.batch_runner import BatchRunner
-from desktop.jobs import Preview, ResultRow, sync_flags
+from desktop.jobs import Preview, ResultRow
 from desktop.panels import FlaggedPanel, ResultPanel
 from desktop.preview_loader import PreviewLoader
+from desktop.review_actions import ReviewActions
 from desktop.review_store import FlagEntry, ReviewStore, ReviewStoreError
 from desktop.settings import Settings
 from desktop.table_models import ROW_ROLE, ResultTableModel, SortProxy
@@ -44,7 +44,7 @@ from pneumonia_core.model import ModelBundle
 log = logging.getLogger(__name__)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ReviewActions, QMainWindow):
     def __init__(self, bundle: ModelBundle | None, model_error: str = "",
                  settings: Settings | None = None) -> None:
         super().__init__()
@@ -54,9 +54,19 @@ class MainWindow(QMainWindow):
         self.meta = bundle.metadata if bundle is not None else None
         self.model_threshold = self.meta.threshold_value if self.meta else 0.5
         self.threshold = self.settings.threshold(self.model_threshold)
-        self.review_db, self.audit_db = paths.review_db_path(), paths.audit_db_path()
-        self.store = ReviewStore(self.review_db)
-        self.audit = AuditLog(self.audit_db)
+        self.storage_error = ""
+        try:
+            self.review_db, self.audit_db = paths.review_db_path(), paths.audit_db_path()
+            self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.audit_db)
+        except (OSError, ReviewStoreError, AuditError) as exc:  # read-only or full disk
+            import tempfile
+
+            tmp = Path(tempfile.mkdtemp(prefix="pneumonia-xray-"))
+            self.storage_error = (f"{exc} The review list and audit log are kept in {tmp} "
+                                  "for this session only.")
+            log.error("%s", self.storage_error)
+            self.review_db, self.audit_db = tmp / "review.sqlite3", tmp / "audit.sqlite3"
+            self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.audit_db)
         self.setWindowTitle("pneumonia-xray: chest X-ray triage aid")
         self.setAcceptDrops(True)
         self._build()
@@ -84,9 +94,14 @@ class MainWindow(QMainWindow):
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background:#b3261e; color:white; padding:6px; font-weight:bold;")
-        self.banner.setVisible(self.bundle is None)
-        self.banner.setText("The model could not be loaded, so images can be viewed but NOT "
+        problems = []
+        if self.bundle is None:
+            problems.append("The model could not be loaded, so images can be viewed but NOT "
                             f"classified. {self.model_error}")
+        if self.storage_error:
+            problems.append(self.storage_error)
+        self.banner.setVisible(bool(problems))
+        self.banner.setText("\n".join(problems))
         outer.addWidget(self.banner)
         split = QSplitter(Qt.Orientation.Horizontal)
         # left: results
@@ -310,62 +325,6 @@ class MainWindow(QMainWindow):
     def _on_opacity(self, value: int) -> None:
         self.settings.heatmap_opacity = value / 100.0
         self.viewer.set_heatmap_opacity(value / 100.0)
-
-    # -- review list -----------------------------------------------------------------------
-    def set_review(self, entry: FlagEntry, state: str, note: str) -> None:
-        try:
-            updated = self.store.set_review(entry.path, entry.file_sha256, state, note)
-            self.audit.append(AuditEvent(
-                action=f"review:{state}", path=entry.path, file_sha256=entry.file_sha256,
-                model_sha256=entry.model_sha256, probability=entry.probability,
-                threshold=entry.threshold,
-                decision=entry.prediction if entry.status == "ok" else entry.status, note=note))
-        except (ReviewStoreError, AuditError, KeyError) as exc:
-            self.show_error(f"The review could not be saved: {exc}")
-            return
-        self.flagged.model.upsert([updated])
-        self.statusBar().showMessage(f"{Path(entry.path).name}: {state}", 5000)
-
-    def export_flagged(self, dest: Path) -> int:
-        n = self.store.export_csv(dest)
-        self.audit.append(AuditEvent(action="export", path=str(dest), note=f"{n} review entries"))
-        return n
-
-    def export_flagged_dialog(self) -> None:
-        dest, _ = QFileDialog.getSaveFileName(self, "Export flagged list", "flagged.csv",
-                                              "CSV files (*.csv)")
-        if dest:
-            try:
-                n = self.export_flagged(Path(dest))
-            except (OSError, ReviewStoreError) as exc:
-                self.show_error(f"Could not write {dest}: {exc}")
-                return
-            self.statusBar().showMessage(f"{n} entries written to {dest}", 8000)
-
-    # -- threshold -------------------------------------------------------------------------
-    def apply_threshold(self, threshold: float, override: bool = True) -> None:
-        """Use a new decision threshold: re-decide rows, update the review list, persist."""
-        old, self.threshold = self.threshold, float(threshold)
-        self.settings.threshold_override = self.threshold if override else None
-        self.settings.save()
-        self.previews.threshold = self.threshold
-        labels = self.meta.labels if self.meta else ["NORMAL", "PNEUMONIA"]
-        changed = [dataclasses.replace(r) for r in self.results.rows()
-                   if r.redecide(self.threshold, labels)]
-        self.results.rows_changed()
-        self._update_model_info()
-        self._on_current_row(self.table.currentIndex(), QModelIndex())
-        if self.meta is None:
-            return
-        w = workers.FunctionWorker(sync_flags, changed, self.threshold, old, self.meta.sha256,
-                                   self.review_db, self.audit_db)
-        w.signals.finished.connect(self._reload_flags)
-        w.signals.errored.connect(lambda e: self.show_error(f"Review list not updated: {e}"))
-        self._sync_worker = w
-        workers.start(w)
-
-    def _reload_flags(self) -> None:
-        self.flagged.model.set_entries(self.store.entries())
 
     # -- errors, geometry, close -----------------------------------------------------------
     def show_error(self, message: str) -> None:

@@ -34,13 +34,13 @@ class Settings:
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
         """Read settings; a missing or damaged file gives defaults (logged, never fatal)."""
-        p = path or paths.settings_path()
         try:
+            p = path or paths.settings_path()
             data = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return cls()
         except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable settings %s: %s", p, exc)
+            log.warning("ignoring unreadable settings: %s", exc)
             return cls()
         if not isinstance(data, dict):
             return cls()
@@ -62,10 +62,10 @@ class Settings:
 
     def save(self, path: Path | None = None) -> None:
         """Write atomically (temporary file + rename)."""
-        p = path or paths.settings_path()
-        tmp = p.with_name(p.name + ".part")
         try:
+            p = path or paths.settings_path()
+            tmp = p.with_name(p.name + ".part")
             tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
             os.replace(tmp, p)
         except OSError as exc:
-            log.error("cannot save settings to %s: %s", p, exc)
+            log.error("cannot save settings: %s", exc)

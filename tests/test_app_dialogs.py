@@ -87,3 +87,13 @@ def test_uncaught_exception_shows_a_dialog_and_the_window_stays(qtbot, monkeypat
     finally:
         logging_setup.shutdown_logging()
     assert "broken slot" in (home / "log" / "pneumonia-xray.log").read_text()
+
+
+def test_unwritable_data_folder_falls_back_with_a_banner(qtbot, tmp_path, monkeypatch,
+                                                        full_res_images):
+    blocker = tmp_path / "blocked"
+    blocker.write_text("a file where the home folder should be")
+    monkeypatch.setenv("PNEUMONIA_XRAY_HOME", str(blocker))
+    w = new_window(qtbot, [full_res_images[0]])
+    assert w.banner.isVisible() and "this session only" in w.banner.text()
+    assert w.results.rowCount() == 1 and w.results.rows()[0].status != "error"
