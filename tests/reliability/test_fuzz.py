@@ -1,8 +1,9 @@
 """Property-based robustness: random and mutated bytes never make the loader raise anything but
 ImageLoadError, never return anything but a 2-D uint8 image, and never take long.
 
-Seeds are valid JPEG, PNG (8/16-bit), TIFF (plain, LZW, float), BMP and DICOM (native,
-deflated, RLE, JPEG-LS, JPEG 2000) files; mutations flip bits, overwrite bytes and 32-bit
+Seeds are valid JPEG (grey, colour progressive, CMYK, EXIF-rotated), PNG (8/16-bit, palette,
+RGBA), TIFF (plain, LZW, float), BMP and DICOM (native, MONOCHROME1, deflated, headerless, RLE,
+JPEG-LS, JPEG 2000) files; mutations flip bits, overwrite bytes and 32-bit
 header fields with extreme values, truncate, splice two seeds and insert or repeat chunks.
 The run is derandomized (the same examples in CI every time); for a longer local hunt set
 PNEUMONIA_FUZZ_EXAMPLES=20000 and PNEUMONIA_FUZZ_RANDOM=1 (fresh random examples).
@@ -48,6 +49,9 @@ def seeds() -> tuple[bytes, ...]:
         encode(g, "TIFF", compression="tiff_lzw"),
         encode(Image.fromarray(g.astype(np.float32) / 7), "TIFF"),
         encode(g, "BMP"),
+        encode(Image.fromarray(np.stack([g, g, g], -1)).convert("CMYK"), "JPEG"),
+        encode(g, "JPEG", exif=_exif(6)),
+        encode(Image.fromarray(np.dstack([g, g, g, 255 - g])), "PNG"),
         dicom_bytes(g),
         dicom_bytes(g.astype(np.uint16) * 16, photometric="MONOCHROME1", window=(2000.0, 1500.0)),
         deflated_dicom(g),
@@ -56,6 +60,12 @@ def seeds() -> tuple[bytes, ...]:
     for name in ("MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm"):
         out.append(pydicom_test_file(name))
     return tuple(out)
+
+
+def _exif(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
 
 
 def check_decode(data: bytes) -> None:
