@@ -81,6 +81,7 @@ def integrity(db: Path) -> str:
         con.close()
 
 
+@pytest.mark.slow
 def test_review_store_survives_repeated_sigkill(tmp_path: Path) -> None:
     from desktop.review_store import ReviewStore
 

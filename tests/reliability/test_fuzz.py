@@ -129,6 +129,7 @@ def fuzz_settings(examples: int):  # -> hypothesis settings decorator
     )
 
 
+@pytest.mark.slow
 @fuzz_settings(2000)
 @given(data=mutated())
 def test_mutated_files_raise_only_image_load_error(data: bytes) -> None:
