@@ -8,6 +8,7 @@ the event loop. One job runs at a time; paths opened meanwhile are queued.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from pneumonia_core.model import ModelBundle
 log = logging.getLogger(__name__)
 
 FLUSH_MS = 100
+#: The batch thread runs this much nicer than the GUI thread (Linux), so a busy or
+#: overloaded machine delays the classification rather than the window. Env override.
+WORKER_NICE = int(os.environ.get("PNEUMONIA_XRAY_WORKER_NICE", "10"))
 MAX_CHUNK = 2000
 
 
@@ -66,6 +70,7 @@ class BatchRunner(QObject):
     def _launch(self, paths: list[str], bundle: ModelBundle | None, threshold: float) -> None:
         w = workers.GeneratorWorker(classify_job, list(paths), bundle, threshold,
                                     self.review_db, self.audit_db)
+        w.nice = WORKER_NICE
         w.signals.yielded.connect(self._on_yielded)
         w.signals.errored.connect(self._on_errored)
         w.signals.finished.connect(self._on_finished)

@@ -12,6 +12,8 @@ The caller keeps a reference to the worker until ``finished`` (see :func:`start`
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -58,14 +60,28 @@ class _Worker(QRunnable):
             self.signals.finished.emit()
 
 
+def lower_thread_priority(increment: int) -> None:
+    """Be nicer to the GUI thread: raise this OS thread's nice value (Linux; elsewhere and on
+    failure nothing happens). Only for dedicated pool threads: it cannot be undone."""
+    if increment <= 0 or not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+    except OSError as exc:
+        log.debug("cannot lower worker priority: %s", exc)
+
+
 class GeneratorWorker(_Worker):
     """Run ``func(*args, **kwargs)`` (a generator) and emit each yielded item."""
 
     def __init__(self, func: Callable[..., Iterator[Any]], *args: Any, **kwargs: Any) -> None:
         super().__init__()
         self._func, self._args, self._kwargs = func, args, kwargs
+        self.nice = 0  # set > 0 to lower the priority of the (dedicated) pool thread
 
     def work(self) -> None:
+        lower_thread_priority(self.nice)
         gen = self._func(*self._args, **self._kwargs)
         try:
             for item in gen:

@@ -134,3 +134,29 @@ def test_settings_roundtrip_and_damage(tmp_path):
     assert bad.threshold_override is None and bad.heatmap_opacity == pytest.approx(0.45)
     p.write_text("{not json")
     assert Settings.load(p) == Settings()
+
+
+def test_lower_thread_priority_only_affects_the_calling_thread():
+    import os
+    import sys
+    import threading
+
+    from desktop.worker import lower_thread_priority
+
+    if not sys.platform.startswith("linux"):
+        lower_thread_priority(5)  # a no-op elsewhere; must not raise
+        return
+    seen = {}
+
+    def run():
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        lower_thread_priority(5)
+        seen["delta"] = os.getpriority(os.PRIO_PROCESS, tid) - before
+
+    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert seen["delta"] == min(5, 19 - main_before)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before
