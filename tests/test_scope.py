@@ -14,10 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from converter.ood_corpus import CATEGORIES, build_corpus
 from pneumonia_core import scope
 from pneumonia_core.imageio import DecodedImage, load_decoded
+from tests.chest_like import chest_like_xray
+from tests.conftest import SHARED_DATA
 from training.data import patient_id
 
 
@@ -164,3 +167,14 @@ def test_fit_accepts_converter_float_batches(pixel_scope: dict,
     assert stats["n_images"] == 60 and len(stats["layout_components"]) == 15  # k <= N / 4
     size = len(json.dumps(pixel_scope["pixels"]))
     assert size < 100_000, size  # metadata.json stays small
+
+
+def test_chest_like_synthetic_films_pass_a_guard_fitted_on_real_xrays(pixel_scope: dict) -> None:
+    if not (SHARED_DATA / "train").is_dir():
+        pytest.skip(f"needs statistics fitted on real X-rays ({SHARED_DATA} absent)")
+    for seed in range(12):
+        for size in ((256, 224), (300, 260), (1000, 800)):
+            film = Image.fromarray(chest_like_xray(seed, size, pneumonia=seed % 2 == 1))
+            gray = np.asarray(film.resize((224, 224), Image.Resampling.BILINEAR))
+            v = scope.check_pixels(gray, pixel_scope)
+            assert v.in_scope, (seed, size, v.reason)
