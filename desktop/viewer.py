@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from desktop import imaging
 
 ZOOM_STEP = 1.25
+OVERLAY_MAX_SIDE = 512
 MIN_ZOOM, MAX_ZOOM = 0.05, 40.0
 
 
@@ -71,7 +72,9 @@ class ImageViewer(QWidget):
 
     @property
     def overlay_rgba(self) -> np.ndarray | None:
-        """The RGBA heatmap currently composed over the image (None when hidden)."""
+        """The RGBA heatmap (at full opacity, at most ``OVERLAY_MAX_SIDE`` pixels on its long
+        side, same aspect as the image) drawn over the whole image with
+        ``heatmap_opacity``; None when hidden."""
         return self._overlay_rgba if self.heatmap_visible else None
 
     def set_image(self, pixels: np.ndarray | None, cam: np.ndarray | None = None,
@@ -128,10 +131,8 @@ class ImageViewer(QWidget):
         self.view_changed.emit()
 
     def set_heatmap_opacity(self, opacity: float) -> None:
+        """Applied by the painter: no recomputation, so a slider drag stays smooth."""
         self.heatmap_opacity = float(np.clip(opacity, 0.0, 1.0))
-        self._overlay = None
-        self._overlay_rgba = None
-        self._render_overlay()
         self.update()
 
     def displayed_pixels(self) -> np.ndarray | None:
@@ -149,8 +150,12 @@ class ImageViewer(QWidget):
         if not self.heatmap_visible or self._cam is None or self._pixels is None:
             return
         if self._overlay is None:
-            self._overlay_rgba = imaging.heatmap_rgba(self._cam, self._pixels.shape,
-                                                      self.heatmap_opacity)
+            # The CAM is coarse (e.g. 14x14): a small overlay, smoothly scaled by the
+            # painter, looks the same as a full-size one and costs a few milliseconds.
+            h, w = self._pixels.shape
+            k = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
+            shape = (max(1, round(h * k)), max(1, round(w * k)))
+            self._overlay_rgba = imaging.heatmap_rgba(self._cam, shape, 1.0)
             self._overlay = rgba_qimage(self._overlay_rgba)
 
     # -- zoom and pan ----------------------------------------------------------------------
@@ -218,7 +223,10 @@ class ImageViewer(QWidget):
         target = self.image_rect()
         p.drawImage(target, self._image)
         if self.heatmap_visible and self._overlay is not None:
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            p.setOpacity(self.heatmap_opacity)
             p.drawImage(target, self._overlay)
+            p.setOpacity(1.0)
         p.setPen(QColor(230, 230, 120))
         label = f"W {self.width_:.0f}  L {self.centre:.0f}  {self.zoom * 100:.0f}%"
         if self.inverted:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.pipeline import classify_file
@@ -123,17 +124,29 @@ def test_heatmap_overlay_toggles_and_matches_the_models_cam(qtbot, tmp_path, ful
     assert w.viewer.cam is not None
     np.testing.assert_allclose(w.viewer.cam, ref.cam, rtol=0, atol=1e-6)
     overlay = w.viewer.overlay_rgba
-    assert overlay is not None and overlay.shape == (*w.viewer.pixels.shape, 4)
+    H, W = w.viewer.pixels.shape
+    oh, ow = overlay.shape[:2]
+    assert overlay.shape[2] == 4 and abs(oh / ow - H / W) < 0.01  # covers the whole image
     # the hottest cell of the CAM is the most opaque region of the overlay
     h, w_ = ref.cam.shape
     iy, ix = np.unravel_index(np.argmax(ref.cam), ref.cam.shape)
-    H, W = w.viewer.pixels.shape
-    cy, cx = int((iy + 0.5) * H / h), int((ix + 0.5) * W / w_)
+    cy, cx = int((iy + 0.5) * oh / h), int((ix + 0.5) * ow / w_)
     assert overlay[cy, cx, 3] >= np.percentile(overlay[..., 3], 95)
-    alpha_before = int(overlay[..., 3].max())
+
+    def shown_colour() -> float:  # red-blue spread of the rendered viewer: 0 for grey
+        img = w.viewer.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        a = np.frombuffer(img.constBits(), np.uint8).reshape(
+            img.height(), img.bytesPerLine())[:, : img.width() * 3].reshape(
+            img.height(), img.width(), 3).astype(int)
+        return float(np.abs(a[..., 0] - a[..., 2]).mean())
+
+    w.opacity_slider.setValue(20)
+    faint = shown_colour()
     w.opacity_slider.setValue(100)
-    assert int(w.viewer.overlay_rgba[..., 3].max()) > alpha_before
+    strong = shown_colour()
+    assert strong > faint > 0.5
     assert w.settings.heatmap_opacity == pytest.approx(1.0)
+    assert w.viewer.heatmap_opacity == pytest.approx(1.0)
     w.heatmap_button.click()
     assert not w.heatmap_button.isChecked() and w.viewer.overlay_rgba is None
 
