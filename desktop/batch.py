@@ -204,6 +204,8 @@ def classify_paths(files: Iterable[str], bundle: ModelBundle, threshold: float,
 def csv_row(result: Result) -> list[str]:
     """One CSV row: probability with 4 decimals and prediction only for classified files.
     Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
+    from pneumonia_core.pipeline import display_path
+
     ok = result.status == "ok"
     probability = f"{result.probability:.4f}" if ok and result.probability is not None else ""
     message = result.message
@@ -211,7 +213,7 @@ def csv_row(result: Result) -> list[str]:
         relation = ">=" if result.probability >= result.threshold else "<"
         message = f"P(pneumonia) {result.probability:.4f} {relation} threshold {result.threshold:.4f}"
     return [
-        str(csv_safe.cell(result.path)),
+        str(csv_safe.cell(display_path(result.path))),
         result.status,
         probability,
         (result.prediction or "") if ok else "",

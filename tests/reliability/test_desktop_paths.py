@@ -44,7 +44,6 @@ def _env(tmp: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUG)
 def test_batch_command_gives_one_row_per_corpus_case(corpus, tmp_path: Path) -> None:
     root, folder, cases = corpus
     explicit = [os.fspath(root / c.relpath) for c in cases if c.explicit]
