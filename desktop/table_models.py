@@ -88,13 +88,17 @@ class ResultTableModel(QAbstractTableModel):
     def append_rows(self, rows: Sequence[ResultRow]) -> None:
         """Add a chunk of rows; a path already present is updated in place instead."""
         fresh: list[ResultRow] = []
+        changed: list[int] = []
         for r in rows:
             i = self._by_path.get(r.path)
             if i is None:
                 fresh.append(r)
             else:
                 self._rows[i] = r
-                self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.HEADERS) - 1))
+                changed.append(i)
+        if changed:  # one signal for the whole chunk
+            self.dataChanged.emit(self.index(min(changed), 0),
+                                  self.index(max(changed), len(self.HEADERS) - 1))
         if not fresh:
             return
         first = len(self._rows)
@@ -180,13 +184,17 @@ class FlaggedTableModel(QAbstractTableModel):
     def upsert(self, entries: Sequence[FlagEntry]) -> None:
         """Add or refresh entries (a chunk)."""
         fresh: list[FlagEntry] = []
+        changed: list[int] = []
         for e in entries:
             i = self._by_key.get(e.key)
             if i is None:
                 fresh.append(e)
             else:
                 self._entries[i] = e
-                self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.HEADERS) - 1))
+                changed.append(i)
+        if changed:  # one signal for the whole chunk
+            self.dataChanged.emit(self.index(min(changed), 0),
+                                  self.index(max(changed), len(self.HEADERS) - 1))
         if fresh:
             first = len(self._entries)
             self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
