@@ -63,6 +63,7 @@ def _verdict(path: str | Path, stats: dict) -> scope.ScopeVerdict:
     return v if not v.in_scope else scope.check_pixels(gray, stats)
 
 
+@pytest.mark.slow
 def test_corpus_is_large_deterministic_and_covers_every_category(corpus: list, tmp_path: Path) -> None:
     assert len(corpus) >= 100
     counts = Counter(item.category for item in corpus)
@@ -78,6 +79,7 @@ def test_corpus_is_large_deterministic_and_covers_every_category(corpus: list, t
     assert json.loads((tmp_path / "manifest.json").read_text())["items"][0]["category"]
 
 
+@pytest.mark.slow
 def test_guard_catches_every_corpus_category(corpus: list, pixel_scope: dict) -> None:
     caught: Counter[str] = Counter()
     total: Counter[str] = Counter()
