@@ -29,10 +29,6 @@ def new_window(qtbot, open_paths=None, wait: bool = True, first_start: bool = Fa
     return w
 
 
-def close_window(qtbot, w) -> None:
-    w.close()
-
-
 def copy_images(images: list[Path], folder: Path) -> Path:
     """Copy images into ``folder`` (a sub-folder per parent name, to test recursion)."""
     for p in images:
