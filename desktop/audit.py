@@ -31,6 +31,7 @@ from pathlib import Path
 
 from desktop import csv_safe
 from desktop.review_store import utc_now
+from pneumonia_core.pipeline import display_path
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ def classification_event(result: object, model_sha256: str, action: str = "class
     decision = getattr(result, "prediction", None) if status == "ok" else status
     return AuditEvent(
         action=action,
-        path=str(getattr(result, "path", "")),
+        path=display_path(getattr(result, "path", "")),
         file_sha256=getattr(result, "file_sha256", "") or "",
         model_sha256=model_sha256,
         probability=getattr(result, "probability", None),

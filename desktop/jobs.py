@@ -27,6 +27,7 @@ from pneumonia_core.pipeline import (
     Result,
     classify_bytes,
     decide,
+    display_path,
     iter_image_files,
 )
 
@@ -71,7 +72,7 @@ class ResultRow:
 
 def flag_entry(row: ResultRow, model_sha256: str) -> FlagEntry:
     """The review-list entry of a flagged row."""
-    return FlagEntry(path=row.path, file_sha256=row.file_sha256, status=row.status,
+    return FlagEntry(path=display_path(row.path), file_sha256=row.file_sha256, status=row.status,
                      probability=row.probability, prediction=row.prediction,
                      message=row.message, threshold=row.threshold, model_sha256=model_sha256)
 
@@ -156,7 +157,7 @@ def _save_chunk(pending: list[tuple[Result, ResultRow]], model_sha: str, store: 
                                     if row.flagged])
         flags = {e.path: e for e in stored}
     for _, row in pending:
-        yield Classified(row, flags.get(row.path) if row.flagged else None)
+        yield Classified(row, flags.get(display_path(row.path)) if row.flagged else None)
 
 
 def _classify_one(path: str, model: ModelBundle | None, threshold: float) -> Result:
@@ -242,5 +243,5 @@ def sync_flags(changed: list[ResultRow], threshold: float, old_threshold: float,
             if row.flagged:
                 added.append(store.upsert(flag_entry(row, model_sha256)))
             else:
-                store.remove_pending(row.path, row.file_sha256)
+                store.remove_pending(display_path(row.path), row.file_sha256)
     return added

@@ -79,7 +79,6 @@ def test_batch_command_gives_one_row_per_corpus_case(corpus, tmp_path: Path) -> 
     assert set(seen.values()) == {1}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUG)
 def test_app_keeps_the_batch_when_a_name_is_not_utf8(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
