@@ -177,17 +177,24 @@ def grouped_split(samples: Sequence[Sample], val_fraction: float, seed: int,
     return train, val
 
 
+def _loader_digest() -> str:
+    """Hash of the loader's source: a changed decode/resize invalidates cached arrays."""
+    import pneumonia_core.imageio as imageio
+
+    return hashlib.sha256(Path(imageio.__file__).read_bytes()).hexdigest()[:16]
+
+
 def load_arrays(paths: Sequence[Path | str], size: int, cache_dir: Path | None = None,
                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """``(N, size, size)`` uint8 arrays through :func:`load_image`, cached on disk when asked.
 
-    The cache file is keyed by the file list (path, size, mtime), the image size and the
-    cache version, so a changed file or loader invalidates it.
+    The cache file is keyed by the file list (path, size, mtime), the image size, the cache
+    version and the loader's source, so a changed file or loader invalidates it.
     """
     paths = [Path(p) for p in paths]
     key = None
     if cache_dir is not None:
-        h = hashlib.sha256(f"v{CACHE_VERSION}|{size}\n".encode())
+        h = hashlib.sha256(f"v{CACHE_VERSION}|{size}|{_loader_digest()}\n".encode())
         for p in paths:
             st = p.stat()
             h.update(f"{os.path.abspath(p)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())

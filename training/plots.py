@@ -87,20 +87,30 @@ def confusion_plot(cm: dict[str, int], path: Path, title: str = "Confusion matri
 def reliability_plot(labels: np.ndarray, probs: np.ndarray, path: Path, ece: float,
                      n_bins: int = 15, raw_probs: np.ndarray | None = None,
                      title: str = "Reliability diagram") -> Path:
-    fig, ax = plt.subplots(figsize=(5, 5))
+    """Observed positive rate per probability bin (marker area ~ images in the bin), with the
+    bin counts underneath: sparse middle bins are noisy, and the counts show it."""
+    fig, (ax, axh) = plt.subplots(2, 1, figsize=(5, 6.2), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfect calibration")
     series = [(probs, f"calibrated (ECE {ece:.3f})", "tab:blue")]
     if raw_probs is not None:
         series.append((raw_probs, "before temperature scaling", "tab:orange"))
     for p, label, color in series:
         bins = [b for b in reliability_bins(labels, p, n_bins) if b["count"]]
-        ax.plot([b["confidence"] for b in bins], [b["frequency"] for b in bins], "o-",
-                color=color, label=label)
-    ax.set_xlabel("predicted P(PNEUMONIA) (bin mean)")
+        conf = [b["confidence"] for b in bins]
+        ax.plot(conf, [b["frequency"] for b in bins], "-", color=color, alpha=0.6, label=label)
+        ax.scatter(conf, [b["frequency"] for b in bins], s=[8 + 4 * np.sqrt(b["count"]) ** 1.5
+                                                            for b in bins], color=color, zorder=3)
     ax.set_ylabel("observed fraction PNEUMONIA")
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
+    edges = np.linspace(0, 1, n_bins + 1)
+    axh.hist(np.asarray(probs, dtype=float), bins=edges, color="tab:blue", alpha=0.7)
+    axh.set_yscale("log")
+    axh.set_ylabel("images")
+    axh.set_xlabel("predicted P(PNEUMONIA)")
+    axh.grid(alpha=0.3)
     return _save(fig, path)
