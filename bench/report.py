@@ -125,8 +125,7 @@ def goal_rows(res: dict[str, Any]) -> list[Row]:
     def cpu_note(key: str, fallback: str = "") -> str:
         v = st.get(key, {})
         if isinstance(v, dict) and v.get("ok") and v.get("cpu_s") is not None:
-            return (f"process CPU {v['cpu_s']:.2f} s (what an idle machine needs at least; "
-                    f"wall min {v['min_s']:.2f} s)")
+            return f"process CPU {v['cpu_s']:.2f} s (all threads); wall min {v['min_s']:.2f} s"
         return fallback
 
     peak = max((v.get("peak_rss_mb", 0) for v in mem.values()
@@ -199,10 +198,11 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
                          f"(p10 {v['p10_ms']:.3f}, p90 {v['p90_ms']:.3f}, {v['runs']} runs)"))
     for k, v in res.get("throughput", {}).items():
         if isinstance(v, dict) and "images_per_s" in v:
+            busy = v.get("cpu_utilisation")
             rows.append((f"throughput {k}", f"{v['images_per_s']:.1f} images/s "
                          f"({v['images']} files in {v['seconds']:.2f} s; "
-                         f"{v.get('cpu_ms_per_image', float('nan')):.2f} CPU-ms/image, "
-                         f"{v.get('cpu_utilisation') or 0:.2f} cores busy)"))
+                         f"{v.get('cpu_ms_per_image', float('nan')):.2f} CPU-ms/image"
+                         + (f", {busy:.2f} cores busy)" if busy is not None else ")")))
     prof = res.get("throughput", {}).get("profile", {})
     if prof:
         stages = ", ".join(f"{k} {v:.2f}" for k, v in prof["stages_ms_per_image"].items())
