@@ -39,9 +39,13 @@ class Row:
             return f"{self.value:.2f}x" if self.value < 10 else f"{self.value:.1f}x"
         if self.unit == "s":
             return f"{self.value:.2f} s"
+        if self.unit == "AUC":
+            return f"{self.value:+.4f}"
         return f"{self.value:.1f} {self.unit}".strip()
 
     def status(self) -> str:
+        if self.goal == "reported":
+            return "reported" if self.value is not None else "not measured"
         if self.met is None:
             return "-" if not self.goal else "not measured"
         return "met" if self.met else "MISSED"
@@ -162,10 +166,14 @@ def goal_rows(res: dict[str, Any]) -> list[Row]:
     ]
     if acc.get("status") == "ok":
         rows.append(Row("auc_drop", "ROC AUC lost by int8 quantization (validation split)",
-                        acc.get("auc_drop"), "", "reported"))
+                        acc.get("auc_drop"), "AUC", "reported",
+                        note=f"{acc['decision_agreement']:.2%} of {acc['images']} decisions "
+                        f"identical; sensitivity {acc['float']['sensitivity']:.4f} -> "
+                        f"{acc['int8']['sensitivity']:.4f}, specificity "
+                        f"{acc['float']['specificity']:.4f} -> {acc['int8']['specificity']:.4f}"))
     else:
         rows.append(Row("auc_drop", "ROC AUC lost by int8 quantization (validation split)", None,
-                        "", "reported", note=str(acc.get("status", "not run"))))
+                        "AUC", "reported", note=str(acc.get("status", "not run"))))
     return rows
 
 
