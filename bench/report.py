@@ -148,12 +148,19 @@ def goal_rows(res: dict[str, Any]) -> list[Row]:
         Row("window_ready", "start-up to a ready window (installed package)",
             secs("window_ready"), "s", "<= 1 s", _check(secs("window_ready"), "<=", 1.0),
             note=cpu_note("window_ready", str(_get(st, "window_ready", "detail") or ""))),
+        Row("window_first_result", "start-up to the first result shown in the window "
+            "(image given on the command line)", secs("window_first_result"), "s", "<= 1 s",
+            _check(secs("window_first_result"), "<=", 1.0)),
         Row("first_result_cli", "start-up to the first classified image (`classify` one file)",
             secs("first_result_cli"), "s", "<= 1 s", _check(secs("first_result_cli"), "<=", 1.0),
             note=cpu_note("first_result_cli")),
         Row("bundle_self_test", "PyInstaller bundle: start to a finished `--self-test`",
             secs("bundle_self_test"), "s", "<= 1 s", _check(secs("bundle_self_test"), "<=", 1.0),
             note=cpu_note("bundle_self_test", str(st.get("bundle", "")))),
+        Row("bundle_window_first_result", "PyInstaller bundle: start to the first result shown "
+            "in the window", secs("bundle_window_first_result"), "s", "<= 1 s",
+            _check(secs("bundle_window_first_result"), "<=", 1.0),
+            note="" if secs("bundle_window_first_result") else str(st.get("bundle", ""))),
         Row("bundle_first_result", "PyInstaller bundle: start to the first classified image",
             secs("bundle_first_result"), "s", "<= 1 s",
             _check(secs("bundle_first_result"), "<=", 1.0),
@@ -221,8 +228,9 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append(("start-up window imports (ms, cumulative)",
                          ", ".join(f"{m} {t:.0f}" for m, t in v.items())))
         elif isinstance(v, dict):
+            cpu = f"; CPU {v['cpu_s']:.3f} s" if v.get("cpu_s") is not None else ""
             rows.append((f"start-up {k}", f"{v['median_s']:.3f} s median of {v['runs']} "
-                         f"(min {v['min_s']:.3f} s; CPU {v.get('cpu_s', float('nan')):.3f} s)"
+                         f"(min {v['min_s']:.3f} s{cpu})"
                          if v.get("ok") else f"n/a: {v.get('detail', '')[:120]}"))
     for k, v in res.get("memory", {}).items():
         if isinstance(v, dict):

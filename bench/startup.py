@@ -113,6 +113,49 @@ def time_command(cmd: list[str], repeats: int, until: str | None = None,
             "runs": len(good), "detail": runs[-1][2][:200]}
 
 
+def time_window_result(cmd: list[str], repeats: int, timeout: float = 60.0,
+                       model_dir: Path | None = None) -> dict[str, Any]:
+    """Seconds from spawning the app with one image on its command line to the app's log line
+    saying the batch finished (``desktop.batch_runner``): the window is up and shows a result.
+    Works for the frozen bundle too, since it needs no code in the process. The app is then
+    terminated. Median of ``repeats`` (after one untimed warm-up)."""
+    times: list[float] = []
+    detail = ""
+    for i in range(max(1, repeats) + 1):
+        home = Path(tempfile.mkdtemp(prefix="bench_home_"))
+        log_file = home / "app" / "log" / "pneumonia-xray.log"
+        try:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(home, model_dir),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            elapsed = float("nan")
+            while time.perf_counter() - t0 < timeout and proc.poll() is None:
+                try:
+                    if "batch finished" in log_file.read_text(errors="replace"):
+                        elapsed = time.perf_counter() - t0
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.005)
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if elapsed != elapsed:
+                detail = f"no 'batch finished' line in {log_file} (exit {proc.returncode})"
+            elif i > 0:
+                times.append(elapsed)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+    if not times:
+        return {"command": " ".join(cmd), "ok": False, "detail": detail}
+    return {"command": " ".join(cmd), "ok": True, "median_s": round(statistics.median(times), 4),
+            "min_s": round(min(times), 4), "runs": len(times),
+            "detail": "until the app logs 'batch finished' for the one image"}
+
+
 def import_breakdown(cmd: list[str], top: int = 10, timeout: float = 60.0,
                      model_dir: Path | None = None) -> dict[str, float]:
     """Cumulative import time (ms) of the slowest top-level imports of ``cmd`` (a Python
@@ -155,6 +198,8 @@ def bench_startup(image: Path, repeats: int, bundle_exe: Path = BUNDLE_EXE,
                                            until="READY", model_dir=model_dir)
         out["window_imports_ms"] = import_breakdown([py, "-m", "bench.startup_probe"],
                                                     model_dir=model_dir)
+        out["window_first_result"] = time_window_result([py, "-m", "desktop", str(image)],
+                                                        repeats, model_dir=model_dir)
     else:
         out["window_ready"] = {"ok": False, "detail": "desktop/app.py has not landed"}
     if _has_module("desktop.batch"):
@@ -167,6 +212,8 @@ def bench_startup(image: Path, repeats: int, bundle_exe: Path = BUNDLE_EXE,
         out["bundle_self_test"] = time_command([str(bundle_exe), "--self-test"], repeats)
         out["bundle_first_result"] = time_command(
             [str(bundle_exe), "classify", str(image), "--csv", str(csv)], repeats)
+        out["bundle_window_first_result"] = time_window_result([str(bundle_exe), str(image)],
+                                                               repeats)
     else:
         out["bundle"] = f"no built bundle at {bundle_exe}"
     shutil.rmtree(csv.parent, ignore_errors=True)
