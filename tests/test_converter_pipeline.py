@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import synthetic_xray
+from tests.conftest import simple_xray
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def _write_images(root: Path, split: str, n_per_class: int) -> list[dict]:
         folder = root / split / name
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(n_per_class):
-            arr = synthetic_xray(zlib.crc32(f"conv/{split}/{name}/{i}".encode()), size=(96, 96),
+            arr = simple_xray(zlib.crc32(f"conv/{split}/{name}/{i}".encode()), size=(96, 96),
                                  pneumonia=bool(label))
             path = folder / f"{split}-{name.lower()}-{i:03d}.jpeg"
             Image.fromarray(arr).save(path, quality=92)

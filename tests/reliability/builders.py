@@ -17,7 +17,10 @@ from tests.conftest import synthetic_xray
 
 
 def xray(size: tuple[int, int] = (256, 224), seed: int = 1) -> np.ndarray:
-    return synthetic_xray(seed, size=size)
+    """A generated film stretched to the full 0..255 range, so that decoders which scale by
+    the image's own range (DICOM, 16-bit) must give it back unchanged."""
+    a = synthetic_xray(seed, size=size).astype(np.float64)
+    return np.rint((a - a.min()) * 255.0 / (a.max() - a.min())).astype(np.uint8)
 
 
 def encode(arr_or_im: np.ndarray | Image.Image, fmt: str, **kw: object) -> bytes:

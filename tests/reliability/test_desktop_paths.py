@@ -24,8 +24,6 @@ from tests.reliability.corpus import ERROR, OUT_OF_SCOPE, Case
 
 pytestmark = pytest.mark.timeout(300)
 
-KNOWN_BUG = ("desktop/batch.py csv_row and the app's review store/audit log write the raw "
-             "path; a non-UTF-8 file name raises UnicodeEncodeError (use display_path)")
 
 
 def test_display_path_is_writable_text_and_keeps_utf8_names() -> None:
