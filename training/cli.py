@@ -38,6 +38,14 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _coerce(current: Any, value: Any) -> Any:
+    """``10`` for a float field becomes ``10.0``, so the config digest does not depend on how
+    a number was typed."""
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def apply_sets(cfg: TrainConfig, sets: list[str]) -> TrainConfig:
     """``--set key=value`` overrides; ``augmentation.zoom=0.1`` reaches the nested config."""
     for item in sets:
@@ -47,11 +55,13 @@ def apply_sets(cfg: TrainConfig, sets: list[str]) -> TrainConfig:
         value = _parse_value(raw)
         if key.startswith("augmentation."):
             sub = key.split(".", 1)[1]
-            if sub not in asdict(cfg.augmentation):
+            current = asdict(cfg.augmentation)
+            if sub not in current:
                 raise ValueError(f"unknown augmentation setting {sub!r}")
-            cfg = replace(cfg, augmentation=replace(cfg.augmentation, **{sub: value}))
+            cfg = replace(cfg, augmentation=replace(cfg.augmentation,
+                                                    **{sub: _coerce(current[sub], value)}))
         elif key in asdict(cfg):
-            cfg = replace(cfg, **{key: value})
+            cfg = replace(cfg, **{key: _coerce(getattr(cfg, key), value)})
         else:
             raise ValueError(f"unknown config key {key!r}")
     if not isinstance(cfg.augmentation, AugmentConfig):
