@@ -20,6 +20,7 @@ metadata without ``pixels`` still works (steps 1, 3 and the sanity rules of 2 ap
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -112,70 +113,151 @@ def check_decoded(decoded: DecodedImage) -> ScopeVerdict:
 
 # -- 2. image statistics -----------------------------------------------------------------
 
+#: Percentiles of :data:`PIXEL_FEATURES` (name -> q in percent).
+_PERCENTILES = {"p01": 1.0, "p05": 5.0, "p50": 50.0, "p95": 95.0, "p99": 99.0}
+_LEVELS = np.arange(256, dtype=np.float64)
+
+
+def _as_uint8(gray: np.ndarray) -> np.ndarray:
+    g = np.asarray(gray)
+    return g if g.dtype == np.uint8 else np.clip(np.rint(g), 0, 255).astype(np.uint8)
+
+
+def _histogram_percentile(cdf: np.ndarray, n: int, q: float) -> float:
+    """``np.percentile(pixels, q)`` (linear method) from the cumulative histogram of ``n``
+    uint8 pixels: no sort, same arithmetic as NumPy's virtual index and lerp."""
+    index = (n - 1) * (q / 100.0)
+    k = int(np.floor(index))
+    t = index - k
+    # The k-th smallest pixel (0-based) is the first level whose cumulative count exceeds k.
+    lo = float(np.searchsorted(cdf, min(max(k, 0), n - 1), side="right"))
+    hi = float(np.searchsorted(cdf, min(max(k + 1, 0), n - 1), side="right"))
+    diff = hi - lo
+    return hi - diff * (1.0 - t) if t >= 0.5 else lo + diff * t
+
+
 def pixel_features(gray: np.ndarray) -> dict[str, float]:
-    """The :data:`PIXEL_FEATURES` of a 2-D uint8 image (the model input)."""
+    """The :data:`PIXEL_FEATURES` of a 2-D uint8 image (the model input).
+
+    Brightness statistics come from the 256-bin histogram (exact: the same values as the
+    direct formulas, without a float copy or a sort); differences are taken in int16 and the
+    symmetry product is summed in float64, where every partial sum is an exact integer.
+    """
     g = np.asarray(gray)
     if g.ndim != 2:
         raise ValueError(f"expected a 2-D image, received shape {g.shape}")
-    if g.dtype != np.uint8:
-        g = np.clip(np.rint(g), 0, 255).astype(np.uint8)
-    a = g.astype(np.float64)
-    std = float(a.std())
-    p = np.percentile(a, [1, 5, 50, 95, 99])
-    grad = (float(np.abs(np.diff(a, axis=1)).mean()) + float(np.abs(np.diff(a, axis=0)).mean())) / 2
-    blur = np.asarray(Image.fromarray(g).filter(ImageFilter.GaussianBlur(2)), np.float64)
-    fine = float(np.abs(a - blur).mean())
-    flipped = a[:, ::-1]
+    g = _as_uint8(g)
+    n = g.size
+    hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
+    # Sums of pixels, squares and mirrored products are integers, exact in float64 up to
+    # about 2**53 (n * sums stay below it for model inputs up to 512 x 512).
+    total = float(hist @ _LEVELS)
+    n_var = n * float(hist @ np.square(_LEVELS)) - total * total  # n**2 * variance
+    mean = total / n
+    std = float(np.sqrt(max(n_var, 0.0))) / n
+    cdf = np.cumsum(hist)
+    g16 = g.astype(np.int16)
+    grad = (float(np.abs(np.diff(g16, axis=1)).mean()) + float(np.abs(np.diff(g16, axis=0)).mean())) / 2
+    blur = np.asarray(Image.fromarray(g).filter(ImageFilter.GaussianBlur(2)), np.int16)
+    fine = float(np.abs(g16 - blur).mean())
     if std > 0:
-        symmetry = float(np.mean((a - a.mean()) * (flipped - a.mean())) / (std * std))
+        a = g.astype(np.float64)
+        # Sum of pixel x mirrored pixel. einsum, not a BLAS dot: no copy of the mirrored view,
+        # and OpenBLAS may hand a 50,000-element dot product to idle-spinning threads.
+        cross = float(np.einsum("ij,ij->", a, a[:, ::-1]))
+        symmetry = (n * cross - total * total) / n_var  # covariance with the mirror / variance
     else:
         symmetry = 1.0
-    hist = np.bincount(g.ravel(), minlength=256) / g.size
-    nz = hist[hist > 0]
-    return {
-        "mean": float(a.mean()), "std": std,
-        "p01": float(p[0]), "p05": float(p[1]), "p50": float(p[2]), "p95": float(p[3]),
-        "p99": float(p[4]),
+    p = hist / n
+    nz = p[p > 0]
+    feats = {"mean": mean, "std": std}
+    feats.update({name: _histogram_percentile(cdf, n, q) for name, q in _PERCENTILES.items()})
+    feats.update({
         "edge": grad / max(std, 1.0), "fine": fine / max(std, 1.0),
         "edge_abs": grad, "fine_abs": fine,
         "symmetry": symmetry,
         "entropy": float(-(nz * np.log2(nz)).sum()),
-        "saturated": float(((g <= 2) | (g >= 253)).mean()),
-    }
+        "saturated": float((hist[:3].sum() + hist[253:].sum()) / n),
+    })
+    return feats
 
 
 def layout_vector(gray: np.ndarray, side: int = THUMB) -> np.ndarray:
     """A ``side x side`` area-averaged thumbnail, centred and scaled to unit length."""
-    g = np.asarray(gray)
-    if g.dtype != np.uint8:
-        g = np.clip(np.rint(g), 0, 255).astype(np.uint8)
+    g = _as_uint8(gray)
     t = np.asarray(Image.fromarray(g).resize((side, side), Image.Resampling.BOX), np.float64).ravel()
     t = t - t.mean()
     n = float(np.linalg.norm(t))
     return t / n if n > 1e-9 else t
 
 
+@dataclass(frozen=True)
+class PreparedLayout:
+    """The layout statistics of ``scope['pixels']`` as arrays (converted once per model)."""
+
+    side: int
+    mean: np.ndarray  # (side * side,)
+    components: np.ndarray  # (k, side * side)
+    scale: np.ndarray | None  # (k,) or None when the metadata has no layout_scale
+
+    @classmethod
+    def from_pixels(cls, pixels: dict) -> PreparedLayout:
+        side = int(pixels.get("thumb_size", THUMB))
+        scale = pixels.get("layout_scale")
+        return cls(side, np.asarray(pixels["layout_mean"], np.float64),
+                   np.asarray(pixels["layout_components"], np.float64).reshape(-1, side * side),
+                   np.maximum(np.asarray(scale, np.float64), 1e-9) if scale else None)
+
+    def residual(self, vector: np.ndarray) -> float:
+        d = vector - self.mean
+        return float(np.linalg.norm(d - (d @ self.components.T) @ self.components))
+
+    def coefficient_distance(self, vector: np.ndarray) -> float | None:
+        if self.scale is None:
+            return None
+        z = ((vector - self.mean) @ self.components.T) / self.scale
+        return float(np.sqrt(np.mean(z * z)))
+
+
+_PREPARED_MAX = 8
+_prepared: dict[int, tuple[dict, object, object, object, PreparedLayout]] = {}
+_prepared_lock = threading.Lock()
+
+
+def prepared_layout(pixels: dict) -> PreparedLayout:
+    """:class:`PreparedLayout` of ``pixels``, cached per dict (a model's metadata is loaded
+    once and reused for every image). The cache holds the dict, so its id is not reused while
+    cached, and an entry is rebuilt when one of its lists is replaced; lists are assumed not
+    to be edited in place."""
+    key = id(pixels)
+    parts = (pixels.get("layout_mean"), pixels.get("layout_components"), pixels.get("layout_scale"))
+    entry = _prepared.get(key)
+    if (entry is not None and entry[0] is pixels
+            and all(a is b for a, b in zip(entry[1:4], parts, strict=True))
+            and entry[4].side == int(pixels.get("thumb_size", THUMB))):
+        return entry[4]
+    prep = PreparedLayout.from_pixels(pixels)
+    with _prepared_lock:
+        while len(_prepared) >= _PREPARED_MAX:
+            _prepared.pop(next(iter(_prepared)))
+        _prepared[key] = (pixels, *parts, prep)
+    return prep
+
+
 def layout_residual(gray: np.ndarray, pixels: dict) -> float:
     """How much of the thumbnail the training X-rays' principal components leave unexplained
     (0 = fully explained; about 1.4 = unrelated)."""
-    side = int(pixels.get("thumb_size", THUMB))
-    d = layout_vector(gray, side) - np.asarray(pixels["layout_mean"], np.float64)
-    comps = np.asarray(pixels["layout_components"], np.float64).reshape(-1, side * side)
-    r = d - (d @ comps.T) @ comps
-    return float(np.linalg.norm(r))
+    prep = prepared_layout(pixels)
+    return prep.residual(layout_vector(gray, prep.side))
 
 
 def layout_coefficient_distance(gray: np.ndarray, pixels: dict) -> float | None:
     """RMS of the thumbnail's principal-component coefficients in units of their training
     spread: large when the layout is made of chest-like parts in unusual amounts."""
-    scale = pixels.get("layout_scale")
-    if not scale:
+    if not pixels.get("layout_scale"):
         return None
-    side = int(pixels.get("thumb_size", THUMB))
-    d = layout_vector(gray, side) - np.asarray(pixels["layout_mean"], np.float64)
-    comps = np.asarray(pixels["layout_components"], np.float64).reshape(-1, side * side)
-    z = (d @ comps.T) / np.maximum(np.asarray(scale, np.float64), 1e-9)
-    return float(np.sqrt(np.mean(z * z)))
+    prep = prepared_layout(pixels)
+    return prep.coefficient_distance(layout_vector(gray, prep.side))
 
 
 def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
@@ -201,13 +283,17 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
         if not lo <= value <= hi:
             return ScopeVerdict(False, f"Image statistics unlike a chest X-ray: {words} {value:.3g} "
                                 f"(training X-rays {lo:.3g} to {hi:.3g})", "pixels")
-    if "layout_components" in stats and "max_layout_residual" in stats:
-        res = layout_residual(gray, stats)
+    if "layout_components" not in stats:
+        return ScopeVerdict(True)
+    prep = prepared_layout(stats)
+    vector = layout_vector(gray, prep.side)
+    if "max_layout_residual" in stats:
+        res = prep.residual(vector)
         limit = float(stats["max_layout_residual"])
         if res > limit:
             return ScopeVerdict(False, f"Layout unlike a frontal chest X-ray (layout residual "
                                 f"{res:.2f} > {limit:.2f})", "layout")
-    coef = layout_coefficient_distance(gray, stats)
+    coef = prep.coefficient_distance(vector)
     if coef is not None and "max_layout_distance" in stats:
         limit = float(stats["max_layout_distance"])
         if coef > limit:
