@@ -1,6 +1,7 @@
 """Runs classification jobs in the background and hands results to the GUI in chunks.
 
-The worker yields one result at a time; results are buffered here and delivered every
+The worker yields one result at a time, in input order (classified by ``CLASSIFY_WORKERS``
+threads, see :func:`desktop.jobs.classify_in_order`); results are buffered here and delivered every
 ``FLUSH_MS`` milliseconds as one chunk (one model insert), so thousands of files never flood
 the event loop. One job runs at a time; paths opened meanwhile are queued.
 """
@@ -22,10 +23,14 @@ from pneumonia_core.model import ModelBundle
 log = logging.getLogger(__name__)
 
 FLUSH_MS = 100
-#: The batch thread runs this much nicer than the GUI thread (Linux), so a busy or
-#: overloaded machine delays the classification rather than the window. Env override.
+#: The batch thread runs this much nicer than the GUI thread (Linux; the classification
+#: threads it starts inherit it), so a busy or overloaded machine delays the classification
+#: rather than the window. Env override.
 WORKER_NICE = int(os.environ.get("PNEUMONIA_XRAY_WORKER_NICE", "10"))
 MAX_CHUNK = 2000
+#: Classification threads per job (each with its own model clone; results stay in order):
+#: decoding and inference of two files overlap on two cores.
+CLASSIFY_WORKERS = 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 class BatchRunner(QObject):
@@ -69,7 +74,7 @@ class BatchRunner(QObject):
 
     def _launch(self, paths: list[str], bundle: ModelBundle | None, threshold: float) -> None:
         w = workers.GeneratorWorker(classify_job, list(paths), bundle, threshold,
-                                    self.review_db, self.audit_db)
+                                    self.review_db, self.audit_db, workers=CLASSIFY_WORKERS)
         w.nice = WORKER_NICE
         w.signals.yielded.connect(self._on_yielded)
         w.signals.errored.connect(self._on_errored)

@@ -12,7 +12,9 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,9 +116,10 @@ SAVE_CHUNK_SECONDS = 0.2
 
 
 def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | None,
-                 threshold: float, review_db: Path, audit_db: Path
+                 threshold: float, review_db: Path, audit_db: Path, workers: int = 1
                  ) -> Iterator[Discovered | Classified]:
-    """Expand ``paths`` and classify each file once, yielding one event per file.
+    """Expand ``paths`` and classify each file once, yielding one event per file in input
+    order (``workers`` classification threads, see :func:`classify_in_order`).
 
     Flagged files are saved to the review list and every classification is appended to the
     audit log *before* it is yielded: results are committed in small chunks (one transaction
@@ -127,25 +130,59 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
     """
     files = list(iter_image_files(paths))
     yield Discovered(len(files))
-    model = thread_bundle(bundle) if bundle is not None else None
     model_sha = bundle.metadata.sha256 if bundle is not None else ""
     store = ReviewStore(review_db)
     audit = AuditLog(audit_db)
+    results = classify_in_order(files, bundle, threshold, workers)
     pending: list[tuple[Result, ResultRow]] = []
     last_save = 0.0
     try:
-        for k, path in enumerate(files):
-            result = _classify_one(path, model, threshold)
+        for k, result in enumerate(results):
             pending.append((result, ResultRow.from_result(result)))
             now = time.monotonic()
             if (len(pending) >= SAVE_CHUNK_FILES or now - last_save >= SAVE_CHUNK_SECONDS
                     or k == len(files) - 1):
-                yield from _save_chunk(pending, model_sha, store, audit, model is not None)
+                yield from _save_chunk(pending, model_sha, store, audit, bundle is not None)
                 pending = []
                 last_save = time.monotonic()
     finally:
+        results.close()  # stops the classification threads first
         store.close()
         audit.close()
+
+
+#: Files submitted ahead of the one being yielded, per classification thread.
+IN_FLIGHT_PER_WORKER = 4
+
+
+def classify_in_order(files: list[str], bundle: ModelBundle | None, threshold: float,
+                      workers: int = 1) -> Iterator[Result]:
+    """Classify ``files`` and yield their results in input order. With ``workers > 1`` the
+    work runs on that many new threads (inheriting the caller's priority), each with its own
+    clone of the bundle, at most ``IN_FLIGHT_PER_WORKER`` files each ahead of the consumer;
+    closing the generator cancels the files not started and waits for the ones running
+    (at most ``workers`` files). Like :func:`_classify_one`, never raises for bad input."""
+    workers = min(workers, len(files))
+    if bundle is None or workers <= 1:
+        model = thread_bundle(bundle) if bundle is not None else None
+        for path in files:
+            yield _classify_one(path, model, threshold)
+        return
+
+    def work(path: str) -> Result:
+        return _classify_one(path, thread_bundle(bundle), threshold)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify")
+    ahead: deque[Future[Result]] = deque()
+    try:
+        for path in files:
+            ahead.append(pool.submit(work, path))
+            if len(ahead) >= IN_FLIGHT_PER_WORKER * workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _save_chunk(pending: list[tuple[Result, ResultRow]], model_sha: str, store: ReviewStore,

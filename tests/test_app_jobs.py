@@ -160,3 +160,125 @@ def test_lower_thread_priority_only_affects_the_calling_thread():
     t.join()
     assert seen["delta"] == min(5, 19 - main_before)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before
+
+
+def test_classify_job_with_two_threads_matches_one_thread_in_input_order(tmp_path, full_res_images,
+                                                                         bundle):
+    bad = tmp_path / "bad.jpeg"
+    bad.write_text("nope")
+    paths = [str(p) for p in full_res_images[:5]] + [str(bad)] + [str(p) for p in full_res_images[5:]]
+    thr = bundle.metadata.threshold_value
+
+    def rows(workers: int, name: str) -> list[ResultRow]:
+        events = list(classify_job(paths, bundle, thr, tmp_path / f"{name}r.db",
+                                   tmp_path / f"{name}a.db", workers=workers))
+        return [e.row for e in events if isinstance(e, Classified)]
+
+    one, two = rows(1, "one"), rows(2, "two")
+    assert [r.path for r in two] == paths
+    assert [(r.status, r.probability, r.prediction, r.message, r.file_sha256) for r in two] == \
+        [(r.status, r.probability, r.prediction, r.message, r.file_sha256) for r in one]
+    assert two[5].status == "error"
+    with AuditLog(tmp_path / "twoa.db") as audit:
+        assert [e.path for e in audit.all()] == paths
+
+
+def _fake_classify(calls: list, delays: dict[str, float]):
+    import threading
+    import time
+
+    from pneumonia_core.pipeline import Result
+
+    def fake(path, model, threshold):
+        calls.append((path, threading.get_ident(), id(model)))
+        time.sleep(delays.get(path, 0.0))
+        return Result(path, "ok", probability=0.1, prediction="NORMAL", threshold=threshold)
+
+    return fake
+
+
+def test_classify_in_order_uses_one_clone_per_thread_and_keeps_order(monkeypatch, bundle):
+    from desktop import jobs
+
+    paths = [f"/x/{i:03d}.png" for i in range(40)]
+    # early files are slow, so later ones finish first on the other thread
+    delays = {p: (0.02 if i % 3 == 0 else 0.0) for i, p in enumerate(paths)}
+    calls: list = []
+    monkeypatch.setattr(jobs, "_classify_one", _fake_classify(calls, delays))
+    out = [r.path for r in jobs.classify_in_order(paths, bundle, 0.5, workers=2)]
+    assert out == paths
+    threads = {t for _, t, _ in calls}
+    models = {t: {m for _, tt, m in calls if tt == t} for t in threads}
+    assert len(threads) == 2
+    assert all(len(m) == 1 for m in models.values())  # one clone per thread, kept
+    assert len({next(iter(m)) for m in models.values()} | {id(bundle)}) == 3  # clones, not the original
+
+
+def test_classify_in_order_stops_promptly_and_bounds_the_work_ahead(monkeypatch, bundle):
+    import threading
+    import time
+
+    from desktop import jobs
+
+    paths = [f"/x/{i:03d}.png" for i in range(200)]
+    calls: list = []
+    monkeypatch.setattr(jobs, "_classify_one", _fake_classify(calls, dict.fromkeys(paths, 0.02)))
+    gen = jobs.classify_in_order(paths, bundle, 0.5, workers=2)
+    got = [next(gen).path for _ in range(3)]
+    t0 = time.perf_counter()
+    gen.close()
+    closing = time.perf_counter() - t0
+    assert got == paths[:3]
+    started = len(calls)
+    assert started <= 3 + jobs.IN_FLIGHT_PER_WORKER * 2  # never far ahead of the consumer
+    assert closing < 1.0  # waits only for the files running (2 x 20 ms); wide margin
+    assert not [t for t in threading.enumerate() if t.name.startswith("classify")]
+    time.sleep(0.05)
+    assert len(calls) == started  # nothing runs after close
+
+
+def test_classify_in_order_threads_inherit_the_callers_lower_priority(monkeypatch, bundle):
+    import os
+    import sys
+    import threading
+
+    from desktop import jobs
+    from desktop.worker import lower_thread_priority
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread nice values are Linux only")
+    seen: list[int] = []
+
+    def fake(path, model, threshold):
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return _fake_classify([], {})(path, model, threshold)
+
+    monkeypatch.setattr(jobs, "_classify_one", fake)
+    result: dict[str, int] = {}
+
+    def batch_thread() -> None:
+        lower_thread_priority(5)
+        result["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        list(jobs.classify_in_order([f"/x/{i}" for i in range(8)], bundle, 0.5, workers=2))
+
+    t = threading.Thread(target=batch_thread)
+    t.start()
+    t.join()
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert result["nice"] > main or main == 19
+    assert seen and set(seen) == {result["nice"]}
+
+
+def test_classify_in_order_without_a_model_or_with_one_file_stays_on_the_calling_thread(
+        monkeypatch, bundle):
+    import threading
+
+    from desktop import jobs
+
+    rows = list(jobs.classify_in_order(["/x/a.png", "/x/b.png"], None, 0.5, workers=2))
+    assert [r.status for r in rows] == ["error", "error"] and "No model" in rows[0].message
+    calls: list = []
+    monkeypatch.setattr(jobs, "_classify_one", _fake_classify(calls, {}))
+    one = list(jobs.classify_in_order(["/x/a.png"], bundle, 0.5, workers=2))
+    assert [r.path for r in one] == ["/x/a.png"]
+    assert [t for _, t, _ in calls] == [threading.get_ident()]
