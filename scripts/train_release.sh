@@ -2,7 +2,9 @@
 # The release recipe in one command: train the `default` configuration on the real data
 # (seed fixed, so the weights are reproducible on CPU), evaluate it on the patient-grouped
 # validation split (calibration, threshold, report, plots), then convert it to int8 into the
-# app's model folder.
+# app's model folder. The converter re-applies the run's threshold rule (sensitivity >= 0.98,
+# highest specificity) to the int8 model's own validation probabilities (--rethreshold), so the
+# shipped threshold holds for the model that ships.
 #
 #   scripts/train_release.sh [DATA_DIR] [RUN_DIR] [MODEL_DIR]
 #
@@ -22,7 +24,7 @@ start=$(date +%s)
 # shellcheck disable=SC2086
 "$PY/pneumonia-train" --data "$DATA" --out "$RUN_DIR" --config default ${TRAIN_ARGS:-}
 trained=$(date +%s)
-convert_args=("$RUN_DIR" --out "$MODEL_DIR" --force)
+convert_args=("$RUN_DIR" --out "$MODEL_DIR" --force --rethreshold)
 if [[ -n "${BASELINE_RUN:-}" ]]; then
     convert_args+=(--baseline "$BASELINE_RUN")
 fi
