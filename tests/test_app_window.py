@@ -243,3 +243,29 @@ def test_run_gui_opens_command_line_paths(qtbot, tmp_path, full_res_images, monk
     assert rc == 0
     assert {Path(r.path).name for r in made[0].results.rows()} == {
         p.name for p in full_res_images[:2]}
+
+
+def test_window_classifies_on_two_threads_off_the_gui_thread_in_input_order(
+        qtbot, tmp_path, full_res_images, monkeypatch):
+    import time
+
+    from desktop import batch_runner, jobs
+    from pneumonia_core.pipeline import iter_image_files
+
+    folder = copy_images(full_res_images, tmp_path / "study")
+    seen: list[tuple[int, int]] = []
+    real = jobs._classify_one
+
+    def recording(path, model, threshold):
+        seen.append((threading.get_ident(), id(model)))
+        time.sleep(0.005)  # both threads surely take files
+        return real(path, model, threshold)
+
+    monkeypatch.setattr(jobs, "_classify_one", recording)
+    w = new_window(qtbot, [folder])
+    assert [r.path for r in w.results.rows()] == list(iter_image_files([str(folder)]))
+    assert all(r.status in ("ok", "out_of_scope") for r in w.results.rows())
+    threads = {t for t, _ in seen}
+    assert len(threads) == batch_runner.CLASSIFY_WORKERS
+    assert threading.get_ident() not in threads
+    assert len({m for _, m in seen}) == len(threads)  # one model clone per thread
