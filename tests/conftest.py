@@ -14,7 +14,8 @@ from tests.chest_like import chest_like_xray
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("PNEUMONIA_DATA", ROOT.parent / "shared" / "data" / "chest_xray"))
-MODEL_DIR = ROOT / "resources" / "model"
+#: The model under test: the shipped one, or a candidate named by PNEUMONIA_TEST_MODEL_DIR.
+MODEL_DIR = Path(os.environ.get("PNEUMONIA_TEST_MODEL_DIR", ROOT / "resources" / "model"))
 
 
 def synthetic_xray(seed: int, size: tuple[int, int] = (256, 224), pneumonia: bool = False) -> np.ndarray:
