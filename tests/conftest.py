@@ -95,3 +95,15 @@ def full_res_images() -> list[Path]:
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     return MODEL_DIR
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh app home (PNEUMONIA_XRAY_HOME) per test; the model comes from the default folder.
+
+    The desktop-app tests use it for every test: ``pytest.mark.usefixtures("home")``.
+    """
+    h = tmp_path / "home"
+    monkeypatch.setenv("PNEUMONIA_XRAY_HOME", str(h))
+    monkeypatch.delenv("PNEUMONIA_XRAY_MODEL_DIR", raising=False)
+    return h

@@ -13,15 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from desktop import logging_setup, menus
 from tests.app_helpers import new_window
 
-pytestmark = pytest.mark.gui
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("PNEUMONIA_XRAY_HOME", str(h))
-    monkeypatch.delenv("PNEUMONIA_XRAY_MODEL_DIR", raising=False)
-    return h
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 
 
 def test_first_start_notice_until_acknowledged(qtbot):

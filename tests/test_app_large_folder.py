@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 
 from tests.app_helpers import new_window, xray_like
 
-pytestmark = [pytest.mark.gui, pytest.mark.slow]
+pytestmark = [pytest.mark.gui, pytest.mark.slow, pytest.mark.usefixtures("home")]
 log = logging.getLogger(__name__)
 
 N_FILES = int(os.environ.get("PNEUMONIA_XRAY_LARGE_N", "2000"))
@@ -28,14 +27,6 @@ STALL_LIMIT_S = 0.25
 #: delays the GUI thread by 100+ ms; the limit then relaxes, and the message says so.
 OVERLOADED_STALL_LIMIT_S = 0.5
 ROW_BYTES_LIMIT = 2048
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("PNEUMONIA_XRAY_HOME", str(h))
-    monkeypatch.delenv("PNEUMONIA_XRAY_MODEL_DIR", raising=False)
-    return h
 
 
 def _deep_size(row: object) -> int:

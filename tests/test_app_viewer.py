@@ -15,15 +15,7 @@ from pneumonia_core.model import ModelBundle
 from pneumonia_core.pipeline import classify_file
 from tests.app_helpers import new_window, save_png, wait_preview, xray_like
 
-pytestmark = pytest.mark.gui
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("PNEUMONIA_XRAY_HOME", str(h))
-    monkeypatch.delenv("PNEUMONIA_XRAY_MODEL_DIR", raising=False)
-    return h
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 
 
 def write_dicom(path: Path, stored: np.ndarray, photometric: str) -> Path:

@@ -18,15 +18,7 @@ from pneumonia_core.imageio import load_image
 from pneumonia_core.model import ModelBundle
 from tests.app_helpers import copy_images, new_window, save_png, xray_like
 
-pytestmark = pytest.mark.gui
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("PNEUMONIA_XRAY_HOME", str(h))
-    monkeypatch.delenv("PNEUMONIA_XRAY_MODEL_DIR", raising=False)
-    return h
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 
 
 @pytest.fixture(scope="module")
