@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -19,12 +19,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.audit import AuditError, AuditEvent, AuditLog
+from desktop.table_models import ListTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 SHOWN = 5000
 
 
-class AuditTableModel(QAbstractTableModel):
+class AuditTableModel(ListTableModel):
     HEADERS = ("Time (UTC)", "Action", "File", "Probability", "Threshold", "Decision", "Note",
                "File SHA-256", "Model SHA-256", "User")
 
@@ -32,17 +33,8 @@ class AuditTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.events = events
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.events)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    def _row_list(self) -> list[AuditEvent]:
+        return self.events
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole,

@@ -8,7 +8,8 @@ Both hold small row objects with no pixels. Rows are appended in chunks (one
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -37,19 +38,20 @@ def _percent(p: float | None) -> str:
     return "" if p is None else f"{100.0 * p:.1f}%"
 
 
-class ResultTableModel(QAbstractTableModel):
-    """The results table: file name, probability, prediction, status."""
+class ListTableModel(QAbstractTableModel):
+    """A flat table over a Python list of row objects, with a fixed horizontal header.
 
-    HEADERS = ("File", "Probability", "Prediction", "Status")
+    Subclasses set :attr:`HEADERS`, return their list from :meth:`_row_list` and implement
+    ``data()``.
+    """
 
-    def __init__(self, parent: object | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[ResultRow] = []
-        self._by_path: dict[str, int] = {}
+    HEADERS: tuple[str, ...] = ()
 
-    # -- Qt interface --------------------------------------------------------------------
+    def _row_list(self) -> Sequence[Any]:
+        raise NotImplementedError
+
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self._row_list())
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.HEADERS)
@@ -60,6 +62,46 @@ class ResultTableModel(QAbstractTableModel):
             return self.HEADERS[section]
         return None
 
+    def _upsert_keyed(self, items: list[Any], by_key: dict[Hashable, int],
+                      new: Sequence[Any], key: Callable[[Any], Hashable]) -> None:
+        """Replace rows whose key is present (one ``dataChanged`` for the chunk) and append
+        the rest (one ``beginInsertRows``), keeping ``by_key`` (key -> row) up to date."""
+        fresh: list[Any] = []
+        changed: list[int] = []
+        for r in new:
+            i = by_key.get(key(r))
+            if i is None:
+                fresh.append(r)
+            else:
+                items[i] = r
+                changed.append(i)
+        if changed:  # one signal for the whole chunk
+            self.dataChanged.emit(self.index(min(changed), 0),
+                                  self.index(max(changed), len(self.HEADERS) - 1))
+        if not fresh:
+            return
+        first = len(items)
+        self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+        for k, r in enumerate(fresh):
+            by_key[key(r)] = first + k
+        items.extend(fresh)
+        self.endInsertRows()
+
+
+class ResultTableModel(ListTableModel):
+    """The results table: file name, probability, prediction, status."""
+
+    HEADERS = ("File", "Probability", "Prediction", "Status")
+
+    def __init__(self, parent: object | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[ResultRow] = []
+        self._by_path: dict[str, int] = {}
+
+    def _row_list(self) -> list[ResultRow]:
+        return self._rows
+
+    # -- Qt interface --------------------------------------------------------------------
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid():
             return None
@@ -87,26 +129,7 @@ class ResultTableModel(QAbstractTableModel):
     # -- our interface -------------------------------------------------------------------
     def append_rows(self, rows: Sequence[ResultRow]) -> None:
         """Add a chunk of rows; a path already present is updated in place instead."""
-        fresh: list[ResultRow] = []
-        changed: list[int] = []
-        for r in rows:
-            i = self._by_path.get(r.path)
-            if i is None:
-                fresh.append(r)
-            else:
-                self._rows[i] = r
-                changed.append(i)
-        if changed:  # one signal for the whole chunk
-            self.dataChanged.emit(self.index(min(changed), 0),
-                                  self.index(max(changed), len(self.HEADERS) - 1))
-        if not fresh:
-            return
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
-        for k, r in enumerate(fresh):
-            self._by_path[r.path] = first + k
-        self._rows.extend(fresh)
-        self.endInsertRows()
+        self._upsert_keyed(self._rows, self._by_path, rows, _row_path)
 
     def rows(self) -> list[ResultRow]:
         return self._rows
@@ -130,7 +153,7 @@ class ResultTableModel(QAbstractTableModel):
                                   self.index(len(self._rows) - 1, len(self.HEADERS) - 1))
 
 
-class FlaggedTableModel(QAbstractTableModel):
+class FlaggedTableModel(ListTableModel):
     """The flagged-for-review list over :class:`FlagEntry` rows from the review store."""
 
     HEADERS = ("File", "Probability", "Finding", "Review", "Note")
@@ -140,17 +163,8 @@ class FlaggedTableModel(QAbstractTableModel):
         self._entries: list[FlagEntry] = []
         self._by_key: dict[tuple[str, str], int] = {}
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._entries)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    def _row_list(self) -> list[FlagEntry]:
+        return self._entries
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid():
@@ -183,25 +197,7 @@ class FlaggedTableModel(QAbstractTableModel):
 
     def upsert(self, entries: Sequence[FlagEntry]) -> None:
         """Add or refresh entries (a chunk)."""
-        fresh: list[FlagEntry] = []
-        changed: list[int] = []
-        for e in entries:
-            i = self._by_key.get(e.key)
-            if i is None:
-                fresh.append(e)
-            else:
-                self._entries[i] = e
-                changed.append(i)
-        if changed:  # one signal for the whole chunk
-            self.dataChanged.emit(self.index(min(changed), 0),
-                                  self.index(max(changed), len(self.HEADERS) - 1))
-        if fresh:
-            first = len(self._entries)
-            self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
-            for k, e in enumerate(fresh):
-                self._by_key[e.key] = first + k
-            self._entries.extend(fresh)
-            self.endInsertRows()
+        self._upsert_keyed(self._entries, self._by_key, entries, _entry_key)
 
     def remove(self, key: tuple[str, str]) -> None:
         i = self._by_key.get(key)
@@ -217,6 +213,14 @@ class FlaggedTableModel(QAbstractTableModel):
 
     def entry_at(self, i: int) -> FlagEntry:
         return self._entries[i]
+
+
+def _row_path(r: ResultRow) -> str:
+    return r.path
+
+
+def _entry_key(e: FlagEntry) -> tuple[str, str]:
+    return e.key
 
 
 class SortProxy(QSortFilterProxyModel):
