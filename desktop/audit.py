@@ -22,15 +22,19 @@ Actions used by the app and the batch command: ``classify`` (decision = predicte
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import sqlite3
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from desktop import csv_safe
 from desktop.review_store import utc_now
+from desktop.sqlite_util import (
+    close_quietly,
+    immediate_transaction,
+    open_durable,
+    write_csv_atomic,
+)
 from pneumonia_core.pipeline import display_path
 
 log = logging.getLogger(__name__)
@@ -100,12 +104,7 @@ class AuditLog:
         self.path = Path(path)
         self._user = current_user()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-            self._db.executescript(_SCHEMA)
+            self._db = open_durable(self.path, _SCHEMA, timeout)
         except (OSError, sqlite3.Error) as exc:
             raise AuditError(f"Cannot open the audit log {self.path}: {exc}") from None
 
@@ -117,8 +116,7 @@ class AuditLog:
         """Append several events in ONE transaction (all or none); returns them with ids."""
         out: list[AuditEvent] = []
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._db):
                 for event in events:
                     values = {f: getattr(event, f) for f in _FIELDS}
                     values["time"] = values["time"] or utc_now()
@@ -129,10 +127,6 @@ class AuditLog:
                         tuple(values.values()),
                     )
                     out.append(AuditEvent(**values, id=cur.lastrowid))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             raise AuditError(f"Cannot write the audit log {self.path}: {exc}") from None
         return out
@@ -154,23 +148,13 @@ class AuditLog:
 
     def export_csv(self, dest: str | os.PathLike[str]) -> int:
         """Write every event, oldest first, as UTF-8 CSV with a header; returns rows."""
-        tmp = Path(dest).with_name(Path(dest).name + ".part")
-        n = 0
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(COLUMNS)
-            for row in self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM audit ORDER BY id"):
-                writer.writerow([csv_safe.cell(v) for v in row])
-                n += 1
-        os.replace(tmp, dest)
+        rows = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM audit ORDER BY id")
+        n = write_csv_atomic(dest, COLUMNS, rows)
         log.info("exported %d audit events to %s", n, dest)
         return n
 
     def close(self) -> None:
-        try:
-            self._db.close()
-        except sqlite3.Error:
-            log.exception("closing %s", self.path)
+        close_quietly(self._db, self.path)
 
     def __enter__(self) -> AuditLog:
         return self

@@ -21,7 +21,6 @@ Several connections (threads or processes) may share one file; each thread must 
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import sqlite3
@@ -29,7 +28,12 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from desktop import csv_safe
+from desktop.sqlite_util import (
+    close_quietly,
+    immediate_transaction,
+    open_durable,
+    write_csv_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,25 +109,15 @@ class ReviewStore:
     def __init__(self, path: str | os.PathLike[str], timeout: float = 30.0) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-            self._db.executescript(_SCHEMA)
+            self._db = open_durable(self.path, _SCHEMA, timeout)
         except (OSError, sqlite3.Error) as exc:
             raise ReviewStoreError(f"Cannot open the review list {self.path}: {exc}") from None
 
     # -- writes: one transaction each ----------------------------------------------------
     def _write(self, sql: str, params: tuple) -> int:
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._db):
                 cur = self._db.execute(sql, params)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             raise ReviewStoreError(f"Cannot save to the review list {self.path}: {exc}") from None
         return cur.rowcount
@@ -161,13 +155,8 @@ class ReviewStore:
             return []
         params = [self._checked(e) for e in entries]
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._db):
                 self._db.executemany(self._UPSERT, params)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             raise ReviewStoreError(f"Cannot save to the review list {self.path}: {exc}") from None
         stored = [self.get(e.path, e.file_sha256) for e in entries]
@@ -227,21 +216,12 @@ class ReviewStore:
     def export_csv(self, dest: str | os.PathLike[str]) -> int:
         """Write all entries (most likely first) as UTF-8 CSV with a header; returns rows."""
         entries = self.entries()
-        tmp = Path(dest).with_name(Path(dest).name + ".part")
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(_COLUMNS)
-            for e in entries:
-                writer.writerow([csv_safe.cell(getattr(e, c)) for c in _COLUMNS])
-        os.replace(tmp, dest)
-        log.info("exported %d review entries to %s", len(entries), dest)
-        return len(entries)
+        n = write_csv_atomic(dest, _COLUMNS, ([getattr(e, c) for c in _COLUMNS] for e in entries))
+        log.info("exported %d review entries to %s", n, dest)
+        return n
 
     def close(self) -> None:
-        try:
-            self._db.close()
-        except sqlite3.Error:
-            log.exception("closing %s", self.path)
+        close_quietly(self._db, self.path)
 
     def __enter__(self) -> ReviewStore:
         return self
