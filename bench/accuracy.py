@@ -14,29 +14,18 @@ from typing import Any
 
 import numpy as np
 
+from converter import metrics
+
 log = logging.getLogger(__name__)
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with ties counted half)."""
-    y = np.asarray(labels).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
-    pos, neg = s[y], s[~y]
-    if len(pos) == 0 or len(neg) == 0:
+    """Area under the ROC curve (:func:`converter.metrics.roc_auc`: Mann-Whitney U with ties
+    counted half); NaN, not an error, when only one class is present."""
+    y = np.asarray(labels).astype(bool).ravel()
+    if y.all() or not y.any():
         return float("nan")
-    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
-    ranks = np.empty(len(order), dtype=np.float64)
-    allv = np.concatenate([pos, neg])[order]
-    # average ranks for ties
-    i = 0
-    while i < len(allv):
-        j = i
-        while j + 1 < len(allv) and allv[j + 1] == allv[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2.0
-    return float(u / (len(pos) * len(neg)))
+    return metrics.roc_auc(y, scores)
 
 
 def operating_point(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict[str, float]:
