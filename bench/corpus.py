@@ -29,18 +29,25 @@ def synthetic_xray(seed: int, size: tuple[int, int]) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def _generated_jpegs(work: Path, prefix: str, count: int, first_seed: int,
+                    size: tuple[int, int], quality: int) -> list[Path]:
+    """``work/<prefix>_<i>.jpeg`` for i < count (made once, seed ``first_seed + i``)."""
+    work.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(count):
+        p = work / f"{prefix}_{i}.jpeg"
+        if not p.exists():
+            Image.fromarray(synthetic_xray(first_seed + i, size)).save(p, quality=quality)
+        out.append(p)
+    return out
+
+
 def full_resolution_sources(work: Path, generated: int = 8) -> tuple[list[Path], str]:
     """The real full-resolution val JPEGs, or generated 1500x1200 JPEGs in ``work``."""
     real = sorted((DATA / "val").glob("*/*.jpeg"))
     if real:
         return real, f"{len(real)} official full-resolution val JPEGs ({DATA / 'val'})"
-    work.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i in range(generated):
-        p = work / f"gen_{i}.jpeg"
-        if not p.exists():
-            Image.fromarray(synthetic_xray(i, (1500, 1200))).save(p, quality=90)
-        out.append(p)
+    out = _generated_jpegs(work, "gen", generated, 0, (1500, 1200), quality=90)
     return out, f"{generated} generated 1500x1200 grey JPEGs (real val images absent)"
 
 
@@ -49,13 +56,7 @@ def small_sources(work: Path, generated: int = 64) -> tuple[list[Path], str]:
     real = sorted((DATA / "train").glob("*/*.jpeg"))
     if real:
         return real, f"{len(real)} real train JPEGs ({DATA / 'train'})"
-    work.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i in range(generated):
-        p = work / f"small_{i}.jpeg"
-        if not p.exists():
-            Image.fromarray(synthetic_xray(1000 + i, (224, 224))).save(p, quality=75)
-        out.append(p)
+    out = _generated_jpegs(work, "small", generated, 1000, (224, 224), quality=75)
     return out, f"{generated} generated 224x224 grey JPEGs (real train images absent)"
 
 
