@@ -29,7 +29,6 @@ import logging
 import os
 import stat as _stat
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -384,7 +383,11 @@ def load_preview(path: str | os.PathLike[str], max_side: int = 2048) -> DecodedI
     return decoded
 
 
-def is_candidate_file(path: Path) -> bool:
-    """Would a folder scan pick this file up? Known suffixes, or no suffix (maybe DICOM)."""
-    suffix = path.suffix.lower()
+def is_candidate_file(path: str | os.PathLike[str]) -> bool:
+    """Would a folder scan pick this file up? Known suffixes, or no suffix (maybe DICOM).
+
+    Takes a plain name too: folder scans call it once per entry, and building a ``Path`` for
+    each would intern every file name (pathlib does), growing memory with the folder size."""
+    name = os.path.basename(os.fspath(path))
+    suffix = os.path.splitext(name)[1].lower()
     return suffix in IMAGE_SUFFIXES or suffix == ""

@@ -187,5 +187,5 @@ def _walk(root: str, seen: set[tuple[int, int]]) -> Iterator[str]:
             except OSError as exc:
                 log.warning("cannot list %s: %s", display_path(entry.path), exc.strerror or exc)
                 yield entry.path
-        elif is_candidate_file(Path(entry.name)):
+        elif is_candidate_file(entry.name):
             yield entry.path
