@@ -25,3 +25,12 @@ def test_no_cross_module_private_imports() -> None:
                             offenders.append(f"{path.relative_to(ROOT)}: from {node.module} "
                                              f"import {alias.name}")
     assert offenders == []
+
+
+def test_a_warning_raised_in_project_code_fails_the_test() -> None:
+    """pyproject's filterwarnings turns warnings from this project's modules into errors."""
+    import pytest
+
+    code = compile("import warnings\nwarnings.warn('probe', UserWarning)", "probe", "exec")
+    with pytest.raises(UserWarning, match="probe"):
+        exec(code, {"__name__": "pneumonia_core.probe"})
