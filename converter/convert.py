@@ -328,4 +328,10 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("wrote %s (sha256 %s)", out, meta.sha256[:12])
+    from pneumonia_core.integrity import is_shipped
+
+    if is_shipped(out):  # the app's own folder: pin it into the app (docs/model-integrity.md)
+        from converter.pin import write_pin
+
+        write_pin(out)
     return ConversionResult(out, meta, report, scope_eval)
