@@ -144,7 +144,7 @@ def check_output_names(meta: ModelMetadata) -> None:
                      f"received {names}")
 
 
-def check_scope(meta: ModelMetadata, embedding_size: int | None = None) -> None:
+def check_scope(meta: ModelMetadata) -> None:
     """The out-of-scope guard's statistics: complete and finite (an empty or partial scope
     would switch checks off without a word)."""
     s = meta.scope
@@ -152,11 +152,12 @@ def check_scope(meta: ModelMetadata, embedding_size: int | None = None) -> None:
     if not _finite(s.get("min_std")) or float(s["min_std"]) < 0:
         problems.append("min_std")
     mean, std = s.get("embedding_mean"), s.get("embedding_std")
-    if not _finite_list(mean, embedding_size):
+    if not _finite_list(mean):
         problems.append("embedding_mean")
-    if not _finite_list(std, len(mean) if isinstance(mean, list) else None) \
-            or any(v < 0 for v in std):
+    if not _finite_list(std) or any(v < 0 for v in std):
         problems.append("embedding_std")
+    elif _finite_list(mean) and len(mean) != len(std):
+        problems.append("embedding_mean/embedding_std (different lengths)")
     if not _finite(s.get("max_distance")) or float(s["max_distance"]) <= 0:
         problems.append("max_distance")
     px = s.get("pixels")
@@ -203,9 +204,7 @@ def check_metadata(meta: ModelMetadata) -> None:
     check_calibration(meta)
     check_threshold(meta)
     check_output_names(meta)
-    emb = meta.outputs["embedding"].get("shape")
-    size = int(emb[-1]) if isinstance(emb, list) and emb and isinstance(emb[-1], int) else None
-    check_scope(meta, size)
+    check_scope(meta)  # its length against the model's embedding: check_outputs_against_model
 
 
 def _core_shape(shape: list[int]) -> list[int]:

@@ -44,11 +44,12 @@ class Result:
     file_sha256: str = ""
     cam: np.ndarray | None = None
     seconds: float = 0.0
+    positive: bool = False  # predicted the model's positive_label (whatever its spelling)
 
     @property
     def flagged(self) -> bool:
         """Anything a person must look at: predicted positive, unreadable, or out of scope."""
-        return self.status != STATUS_OK or self.prediction == "PNEUMONIA"
+        return self.status != STATUS_OK or self.positive
 
 
 def decide(probability: float, threshold: float, labels: list[str]) -> str:
@@ -84,6 +85,7 @@ def classify_bytes(path: str, data: bytes, bundle: ModelBundle, threshold: float
         path, STATUS_OK, probability=pred.probability, prediction=label,
         message="", logit=pred.logit, threshold=threshold, file_sha256=digest,
         cam=pred.cam if keep_cam else None, seconds=time.perf_counter() - t0,
+        positive=label == meta.positive_label,
     )
 
 
