@@ -53,8 +53,10 @@ def render(pin: Pin) -> str:
     )
 
 
-def write_pin(folder: str | Path, target: Path = PIN_FILE) -> Pin:
-    """Compute the pin of ``folder`` and write it to ``target`` (atomically)."""
+def write_pin(folder: str | Path, target: Path | None = None) -> Pin:
+    """Compute the pin of ``folder`` and write it to ``target`` (default: the app's
+    :data:`PIN_FILE`), atomically."""
+    target = target if target is not None else PIN_FILE
     pin = compute_pin(folder)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(render(pin), encoding="utf-8")
