@@ -26,10 +26,13 @@ if TYPE_CHECKING:
 MAX_METADATA_BYTES = 8 * 1024 * 1024
 #: Nesting depth of metadata.json (the schema uses 5).
 MAX_JSON_DEPTH = 24
-#: Calibration methods the app implements.
-CALIBRATION_METHODS = ("temperature",)
-#: Sane temperature scaling: fitted temperatures sit near 1; far outside, P is meaningless.
-TEMPERATURE_RANGE = (0.1, 10.0)
+#: Calibration methods the app implements (pneumonia_core.metadata.Calibration).
+CALIBRATION_METHODS = ("temperature", "logistic")
+#: Sane calibration slope (1 / temperature): fitted values sit near 1; a temperature of 100
+#: (slope 0.01) would score every film near 0.5.
+SCALE_RANGE = (0.1, 10.0)
+#: Sane calibration offset (logit units).
+MAX_OFFSET = 10.0
 #: Outputs the app reads, and the number of non-batch dimensions each must have.
 OUTPUT_RANKS = {"logit": 0, "cam": 2, "embedding": 1}
 #: The out-of-scope image-statistics keys the guard reads.
@@ -113,15 +116,33 @@ def check_labels(meta: ModelMetadata) -> None:
 
 
 def check_calibration(meta: ModelMetadata) -> None:
+    """An explicit, implemented method (no default) whose map is sane: on top of the typed
+    :class:`~pneumonia_core.metadata.Calibration` (finite numbers, positive scale), the slope
+    ``scale`` = 1 / temperature must lie in :data:`SCALE_RANGE` and ``|offset|`` within
+    :data:`MAX_OFFSET` (far outside, every film scores near 0.5 or near 0 / 1)."""
+    from pneumonia_core.metadata import Calibration
+
     method = meta.calibration.get("method")
     if method not in CALIBRATION_METHODS:
         raise _error(f"calibration.method {method!r} is not one this app implements "
                      f"({', '.join(CALIBRATION_METHODS)})")
-    t = meta.calibration.get("temperature")
-    lo, hi = TEMPERATURE_RANGE
-    if not _finite(t) or not lo <= float(t) <= hi:
-        raise _error(f"calibration.temperature must be a number in [{lo:g}, {hi:g}]; "
-                     f"received {t!r}")
+    key = "temperature" if method == "temperature" else "scale"
+    if key not in meta.calibration or (method == "logistic" and "offset" not in meta.calibration):
+        raise _error(f"calibration ({method}) lacks its parameters: needs "
+                     f"{'temperature' if method == 'temperature' else 'scale and offset'}")
+    for name in ("temperature", "scale", "offset"):
+        if name in meta.calibration and not _finite(meta.calibration[name]):
+            raise _error(f"calibration.{name} must be a finite JSON number; received "
+                         f"{meta.calibration[name]!r}")
+    cal = Calibration.from_dict(meta.calibration)
+    lo, hi = SCALE_RANGE
+    if not lo <= cal.scale <= hi:
+        if method == "temperature":
+            raise _error(f"calibration.temperature must be a number in [{1 / hi:g}, {1 / lo:g}]; "
+                         f"received {meta.calibration.get('temperature')!r}")
+        raise _error(f"calibration.scale must be in [{lo:g}, {hi:g}]; received {cal.scale!r}")
+    if abs(cal.offset) > MAX_OFFSET:
+        raise _error(f"calibration.offset must be within +-{MAX_OFFSET:g}; received {cal.offset!r}")
 
 
 def check_threshold(meta: ModelMetadata) -> None:

@@ -57,6 +57,8 @@ class ModelBundle:
         self.folder = folder
         self.metadata = metadata
         self.verification = verification or Verification("", False, "not checked")
+        #: The model's default decision (calibration, threshold, labels) from its metadata.
+        self.operating_point = metadata.operating_point()
         self._bytes = model_bytes
         self._num_threads = num_threads
         try:
@@ -157,7 +159,7 @@ class ModelBundle:
         emb = outs.get(names.get("embedding", ""), None)
         return Prediction(
             logit=logit,
-            probability=self.metadata.probability(logit),
+            probability=self.operating_point.probability(logit),
             cam=None if cam is None else np.squeeze(cam).astype(np.float32),
             embedding=None if emb is None else np.ravel(emb).astype(np.float32),
         )

@@ -252,6 +252,14 @@ PROBES: list[tuple[str, Callable[..., None], str | None]] = [
     ("temperature -1", _set("calibration", "temperature", -1), r"temperature"),
     ("temperature text", _set("calibration", "temperature", "1"), r"temperature"),
     ("calibration platt", _set("calibration", "method", "platt"), r"calibration.method 'platt'"),
+    ("logistic, sane", _set("calibration", {"method": "logistic", "scale": 1.2, "offset": -0.3}),
+     None),
+    ("logistic scale 100", _set("calibration", {"method": "logistic", "scale": 100, "offset": 0}),
+     r"calibration.scale must be in \[0.1, 10\]"),
+    ("logistic offset 50", _set("calibration", {"method": "logistic", "scale": 1, "offset": 50}),
+     r"calibration.offset"),
+    ("logistic without offset", _set("calibration", {"method": "logistic", "scale": 1}),
+     r"lacks its parameters"),
     ("calibration method missing", _set("calibration", {"temperature": 1.0}),
      r"calibration.method None"),
     ("logit reads the cam", _set("outputs", "logit", "name", "cam"), r"different model outputs"),
@@ -315,8 +323,8 @@ def test_flagged_follows_the_positive_label_not_a_spelling(tmp_path: Path,
     bundle = ModelBundle.load(folder)
     image = tmp_path / "x.png"
     Image.fromarray(synthetic_xray(1)).save(image)
-    positive = classify_file(image, bundle, threshold=1e-9)
-    negative = classify_file(image, bundle, threshold=1 - 1e-9)
+    positive = classify_file(image, bundle, 1e-9)
+    negative = classify_file(image, bundle, 1 - 1e-9)
     assert positive.status == negative.status == "ok"
     assert positive.prediction == "pneumonia" and positive.flagged
     assert negative.prediction == "normal" and not negative.flagged
