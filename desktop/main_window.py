@@ -112,9 +112,8 @@ class MainWindow(ReviewActions, QMainWindow):
                             f"classified. {self.model_error}")
         if self.bundle is not None and not self.bundle.verified:
             v = self.bundle.verification
-            problems.append(f"UNVERIFIED MODEL: {self.bundle.folder} is not the model this app "
-                            f"was built and validated with ({v.reason}; folder digest "
-                            f"{v.short}). Its results must not be relied on.")
+            problems.append(f"UNVERIFIED MODEL in {self.bundle.folder}: {v.reason}; folder "
+                            f"digest {v.short}. Its results must not be relied on.")
         if self.storage_error:
             problems.append(self.storage_error)
         self.banner.setVisible(bool(problems))

@@ -113,9 +113,8 @@ def check_expected(bundle, probability: float) -> None:  # bundle: ModelBundle
 
     if not bundle.verified:
         raise SelfTestError(
-            f"model: {bundle.folder} is not the model this app was built with "
-            f"({bundle.verification.describe()}); its built-in film P={probability:.4f} "
-            "cannot be checked")
+            f"model: {bundle.folder} is an {bundle.verification.describe()}; its built-in "
+            f"film P={probability:.4f} cannot be checked against the shipped model's")
     pin = build_pin()
     expected = pin.self_test_probability if pin is not None else None
     if expected is None:
