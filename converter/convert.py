@@ -25,6 +25,7 @@ from converter.run_source import RunSource, load_run_source
 from converter.tflite_export import OUTPUT_NAMES, QUANTIZATIONS, convert
 from pneumonia_core.imageio import RESIZE_METHOD
 from pneumonia_core.metadata import MODEL_FILE, InputSpec, ModelMetadata, sha256_bytes
+from pneumonia_core.metadata_checks import check_metadata
 from pneumonia_core.scope import fit_scope_stats
 
 log = logging.getLogger(__name__)
@@ -312,6 +313,7 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
                          f"TFLite {options.quantization}, validation split (n={len(y_val)})")
         meta = build_metadata(source, options, model_bytes, report, runner_outputs, scope)
         meta.validate()
+        check_metadata(meta)  # the app's strict checks: never ship a folder the app refuses
         meta.save(tmp)
         scope_eval = (_measure_scope(tmp, [k.path for k in kept]) if options.measure_scope
                       else {"measured": False, "reason": "skipped (--skip-scope-eval)"})

@@ -17,6 +17,7 @@ from pneumonia_core.integrity import (
     verify_folder,
 )
 from pneumonia_core.metadata import METADATA_FILE, MetadataError, ModelMetadata, sha256_file
+from pneumonia_core.metadata_checks import check_metadata
 from pneumonia_core.runtime import MAX_MODEL_FILE_BYTES, TFLiteRunner
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class ModelBundle:
             log.warning("model folder %s: %s", folder, verification.describe())
         try:
             metadata = ModelMetadata.load(folder)
+            check_metadata(metadata)  # strict: every field the app acts on (issue 16)
             model_path = folder / metadata.file
         except MetadataError as exc:
             raise ModelError(str(exc)) from None
