@@ -24,10 +24,11 @@ def format_threshold(value: float, decimals: int = DECIMALS) -> str:
 
 def format_pair(probability: float, threshold: float, decimals: int = DECIMALS) -> tuple[str, str]:
     """``(probability, threshold)`` as text with just enough decimals that the texts compare
-    as the numbers do (equal only when equal, the smaller one smaller)."""
+    as the numbers do (equal only when equal, the smaller one smaller); neither reads 0 or 1
+    unless it is."""
     for d in range(decimals, 18):
-        p, t = f"{probability:.{d}f}", f"{threshold:.{d}f}"
+        p, t = format_threshold(probability, d), format_threshold(threshold, d)
         fp, ft = float(p), float(t)
         if (fp == ft) == (probability == threshold) and (fp < ft) == (probability < threshold):
-            return p, format_threshold(threshold, d)
+            return p, t
     return repr(float(probability)), repr(float(threshold))
