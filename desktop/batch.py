@@ -230,9 +230,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
     point = (bundle.operating_point if args.threshold is None
              else bundle.operating_point.with_threshold(args.threshold, source="--threshold"))
     threshold = point.threshold
-    if not bundle.verified:
-        log.warning("%s", bundle.verification.describe())
-        stderr.write(f"{PROG}: WARNING: {unverified_text(bundle)}\n")
+    # An unverified folder was logged as a WARNING by ModelBundle.load; the summary says it again.
     files = list(iter_image_files(args.paths))
     progress = Progress(len(files), stderr)
     counts = {"ok": 0, "error": 0, "out_of_scope": 0, "flagged": 0}
