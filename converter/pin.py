@@ -1,4 +1,4 @@
-"""Pin a model folder into the app: write :mod:`pneumonia_core._pinned`.
+"""Pin a model folder into the app: write :mod:`pneumonia_core.pinned_model`.
 
     python -m converter.pin [FOLDER]          # default: resources/model; rewrites the pin
     python -m converter.pin --check [FOLDER]  # exit 1 when the folder and the pin disagree
@@ -21,7 +21,7 @@ from pneumonia_core.integrity import Pin, build_pin, digest_of, folder_files, sh
 
 log = logging.getLogger(__name__)
 
-PIN_FILE = Path(pneumonia_core.__file__).resolve().parent / "_pinned.py"
+PIN_FILE = Path(pneumonia_core.__file__).resolve().parent / "pinned_model.py"
 
 
 def compute_pin(folder: str | Path) -> Pin:

@@ -1,7 +1,7 @@
 """The built-in test film of ``--self-test`` and the model pin (Qt-free, no files needed).
 
 The converter stores the shipped model's probability for this film in the pin
-(:mod:`pneumonia_core._pinned`); ``--self-test`` recomputes it on the installed runtime, so a
+(:mod:`pneumonia_core.pinned_model`); ``--self-test`` recomputes it on the installed runtime, so a
 model or runtime that computes something else fails the self-test instead of passing it.
 """
 

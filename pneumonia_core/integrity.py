@@ -3,7 +3,7 @@
 The SHA-256 in ``metadata.json`` only says that ``model.tflite`` belongs to that metadata; both
 sit in the same editable folder, so it proves nothing about either. The digest of the shipped
 folder (every file in it: ``model.tflite``, ``metadata.json``, the model card, ...) is
-therefore pinned in the application itself, in :mod:`pneumonia_core._pinned`, which the
+therefore pinned in the application itself, in :mod:`pneumonia_core.pinned_model`, which the
 converter writes together with ``resources/model`` (``python -m converter.pin``; see
 docs/model-integrity.md). At load time:
 
@@ -75,14 +75,14 @@ def shipped_model_dir() -> Path:
 def build_pin() -> Pin | None:
     """The pin compiled into this build, or None when there is none."""
     try:
-        from pneumonia_core import _pinned
+        from pneumonia_core import pinned_model
     except ImportError:
         return None
-    digest = getattr(_pinned, "FOLDER_DIGEST", "")
+    digest = getattr(pinned_model, "FOLDER_DIGEST", "")
     if not digest:
         return None
-    return Pin(digest, dict(getattr(_pinned, "FILES", {})), getattr(_pinned, "MODEL_SHA256", ""),
-               getattr(_pinned, "SELF_TEST_PROBABILITY", None))
+    return Pin(digest, dict(getattr(pinned_model, "FILES", {})), getattr(pinned_model, "MODEL_SHA256", ""),
+               getattr(pinned_model, "SELF_TEST_PROBABILITY", None))
 
 
 def _sha256_file(path: Path) -> str:

@@ -306,7 +306,7 @@ def test_rethreshold_applies_the_runs_rule_to_the_converted_model(tiny: dict, tm
 
 def test_converting_into_the_apps_folder_pins_it(tiny: dict, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """pneumonia-convert --out resources/model rewrites pneumonia_core/_pinned.py, so the new
+    """pneumonia-convert --out resources/model rewrites pneumonia_core/pinned_model.py, so the new
     folder loads as verified (docs/model-integrity.md); another --out pins nothing."""
     import runpy
 
@@ -316,7 +316,7 @@ def test_converting_into_the_apps_folder_pins_it(tiny: dict, tmp_path: Path,
     from pneumonia_core.model import ModelBundle
 
     shipped = tmp_path / "resources" / "model"
-    pin_file = tmp_path / "_pinned.py"
+    pin_file = tmp_path / "pinned_model.py"
     monkeypatch.setattr(integrity, "shipped_model_dir", lambda: shipped)
     monkeypatch.setattr(pin, "PIN_FILE", pin_file)
     convert_run(tiny["run"], tmp_path / "elsewhere", ConvertOptions(calibration_images=20,

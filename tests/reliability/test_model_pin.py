@@ -1,4 +1,4 @@
-"""The shipped model folder is pinned into the app (pneumonia_core/_pinned.py) and verified as
+"""The shipped model folder is pinned into the app (pneumonia_core/pinned_model.py) and verified as
 a whole; any other folder runs only as an unverified model (issue 16)."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_the_shipped_folder_and_the_pin_agree() -> None:
     from converter.pin import pin_problems
 
     pin = build_pin()
-    assert pin is not None, "pneumonia_core/_pinned.py is missing"
+    assert pin is not None, "pneumonia_core/pinned_model.py is missing"
     assert pin_problems(SHIPPED) == []
     files = folder_files(SHIPPED)
     assert files == pin.files and digest_of(files) == pin.folder_digest
@@ -54,7 +54,7 @@ def test_the_pinned_self_test_probability_is_the_shipped_models() -> None:
 
 def test_the_pin_ships_in_the_bundle() -> None:
     spec = (SHIPPED.parent.parent / "build.spec").read_text()
-    assert '"pneumonia_core._pinned"' in spec and '"resources/model"' in spec
+    assert '"pneumonia_core.pinned_model"' in spec and '"resources/model"' in spec
 
 
 def test_an_identical_copy_is_verified_and_an_edited_copy_is_not(tmp_path: Path) -> None:
