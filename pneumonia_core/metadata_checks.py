@@ -30,7 +30,7 @@ MAX_JSON_DEPTH = 24
 CALIBRATION_METHODS = ("temperature", "logistic")
 #: Sane calibration slope (1 / temperature): fitted values sit near 1; a temperature of 100
 #: (slope 0.01) would score every film near 0.5.
-SCALE_RANGE = (0.1, 10.0)
+SCALE_RANGE = (0.1, 20.0)
 #: Sane calibration offset (logit units).
 MAX_OFFSET = 10.0
 #: Outputs the app reads, and the number of non-batch dimensions each must have.
