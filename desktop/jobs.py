@@ -142,10 +142,8 @@ def _save_chunk(pending: list[tuple[Result, ResultRow]], bundle: ModelBundle | N
     flags: dict[str, FlagEntry] = {}
     if bundle is not None:
         model_sha = bundle.metadata.sha256
-        audit.append_many([classification_event(r, model_sha,
-                                                model_folder_sha256=bundle.folder_digest,
-                                                model_verified=bundle.verified)
-                           for r, _ in pending])
+        facts = bundle.verification.audit_details()  # folder digest + verified flag
+        audit.append_many([classification_event(r, model_sha, **facts) for r, _ in pending])
         stored = store.upsert_many([flag_entry(row, model_sha) for _, row in pending
                                     if row.flagged])
         flags = {e.path: e for e in stored}

@@ -59,6 +59,10 @@ class Verification:
     def short(self) -> str:
         return self.folder_digest[:12]
 
+    def audit_details(self) -> dict[str, object]:
+        """What every classification event records about the model folder."""
+        return {"model_folder_sha256": self.folder_digest, "model_verified": self.verified}
+
     def describe(self) -> str:
         """One line for logs, summaries and the window."""
         if self.verified:
