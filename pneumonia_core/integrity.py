@@ -54,6 +54,14 @@ class Verification:
     folder_digest: str
     verified: bool
     reason: str = ""  # why unverified ('' when verified)
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> SHA-256 as hashed
+
+    def check_read(self, name: str, data: bytes) -> None:
+        """``data``, read from file ``name`` after hashing, is what was hashed (a file swapped
+        in between would otherwise run under the verdict of the one it replaced)."""
+        if name in self.files and hashlib.sha256(data).hexdigest() != self.files[name]:
+            raise IntegrityError(f"{name} in the model folder changed while the model was "
+                                 "loading; try again")
 
     @property
     def short(self) -> str:
@@ -177,7 +185,7 @@ def verify_folder(folder: str | os.PathLike[str], pin: Pin | None = None,
     files = folder_files(folder)
     digest = digest_of(files)
     if pin is not None and digest == pin.folder_digest:
-        return Verification(digest, True)
+        return Verification(digest, True, files=files)
     if pin is None:
         reason = "this build has no pinned model to compare with"
     else:
@@ -190,4 +198,4 @@ def verify_folder(folder: str | os.PathLike[str], pin: Pin | None = None,
             "Reinstall the application.")
     if shipped:
         reason = "this build has no pinned model; the shipped folder cannot be verified"
-    return Verification(digest, False, reason)
+    return Verification(digest, False, reason, files)

@@ -48,18 +48,32 @@ def _error(message: str) -> Exception:
 
 def read_metadata_json(path: Path) -> Any:
     """Parse ``path`` as JSON with bounded size and depth; :class:`MetadataError` otherwise."""
+    return parse_metadata_json(read_metadata_bytes(path), path)
+
+
+def read_metadata_bytes(path: Path) -> bytes:
+    """The bytes of ``path``, refused unread above :data:`MAX_METADATA_BYTES`."""
     try:
         size = path.stat().st_size
+        if size > MAX_METADATA_BYTES:
+            raise _error(f"{path.name} is {size >> 20} MB, larger than any model metadata "
+                         f"({MAX_METADATA_BYTES >> 20} MB at most); refusing to read it")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_METADATA_BYTES + 1)
     except FileNotFoundError:
         raise _error(f"Model metadata not found: {path}") from None
     except OSError as exc:
         raise _error(f"Cannot read {path}: {exc}") from None
-    if size > MAX_METADATA_BYTES:
-        raise _error(f"{path.name} is {size >> 20} MB, larger than any model metadata "
-                     f"({MAX_METADATA_BYTES >> 20} MB at most); refusing to read it")
+    if len(raw) > MAX_METADATA_BYTES:
+        raise _error(f"{path.name} grew past {MAX_METADATA_BYTES >> 20} MB while it was read")
+    return raw
+
+
+def parse_metadata_json(raw: bytes, path: Path) -> Any:
+    """``raw`` (the bytes of ``path``) as JSON, depth-bounded (no raw RecursionError)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise _error(f"Cannot read {path}: {exc}") from None
     depth = max_bracket_depth(text)
     if depth > MAX_JSON_DEPTH:

@@ -17,7 +17,11 @@ from pneumonia_core.integrity import (
     verify_folder,
 )
 from pneumonia_core.metadata import METADATA_FILE, MetadataError, ModelMetadata, sha256_file
-from pneumonia_core.metadata_checks import check_metadata
+from pneumonia_core.metadata_checks import (
+    check_metadata,
+    parse_metadata_json,
+    read_metadata_bytes,
+)
 from pneumonia_core.runtime import MAX_MODEL_FILE_BYTES, TFLiteRunner
 
 log = logging.getLogger(__name__)
@@ -95,10 +99,13 @@ class ModelBundle:
         if not verification.verified:
             log.warning("model folder %s: %s", folder, verification.describe())
         try:
-            metadata = ModelMetadata.load(folder)
+            meta_path = folder / METADATA_FILE
+            raw = read_metadata_bytes(meta_path)
+            verification.check_read(METADATA_FILE, raw)
+            metadata = ModelMetadata.from_dict(parse_metadata_json(raw, meta_path))
             check_metadata(metadata)  # strict: every field the app acts on (issue 16)
             model_path = folder / metadata.file
-        except MetadataError as exc:
+        except (MetadataError, IntegrityError) as exc:
             raise ModelError(str(exc)) from None
         except (TypeError, ValueError, AttributeError, KeyError) as exc:  # wrong JSON types
             raise ModelError(f"{METADATA_FILE} is malformed: {type(exc).__name__}: {exc}") from None
@@ -108,8 +115,11 @@ class ModelBundle:
                 raise ModelError(f"Model file {model_path.name} is {size >> 20} MB, more than "
                                  f"this app loads ({MAX_MODEL_FILE_BYTES >> 20} MB)")
             model_bytes = model_path.read_bytes()
+            verification.check_read(metadata.file, model_bytes)
         except OSError as exc:
             raise ModelError(f"Cannot read model file {model_path}: {exc}") from None
+        except IntegrityError as exc:
+            raise ModelError(str(exc)) from None
         from pneumonia_core.metadata import sha256_bytes
 
         digest = sha256_bytes(model_bytes)

@@ -218,3 +218,27 @@ def test_an_old_audit_file_gains_the_new_columns(tmp_path: Path) -> None:
         old, new = log.all()
     assert old.action == "old" and old.model_folder_sha256 == "" and old.model_verified is None
     assert new.model_folder_sha256 == "f" * 64 and new.model_verified == 1
+
+
+@pytest.mark.parametrize("swapped", ["metadata.json", "model.tflite"])
+def test_a_file_swapped_after_hashing_is_not_run_under_the_verdict(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swapped: str) -> None:
+    """The bytes the model runs from are the bytes that were verified."""
+    from pneumonia_core import model
+
+    copy = tmp_path / "model"
+    shutil.copytree(SHIPPED, copy)
+    real = model.verify_folder
+
+    def verify_then_swap(folder, pin=None):  # noqa: ANN001, ANN202
+        verdict = real(folder, pin)
+        target = Path(folder) / swapped
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        target.write_bytes(bytes(data))
+        return verdict
+
+    assert ModelBundle.load(copy).verified
+    monkeypatch.setattr(model, "verify_folder", verify_then_swap)
+    with pytest.raises(ModelError, match=f"{swapped} in the model folder changed while"):
+        ModelBundle.load(copy)
