@@ -176,8 +176,6 @@ def test_any_json_edit_gives_a_working_bundle_or_model_error(tmp_path_factory, m
         assert str(exc).strip()
         return
     assert bundle.input_size >= 8
-    if key == "scope":
-        return  # scope statistics are checked per image by pneumonia_core.scope (its own tests)
     # A bundle that loads must also classify: a bad value may not surface per image later.
     image = tmp_path_factory.mktemp("img") / "x.png"
     Image.fromarray(synthetic_xray(1)).save(image)
