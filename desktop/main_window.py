@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from desktop import menus, paths
 from desktop import worker as workers
-from desktop.audit import AuditError, AuditLog
+from desktop.audit import AuditError, AuditLog, current_user
 from desktop.batch_runner import BatchRunner
 from desktop.jobs import Preview, ResultRow
 from desktop.panels import FlaggedPanel, ResultPanel
@@ -40,6 +40,7 @@ from desktop.viewer import ImageViewer
 from pneumonia_core.imageio import IMAGE_SUFFIXES
 from pneumonia_core.metadata import INTENDED_USE
 from pneumonia_core.model import ModelBundle
+from pneumonia_core.pipeline import display_path
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.model_threshold = self.meta.threshold_value if self.meta else 0.5
         self.threshold = self.settings.threshold(self.model_threshold)
         self.storage_error = ""
+        self.shown_path: str | None = None
         try:
             self.review_db, self.audit_db = paths.review_db_path(), paths.audit_db_path()
             self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.audit_db)
@@ -79,8 +81,12 @@ class MainWindow(ReviewActions, QMainWindow):
         self.previews = PreviewLoader(self)
         self.previews.bundle, self.previews.threshold = bundle, self.threshold
         self.previews.ready.connect(self._on_preview)
-        self.previews.loading.connect(lambda p: self.viewer.set_message(f"Loading {p}…"))
+        self.previews.loading.connect(self._on_preview_loading)
         self._sync_worker: workers.FunctionWorker | None = None
+        #: This session's review decisions, newest last: (entry before, new state).
+        self.undo_stack: list[tuple[FlagEntry, str]] = []
+        self.reviewer = current_user()
+        self.flagged.reviewer_label.setText(f"Reviewer: {self.reviewer}")
         menus.build(self)
         self.flagged.model.set_entries(self.store.entries())
         self._update_model_info()
@@ -128,6 +134,7 @@ class MainWindow(ReviewActions, QMainWindow):
             hh.resizeSection(c, width)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.table.activated.connect(lambda _i: self.viewer.setFocus())
+        self.table.setTabKeyNavigation(False)
         ll.addWidget(self.table, 1)
         prog = QHBoxLayout()
         self.progress = QProgressBar()
@@ -180,6 +187,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.result_panel = ResultPanel()
         self.flagged = FlaggedPanel()
         self.flagged.review_requested.connect(self.set_review)
+        self.flagged.entry_selected.connect(lambda e: self.show_path(e.path))
         self.flagged.entry_activated.connect(lambda e: self.show_path(e.path))
         self.flagged.export_requested.connect(self.export_flagged_dialog)
         right.addWidget(self.result_panel)
@@ -246,6 +254,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.results.clear()
         self.previews.clear()
         self.viewer.set_image(None, None, "Results cleared. The flagged list is kept.")
+        self._set_shown(None)
         self.result_panel.show_row(None, self.threshold)
         self.progress.setValue(0)
         self.count_label.setText("No images")
@@ -293,28 +302,51 @@ class MainWindow(ReviewActions, QMainWindow):
         self.table.setCurrentIndex(self.results_proxy.index(r, 0))
 
     def show_path(self, path: str) -> None:
+        """Show ``path``'s film: select its results row, or (a flagged entry of an earlier
+        session) load it directly."""
         src = self.results.row_of(path)
         if src is not None:
             idx = self.results_proxy.mapFromSource(self.results.index(src, 0))
-            self.table.setCurrentIndex(idx)
-            return
+            if idx.isValid():
+                if idx != self.table.currentIndex():
+                    self.table.setCurrentIndex(idx)
+                    self.table.scrollTo(idx)
+                elif self.shown_path != display_path(path):
+                    self.previews.request(path)
+                return
         entry = next((e for e in self.flagged.model.entries() if e.path == path), None)
         row = ResultRow(path, entry.status, entry.probability, entry.prediction, entry.message,
                         entry.file_sha256, entry.threshold, True) if entry else None
         self.result_panel.show_row(row, self.threshold)
+        self._set_shown(None)
         self.previews.request(path)
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         row = current.data(ROW_ROLE) if current.isValid() else None
         self.result_panel.show_row(row, self.threshold)
         if row is not None:
-            self.previews.request(row.path)
+            self.flagged.select_path(display_path(row.path))
+            if self.shown_path != display_path(row.path):
+                self._set_shown(None)
+                self.previews.request(row.path)
+
+    def _set_shown(self, path: str | None) -> None:
+        """Record which film is on screen (None: none, or one is loading); the review
+        actions are enabled only for the entry of this film."""
+        self.shown_path = path
+        self.flagged.set_shown_path(path)
+
+    def _on_preview_loading(self, path: str) -> None:
+        # Never leave the previous film on screen while another one is selected.
+        self._set_shown(None)
+        self.viewer.set_image(None, None, f"Loading {Path(path).name}…")
 
     def _on_preview(self, preview: Preview) -> None:
         if preview.pixels is None:
             self.viewer.set_image(None, None, f"Cannot show {preview.path}:\n{preview.error}")
         else:
             self.viewer.set_image(preview.pixels, preview.cam)
+        self._set_shown(display_path(preview.path))
 
     def set_heatmap(self, visible: bool) -> None:
         if self.heatmap_button.isChecked() != visible:

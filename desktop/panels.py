@@ -3,10 +3,11 @@ model identity) and the flagged-for-review list with its review actions."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QModelIndex, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -134,16 +135,23 @@ class ResultPanel(QWidget):
 
 
 class FlaggedPanel(QWidget):
-    """The flagged-for-review list: most likely first, mark reviewed/dismissed with a note."""
+    """The flagged-for-review list: most likely first, mark reviewed/dismissed with a note.
+
+    Selecting an entry (click or arrow keys) asks the window to show its film
+    (``entry_selected``); the review buttons are enabled only while that very film is on
+    screen (:meth:`set_shown_path`), so nothing is marked while another film is shown.
+    """
 
     review_requested = Signal(object, str, str)  # FlagEntry, state, note
-    entry_activated = Signal(object)  # FlagEntry
+    entry_selected = Signal(object)  # FlagEntry: show its film
+    entry_activated = Signal(object)  # FlagEntry (Enter / double-click)
     export_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = FlaggedTableModel(self)
         self.proxy = SortProxy(self.model, column=1)
+        self.shown_path: str | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.title = QLabel("Flagged for review")
@@ -157,7 +165,8 @@ class FlaggedPanel(QWidget):
         self.view.sortByColumn(1, Qt.SortOrder.AscendingOrder)
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(22)
-        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        self.view.setTabKeyNavigation(False)  # Tab leaves the list (to the note field)
         hh = self.view.horizontalHeader()
         # Fixed widths: ResizeToContents would measure every row on each insert (slow).
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -167,17 +176,29 @@ class FlaggedPanel(QWidget):
         lay.addWidget(self.view, 1)
         row = QHBoxLayout()
         self.note_edit = QLineEdit()
-        self.note_edit.setPlaceholderText("Note (optional)")
+        self.note_edit.setPlaceholderText("Note (N; Enter = reviewed)")
         self.note_edit.setMaxLength(500)
-        self.reviewed_button = QPushButton("Mark reviewed")
-        self.dismiss_button = QPushButton("Dismiss")
+        self.reviewed_button = QPushButton("Reviewed (R)")
+        self.dismiss_button = QPushButton("Dismiss (D)")
+        self.reopen_button = QPushButton("Reopen (O)")
         self.export_button = QPushButton("Export CSV…")
         row.addWidget(self.note_edit, 1)
-        for b in (self.reviewed_button, self.dismiss_button, self.export_button):
+        for b in (self.reviewed_button, self.dismiss_button, self.reopen_button):
             row.addWidget(b)
         lay.addLayout(row)
+        row2 = QHBoxLayout()
+        self.advance_check = QCheckBox("After marking, go to the next pending film")
+        self.advance_check.setChecked(True)
+        self.reviewer_label = QLabel("")
+        self.reviewer_label.setStyleSheet("color: palette(mid);")
+        row2.addWidget(self.advance_check)
+        row2.addStretch(1)
+        row2.addWidget(self.reviewer_label)
+        row2.addWidget(self.export_button)
+        lay.addLayout(row2)
         self.reviewed_button.clicked.connect(lambda: self._request("reviewed"))
         self.dismiss_button.clicked.connect(lambda: self._request("dismissed"))
+        self.reopen_button.clicked.connect(lambda: self._request("pending"))
         self.note_edit.returnPressed.connect(lambda: self._request("reviewed"))
         self.export_button.clicked.connect(self.export_requested)
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)
@@ -186,6 +207,9 @@ class FlaggedPanel(QWidget):
         self.model.rowsRemoved.connect(self._update_title)
         self.model.modelReset.connect(self._update_title)
         self.model.dataChanged.connect(self._update_title)
+        self.model.dataChanged.connect(self._update_buttons)
+        QWidget.setTabOrder(self.view, self.note_edit)
+        QWidget.setTabOrder(self.note_edit, self.reviewed_button)
         self._update_buttons()
 
     def _update_title(self, *args: object) -> None:
@@ -193,10 +217,26 @@ class FlaggedPanel(QWidget):
         pending = sum(1 for e in entries if e.review_state == "pending")
         self.title.setText(f"Flagged for review: {len(entries)} ({pending} pending)")
 
-    def _update_buttons(self) -> None:
-        has = self.current_entry() is not None
-        self.reviewed_button.setEnabled(has)
-        self.dismiss_button.setEnabled(has)
+    def film_shown(self) -> bool:
+        """True when the current entry's film is the one on screen."""
+        e = self.current_entry()
+        return e is not None and e.path == self.shown_path
+
+    def _update_buttons(self, *args: object) -> None:
+        e = self.current_entry()
+        ok = self.film_shown()
+        self.reviewed_button.setEnabled(ok)
+        self.dismiss_button.setEnabled(ok)
+        self.note_edit.setEnabled(ok)
+        self.reopen_button.setEnabled(ok and e is not None and e.review_state != "pending")
+        why = "" if ok or e is None else "Waiting for this entry's film to be shown"
+        for b in (self.reviewed_button, self.dismiss_button, self.reopen_button):
+            b.setToolTip(why)
+
+    def set_shown_path(self, path: str | None) -> None:
+        """The film on screen (its display path), or None while none/another loads."""
+        self.shown_path = path
+        self._update_buttons()
 
     def current_entry(self) -> FlagEntry | None:
         idx = self.view.currentIndex()
@@ -206,10 +246,57 @@ class FlaggedPanel(QWidget):
         idx = self.proxy.index(proxy_row, 0)
         self.view.setCurrentIndex(idx)
 
+    def proxy_row_of(self, key: tuple[str, str]) -> int | None:
+        i = self.model.row_of(key)
+        if i is None:
+            return None
+        idx = self.proxy.mapFromSource(self.model.index(i, 0))
+        return idx.row() if idx.isValid() else None
+
+    def select_key(self, key: tuple[str, str]) -> bool:
+        """Make the entry with ``key`` current (shows its film); False when not listed."""
+        r = self.proxy_row_of(key)
+        if r is None:
+            return False
+        self.select_row(r)
+        self.view.scrollTo(self.proxy.index(r, 0))
+        return True
+
+    def select_path(self, path: str) -> None:
+        """Follow the film shown elsewhere: its entry becomes current, or none is."""
+        e = self.current_entry()
+        if e is not None and e.path == path:
+            return
+        for i in range(self.proxy.rowCount()):
+            cand = self.proxy.index(i, 0).data(ROW_ROLE)
+            if cand is not None and cand.path == path:
+                self.select_row(i)
+                return
+        self.view.setCurrentIndex(QModelIndex())
+        self.view.clearSelection()
+
+    def pending_key_after(self, step: int = 1) -> tuple[str, str] | None:
+        """The key of the next (``step`` 1) or previous (-1) pending entry in the list's
+        order after the current one (wrapping around, never the current one); with no
+        current entry, the first (or last) pending one. None when nothing else is pending."""
+        n = self.proxy.rowCount()
+        cur = self.view.currentIndex()
+        if cur.isValid():
+            rows = [(cur.row() + step * k) % n for k in range(1, n)]
+        else:
+            rows = list(range(n)) if step > 0 else list(range(n - 1, -1, -1))
+        for r in rows:
+            e = self.proxy.index(r, 0).data(ROW_ROLE)
+            if e is not None and e.review_state == "pending":
+                return e.key
+        return None
+
     def _current_changed(self, current: object, previous: object) -> None:
         e = self.current_entry()
         self.note_edit.setText(e.note if e is not None else "")
         self._update_buttons()
+        if e is not None:
+            self.entry_selected.emit(e)
 
     def _activated(self, index: object) -> None:
         e = self.current_entry()
@@ -218,5 +305,5 @@ class FlaggedPanel(QWidget):
 
     def _request(self, state: str) -> None:
         e = self.current_entry()
-        if e is not None:
+        if e is not None and self.film_shown():
             self.review_requested.emit(e, state, self.note_edit.text().strip())

@@ -22,19 +22,80 @@ class ReviewActions:
     """Mixed into :class:`desktop.main_window.MainWindow` (uses its attributes)."""
 
     # -- review list -----------------------------------------------------------------------
-    def set_review(self, entry: FlagEntry, state: str, note: str) -> None:
+    def review_current(self, state: str) -> None:
+        """Mark the current flagged entry (keys R / D / O), only while its film is shown."""
+        e = self.flagged.current_entry()
+        if e is None:
+            self.statusBar().showMessage("Select a flagged entry first (J: next pending)", 5000)
+            return
+        if not self.flagged.film_shown():
+            self.statusBar().showMessage(
+                f"{Path(e.path).name} is not on screen yet: not marked", 5000)
+            return
+        if state == "pending" and e.review_state == "pending":
+            return
+        self.set_review(e, state, self.flagged.note_edit.text().strip())
+
+    def set_review(self, entry: FlagEntry, state: str, note: str, undoing: bool = False) -> bool:
+        """Save a review decision (and audit it). After a mark (not a reopen or undo) the next
+        pending film is shown when auto-advance is on. Returns True when saved."""
+        advance = (not undoing and state != "pending" and self.flagged.advance_check.isChecked()
+                   and self.flagged.current_entry() is not None
+                   and self.flagged.current_entry().key == entry.key)
+        nxt = self.flagged.pending_key_after(+1) if advance else None
+        action = f"review:undo:{state}" if undoing else (
+            "review:reopen" if state == "pending" else f"review:{state}")
         try:
             updated = self.store.set_review(entry.path, entry.file_sha256, state, note)
             self.audit.append(AuditEvent(
-                action=f"review:{state}", path=entry.path, file_sha256=entry.file_sha256,
+                action=action, path=entry.path, file_sha256=entry.file_sha256,
                 model_sha256=entry.model_sha256, probability=entry.probability,
                 threshold=entry.threshold,
-                decision=entry.prediction if entry.status == "ok" else entry.status, note=note))
+                decision=entry.prediction if entry.status == "ok" else entry.status,
+                note=note))
         except (ReviewStoreError, AuditError, KeyError) as exc:
             self.show_error(f"The review could not be saved: {exc}")
-            return
+            return False
+        if not undoing:
+            self.undo_stack.append((entry, state))
         self.flagged.model.upsert([updated])
-        self.statusBar().showMessage(f"{Path(entry.path).name}: {state}", 5000)
+        shown = {"pending": "reopened (pending)"}.get(state, state)
+        self.statusBar().showMessage(
+            f"{Path(entry.path).name}: {shown} by {self.reviewer}"
+            + ("" if undoing else " · Ctrl+Z undoes"), 6000)
+        if advance:
+            if nxt is not None:
+                self.flagged.select_key(nxt)
+            else:
+                self.statusBar().showMessage("All flagged films are reviewed.", 8000)
+        return True
+
+    def undo_review(self) -> None:
+        """Undo the last review decision of this session (restores state and note)."""
+        if not self.undo_stack:
+            self.statusBar().showMessage("Nothing to undo", 4000)
+            return
+        before, state = self.undo_stack.pop()
+        if self.set_review(before, before.review_state, before.note, undoing=True):
+            self.flagged.select_key(before.key)
+            self.statusBar().showMessage(
+                f"Undone: {Path(before.path).name} is {before.review_state} again", 6000)
+        else:
+            self.undo_stack.append((before, state))
+
+    def next_pending(self, step: int = 1) -> None:
+        """Show the next (``step`` 1) or previous (-1) pending flagged film."""
+        key = self.flagged.pending_key_after(step)
+        if key is None:
+            self.statusBar().showMessage("No other pending flagged film", 5000)
+            return
+        self.flagged.select_key(key)
+        self.flagged.view.setFocus()
+
+    def focus_note(self) -> None:
+        if self.flagged.note_edit.isEnabled():
+            self.flagged.note_edit.setFocus()
+            self.flagged.note_edit.selectAll()
 
     def export_flagged(self, dest: Path) -> int:
         n = self.store.export_csv(dest)
@@ -42,9 +103,13 @@ class ReviewActions:
         return n
 
     def export_flagged_dialog(self) -> None:
-        dest, _ = QFileDialog.getSaveFileName(self, "Export flagged list", "flagged.csv",
+        folder = self.settings.last_export_folder or self.settings.last_folder or str(Path.home())
+        dest, _ = QFileDialog.getSaveFileName(self, "Export flagged list",
+                                              str(Path(folder) / "flagged.csv"),
                                               "CSV files (*.csv)")
         if dest:
+            self.settings.last_export_folder = str(Path(dest).parent)
+            self.settings.save()
             try:
                 n = self.export_flagged(Path(dest))
             except (OSError, ReviewStoreError) as exc:

@@ -211,6 +211,9 @@ class FlaggedTableModel(ListTableModel):
     def entries(self) -> list[FlagEntry]:
         return self._entries
 
+    def row_of(self, key: tuple[str, str]) -> int | None:
+        return self._by_key.get(key)
+
     def entry_at(self, i: int) -> FlagEntry:
         return self._entries[i]
 

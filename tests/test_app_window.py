@@ -122,6 +122,7 @@ def test_broken_file_shows_error_row_and_the_rest_go_on(qtbot, tmp_path, full_re
 def _mark(qtbot, w, proxy_row: int, button, note: str):
     w.flagged.select_row(proxy_row)
     entry = w.flagged.current_entry()
+    qtbot.waitUntil(w.flagged.film_shown, timeout=20_000)  # actions wait for the film
     w.flagged.note_edit.setText(note)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     return entry
