@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSplitter,
     QTableView,
@@ -31,6 +33,7 @@ from desktop.audit import AuditError, AuditLog, current_user
 from desktop.batch_runner import BatchRunner
 from desktop.jobs import Preview, ResultRow
 from desktop.panels import FlaggedPanel, ResultPanel
+from desktop.presentation import format_threshold
 from desktop.preview_loader import PreviewLoader
 from desktop.review_actions import ReviewActions
 from desktop.review_store import FlagEntry, ReviewStore, ReviewStoreError
@@ -90,6 +93,7 @@ class MainWindow(ReviewActions, QMainWindow):
         menus.build(self)
         self.flagged.model.set_entries(self.store.entries())
         self._update_model_info()
+        self.result_panel.show_row(None, self.threshold)
         self._restore_geometry()
 
     # -- layout ----------------------------------------------------------------------------
@@ -190,7 +194,12 @@ class MainWindow(ReviewActions, QMainWindow):
         self.flagged.entry_selected.connect(lambda e: self.show_path(e.path))
         self.flagged.entry_activated.connect(lambda e: self.show_path(e.path))
         self.flagged.export_requested.connect(self.export_flagged_dialog)
-        right.addWidget(self.result_panel)
+        # In a scroll area: a long message can never squeeze the panel into overprinting.
+        self.result_scroll = QScrollArea()
+        self.result_scroll.setWidgetResizable(True)
+        self.result_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.result_scroll.setWidget(self.result_panel)
+        right.addWidget(self.result_scroll)
         right.addWidget(self.flagged)
         right.setSizes([210, 600])
         split.addWidget(right)
@@ -213,7 +222,7 @@ class MainWindow(ReviewActions, QMainWindow):
         src = "your setting" if self.settings.threshold_override is not None else "model default"
         self.result_panel.set_model_info(
             f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… · "
-            f"threshold {self.threshold:.3f} ({src})")
+            f"threshold {format_threshold(self.threshold)} ({src})")
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:

@@ -125,7 +125,7 @@ def threshold_dialog(w: MainWindow) -> ThresholdDialog:
         if d.use_default:
             w.apply_threshold(w.model_threshold, override=False)
         else:
-            w.apply_threshold(d.spin.value(), override=True)
+            w.apply_threshold(d.value(), override=True)
 
     d.accepted.connect(done)
     d.open()

@@ -19,12 +19,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop import presentation
 from desktop.jobs import ResultRow
+from desktop.presentation import finding_text, format_probability, format_threshold
 from desktop.review_store import FlagEntry
 from desktop.table_models import ROW_ROLE, FlaggedTableModel, SortProxy
 
-POSITIVE_COLOUR = QColor(200, 55, 45)
-NEGATIVE_COLOUR = QColor(45, 140, 80)
+POSITIVE_COLOUR = QColor(*presentation.POSITIVE_RGB)
+NEGATIVE_COLOUR = QColor(*presentation.NEGATIVE_RGB)
+UNASSESSED_COLOUR = QColor(*presentation.UNASSESSED_RGB)
+#: Longest message shown in the result panel (the whole text is in its tooltip and the log).
+MESSAGE_CHARS = 240
 
 
 class ProbabilityBar(QWidget):
@@ -41,7 +46,8 @@ class ProbabilityBar(QWidget):
         self.probability = probability
         self.threshold = threshold
         self.setToolTip("" if probability is None else
-                        f"Probability {probability:.1%}, threshold {threshold:.1%}")
+                        f"Probability {format_probability(probability)}, "
+                        f"threshold {format_threshold(threshold)}")
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
@@ -49,8 +55,8 @@ class ProbabilityBar(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         m = 8.0
         bar = QRectF(m, 18, self.width() - 2 * m, 16)
-        p.setPen(QPen(QColor(110, 110, 110), 1))
-        p.setBrush(QColor(235, 235, 235))
+        p.setPen(QPen(self.palette().color(self.foregroundRole()), 1))
+        p.setBrush(self.palette().color(self.backgroundRole()).lighter(105))
         p.drawRect(bar)
         if self.probability is not None:
             colour = POSITIVE_COLOUR if self.probability >= self.threshold else NEGATIVE_COLOUR
@@ -59,14 +65,15 @@ class ProbabilityBar(QWidget):
             p.drawRect(QRectF(bar.left(), bar.top(), bar.width() * self.probability, bar.height()))
         # threshold marker and scale
         x = bar.left() + bar.width() * self.threshold
-        p.setPen(QPen(QColor(20, 20, 20), 2))
+        p.setPen(QPen(self.palette().color(self.foregroundRole()), 2))
         p.drawLine(int(x), int(bar.top() - 5), int(x), int(bar.bottom() + 5))
         f = QFont(self.font())
         f.setPointSizeF(max(7.0, f.pointSizeF() * 0.85))
         p.setFont(f)
-        p.setPen(QColor(60, 60, 60))
-        p.drawText(QRectF(x - 60, 0, 120, 14), int(Qt.AlignmentFlag.AlignCenter),
-                   f"threshold {self.threshold:.0%}")
+        p.setPen(self.palette().color(self.foregroundRole()))
+        tx = min(max(x, bar.left() + 60), bar.right() - 60)
+        p.drawText(QRectF(tx - 60, 0, 120, 14), int(Qt.AlignmentFlag.AlignCenter),
+                   f"threshold {format_threshold(self.threshold)}")
         for v in (0, 50, 100):
             xx = bar.left() + bar.width() * v / 100
             align = (Qt.AlignmentFlag.AlignLeft if v == 0 else Qt.AlignmentFlag.AlignRight
@@ -95,9 +102,10 @@ class ResultPanel(QWidget):
         self.bar = ProbabilityBar()
         self.message_label = QLabel("")
         self.message_label.setWordWrap(True)
+        self.message_label.setTextFormat(Qt.TextFormat.PlainText)
         self.model_label = QLabel("")
         self.model_label.setWordWrap(True)
-        self.model_label.setStyleSheet("color: #555;")
+        self.model_label.setStyleSheet("color: palette(mid);")
         for w in (self.file_label, self.prediction_label, self.probability_label, self.bar,
                   self.message_label, self.model_label):
             lay.addWidget(w)
@@ -117,20 +125,24 @@ class ResultPanel(QWidget):
         self.file_label.setText(row.path)
         if row.status == "ok" and row.probability is not None:
             colour = POSITIVE_COLOUR if row.flagged else NEGATIVE_COLOUR
-            self.prediction_label.setText(row.prediction)
+            self.prediction_label.setText(finding_text(row.status, row.prediction, row.flagged))
             self.prediction_label.setStyleSheet(f"color: {colour.name()};")
             self.probability_label.setText(
-                f"Probability of pneumonia: {row.probability:.1%} "
-                f"(threshold {threshold:.1%})")
+                f"Probability of pneumonia: {format_probability(row.probability)} "
+                f"(threshold {format_threshold(threshold)})")
             self.message_label.setText("")
+            self.message_label.setToolTip("")
         else:
-            text = {"error": "Could not be read", "out_of_scope": "Out of scope",
-                    "pending": "Waiting for classification…"}.get(row.status, row.status)
+            text = ("Waiting for classification…" if row.status == "pending"
+                    else finding_text(row.status, "", True))
             self.prediction_label.setText(text)
-            self.prediction_label.setStyleSheet("color: #a06000;")
+            self.prediction_label.setStyleSheet(f"color: {UNASSESSED_COLOUR.name()};")
             self.probability_label.setText("No probability: this image needs a human read."
                                            if row.status != "pending" else "")
-            self.message_label.setText(row.message)
+            msg = row.message
+            short = msg if len(msg) <= MESSAGE_CHARS else msg[:MESSAGE_CHARS - 1] + "…"
+            self.message_label.setText(short)
+            self.message_label.setToolTip(msg)
         self.bar.set_values(row.probability, threshold)
 
 

@@ -20,7 +20,9 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
+from desktop import presentation
 from desktop.jobs import ResultRow
+from desktop.presentation import finding_text, format_probability, status_text
 from desktop.review_store import FlagEntry
 
 #: Role giving a value that sorts naturally (numbers as numbers, None last).
@@ -29,13 +31,29 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
 
 _Index = QModelIndex | QPersistentModelIndex
-_STATUS_TEXT = {"ok": "ok", "error": "error", "out_of_scope": "out of scope", "pending": "…"}
-_FLAG_BRUSH = QBrush(QColor(190, 40, 40))
-_WARN_BRUSH = QBrush(QColor(160, 100, 0))
+_BRUSHES: dict[tuple[int, int, int], QBrush] = {}
+_DIM = QColor(128, 128, 128)
+_dark = False
 
 
-def _percent(p: float | None) -> str:
-    return "" if p is None else f"{100.0 * p:.1f}%"
+def set_dark(dark: bool) -> None:
+    """Use lighter finding colours on a dark background (the dark theme)."""
+    global _dark
+    _dark = bool(dark)
+    _BRUSHES.clear()
+
+
+def finding_brush(status: str, flagged: bool) -> QBrush | None:
+    """The Okabe-Ito colour of a finding (always shown with its symbol and words)."""
+    rgb = presentation.finding_rgb(status, flagged)
+    if rgb is None:
+        return None
+    if _dark and rgb == presentation.NEGATIVE_RGB:
+        rgb = presentation.OKABE_ITO["sky_blue"]
+    brush = _BRUSHES.get(rgb)
+    if brush is None:
+        brush = _BRUSHES[rgb] = QBrush(QColor(*rgb))
+    return brush
 
 
 class ListTableModel(QAbstractTableModel):
@@ -89,9 +107,9 @@ class ListTableModel(QAbstractTableModel):
 
 
 class ResultTableModel(ListTableModel):
-    """The results table: file name, probability, prediction, status."""
+    """The results table: file name, probability, finding, status."""
 
-    HEADERS = ("File", "Probability", "Prediction", "Status")
+    HEADERS = ("File", "Probability", "Finding", "Status")
 
     def __init__(self, parent: object | None = None) -> None:
         super().__init__(parent)
@@ -108,8 +126,9 @@ class ResultTableModel(ListTableModel):
         row = self._rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (row.name, _percent(row.probability), row.prediction,
-                    _STATUS_TEXT.get(row.status, row.status))[col]
+            return (row.name, format_probability(row.probability),
+                    finding_text(row.status, row.prediction, row.flagged),
+                    status_text(row.status))[col]
         if role == SORT_ROLE:  # plain str/float: the proxy compares them in C++
             if col == 0:
                 return row.name.lower()
@@ -120,8 +139,8 @@ class ResultTableModel(ListTableModel):
             return row
         if role == Qt.ItemDataRole.ToolTipRole:
             return row.path + (f"\n{row.message}" if row.message else "")
-        if role == Qt.ItemDataRole.ForegroundRole and row.flagged:
-            return _FLAG_BRUSH if row.status == "ok" else _WARN_BRUSH
+        if role == Qt.ItemDataRole.ForegroundRole and (col == 2 or row.flagged and col == 0):
+            return finding_brush(row.status, row.flagged)
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -171,10 +190,10 @@ class FlaggedTableModel(ListTableModel):
             return None
         e = self._entries[index.row()]
         col = index.column()
-        finding = e.prediction if e.status == "ok" else e.status.replace("_", " ")
+        finding = finding_text(e.status, e.prediction, True)
         if role == Qt.ItemDataRole.DisplayRole:
-            return (os.path.basename(e.path), _percent(e.probability), finding,
-                    e.review_state, e.note)[col]
+            return (os.path.basename(e.path), format_probability(e.probability), finding,
+                    presentation.REVIEW_TEXT.get(e.review_state, e.review_state), e.note)[col]
         if role == SORT_ROLE:  # plain str/float: the proxy compares them in C++
             if col == 1:  # ascending = most likely first, unassessed (no probability) last
                 return 1.0 if e.probability is None else -e.probability
@@ -185,8 +204,10 @@ class FlaggedTableModel(ListTableModel):
             return e
         if role == Qt.ItemDataRole.ToolTipRole:
             return e.path + (f"\n{e.message}" if e.message else "")
-        if role == Qt.ItemDataRole.ForegroundRole and e.review_state != "pending":
-            return QBrush(QColor(120, 120, 120))
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if e.review_state != "pending":
+                return QBrush(_DIM)
+            return finding_brush(e.status, True) if col == 2 else None
         return None
 
     def set_entries(self, entries: Sequence[FlagEntry]) -> None:

@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from desktop.audit import AuditLog
+from desktop.presentation import format_threshold
 from desktop.review_store import ReviewStore
 from pneumonia_core.imageio import load_image
 from pneumonia_core.model import ModelBundle
@@ -116,7 +117,7 @@ def test_broken_file_shows_error_row_and_the_rest_go_on(qtbot, tmp_path, full_re
     w.table.setCurrentIndex(w.results_proxy.mapFromSource(w.results.index(src, 0)))
     qtbot.waitUntil(lambda: w.viewer.pixels is None and "Cannot show" in w.viewer._message,
                     timeout=10_000)
-    assert "Could not be read" in w.result_panel.prediction_label.text()
+    assert "could not read" in w.result_panel.prediction_label.text()
 
 
 def _mark(qtbot, w, proxy_row: int, button, note: str):
@@ -177,7 +178,7 @@ def test_threshold_override_reflags_and_persists(qtbot, tmp_path, full_res_image
         w.apply_threshold(low)
     assert all(r.flagged and r.prediction == w.meta.labels[1] for r in ok)
     assert {r.path for r in ok} <= {e.path for e in w.flagged.model.entries()}
-    assert f"{low:.3f}" in w.result_panel.model_label.text()
+    assert format_threshold(low) in w.result_panel.model_label.text()
     w.close()
     w2 = new_window(qtbot)
     assert w2.threshold == pytest.approx(low)

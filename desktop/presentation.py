@@ -1,0 +1,81 @@
+"""How results are shown to a reader (Qt-free): the ONE place for probability and threshold
+text, plain-language status words, and the colour-blind-safe palette (Okabe-Ito), where a
+colour always comes with a symbol or words so that it never carries meaning alone.
+"""
+
+from __future__ import annotations
+
+#: Probabilities closer than this to 0 or 1 are shown as "< 1%" / "> 99%": the model's
+#: output is not that certain, and "100.0%" would read as certainty.
+EDGE = 0.01
+
+#: Okabe-Ito colours (Okabe & Ito 2008), distinguishable under the common colour-vision
+#: deficiencies. RGB tuples so that this module stays Qt-free.
+OKABE_ITO = {
+    "orange": (230, 159, 0),
+    "sky_blue": (86, 180, 233),
+    "bluish_green": (0, 158, 115),
+    "yellow": (240, 228, 66),
+    "blue": (0, 114, 178),
+    "vermillion": (213, 94, 0),
+    "reddish_purple": (204, 121, 167),
+}
+#: Above the threshold (flagged): vermillion; below: blue; no probability (unreadable or not a
+#: chest X-ray): reddish purple.
+POSITIVE_RGB = OKABE_ITO["vermillion"]
+NEGATIVE_RGB = OKABE_ITO["blue"]
+UNASSESSED_RGB = OKABE_ITO["reddish_purple"]
+
+#: Symbols shown with the colours (the meaning never rests on colour alone).
+POSITIVE_MARK = "▲"
+NEGATIVE_MARK = "○"
+UNASSESSED_MARK = "⚠"
+
+#: Plain-language status words for the result statuses of :mod:`pneumonia_core.pipeline`.
+STATUS_TEXT = {
+    "ok": "classified",
+    "error": "could not read",
+    "out_of_scope": "not a chest X-ray",
+    "pending": "waiting…",
+}
+
+#: Review states as shown in the flagged list.
+REVIEW_TEXT = {"pending": "pending", "reviewed": "✓ reviewed", "dismissed": "✗ dismissed"}
+
+
+def format_probability(p: float | None) -> str:
+    """'73.4%', or '< 1%' / '> 99%' at the ends; '' when there is none."""
+    if p is None:
+        return ""
+    if p < EDGE:
+        return "< 1%"
+    if p > 1.0 - EDGE:
+        return "> 99%"
+    return f"{100.0 * p:.1f}%"
+
+
+def format_threshold(t: float) -> str:
+    """The decision threshold, the same way everywhere: '35.2%'."""
+    return f"{100.0 * t:.1f}%"
+
+
+def status_text(status: str) -> str:
+    return STATUS_TEXT.get(status, status.replace("_", " "))
+
+
+def finding_text(status: str, prediction: str, flagged: bool) -> str:
+    """The finding with its symbol: '▲ PNEUMONIA', '○ NORMAL', '⚠ could not read'."""
+    if status == "pending":
+        return ""
+    if status != "ok":
+        return f"{UNASSESSED_MARK} {status_text(status)}"
+    return f"{POSITIVE_MARK if flagged else NEGATIVE_MARK} {prediction}"
+
+
+def finding_rgb(status: str, flagged: bool) -> tuple[int, int, int] | None:
+    """The colour of a finding (None: the default text colour)."""
+    if status == "pending":
+        return None
+    if status != "ok":
+        return UNASSESSED_RGB
+    return POSITIVE_RGB if flagged else NEGATIVE_RGB
