@@ -53,7 +53,10 @@ def create_window(open_paths: list[str] | None = None, show_first_start: bool = 
 
     bundle, error = load_model()
     window = MainWindow(bundle, error)
+    if window.settings.dark_theme:
+        window.set_dark_theme(True)
     if show_first_start:
+        window.require_notice = True  # nothing is classified before the notice is confirmed
         menus.first_start_dialog(window)
     if open_paths:
         window.open_paths(open_paths)

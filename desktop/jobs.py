@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +224,8 @@ class Preview:
     cam: np.ndarray | None = None  # the model's (h, w) class-activation map
     result: Result | None = None  # classification of the same bytes (with cam)
     error: str = ""
+    dicom: dict[str, str] = field(default_factory=dict)  # DICOM tags (patient, study, view)
+    display_range: tuple[float, float] | None = None  # see DecodedImage.display_range
 
     @property
     def nbytes(self) -> int:
@@ -252,7 +254,8 @@ def load_preview(path: str, bundle: ModelBundle | None, threshold: float,
             cam = result.cam
         except Exception:
             log.exception("CAM failed for %s", path)
-    return Preview(path, pixels, decoded.original_size, decoded.source_format, cam, result)
+    return Preview(path, pixels, decoded.original_size, decoded.source_format, cam, result,
+                   dicom=decoded.dicom, display_range=decoded.display_range)
 
 
 def _shrink(gray: np.ndarray, max_side: int) -> np.ndarray:

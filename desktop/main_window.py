@@ -9,6 +9,7 @@ from PySide6.QtCore import QByteArray, QModelIndex, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -33,7 +34,7 @@ from desktop.audit import AuditError, AuditLog, current_user
 from desktop.batch_runner import BatchRunner
 from desktop.jobs import Preview, ResultRow
 from desktop.panels import FlaggedPanel, ResultPanel
-from desktop.presentation import format_threshold
+from desktop.presentation import demographics_lines, format_threshold
 from desktop.preview_loader import PreviewLoader
 from desktop.review_actions import ReviewActions
 from desktop.review_store import FlagEntry, ReviewStore, ReviewStoreError
@@ -60,6 +61,9 @@ class MainWindow(ReviewActions, QMainWindow):
         self.threshold = self.settings.threshold(self.model_threshold)
         self.storage_error = ""
         self.shown_path: str | None = None
+        #: Classification waits for the intended-use notice (set by desktop.app).
+        self.require_notice = False
+        self.held_paths: list[str] = []
         try:
             self.review_db, self.audit_db = paths.review_db_path(), paths.audit_db_path()
             self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.audit_db)
@@ -170,15 +174,23 @@ class MainWindow(ReviewActions, QMainWindow):
         self.opacity_slider.setFixedWidth(130)
         self.opacity_slider.setToolTip("Heatmap opacity")
         self.opacity_slider.valueChanged.connect(self._on_opacity)
+        self.keep_display_check = QCheckBox("Keep W/L for next film")
+        self.keep_display_check.setToolTip(
+            "On: window/level and invert carry over to the next film (the overlay says so).\n"
+            "Off: every film opens with the full window, not inverted.")
+        self.keep_display_check.setChecked(self.settings.keep_display_across_films)
+        self.viewer.keep_display = self.settings.keep_display_across_films
+        self.keep_display_check.toggled.connect(self.set_keep_display)
         tools.addWidget(self.heatmap_button)
         tools.addWidget(QLabel("Opacity"))
         tools.addWidget(self.opacity_slider)
+        tools.addWidget(self.keep_display_check)
         tools.addStretch(1)
         self.hint_label = QLabel("Keys: ←/→ +/− = I 1–5 0 H")
         self.hint_label.setToolTip("←/→ previous/next image · +/− zoom · = fit · I invert · "
                                    "1–5 window/level presets · 0 reset · H heatmap "
                                    "(all in the View menu)")
-        self.hint_label.setStyleSheet("color:#666;")
+        self.hint_label.setStyleSheet("color: palette(mid);")
         self.hint_label.setMinimumWidth(10)  # may be clipped, never squeezes the tools
         self.viewer.setToolTip("Wheel: zoom · left drag: pan · right drag: window/level · "
                                "double-click: fit")
@@ -209,10 +221,38 @@ class MainWindow(ReviewActions, QMainWindow):
         use = self.meta.intended_use if self.meta else INTENDED_USE
         self.intended_use_label = QLabel(f"Intended use: {use}")
         self.intended_use_label.setWordWrap(True)
-        self.intended_use_label.setStyleSheet("background:#fff4ce; color:#333; padding:4px;")
+        self._style_intended_use()
         outer.addWidget(self.intended_use_label)
         self.setCentralWidget(central)
         self.resize(1400, 860)
+
+    def _style_intended_use(self) -> None:
+        dark = self.settings.dark_theme
+        self.intended_use_label.setStyleSheet(
+            "background:#3d3200; color:#f0e6b0; padding:4px;" if dark
+            else "background:#fff4ce; color:#333; padding:4px;")
+
+    def set_dark_theme(self, dark: bool) -> None:
+        """Dark reading-room theme (or the platform's); remembered in the settings."""
+        from desktop import table_models, theme
+
+        self.settings.dark_theme = bool(dark)
+        self.settings.save()
+        theme.apply_theme(bool(dark))
+        table_models.set_dark(bool(dark))
+        self._style_intended_use()
+        if getattr(self, "dark_action", None) is not None and self.dark_action.isChecked() != dark:
+            self.dark_action.setChecked(dark)
+        self.update()
+
+    def set_keep_display(self, keep: bool) -> None:
+        """Whether window/level and invert carry over to the next film (remembered)."""
+        self.settings.keep_display_across_films = bool(keep)
+        self.settings.save()
+        self.viewer.keep_display = bool(keep)
+        if self.keep_display_check.isChecked() != keep:
+            self.keep_display_check.setChecked(keep)
+        self.viewer.update()
 
     def _update_model_info(self) -> None:
         if self.meta is None:
@@ -226,10 +266,25 @@ class MainWindow(ReviewActions, QMainWindow):
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:
-        """Classify files and folders (recursively) in the background."""
+        """Classify files and folders (recursively) in the background; held back until the
+        intended-use notice is confirmed when it is required (:attr:`require_notice`)."""
         paths_ = [str(p) for p in paths_ if str(p)]
-        if paths_:
-            self.runner.start(paths_, self.bundle, self.threshold)
+        if not paths_:
+            return
+        if self.require_notice and not self.settings.first_start_acknowledged:
+            self.held_paths.extend(paths_)
+            self.count_label.setText(f"{len(self.held_paths)} item(s) waiting: confirm the "
+                                     "intended-use notice to start")
+            menus.first_start_dialog(self)
+            return
+        self.runner.start(paths_, self.bundle, self.threshold)
+
+    def release_held_paths(self) -> None:
+        """The notice was confirmed: classify what was opened meanwhile."""
+        held, self.held_paths = self.held_paths, []
+        if held:
+            self.count_label.setText("Starting…")
+            self.open_paths(held)
 
     def open_files_dialog(self) -> None:
         pattern = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
@@ -269,6 +324,10 @@ class MainWindow(ReviewActions, QMainWindow):
         self.count_label.setText("No images")
 
     def cancel_batch(self) -> None:
+        """Esc: stop the running classification; does nothing (and says so) when none runs."""
+        if not self.runner.running:
+            self.statusBar().showMessage("No classification is running", 3000)
+            return
         self.runner.cancel()
         self.count_label.setText("Cancelling…")
 
@@ -354,7 +413,9 @@ class MainWindow(ReviewActions, QMainWindow):
         if preview.pixels is None:
             self.viewer.set_image(None, None, f"Cannot show {preview.path}:\n{preview.error}")
         else:
-            self.viewer.set_image(preview.pixels, preview.cam)
+            self.viewer.set_image(preview.pixels, preview.cam,
+                                  value_range=preview.display_range,
+                                  info_lines=demographics_lines(preview.dicom))
         self._set_shown(display_path(preview.path))
 
     def set_heatmap(self, visible: bool) -> None:

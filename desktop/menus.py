@@ -79,6 +79,19 @@ def build(w: MainWindow) -> None:
         action.triggered.connect(handlers.get(name) or getattr(w, name))
         menu.addAction(action)
         w.addAction(action)
+    view = menus["&View"]
+    view.addSeparator()
+    keep = QAction("Keep window/level for the next film", w)
+    keep.setCheckable(True)
+    keep.setChecked(w.settings.keep_display_across_films)
+    keep.toggled.connect(w.set_keep_display)
+    w.keep_display_check.toggled.connect(keep.setChecked)
+    view.addAction(keep)
+    w.dark_action = QAction("Dark theme (reading room)", w)
+    w.dark_action.setCheckable(True)
+    w.dark_action.setChecked(w.settings.dark_theme)
+    w.dark_action.toggled.connect(w.set_dark_theme)
+    view.addAction(w.dark_action)
     presets = menus["&View"].addMenu("Window/level preset")
     from desktop.imaging import PRESETS
 
@@ -100,11 +113,14 @@ def first_start_dialog(w: MainWindow, force: bool = False) -> FirstStartDialog |
     """The intended-use notice: on first start (until confirmed) or from the Help menu."""
     if w.settings.first_start_acknowledged and not force:
         return None
+    if getattr(w, "first_start", None) is not None and w.first_start.isVisible():
+        return w.first_start  # already on screen (e.g. a second open before confirming)
     d = FirstStartDialog(w.meta, w)
 
     def done() -> None:
         w.settings.first_start_acknowledged = True
         w.settings.save()
+        w.release_held_paths()
 
     d.accepted.connect(done)
     d.open()

@@ -79,3 +79,45 @@ def finding_rgb(status: str, flagged: bool) -> tuple[int, int, int] | None:
     if status != "ok":
         return UNASSESSED_RGB
     return POSITIVE_RGB if flagged else NEGATIVE_RGB
+
+
+def person_name(value: str) -> str:
+    """A DICOM person name ('Family^Given^Middle') as 'Family, Given Middle'."""
+    parts = [p.strip() for p in value.split("=")[0].split("^")]
+    family, rest = parts[0], " ".join(p for p in parts[1:] if p)
+    return f"{family}, {rest}" if family and rest else (family or rest)
+
+
+def dicom_date(value: str) -> str:
+    """'20240131' -> '2024-01-31' (other text unchanged)."""
+    v = value.strip()
+    return f"{v[:4]}-{v[4:6]}-{v[6:8]}" if len(v) == 8 and v.isdigit() else v
+
+
+#: DICOM tags shown to the reader: (tag, column header, formatter).
+DEMOGRAPHICS: tuple[tuple[str, str, object], ...] = (
+    ("PatientName", "Patient", person_name),
+    ("PatientID", "Patient ID", str),
+    ("StudyDate", "Study date", dicom_date),
+    ("ViewPosition", "View", str),
+)
+
+
+def demographics(info: dict[str, str]) -> tuple[str, ...]:
+    """The shown DICOM fields of a file, in :data:`DEMOGRAPHICS` order ('' when absent)."""
+    return tuple(fmt(info[tag]) if info.get(tag) else ""  # type: ignore[operator]
+                 for tag, _h, fmt in DEMOGRAPHICS)
+
+
+def demographics_lines(info: dict[str, str]) -> list[str]:
+    """The viewer's top-left overlay: 'Patient: Doe, Jane (ID 123)', 'Study date: ...',
+    'View: PA'; empty for files without DICOM tags."""
+    name, pid, date, view = demographics(info)
+    lines = []
+    if name or pid:
+        lines.append(f"Patient: {name or '?'}" + (f" (ID {pid})" if pid else ""))
+    if date:
+        lines.append(f"Study date: {date}")
+    if view:
+        lines.append(f"View: {view}")
+    return lines

@@ -27,6 +27,20 @@ def gray_qimage(gray: np.ndarray) -> QImage:
     return QImage(a.data, w, h, a.strides[0], QImage.Format.Format_Grayscale8).copy()
 
 
+def draw_boxed_text(p: QPainter, lines: list[str], x: int, y: int, top: bool) -> None:
+    """White text on a translucent black box: readable over any part of a film. ``y`` is
+    the box's top (``top``) or bottom edge."""
+    fm = p.fontMetrics()
+    pad = 4
+    h = fm.height() * len(lines) + 2 * pad
+    w = max(fm.horizontalAdvance(t) for t in lines) + 2 * pad
+    y0 = y if top else y - h
+    p.fillRect(QRectF(x, y0, w, h), QColor(0, 0, 0, 170))
+    p.setPen(QColor(255, 255, 255))
+    for i, t in enumerate(lines):
+        p.drawText(x + pad, y0 + pad + fm.ascent() + i * fm.height(), t)
+
+
 def rgba_qimage(rgba: np.ndarray) -> QImage:
     a = np.ascontiguousarray(rgba, dtype=np.uint8)
     h, w, _ = a.shape
@@ -56,6 +70,13 @@ class ImageViewer(QWidget):
         self.heatmap_opacity = 0.45
         self.zoom = 1.0
         self.fit_mode = True
+        #: Keep window/level and invert for the next film (else each film starts reset).
+        self.keep_display = False
+        #: Stored values (e.g. DICOM, after the modality LUT) shown as display 0 and 255:
+        #: window/level is reported in these units. None: 8-bit display units.
+        self.value_range: tuple[float, float] | None = None
+        #: Lines drawn at the top left over the film (DICOM patient, study date, view).
+        self.info_lines: list[str] = []
         self._offset = QPointF(0, 0)  # image top-left in widget coordinates
         self._drag_start: QPointF | None = None
         self._drag_button = Qt.MouseButton.NoButton
@@ -78,11 +99,18 @@ class ImageViewer(QWidget):
         return self._overlay_rgba if self.heatmap_visible else None
 
     def set_image(self, pixels: np.ndarray | None, cam: np.ndarray | None = None,
-                  message: str = "") -> None:
-        """Show a new image (keeps window/level and invert, resets to fit)."""
+                  message: str = "", value_range: tuple[float, float] | None = None,
+                  info_lines: list[str] | None = None) -> None:
+        """Show a new image, fitted. Window/level and invert are reset to the full range
+        unless :attr:`keep_display` is set (then the overlay says they were kept)."""
         self._pixels = pixels
         self._cam = cam
         self._message = message
+        self.value_range = value_range
+        self.info_lines = list(info_lines or [])
+        if not self.keep_display:
+            self.centre, self.width_ = imaging.DEFAULT_WINDOW
+            self.inverted = False
         self._overlay = None
         self._overlay_rgba = None
         self._render()
@@ -227,14 +255,35 @@ class ImageViewer(QWidget):
             p.setOpacity(self.heatmap_opacity)
             p.drawImage(target, self._overlay)
             p.setOpacity(1.0)
-        p.setPen(QColor(230, 230, 120))
-        label = f"W {self.width_:.0f}  L {self.centre:.0f}  {self.zoom * 100:.0f}%"
+        if self.info_lines:
+            draw_boxed_text(p, self.info_lines, 8, 8, top=True)
+        draw_boxed_text(p, [self.status_text()], 8, self.height() - 8, top=False)
+        p.end()
+
+    def window_in_units(self) -> tuple[float, float, str]:
+        """(width, level, unit name): in the image's stored units when known (DICOM),
+        else in 8-bit display units."""
+        if self.value_range is None:
+            return self.width_, self.centre, ""
+        lo, hi = self.value_range
+        scale = (hi - lo) / 255.0
+        return abs(self.width_ * scale), lo + self.centre * scale, " (stored values)"
+
+    def is_default_display(self) -> bool:
+        return (not self.inverted
+                and (self.centre, self.width_) == tuple(imaging.DEFAULT_WINDOW))
+
+    def status_text(self) -> str:
+        """The bottom-left overlay: window/level, zoom, invert, heatmap."""
+        w, level, units = self.window_in_units()
+        label = f"W {w:.0f}  L {level:.0f}{units}  {self.zoom * 100:.0f}%"
         if self.inverted:
             label += "  inverted"
+        if self.keep_display and not self.is_default_display():
+            label += "  (W/L kept from previous film)"
         if self.heatmap_visible:
             label += "  heatmap" if self._cam is not None else "  heatmap: not available"
-        p.drawText(8, self.height() - 8, label)
-        p.end()
+        return label
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         steps = event.angleDelta().y() / 120.0
