@@ -11,7 +11,7 @@ from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QFileDialog
 
 from desktop import worker as workers
-from desktop.audit import AuditError, AuditEvent
+from desktop.audit import AuditEvent
 from desktop.jobs import sync_flags
 from desktop.review_store import FlagEntry, ReviewStoreError
 
@@ -22,24 +22,45 @@ class ReviewActions:
     """Mixed into :class:`desktop.main_window.MainWindow` (uses its attributes)."""
 
     # -- review list -----------------------------------------------------------------------
-    def set_review(self, entry: FlagEntry, state: str, note: str) -> None:
+    def set_review(self, entry: FlagEntry, state: str, note: str) -> bool:
+        """Mark ``entry`` (as this window shows it) ``state`` with ``note``. The mark applies
+        only if nobody changed the entry meanwhile (another window, another computer on a
+        shared folder); otherwise the entry is refreshed to what is saved and the user is
+        told. Returns True when the mark was saved."""
         try:
-            updated = self.store.set_review(entry.path, entry.file_sha256, state, note)
-            self.audit.append(AuditEvent(
-                action=f"review:{state}", path=entry.path, file_sha256=entry.file_sha256,
-                model_sha256=entry.model_sha256, probability=entry.probability,
-                threshold=entry.threshold,
-                decision=entry.prediction if entry.status == "ok" else entry.status, note=note))
-        except (ReviewStoreError, AuditError, KeyError) as exc:
+            result = self.store.mark(entry, entry.review_state, state, note)
+        except ReviewStoreError as exc:
             self.show_error(f"The review could not be saved: {exc}")
-            return
-        self.flagged.model.upsert([updated])
+            return False
+        if result.entry is not None:
+            self.flagged.model.upsert([result.entry])
+        else:
+            self.flagged.model.set_entries(self.store.entries())
+        if result.conflict:
+            self.show_error(result.message)
+            return False
         self.statusBar().showMessage(f"{Path(entry.path).name}: {state}", 5000)
+        return True
 
     def export_flagged(self, dest: Path) -> int:
         n = self.store.export_csv(dest)
         self.audit.append(AuditEvent(action="export", path=str(dest), note=f"{n} review entries"))
         return n
+
+    def verify_audit_dialog(self) -> None:
+        """Tools > Verify audit trail: check the hash chain and triggers, say the result."""
+        from PySide6.QtWidgets import QMessageBox
+
+        self.audit_check = self.audit.verify()
+        text = self.audit_check.summary()
+        if self.audit_check.ok:
+            log.info("%s", text)
+            QMessageBox.information(self, "Audit trail", text)
+        else:
+            log.error("%s", text)
+            self.banner.setText(text)
+            self.banner.setVisible(True)
+            QMessageBox.warning(self, "Audit trail", text)
 
     def export_flagged_dialog(self) -> None:
         dest, _ = QFileDialog.getSaveFileName(self, "Export flagged list", "flagged.csv",
@@ -68,7 +89,7 @@ class ReviewActions:
         if self.meta is None:
             return
         w = workers.FunctionWorker(sync_flags, changed, self.threshold, old, self.meta.sha256,
-                                   self.review_db, self.audit_db)
+                                   self.review_db)
         w.signals.finished.connect(self._reload_flags)
         w.signals.errored.connect(lambda e: self.show_error(f"Review list not updated: {e}"))
         self._sync_worker = w
