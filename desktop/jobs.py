@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop.audit import AuditEvent, AuditLog, classification_event
-from desktop.review_store import FlagEntry, ReviewStore
+from desktop.audit import AuditEvent, classification_event
+from desktop.review_store import FlagEntry, ReviewStore, fs_bytes_of
 from pneumonia_core.imageio import ImageLoadError, decode_bytes, read_file_bytes
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.pipeline import (
@@ -73,10 +73,11 @@ class ResultRow:
 
 
 def flag_entry(row: ResultRow, model_sha256: str) -> FlagEntry:
-    """The review-list entry of a flagged row."""
+    """The review-list entry of a flagged row (keeping a non-UTF-8 name's exact bytes)."""
     return FlagEntry(path=display_path(row.path), file_sha256=row.file_sha256, status=row.status,
                      probability=row.probability, prediction=row.prediction,
-                     message=row.message, threshold=row.threshold, model_sha256=model_sha256)
+                     message=row.message, threshold=row.threshold, model_sha256=model_sha256,
+                     fs_path=fs_bytes_of(row.path))
 
 
 _local = threading.local()
@@ -116,14 +117,14 @@ SAVE_CHUNK_SECONDS = 0.2
 
 
 def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | None,
-                 threshold: float, review_db: Path, audit_db: Path, workers: int = 1
+                 threshold: float, db: Path, workers: int = 1
                  ) -> Iterator[Discovered | Classified]:
     """Expand ``paths`` and classify each file once, yielding one event per file in input
     order (``workers`` classification threads, see :func:`classify_in_order`).
 
     Flagged files are saved to the review list and every classification is appended to the
-    audit log *before* it is yielded: results are committed in small chunks (one transaction
-    per chunk, at most ``SAVE_CHUNK_FILES`` files or ``SAVE_CHUNK_SECONDS``; the first file
+    audit log (both in the data file ``db``) *before* it is yielded: results are committed in
+    small chunks (one transaction per chunk holding the flags and the audit events, at most ``SAVE_CHUNK_FILES`` files or ``SAVE_CHUNK_SECONDS``; the first file
     at once), so what the user sees is saved and a killed process loses only unseen work.
     Without a model (it failed to load) every file becomes an error row saying so.
     Stop early by closing the generator (the worker does, between items).
@@ -131,8 +132,7 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
     files = list(iter_image_files(paths))
     yield Discovered(len(files))
     model_sha = bundle.metadata.sha256 if bundle is not None else ""
-    store = ReviewStore(review_db)
-    audit = AuditLog(audit_db)
+    store = ReviewStore(db)
     results = classify_in_order(files, bundle, threshold, workers)
     pending: list[tuple[Result, ResultRow]] = []
     last_save = 0.0
@@ -142,13 +142,12 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
             now = time.monotonic()
             if (len(pending) >= SAVE_CHUNK_FILES or now - last_save >= SAVE_CHUNK_SECONDS
                     or k == len(files) - 1):
-                yield from _save_chunk(pending, model_sha, store, audit, bundle is not None)
+                yield from _save_chunk(pending, model_sha, store, bundle is not None)
                 pending = []
                 last_save = time.monotonic()
     finally:
         results.close()  # stops the classification threads first
         store.close()
-        audit.close()
 
 
 #: Files submitted ahead of the one being yielded, per classification thread.
@@ -186,12 +185,12 @@ def classify_in_order(files: list[str], bundle: ModelBundle | None, threshold: f
 
 
 def _save_chunk(pending: list[tuple[Result, ResultRow]], model_sha: str, store: ReviewStore,
-                audit: AuditLog, save: bool) -> Iterator[Classified]:
+                save: bool) -> Iterator[Classified]:
     flags: dict[str, FlagEntry] = {}
     if save:
-        audit.append_many([classification_event(r, model_sha) for r, _ in pending])
-        stored = store.upsert_many([flag_entry(row, model_sha) for _, row in pending
-                                    if row.flagged])
+        stored = store.upsert_many(
+            [flag_entry(row, model_sha) for _, row in pending if row.flagged],
+            audit=[classification_event(r, model_sha) for r, _ in pending])
         flags = {e.path: e for e in stored}
     for _, row in pending:
         yield Classified(row, flags.get(display_path(row.path)) if row.flagged else None)
@@ -271,14 +270,15 @@ def _shrink(gray: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def sync_flags(changed: list[ResultRow], threshold: float, old_threshold: float,
-               model_sha256: str, review_db: Path, audit_db: Path) -> list[FlagEntry]:
+               model_sha256: str, db: Path) -> list[FlagEntry]:
     """After a threshold change (rows already re-decided, see :meth:`ResultRow.redecide`):
     add newly flagged files to the review list, drop entries no longer flagged while still
     pending, and audit the change. Returns the entries added."""
     added: list[FlagEntry] = []
-    with ReviewStore(review_db) as store, AuditLog(audit_db) as audit:
-        audit.append(AuditEvent(action="threshold", model_sha256=model_sha256,
-                                threshold=threshold, note=f"{old_threshold:g} -> {threshold:g}"))
+    with ReviewStore(db) as store:
+        store.upsert_many([], audit=[AuditEvent(
+            action="threshold", model_sha256=model_sha256, threshold=threshold,
+            note=f"{old_threshold:g} -> {threshold:g}")])
         for row in changed:
             if row.flagged:
                 added.append(store.upsert(flag_entry(row, model_sha256)))

@@ -30,15 +30,16 @@ from PySide6.QtWidgets import (
 
 from desktop import menus, paths
 from desktop import worker as workers
-from desktop.audit import AuditError, AuditLog, current_user
+from desktop.audit import AuditLog, current_user, migrate_legacy
 from desktop.batch_runner import BatchRunner
 from desktop.jobs import Preview, ResultRow
 from desktop.panels import FlaggedPanel, ResultPanel
 from desktop.presentation import demographics_lines, format_threshold
 from desktop.preview_loader import PreviewLoader
 from desktop.review_actions import ReviewActions
-from desktop.review_store import FlagEntry, ReviewStore, ReviewStoreError
+from desktop.review_store import FlagEntry, ReviewStore
 from desktop.settings import Settings
+from desktop.sqlite_util import StorageError, copy_database
 from desktop.table_models import ROW_ROLE, ResultTableModel, SortProxy
 from desktop.viewer import ImageViewer
 from pneumonia_core.imageio import IMAGE_SUFFIXES
@@ -64,22 +65,14 @@ class MainWindow(ReviewActions, QMainWindow):
         #: Classification waits for the intended-use notice (set by desktop.app).
         self.require_notice = False
         self.held_paths: list[str] = []
-        try:
-            self.review_db, self.audit_db = paths.review_db_path(), paths.audit_db_path()
-            self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.audit_db)
-        except (OSError, ReviewStoreError, AuditError) as exc:  # read-only or full disk
-            import tempfile
-
-            tmp = Path(tempfile.mkdtemp(prefix="pneumonia-xray-"))
-            self.storage_error = (f"{exc} The review list and audit log are kept in {tmp} "
-                                  "for this session only.")
-            log.error("%s", self.storage_error)
-            self.review_db, self.audit_db = tmp / "review.sqlite3", tmp / "audit.sqlite3"
-            self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.audit_db)
+        self._open_storage()
+        self.audit_check = self.audit.verify()
+        if not self.audit_check.ok:
+            log.error("%s", self.audit_check.summary())
         self.setWindowTitle("pneumonia-xray: chest X-ray triage aid")
         self.setAcceptDrops(True)
         self._build()
-        self.runner = BatchRunner(self.review_db, self.audit_db, self)
+        self.runner = BatchRunner(self.review_db, self)
         self.runner.rows_ready.connect(self._on_rows)
         self.runner.progress.connect(self._on_progress)
         self.runner.started.connect(self._on_batch_started)
@@ -114,6 +107,8 @@ class MainWindow(ReviewActions, QMainWindow):
                             f"classified. {self.model_error}")
         if self.storage_error:
             problems.append(self.storage_error)
+        if not self.audit_check.ok:
+            problems.append(self.audit_check.summary() + " (Tools > Verify audit trail)")
         self.banner.setVisible(bool(problems))
         self.banner.setText("\n".join(problems))
         outer.addWidget(self.banner)
@@ -203,8 +198,8 @@ class MainWindow(ReviewActions, QMainWindow):
         self.result_panel = ResultPanel()
         self.flagged = FlaggedPanel()
         self.flagged.review_requested.connect(self.set_review)
-        self.flagged.entry_selected.connect(lambda e: self.show_path(e.path))
-        self.flagged.entry_activated.connect(lambda e: self.show_path(e.path))
+        self.flagged.entry_selected.connect(lambda e: self.show_path(e.open_path))
+        self.flagged.entry_activated.connect(lambda e: self.show_path(e.open_path))
         self.flagged.export_requested.connect(self.export_flagged_dialog)
         # In a scroll area: a long message can never squeeze the panel into overprinting.
         self.result_scroll = QScrollArea()
@@ -253,6 +248,30 @@ class MainWindow(ReviewActions, QMainWindow):
         if self.keep_display_check.isChecked() != keep:
             self.keep_display_check.setChecked(keep)
         self.viewer.update()
+
+    def _open_storage(self) -> None:
+        """Open the data file (review list + audit trail), importing a separate audit file of
+        an earlier version. When it cannot be written (read-only, full, missing folder) a
+        temporary copy is used for this session and the banner says why."""
+        try:
+            self.review_db = self.audit_db = paths.review_db_path()
+            migrate_legacy(self.review_db, paths.legacy_audit_db_path())
+            self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.review_db)
+            return
+        except (OSError, StorageError) as exc:  # read-only, full disk, missing folder
+            cause = str(exc)
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="pneumonia-xray-"))
+        fallback = tmp / paths.REVIEW_DB_NAME
+        copied = copy_database(paths.review_db_location(), fallback)
+        self.storage_error = (
+            f"{cause} Marks and the audit trail are kept in {tmp} for this session only"
+            + (" (starting from a copy of the saved list)." if copied else ".")
+            + " Fix the data folder and restart to save them for good.")
+        log.error("%s", self.storage_error)
+        self.review_db = self.audit_db = fallback
+        self.store, self.audit = ReviewStore(fallback), AuditLog(fallback)
 
     def _update_model_info(self) -> None:
         if self.meta is None:
@@ -351,6 +370,8 @@ class MainWindow(ReviewActions, QMainWindow):
         rows = self.results.rows()
         flagged = sum(1 for r in rows if r.flagged)
         state = "Cancelled" if cancelled else "Done"
+        if self.runner.error:
+            state = f"Stopped: {self.runner.error}"
         self.count_label.setText(f"{state}: {self.runner.done} of {self.runner.total} "
                                  f"classified, {flagged} flagged")
         self.statusBar().showMessage(self.count_label.text(), 10000)
@@ -382,7 +403,7 @@ class MainWindow(ReviewActions, QMainWindow):
                 elif self.shown_path != display_path(path):
                     self.previews.request(path)
                 return
-        entry = next((e for e in self.flagged.model.entries() if e.path == path), None)
+        entry = next((e for e in self.flagged.model.entries() if e.open_path == path), None)
         row = ResultRow(path, entry.status, entry.probability, entry.prediction, entry.message,
                         entry.file_sha256, entry.threshold, True) if entry else None
         self.result_panel.show_row(row, self.threshold)

@@ -38,6 +38,7 @@ HOTKEYS: list[tuple[str, str, list[str], str]] = [
     ("&Review", "Undo last review", ["Ctrl+Z"], "undo_review"),
     ("&Tools", "Decision threshold…", [], "threshold_dialog"),
     ("&Tools", "Audit trail…", [], "audit_dialog"),
+    ("&Tools", "Verify audit trail", [], "verify_audit_dialog"),
     ("&Help", "Intended use…", [], "first_start_dialog"),
     ("&Help", "About…", ["F1"], "about_dialog"),
 ]

@@ -11,7 +11,7 @@ from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QFileDialog
 
 from desktop import worker as workers
-from desktop.audit import AuditError, AuditEvent
+from desktop.audit import AuditEvent
 from desktop.jobs import sync_flags
 from desktop.review_store import FlagEntry, ReviewStoreError
 
@@ -37,28 +37,29 @@ class ReviewActions:
         self.set_review(e, state, self.flagged.note_edit.text().strip())
 
     def set_review(self, entry: FlagEntry, state: str, note: str, undoing: bool = False) -> bool:
-        """Save a review decision (and audit it). After a mark (not a reopen or undo) the next
+        """Mark ``entry`` (as this window shows it) ``state`` with ``note``, recording the
+        reviewer. The mark applies only if nobody changed the entry meanwhile (another
+        window, another computer on a shared folder); otherwise the entry is refreshed to
+        what is saved and the user is told. After a mark (not a reopen or undo) the next
         pending film is shown when auto-advance is on. Returns True when saved."""
+        current = self.flagged.current_entry()
         advance = (not undoing and state != "pending" and self.flagged.advance_check.isChecked()
-                   and self.flagged.current_entry() is not None
-                   and self.flagged.current_entry().key == entry.key)
+                   and current is not None and current.key == entry.key)
         nxt = self.flagged.pending_key_after(+1) if advance else None
-        action = f"review:undo:{state}" if undoing else (
-            "review:reopen" if state == "pending" else f"review:{state}")
         try:
-            updated = self.store.set_review(entry.path, entry.file_sha256, state, note)
-            self.audit.append(AuditEvent(
-                action=action, path=entry.path, file_sha256=entry.file_sha256,
-                model_sha256=entry.model_sha256, probability=entry.probability,
-                threshold=entry.threshold,
-                decision=entry.prediction if entry.status == "ok" else entry.status,
-                note=note))
-        except (ReviewStoreError, AuditError, KeyError) as exc:
+            result = self.store.mark(entry, entry.review_state, state, note, self.reviewer)
+        except ReviewStoreError as exc:
             self.show_error(f"The review could not be saved: {exc}")
+            return False
+        if result.entry is not None:
+            self.flagged.model.upsert([result.entry])
+        else:
+            self.flagged.model.set_entries(self.store.entries())
+        if result.conflict:
+            self.show_error(result.message)
             return False
         if not undoing:
             self.undo_stack.append((entry, state))
-        self.flagged.model.upsert([updated])
         shown = {"pending": "reopened (pending)"}.get(state, state)
         self.statusBar().showMessage(
             f"{Path(entry.path).name}: {shown} by {self.reviewer}"
@@ -71,17 +72,21 @@ class ReviewActions:
         return True
 
     def undo_review(self) -> None:
-        """Undo the last review decision of this session (restores state and note)."""
+        """Undo this session's last review decision: the entry gets back its earlier state
+        and note (a compare-and-set mark from the state this window shows)."""
         if not self.undo_stack:
             self.statusBar().showMessage("Nothing to undo", 4000)
             return
         before, state = self.undo_stack.pop()
-        if self.set_review(before, before.review_state, before.note, undoing=True):
+        i = self.flagged.model.row_of(before.key)
+        if i is None:
+            self.statusBar().showMessage(f"{Path(before.path).name} is no longer listed", 6000)
+            return
+        now = self.flagged.model.entry_at(i)
+        if self.set_review(now, before.review_state, before.note, undoing=True):
             self.flagged.select_key(before.key)
             self.statusBar().showMessage(
                 f"Undone: {Path(before.path).name} is {before.review_state} again", 6000)
-        else:
-            self.undo_stack.append((before, state))
 
     def next_pending(self, step: int = 1) -> None:
         """Show the next (``step`` 1) or previous (-1) pending flagged film."""
@@ -101,6 +106,21 @@ class ReviewActions:
         n = self.store.export_csv(dest)
         self.audit.append(AuditEvent(action="export", path=str(dest), note=f"{n} review entries"))
         return n
+
+    def verify_audit_dialog(self) -> None:
+        """Tools > Verify audit trail: check the hash chain and triggers, say the result."""
+        from PySide6.QtWidgets import QMessageBox
+
+        self.audit_check = self.audit.verify()
+        text = self.audit_check.summary()
+        if self.audit_check.ok:
+            log.info("%s", text)
+            QMessageBox.information(self, "Audit trail", text)
+        else:
+            log.error("%s", text)
+            self.banner.setText(text)
+            self.banner.setVisible(True)
+            QMessageBox.warning(self, "Audit trail", text)
 
     def export_flagged_dialog(self) -> None:
         folder = self.settings.last_export_folder or self.settings.last_folder or str(Path.home())
@@ -133,7 +153,7 @@ class ReviewActions:
         if self.meta is None:
             return
         w = workers.FunctionWorker(sync_flags, changed, self.threshold, old, self.meta.sha256,
-                                   self.review_db, self.audit_db)
+                                   self.review_db)
         w.signals.finished.connect(self._reload_flags)
         w.signals.errored.connect(lambda e: self.show_error(f"Review list not updated: {e}"))
         self._sync_worker = w

@@ -141,13 +141,21 @@ def test_keyboard_only_review_with_auto_advance_undo_and_reopen(qtbot, study, ho
     _key(w, "o")
     with ReviewStore(home / "data" / "review.sqlite3") as store:
         assert store.get(*order[0]).review_state == "pending"
-    with AuditLog(home / "data" / "audit.sqlite3") as audit:
+    with AuditLog(home / "data" / "review.sqlite3") as audit:
         events = [e for e in audit.all() if e.action.startswith("review:")]
     assert [e.action for e in events] == ["review:reviewed", "review:dismissed",
-                                          "review:reviewed", "review:undo:pending",
-                                          "review:reopen"]
+                                          "review:reviewed", "review:pending",  # the undo
+                                          "review:pending"]  # the reopen
     assert {e.user for e in events} == {current_user()}
     assert current_user() in w.flagged.reviewer_label.text()
+    # The reviewer is in the entry and in the export.
+    out = tmp_path / "flagged.csv"
+    w.export_flagged(out)
+    import csv
+
+    rows = {r["path"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    assert rows[order[1][0]]["reviewer"] == current_user()
+    assert rows[order[1][0]]["review_state"] == "dismissed"
 
 
 def test_tab_reaches_the_note_field_from_the_list(qtbot, study):

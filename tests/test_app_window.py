@@ -58,7 +58,7 @@ def test_open_folder_results_and_flags_match_the_model(qtbot, tmp_path, full_res
     # persisted and audited
     with ReviewStore(home / "data" / "review.sqlite3") as store:
         assert {e.path for e in store.entries()} == expected_flags
-    with AuditLog(home / "data" / "audit.sqlite3") as audit:
+    with AuditLog(home / "data" / "review.sqlite3") as audit:
         events = [e for e in audit.all() if e.action == "classify"]
         assert len(events) == len(full_res_images)
         assert all(e.model_sha256 == bundle.metadata.sha256 for e in events)
@@ -161,7 +161,7 @@ def test_review_marks_survive_restart_and_csv_export(qtbot, tmp_path, full_res_i
     assert all(r["model_sha256"] == w2.meta.sha256 for r in rows)
     probs = [float(r["probability"]) for r in rows if r["probability"]]
     assert probs == sorted(probs, reverse=True)
-    with AuditLog(home / "data" / "audit.sqlite3") as audit:
+    with AuditLog(home / "data" / "review.sqlite3") as audit:
         actions = [(e.action, e.note) for e in audit.all()]
     assert ("review:reviewed", "seen, consolidation") in actions
     assert ("review:dismissed", "corrupt upload") in actions
@@ -183,7 +183,7 @@ def test_threshold_override_reflags_and_persists(qtbot, tmp_path, full_res_image
     w2 = new_window(qtbot)
     assert w2.threshold == pytest.approx(low)
     assert "your setting" in w2.result_panel.model_label.text()
-    with AuditLog(home / "data" / "audit.sqlite3") as audit:
+    with AuditLog(home / "data" / "review.sqlite3") as audit:
         assert any(e.action == "threshold" and e.threshold == pytest.approx(low)
                    for e in audit.all())
 
