@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from desktop.audit import AuditEvent, classification_event
+from desktop.presentation import demographics
 from desktop.review_store import FlagEntry, ReviewStore, fs_bytes_of
 from pneumonia_core.imageio import ImageLoadError, decode_bytes, read_file_bytes
 from pneumonia_core.model import ModelBundle
@@ -51,6 +52,10 @@ class ResultRow:
     threshold: float | None = None
 
     flagged: bool = False  # positive, unreadable or out of scope
+    #: DICOM patient name, patient ID, study date, view (presentation.DEMOGRAPHICS); ()
+    #: for files without DICOM tags.
+    demographics: tuple[str, ...] = ()
+    batch: int = 0  # which opening (batch) of this session the row came from
 
     @property
     def name(self) -> str:
@@ -58,8 +63,9 @@ class ResultRow:
 
     @classmethod
     def from_result(cls, r: Result) -> ResultRow:
+        demo = demographics(r.dicom) if r.dicom else ()
         return cls(r.path, r.status, r.probability, r.prediction or "", r.message,
-                   r.file_sha256, r.threshold, r.flagged)
+                   r.file_sha256, r.threshold, r.flagged, demo if any(demo) else ())
 
     def redecide(self, threshold: float, labels: list[str]) -> bool:
         """Apply a new threshold to an ok row; returns True when its flag changed."""

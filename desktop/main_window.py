@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QModelIndex, Qt
@@ -32,12 +33,13 @@ from desktop import menus, paths
 from desktop import worker as workers
 from desktop.audit import AuditLog, current_user, migrate_legacy
 from desktop.batch_runner import BatchRunner
+from desktop.filter_bar import FilterBar, install_column_menu
 from desktop.jobs import Preview, ResultRow
 from desktop.panels import FlaggedPanel, ResultPanel
 from desktop.presentation import demographics_lines, format_threshold
 from desktop.preview_loader import PreviewLoader
 from desktop.review_actions import ReviewActions
-from desktop.review_store import FlagEntry, ReviewStore
+from desktop.review_store import FlagEntry, ReviewStore, archived_folders, entry_folder
 from desktop.settings import Settings
 from desktop.sqlite_util import StorageError, copy_database
 from desktop.table_models import ROW_ROLE, ResultTableModel, SortProxy
@@ -65,6 +67,14 @@ class MainWindow(ReviewActions, QMainWindow):
         #: Classification waits for the intended-use notice (set by desktop.app).
         self.require_notice = False
         self.held_paths: list[str] = []
+        #: Openings (batches) of this session: number of the last one, the ones queued,
+        #: the one whose rows arrive now; flagged count of the run in progress.
+        self._batch_seq = 0
+        self._batch_queue: list[int] = []
+        self.current_batch = 0
+        self._run_active = False
+        self._run_flagged = 0
+        self._scroll_to_batch = False
         self._open_storage()
         self.audit_check = self.audit.verify()
         if not self.audit_check.ok:
@@ -89,6 +99,11 @@ class MainWindow(ReviewActions, QMainWindow):
         self.flagged.reviewer_label.setText(f"Reviewer: {self.reviewer}")
         menus.build(self)
         self.flagged.model.set_entries(self.store.entries())
+        self.flagged.set_archived(archived_folders(self.store))
+        self.flagged.archive_button.clicked.connect(self.toggle_archive)
+        install_column_menu(self.table, self.settings.hidden_columns, self.settings.save)
+        install_column_menu(self.flagged.view, self.settings.hidden_flag_columns,
+                            self.settings.save)
         self._update_model_info()
         self.result_panel.show_row(None, self.threshold)
         self._restore_geometry()
@@ -128,7 +143,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # keep the distinct end
         hh = self.table.horizontalHeader()
         # Fixed widths: ResizeToContents would measure every row on each insert (slow).
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -138,6 +153,14 @@ class MainWindow(ReviewActions, QMainWindow):
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.table.activated.connect(lambda _i: self.viewer.setFocus())
         self.table.setTabKeyNavigation(False)
+        self.results_filter = FilterBar(self.results_proxy, [
+            ("All results", None),
+            ("Flagged", lambda r: r.flagged),
+            ("Not flagged", lambda r: not r.flagged),
+            ("Could not assess", lambda r: r.status not in ("ok", "pending")),
+            ("Latest batch", lambda r: r.batch == self._batch_seq),
+        ], placeholder="Search file, folder, patient…")
+        ll.addWidget(self.results_filter)
         ll.addWidget(self.table, 1)
         prog = QHBoxLayout()
         self.progress = QProgressBar()
@@ -296,6 +319,12 @@ class MainWindow(ReviewActions, QMainWindow):
                                      "intended-use notice to start")
             menus.first_start_dialog(self)
             return
+        self._batch_seq += 1
+        names = ", ".join(Path(p).name or p for p in paths_[:2]) + (
+            f" +{len(paths_) - 2}" if len(paths_) > 2 else "")
+        self.results.batch_labels[self._batch_seq] = (
+            f"{self._batch_seq} · {names} · {datetime.now().strftime('%H:%M')}")
+        self._batch_queue.append(self._batch_seq)
         self.runner.start(paths_, self.bundle, self.threshold)
 
     def release_held_paths(self) -> None:
@@ -351,29 +380,53 @@ class MainWindow(ReviewActions, QMainWindow):
         self.count_label.setText("Cancelling…")
 
     def _on_batch_started(self) -> None:
+        """A job (one opening) starts: its rows get its batch number and label."""
         self.cancel_button.setEnabled(True)
+        if not self._run_active:  # a new run (queued openings continue the same run)
+            self._run_active = True
+            self._run_flagged = 0
+        if self._batch_queue:
+            self.current_batch = self._batch_queue.pop(0)
+        self._scroll_to_batch = True
 
     def _on_rows(self, rows: list[ResultRow], flags: list[FlagEntry]) -> None:
+        for r in rows:
+            r.batch = self.current_batch
+        first_new = self.results.rowCount()
         self.results.append_rows(rows)
+        self._run_flagged += sum(1 for r in rows if r.flagged)
+        demo = {display_path(r.path): r.demographics for r in rows if r.demographics}
+        if demo:
+            self.flagged.model.set_demographics(demo)
         if flags:
             self.flagged.model.upsert(flags)
         if not self.table.currentIndex().isValid() and self.results_proxy.rowCount():
             self.table.setCurrentIndex(self.results_proxy.index(0, 0))
+        if self._scroll_to_batch and first_new < self.results.rowCount():
+            # Show where the new batch begins (rows are appended at the end).
+            idx = self.results_proxy.mapFromSource(self.results.index(first_new, 0))
+            if idx.isValid():
+                self.table.scrollTo(idx, QAbstractItemView.ScrollHint.PositionAtTop)
+                self._scroll_to_batch = False
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
-        self.count_label.setText(f"{done} of {total} classified")
+        self.count_label.setText(f"This batch: {done} of {total} classified, "
+                                 f"{self._run_flagged} flagged")
 
     def _on_batch_finished(self, cancelled: bool) -> None:
         self.cancel_button.setEnabled(False)
-        rows = self.results.rows()
-        flagged = sum(1 for r in rows if r.flagged)
+        self._run_active = False
+        self._batch_queue.clear()
         state = "Cancelled" if cancelled else "Done"
         if self.runner.error:
             state = f"Stopped: {self.runner.error}"
-        self.count_label.setText(f"{state}: {self.runner.done} of {self.runner.total} "
-                                 f"classified, {flagged} flagged")
+        pending = sum(1 for e in self.flagged.model.entries() if e.review_state == "pending"
+                      and entry_folder(e) not in self.flagged.archived)
+        self.count_label.setText(
+            f"{state}: this batch {self.runner.done} of {self.runner.total} classified, "
+            f"{self._run_flagged} flagged · worklist: {pending} pending")
         self.statusBar().showMessage(self.count_label.text(), 10000)
 
     # -- navigation and preview ------------------------------------------------------------

@@ -36,6 +36,7 @@ HOTKEYS: list[tuple[str, str, list[str], str]] = [
     ("&Review", "Previous pending film", ["K"], "prev_pending"),
     ("&Review", "Edit note", ["N"], "focus_note"),
     ("&Review", "Undo last review", ["Ctrl+Z"], "undo_review"),
+    ("&Review", "Search the worklist", ["Ctrl+F"], "focus_search"),
     ("&Tools", "Decision threshold…", [], "threshold_dialog"),
     ("&Tools", "Audit trail…", [], "audit_dialog"),
     ("&Tools", "Verify audit trail", [], "verify_audit_dialog"),

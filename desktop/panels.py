@@ -3,11 +3,14 @@ model identity) and the flagged-for-review list with its review actions."""
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import QModelIndex, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -20,9 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import presentation
+from desktop.filter_bar import FilterBar
 from desktop.jobs import ResultRow
 from desktop.presentation import finding_text, format_probability, format_threshold
-from desktop.review_store import FlagEntry
+from desktop.review_store import FlagEntry, entry_folder
 from desktop.table_models import ROW_ROLE, FlaggedTableModel, SortProxy
 
 POSITIVE_COLOUR = QColor(*presentation.POSITIVE_RGB)
@@ -169,6 +173,28 @@ class FlaggedPanel(QWidget):
         self.title = QLabel("Flagged for review")
         self.title.setStyleSheet("font-weight: bold;")
         lay.addWidget(self.title)
+        #: Archived folders (finished batches hidden from the worklist); set by the window.
+        self.archived: set[str] = set()
+        self.filter_bar = FilterBar(self.proxy, [
+            ("Worklist", lambda e: entry_folder(e) not in self.archived),
+            ("Pending", lambda e: e.review_state == "pending"
+             and entry_folder(e) not in self.archived),
+            ("Reviewed", lambda e: e.review_state == "reviewed"),
+            ("Dismissed", lambda e: e.review_state == "dismissed"),
+            ("Archived", lambda e: entry_folder(e) in self.archived),
+            ("All", None),
+        ], placeholder="Search file, patient, note… (Ctrl+F)")
+        self.folder_combo = QComboBox()
+        self.folder_combo.setToolTip("Batches: the folders the flagged films came from")
+        self.folder_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.folder_combo.setMinimumContentsLength(14)
+        self.archive_button = QPushButton("Archive batch")
+        self.archive_button.setToolTip("Hide a finished folder (nothing pending) from the "
+                                       "worklist; nothing is deleted ('Archived' shows it)")
+        self.filter_bar.layout().addWidget(self.folder_combo)
+        self.filter_bar.layout().addWidget(self.archive_button)
+        lay.addWidget(self.filter_bar)
+        self.folder_combo.currentIndexChanged.connect(self._folder_changed)
         self.view = QTableView()
         self.view.setModel(self.proxy)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -219,15 +245,71 @@ class FlaggedPanel(QWidget):
         self.model.rowsRemoved.connect(self._update_title)
         self.model.modelReset.connect(self._update_title)
         self.model.dataChanged.connect(self._update_title)
+        self.filter_bar.changed.connect(self._update_title)
         self.model.dataChanged.connect(self._update_buttons)
+        self.filter_bar.refresh()
         QWidget.setTabOrder(self.view, self.note_edit)
         QWidget.setTabOrder(self.note_edit, self.reviewed_button)
         self._update_buttons()
 
     def _update_title(self, *args: object) -> None:
         entries = self.model.entries()
-        pending = sum(1 for e in entries if e.review_state == "pending")
-        self.title.setText(f"Flagged for review: {len(entries)} ({pending} pending)")
+        live = [e for e in entries if entry_folder(e) not in self.archived]
+        pending = sum(1 for e in live if e.review_state == "pending")
+        shown = self.proxy.rowCount()
+        text = f"Worklist: {pending} pending of {len(live)} flagged"
+        if len(live) != len(entries):
+            text += f" · {len(entries) - len(live)} archived"
+        if shown != len(entries):
+            text += f" · {shown} shown"
+        self.title.setText(text)
+        self._refresh_folders()
+
+    def folders(self) -> dict[str, tuple[int, int]]:
+        """Folder -> (pending, total) over all entries."""
+        out: dict[str, list[int]] = {}
+        for e in self.model.entries():
+            c = out.setdefault(entry_folder(e), [0, 0])
+            c[0] += e.review_state == "pending"
+            c[1] += 1
+        return {k: (v[0], v[1]) for k, v in out.items()}
+
+    def _refresh_folders(self) -> None:
+        counts = self.folders()
+        current = self.folder_combo.currentData()
+        items = [("All folders", None)] + [
+            (f"{os.path.basename(f) or f}: {p} pending of {n}"
+             + (" (archived)" if f in self.archived else ""), f)
+            for f, (p, n) in sorted(counts.items())]
+        have = [(self.folder_combo.itemText(i), self.folder_combo.itemData(i))
+                for i in range(self.folder_combo.count())]
+        if have != items:
+            self.folder_combo.blockSignals(True)
+            self.folder_combo.clear()
+            for text, data in items:
+                self.folder_combo.addItem(text, data)
+                self.folder_combo.setItemData(self.folder_combo.count() - 1, data or "",
+                                              Qt.ItemDataRole.ToolTipRole)
+            i = self.folder_combo.findData(current) if current is not None else 0
+            self.folder_combo.setCurrentIndex(max(0, i))
+            self.folder_combo.blockSignals(False)
+            if current is not None and i < 0:
+                self._folder_changed()
+        folder = self.folder_combo.currentData()
+        p = counts.get(folder, (1, 1))[0] if folder is not None else 1
+        self.archive_button.setEnabled(folder is not None and p == 0)
+        self.archive_button.setText("Restore batch" if folder in self.archived
+                                    else "Archive batch")
+
+    def _folder_changed(self, *args: object) -> None:
+        folder = self.folder_combo.currentData()
+        self.filter_bar.extra = None if folder is None else (
+            lambda e: entry_folder(e) == folder)
+        self.filter_bar.refresh()
+
+    def set_archived(self, folders: set[str]) -> None:
+        self.archived = set(folders)
+        self.filter_bar.refresh()
 
     def film_shown(self) -> bool:
         """True when the current entry's film is the one on screen."""

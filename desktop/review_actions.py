@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog
 from desktop import worker as workers
 from desktop.audit import AuditEvent
 from desktop.jobs import sync_flags
-from desktop.review_store import FlagEntry, ReviewStoreError
+from desktop.review_store import FlagEntry, ReviewStoreError, archive_folder, archived_folders
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,29 @@ class ReviewActions:
             return
         self.flagged.select_key(key)
         self.flagged.view.setFocus()
+
+    def toggle_archive(self) -> None:
+        """Archive the folder chosen in the flagged list (only when nothing in it is pending),
+        or restore it when it is archived. Audited; nothing is deleted."""
+        folder = self.flagged.folder_combo.currentData()
+        if folder is None:
+            return
+        restore = folder in self.flagged.archived
+        try:
+            done = archive_folder(self.store, folder, archived=not restore)
+        except ReviewStoreError as exc:
+            self.show_error(f"The archive could not be saved: {exc}")
+            return
+        if not done:
+            self.statusBar().showMessage(f"{folder} still has pending films: not archived", 6000)
+            return
+        self.flagged.set_archived(archived_folders(self.store))
+        self.statusBar().showMessage(
+            f"{folder}: {'restored to the worklist' if restore else 'archived'}", 6000)
+
+    def focus_search(self) -> None:
+        self.flagged.filter_bar.search.setFocus()
+        self.flagged.filter_bar.search.selectAll()
 
     def focus_note(self) -> None:
         if self.flagged.note_edit.isEnabled():

@@ -43,7 +43,7 @@ from desktop.sqlite_util import DurableDB, StorageError, columns_of, utc_now
 log = logging.getLogger(__name__)
 
 __all__ = ["REVIEW_STATES", "STATUSES", "FlagEntry", "MarkResult", "ReviewStore",
-           "ReviewStoreError", "utc_now"]
+           "ReviewStoreError", "archive_folder", "archived_folders", "entry_folder", "utc_now"]
 
 REVIEW_STATES = ("pending", "reviewed", "dismissed")
 STATUSES = ("ok", "error", "out_of_scope")
@@ -81,6 +81,7 @@ def _ensure_schema(db: sqlite3.Connection) -> None:
         if name not in have:
             db.execute(f"ALTER TABLE flags ADD COLUMN {name} {definition}")
     ensure_audit_schema(db)
+    db.execute(_ARCHIVE_TABLE)  # reader: archived folders (see "Reader: batches" below)
 
 
 #: Most likely first: entries with a probability by descending probability, then the entries
@@ -346,3 +347,43 @@ class ReviewStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- Reader: batches (issue 14, the reader's worklist) ----------------------------------------
+# Entries are grouped by folder (the batch a reader opened). A finished folder (nothing
+# pending) can be archived: the window hides it from the worklist; nothing is deleted, the
+# archive is audited and can be undone.
+
+_ARCHIVE_TABLE = """
+CREATE TABLE IF NOT EXISTS archived_folders (
+    folder       TEXT PRIMARY KEY,
+    archived_at  TEXT NOT NULL,
+    reviewer     TEXT NOT NULL DEFAULT ''
+)"""
+
+
+def entry_folder(entry: FlagEntry) -> str:
+    """The folder (batch) an entry belongs to: its file's parent folder, as display text."""
+    return os.path.dirname(entry.path)
+
+
+def archive_folder(store: ReviewStore, folder: str, archived: bool = True) -> bool:
+    """Archive (or, with ``archived=False``, restore) ``folder``'s entries, audited. Only a
+    finished folder (no pending entry) can be archived; returns False otherwise."""
+    if archived and any(e.review_state == "pending" for e in store.entries()
+                        if entry_folder(e) == folder):
+        return False
+    with store._store.transaction() as db:
+        if archived:
+            db.execute("INSERT OR REPLACE INTO archived_folders (folder, archived_at, reviewer) "
+                       "VALUES (?, ?, ?)", (folder, utc_now(), store._user))
+        else:
+            db.execute("DELETE FROM archived_folders WHERE folder=?", (folder,))
+        insert_events(db, [AuditEvent(action="archive" if archived else "unarchive",
+                                      path=folder, user=store._user)], store._user)
+    return True
+
+
+def archived_folders(store: ReviewStore) -> set[str]:
+    """The archived folders."""
+    return {r[0] for r in store._db.execute("SELECT folder FROM archived_folders")}

@@ -29,8 +29,11 @@ class Settings:
     #: Keep window/level, invert and zoom when the next film is shown (else reset per film).
     keep_display_across_films: bool = False
     dark_theme: bool = False
-    #: Results-table / flagged-list columns the user hid (header texts).
-    hidden_columns: list[str] = field(default_factory=list)
+    #: Results-table and flagged-list columns hidden (header texts; header right-click).
+    hidden_columns: list[str] = field(
+        default_factory=lambda: ["Patient ID", "Study date", "Folder", "Batch"])
+    hidden_flag_columns: list[str] = field(
+        default_factory=lambda: ["Patient ID", "Study date", "View", "Folder", "Reviewer"])
 
     def threshold(self, model_default: float) -> float:
         """The threshold in force: the user's override, else the model's."""

@@ -7,7 +7,7 @@ import os
 import stat
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,9 @@ class Result:
     file_sha256: str = ""
     cam: np.ndarray | None = None
     seconds: float = 0.0
+    #: DICOM tags of the file (patient, study date, view...; see pneumonia_core.dicom),
+    #: for display only: never written to logs, the audit trail or CSV results.
+    dicom: dict[str, str] = field(default_factory=dict)
 
     @property
     def flagged(self) -> bool:
@@ -73,17 +76,20 @@ def classify_bytes(path: str, data: bytes, bundle: ModelBundle, threshold: float
         verdict = scope.check_pixels(gray, meta.scope)
     if not verdict.in_scope:
         return Result(path, STATUS_OUT_OF_SCOPE, message=verdict.reason, file_sha256=digest,
-                      threshold=threshold, seconds=time.perf_counter() - t0)
+                      threshold=threshold, seconds=time.perf_counter() - t0,
+                      dicom=decoded.dicom)
     pred = bundle.predict(gray)
     verdict = scope.check_embedding(pred.embedding, meta.scope)
     if not verdict.in_scope:
         return Result(path, STATUS_OUT_OF_SCOPE, message=verdict.reason, file_sha256=digest,
-                      logit=pred.logit, threshold=threshold, seconds=time.perf_counter() - t0)
+                      logit=pred.logit, threshold=threshold, seconds=time.perf_counter() - t0,
+                      dicom=decoded.dicom)
     label = decide(pred.probability, threshold, meta.labels)
     return Result(
         path, STATUS_OK, probability=pred.probability, prediction=label,
         message="", logit=pred.logit, threshold=threshold, file_sha256=digest,
         cam=pred.cam if keep_cam else None, seconds=time.perf_counter() - t0,
+        dicom=decoded.dicom,
     )
 
 

@@ -29,7 +29,7 @@ def test_results_model_appends_updates_and_sorts(qtbot):
     proxy = SortProxy(m, column=-1)
     with qtbot.waitSignal(m.rowsInserted):
         m.append_rows([_row("b.png", 0.7), _row("a.png", 0.2), _row("c.png", None, "error")])
-    assert m.rowCount() == 3 and m.columnCount() == 4
+    assert m.rowCount() == 3 and m.columnCount() == len(ResultTableModel.HEADERS) == 10
     assert m.index(0, 0).data() == "b.png" and m.index(0, 1).data() == "70.0%"
     assert m.index(2, 3).data() == "could not read" and m.index(2, 1).data() == ""
     assert m.index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is not None  # flagged colour

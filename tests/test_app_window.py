@@ -138,7 +138,7 @@ def test_review_marks_survive_restart_and_csv_export(qtbot, tmp_path, full_res_i
     assert n_flagged >= 2
     reviewed = _mark(qtbot, w, 0, w.flagged.reviewed_button, "seen, consolidation")
     dismissed = _mark(qtbot, w, 1, w.flagged.dismiss_button, "corrupt upload")
-    assert f"({n_flagged - 2} pending)" in w.flagged.title.text()
+    assert f"{n_flagged - 2} pending of {n_flagged}" in w.flagged.title.text()
     out = tmp_path / "flagged.csv"
     assert w.export_flagged(out) == n_flagged
     w.close()
