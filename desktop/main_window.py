@@ -199,7 +199,16 @@ class MainWindow(ReviewActions, QMainWindow):
         self.keep_display_check.setChecked(self.settings.keep_display_across_films)
         self.viewer.keep_display = self.settings.keep_display_across_films
         self.keep_display_check.toggled.connect(self.set_keep_display)
+        self.contour_button = QToolButton()
+        self.contour_button.setText("Contour")
+        self.contour_button.setCheckable(True)
+        self.contour_button.setToolTip("Outline the strongest heatmap region")
+        self.contour_button.setEnabled(self.bundle is not None)
+        self.contour_button.toggled.connect(self.viewer.set_heatmap_contour)
+        self.heatmap_button.setToolTip("Heatmap of where the model looked (flagged films only; "
+                                       "inferno colours, legend on the film)")
         tools.addWidget(self.heatmap_button)
+        tools.addWidget(self.contour_button)
         tools.addWidget(QLabel("Opacity"))
         tools.addWidget(self.opacity_slider)
         tools.addWidget(self.keep_display_check)
@@ -468,9 +477,21 @@ class MainWindow(ReviewActions, QMainWindow):
         self.result_panel.show_row(row, self.threshold)
         if row is not None:
             self.flagged.select_path(display_path(row.path))
+            if self.shown_path == display_path(row.path):  # e.g. after a threshold change
+                self.viewer.heatmap_allowed = row.flagged
+                self.viewer.update()
             if self.shown_path != display_path(row.path):
                 self._set_shown(None)
                 self.previews.request(row.path)
+
+    def _film_flagged(self, path: str) -> bool:
+        """Whether the film is flagged now (its results row, else its review entry): the
+        heatmap is shown for flagged films only."""
+        i = self.results.row_of(path)
+        if i is not None:
+            return self.results.row_at(i).flagged
+        shown = display_path(path)
+        return any(e.path == shown for e in self.flagged.model.entries())
 
     def _set_shown(self, path: str | None) -> None:
         """Record which film is on screen (None: none, or one is loading); the review
@@ -489,7 +510,8 @@ class MainWindow(ReviewActions, QMainWindow):
         else:
             self.viewer.set_image(preview.pixels, preview.cam,
                                   value_range=preview.display_range,
-                                  info_lines=demographics_lines(preview.dicom))
+                                  info_lines=demographics_lines(preview.dicom),
+                                  heatmap_allowed=self._film_flagged(preview.path))
         self._set_shown(display_path(preview.path))
 
     def set_heatmap(self, visible: bool) -> None:
