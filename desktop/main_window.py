@@ -44,6 +44,7 @@ from desktop.settings import Settings
 from desktop.sqlite_util import StorageError, copy_database
 from desktop.table_models import ROW_ROLE, ResultTableModel, SortProxy
 from desktop.viewer import ImageViewer
+from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import IMAGE_SUFFIXES
 from pneumonia_core.metadata import INTENDED_USE
 from pneumonia_core.model import ModelBundle
@@ -60,7 +61,9 @@ class MainWindow(ReviewActions, QMainWindow):
         self.model_error = model_error
         self.settings = settings or Settings.load()
         self.meta = bundle.metadata if bundle is not None else None
-        self.model_threshold = self.meta.threshold_value if self.meta else 0.5
+        self.model_point = (bundle.operating_point if bundle is not None
+                            else OperatingPoint.fallback())
+        self.model_threshold = self.model_point.threshold
         self.threshold = self.settings.threshold(self.model_threshold)
         self.storage_error = ""
         self.shown_path: str | None = None
@@ -89,7 +92,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.runner.finished.connect(self._on_batch_finished)
         self.runner.errored.connect(self.show_error)
         self.previews = PreviewLoader(self)
-        self.previews.bundle, self.previews.threshold = bundle, self.threshold
+        self.previews.bundle, self.previews.point = bundle, self.point
         self.previews.ready.connect(self._on_preview)
         self.previews.loading.connect(self._on_preview_loading)
         self._sync_worker: workers.FunctionWorker | None = None
@@ -105,8 +108,16 @@ class MainWindow(ReviewActions, QMainWindow):
         install_column_menu(self.flagged.view, self.settings.hidden_flag_columns,
                             self.settings.save)
         self._update_model_info()
-        self.result_panel.show_row(None, self.threshold)
+        self.result_panel.show_row(None, self.point)
         self._restore_geometry()
+
+    @property
+    def point(self) -> OperatingPoint:
+        """The operating point in force: the model's, at the user's threshold if overridden."""
+        if self.settings.threshold_override is None:
+            return self.model_point.with_threshold(self.threshold, source=self.model_point.source,
+                                                   description=self.model_point.description)
+        return self.model_point.with_threshold(self.threshold, source="your setting")
 
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -189,10 +200,10 @@ class MainWindow(ReviewActions, QMainWindow):
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(round(self.settings.heatmap_opacity * 100))
-        self.opacity_slider.setFixedWidth(130)
+        self.opacity_slider.setFixedWidth(90)
         self.opacity_slider.setToolTip("Heatmap opacity")
         self.opacity_slider.valueChanged.connect(self._on_opacity)
-        self.keep_display_check = QCheckBox("Keep W/L for next film")
+        self.keep_display_check = QCheckBox("Keep W/L")
         self.keep_display_check.setToolTip(
             "On: window/level and invert carry over to the next film (the overlay says so).\n"
             "Off: every film opens with the full window, not inverted.")
@@ -310,10 +321,9 @@ class MainWindow(ReviewActions, QMainWindow):
             self.result_panel.set_model_info("No model loaded.")
             return
         m = self.meta
-        src = "your setting" if self.settings.threshold_override is not None else "model default"
         self.result_panel.set_model_info(
             f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… · "
-            f"threshold {format_threshold(self.threshold)} ({src})")
+            f"threshold {format_threshold(self.threshold)} ({self.point.source})")
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:
@@ -334,7 +344,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.results.batch_labels[self._batch_seq] = (
             f"{self._batch_seq} · {names} · {datetime.now().strftime('%H:%M')}")
         self._batch_queue.append(self._batch_seq)
-        self.runner.start(paths_, self.bundle, self.threshold)
+        self.runner.start(paths_, self.bundle, self.point)
 
     def release_held_paths(self) -> None:
         """The notice was confirmed: classify what was opened meanwhile."""
@@ -376,7 +386,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.previews.clear()
         self.viewer.set_image(None, None, "Results cleared. The flagged list is kept.")
         self._set_shown(None)
-        self.result_panel.show_row(None, self.threshold)
+        self.result_panel.show_row(None, self.point)
         self.progress.setValue(0)
         self.count_label.setText("No images")
 
@@ -468,13 +478,13 @@ class MainWindow(ReviewActions, QMainWindow):
         entry = next((e for e in self.flagged.model.entries() if e.open_path == path), None)
         row = ResultRow(path, entry.status, entry.probability, entry.prediction, entry.message,
                         entry.file_sha256, entry.threshold, True) if entry else None
-        self.result_panel.show_row(row, self.threshold)
+        self.result_panel.show_row(row, self.point)
         self._set_shown(None)
         self.previews.request(path)
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         row = current.data(ROW_ROLE) if current.isValid() else None
-        self.result_panel.show_row(row, self.threshold)
+        self.result_panel.show_row(row, self.point)
         if row is not None:
             self.flagged.select_path(display_path(row.path))
             if self.shown_path == display_path(row.path):  # e.g. after a threshold change

@@ -28,6 +28,7 @@ from desktop.jobs import ResultRow
 from desktop.presentation import finding_text, format_probability, format_threshold
 from desktop.review_store import FlagEntry, entry_folder
 from desktop.table_models import ROW_ROLE, FlaggedTableModel, SortProxy
+from pneumonia_core.decision import OperatingPoint
 
 POSITIVE_COLOUR = QColor(*presentation.POSITIVE_RGB)
 NEGATIVE_COLOUR = QColor(*presentation.NEGATIVE_RGB)
@@ -42,16 +43,20 @@ class ProbabilityBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.probability: float | None = None
-        self.threshold = 0.5
+        self.point = OperatingPoint.fallback()
         self.setMinimumHeight(54)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def set_values(self, probability: float | None, threshold: float) -> None:
+    @property
+    def threshold(self) -> float:
+        return self.point.threshold
+
+    def set_values(self, probability: float | None, point: OperatingPoint) -> None:
         self.probability = probability
-        self.threshold = threshold
+        self.point = point
         self.setToolTip("" if probability is None else
                         f"Probability {format_probability(probability)}, "
-                        f"threshold {format_threshold(threshold)}")
+                        f"threshold {format_threshold(point.threshold)}")
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
@@ -63,7 +68,8 @@ class ProbabilityBar(QWidget):
         p.setBrush(self.palette().color(self.backgroundRole()).lighter(105))
         p.drawRect(bar)
         if self.probability is not None:
-            colour = POSITIVE_COLOUR if self.probability >= self.threshold else NEGATIVE_COLOUR
+            colour = (POSITIVE_COLOUR if self.point.is_positive(self.probability)
+                      else NEGATIVE_COLOUR)
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(colour)
             p.drawRect(QRectF(bar.left(), bar.top(), bar.width() * self.probability, bar.height()))
@@ -118,13 +124,14 @@ class ResultPanel(QWidget):
     def set_model_info(self, text: str) -> None:
         self.model_label.setText(text)
 
-    def show_row(self, row: ResultRow | None, threshold: float) -> None:
+    def show_row(self, row: ResultRow | None, point: OperatingPoint) -> None:
+        threshold = point.threshold
         if row is None:
             self.file_label.setText("No image selected")
             self.prediction_label.setText("")
             self.probability_label.setText("")
             self.message_label.setText("")
-            self.bar.set_values(None, threshold)
+            self.bar.set_values(None, point)
             return
         self.file_label.setText(row.path)
         if row.status == "ok" and row.probability is not None:
@@ -147,7 +154,7 @@ class ResultPanel(QWidget):
             short = msg if len(msg) <= MESSAGE_CHARS else msg[:MESSAGE_CHARS - 1] + "…"
             self.message_label.setText(short)
             self.message_label.setToolTip(msg)
-        self.bar.set_values(row.probability, threshold)
+        self.bar.set_values(row.probability, point)
 
 
 class FlaggedPanel(QWidget):
@@ -187,13 +194,15 @@ class FlaggedPanel(QWidget):
         self.folder_combo = QComboBox()
         self.folder_combo.setToolTip("Batches: the folders the flagged films came from")
         self.folder_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.folder_combo.setMinimumContentsLength(14)
+        self.folder_combo.setMinimumContentsLength(12)
         self.archive_button = QPushButton("Archive batch")
         self.archive_button.setToolTip("Hide a finished folder (nothing pending) from the "
                                        "worklist; nothing is deleted ('Archived' shows it)")
-        self.filter_bar.layout().addWidget(self.folder_combo)
-        self.filter_bar.layout().addWidget(self.archive_button)
         lay.addWidget(self.filter_bar)
+        batch_row = QHBoxLayout()
+        batch_row.addWidget(self.folder_combo, 1)
+        batch_row.addWidget(self.archive_button)
+        lay.addLayout(batch_row)
         self.folder_combo.currentIndexChanged.connect(self._folder_changed)
         self.view = QTableView()
         self.view.setModel(self.proxy)
@@ -216,6 +225,7 @@ class FlaggedPanel(QWidget):
         self.note_edit = QLineEdit()
         self.note_edit.setPlaceholderText("Note (N; Enter = reviewed)")
         self.note_edit.setMaxLength(500)
+        self.note_edit.setMinimumWidth(80)
         self.reviewed_button = QPushButton("Reviewed (R)")
         self.dismiss_button = QPushButton("Dismiss (D)")
         self.reopen_button = QPushButton("Reopen (O)")
@@ -225,7 +235,8 @@ class FlaggedPanel(QWidget):
             row.addWidget(b)
         lay.addLayout(row)
         row2 = QHBoxLayout()
-        self.advance_check = QCheckBox("After marking, go to the next pending film")
+        self.advance_check = QCheckBox("Auto-advance")
+        self.advance_check.setToolTip("After marking, show the next pending film")
         self.advance_check.setChecked(True)
         self.reviewer_label = QLabel("")
         self.reviewer_label.setStyleSheet("color: palette(mid);")

@@ -1,13 +1,12 @@
-"""How results are shown to a reader (Qt-free): the ONE place for probability and threshold
-text, plain-language status words, and the colour-blind-safe palette (Okabe-Ito), where a
+"""How results are shown to a reader (Qt-free): probability and threshold text (from
+:mod:`pneumonia_core.formatting`), plain-language status words, and the colour-blind-safe palette (Okabe-Ito), where a
 colour always comes with a symbol or words so that it never carries meaning alone.
 """
 
 from __future__ import annotations
 
-#: Probabilities closer than this to 0 or 1 are shown as "< 1%" / "> 99%": the model's
-#: output is not that certain, and "100.0%" would read as certainty.
-EDGE = 0.01
+# The one probability/threshold format lives in pneumonia_core (also used outside the app).
+from pneumonia_core.formatting import EDGE, format_probability, format_threshold  # noqa: F401
 
 #: Okabe-Ito colours (Okabe & Ito 2008), distinguishable under the common colour-vision
 #: deficiencies. RGB tuples so that this module stays Qt-free.
@@ -41,22 +40,6 @@ STATUS_TEXT = {
 
 #: Review states as shown in the flagged list.
 REVIEW_TEXT = {"pending": "pending", "reviewed": "✓ reviewed", "dismissed": "✗ dismissed"}
-
-
-def format_probability(p: float | None) -> str:
-    """'73.4%', or '< 1%' / '> 99%' at the ends; '' when there is none."""
-    if p is None:
-        return ""
-    if p < EDGE:
-        return "< 1%"
-    if p > 1.0 - EDGE:
-        return "> 99%"
-    return f"{100.0 * p:.1f}%"
-
-
-def format_threshold(t: float) -> str:
-    """The decision threshold, the same way everywhere: '35.2%'."""
-    return f"{100.0 * t:.1f}%"
 
 
 def status_text(status: str) -> str:

@@ -15,6 +15,7 @@ from desktop.jobs import ResultRow
 from desktop.panels import ResultPanel
 from desktop.presentation import format_probability, format_threshold
 from desktop.table_models import ResultTableModel
+from pneumonia_core.decision import OperatingPoint
 
 
 @pytest.mark.parametrize(("p", "text"), [
@@ -75,14 +76,14 @@ def test_every_coloured_finding_also_has_a_symbol_and_words(qtbot):
 def test_result_panel_uses_the_one_format_and_elides_long_errors(qtbot):
     panel = ResultPanel()
     qtbot.addWidget(panel)
-    panel.show_row(None, 0.352)
+    panel.show_row(None, OperatingPoint(0.352))
     assert panel.bar.threshold == 0.352  # no "threshold 50%" default with nothing selected
-    panel.show_row(ResultRow("/d/a.png", "ok", 1.0, "PNEUMONIA", "", "a", 0.352, True), 0.352)
+    panel.show_row(ResultRow("/d/a.png", "ok", 1.0, "PNEUMONIA", "", "a", 0.352, True), OperatingPoint(0.352))
     text = panel.probability_label.text()
     assert "> 99%" in text and "35.2%" in text and "100" not in text
     assert re.findall(r"\d+\.\d+%", text) == ["35.2%"]
     raw = "Cannot decode: " + "x" * 5000
-    panel.show_row(ResultRow("/d/b.png", "error", None, "", raw, "b", 0.352, True), 0.352)
+    panel.show_row(ResultRow("/d/b.png", "error", None, "", raw, "b", 0.352, True), OperatingPoint(0.352))
     assert len(panel.message_label.text()) <= 240
     assert panel.message_label.toolTip() == raw
     assert panel.prediction_label.text() == "⚠ could not read"

@@ -1,0 +1,27 @@
+"""The ONE way probabilities and the decision threshold are written for people (Qt-free):
+the window, dialogs, the operating point's summary and any report use these.
+
+Machine-readable outputs (CSV, JSON, the audit trail) keep the exact numbers.
+"""
+
+from __future__ import annotations
+
+#: Probabilities closer than this to 0 or 1 are shown as "< 1%" / "> 99%": the model's
+#: output is not that certain, and "100.0%" would read as certainty.
+EDGE = 0.01
+
+
+def format_probability(p: float | None) -> str:
+    """'73.4%', or '< 1%' / '> 99%' at the ends; '' when there is none."""
+    if p is None:
+        return ""
+    if p < EDGE:
+        return "< 1%"
+    if p > 1.0 - EDGE:
+        return "> 99%"
+    return f"{100.0 * p:.1f}%"
+
+
+def format_threshold(t: float) -> str:
+    """The decision threshold, the same way everywhere: '35.2%'."""
+    return f"{100.0 * t:.1f}%"
