@@ -8,7 +8,16 @@ from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QMenu, QTableView, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLineEdit,
+    QMenu,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QWidget,
+)
 
 from desktop.table_models import SortProxy
 
@@ -74,18 +83,44 @@ class FilterBar(QWidget):
         self.changed.emit()
 
 
+class LeftElideDelegate(QStyledItemDelegate):
+    """Elides on the left ("…1951_bacteria_4882.jpeg"): for file names and folders, whose
+    distinguishing part is at the end. Other columns keep the view's right elision."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: object) -> None:  # noqa: N802
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft
+
+
+def elide_left(view: QTableView, columns: tuple[int, ...]) -> None:
+    delegate = LeftElideDelegate(view)
+    for c in columns:
+        view.setItemDelegateForColumn(c, delegate)
+    view._left_elide = delegate  # keep it alive with the view
+
+
 def install_column_menu(view: QTableView, hidden: list[str], on_change: Callable[[], None],
-                        always: tuple[int, ...] = (0,)) -> None:
+                        always: tuple[int, ...] = (0,),
+                        has_data: Callable[[int], bool] | None = None) -> Callable[[], None]:
     """Right-click on ``view``'s header: a checkable list of its columns. ``hidden`` (header
-    texts) is applied now and kept up to date in place; ``on_change`` is called after."""
+    texts) is applied now and kept up to date in place; ``on_change`` is called after.
+    ``has_data(c)`` False hides a column with nothing to show yet (e.g. DICOM fields while
+    only JPEGs are open). Returns a function that re-applies visibility (call when data
+    arrives)."""
     header = view.horizontalHeader()
     model = view.model()
 
     def text(c: int) -> str:
         return str(model.headerData(c, Qt.Orientation.Horizontal))
 
-    for c in range(model.columnCount()):
-        view.setColumnHidden(c, text(c) in hidden and c not in always)
+    def apply() -> None:
+        for c in range(model.columnCount()):
+            hide = c not in always and (text(c) in hidden
+                                        or (has_data is not None and not has_data(c)))
+            if view.isColumnHidden(c) != hide:
+                view.setColumnHidden(c, hide)
+
+    apply()
 
     def menu(pos: QPoint) -> None:
         m = QMenu(view)
@@ -111,3 +146,4 @@ def install_column_menu(view: QTableView, hidden: list[str], on_change: Callable
     header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
     header.customContextMenuRequested.connect(menu)
     view.toggle_column = toggle  # for the keyboard-free API and tests
+    return apply

@@ -33,7 +33,7 @@ from desktop import menus, paths
 from desktop import worker as workers
 from desktop.audit import AuditLog, current_user, migrate_legacy
 from desktop.batch_runner import BatchRunner
-from desktop.filter_bar import FilterBar, install_column_menu
+from desktop.filter_bar import FilterBar, elide_left, install_column_menu
 from desktop.jobs import Preview, ResultRow
 from desktop.panels import FlaggedPanel, ResultPanel
 from desktop.presentation import demographics_lines, format_threshold
@@ -42,7 +42,7 @@ from desktop.review_actions import ReviewActions
 from desktop.review_store import FlagEntry, ReviewStore, archived_folders, entry_folder
 from desktop.settings import Settings
 from desktop.sqlite_util import StorageError, copy_database
-from desktop.table_models import ROW_ROLE, ResultTableModel, SortProxy
+from desktop.table_models import DEMOGRAPHIC_HEADERS, ROW_ROLE, ResultTableModel, SortProxy
 from desktop.viewer import ImageViewer
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import IMAGE_SUFFIXES
@@ -78,6 +78,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self._run_active = False
         self._run_flagged = 0
         self._scroll_to_batch = False
+        self._have_demographics = False  # a DICOM file with patient/study fields was opened
         self._open_storage()
         self.audit_check = self.audit.verify()
         if not self.audit_check.ok:
@@ -104,9 +105,14 @@ class MainWindow(ReviewActions, QMainWindow):
         self.flagged.model.set_entries(self.store.entries())
         self.flagged.set_archived(archived_folders(self.store))
         self.flagged.archive_button.clicked.connect(self.toggle_archive)
-        install_column_menu(self.table, self.settings.hidden_columns, self.settings.save)
-        install_column_menu(self.flagged.view, self.settings.hidden_flag_columns,
-                            self.settings.save)
+        demo_cols = set(range(4, 4 + len(DEMOGRAPHIC_HEADERS)))
+        self._apply_result_columns = install_column_menu(
+            self.table, self.settings.hidden_columns, self.settings.save,
+            has_data=lambda c: c not in demo_cols or self._have_demographics)
+        flag_demo = {c + 1 for c in demo_cols}
+        self._apply_flag_columns = install_column_menu(
+            self.flagged.view, self.settings.hidden_flag_columns, self.settings.save,
+            has_data=lambda c: c not in flag_demo or bool(self.flagged.model.demographics))
         self._update_model_info()
         self.result_panel.show_row(None, self.point)
         self._restore_geometry()
@@ -154,11 +160,13 @@ class MainWindow(ReviewActions, QMainWindow):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # keep the distinct end
+        # File and folder names keep their distinguishing end ("…1951_bacteria_4882.jpeg").
+        elide_left(self.table, (0, ResultTableModel.HEADERS.index("Folder")))
         hh = self.table.horizontalHeader()
         # Fixed widths: ResizeToContents would measure every row on each insert (slow).
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, width in ((1, 86), (2, 92), (3, 84)):
+        for c, width in ((1, 64), (2, 112), (3, 110), (4, 110), (5, 90), (6, 84), (7, 50),
+                         (8, 160), (9, 120)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             hh.resizeSection(c, width)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
@@ -253,7 +261,7 @@ class MainWindow(ReviewActions, QMainWindow):
         right.addWidget(self.flagged)
         right.setSizes([210, 600])
         split.addWidget(right)
-        split.setSizes([440, 560, 470])
+        split.setSizes([400, 540, 500])
         split.setStretchFactor(1, 1)
         outer.addWidget(split, 1)
         use = self.meta.intended_use if self.meta else INTENDED_USE
@@ -417,6 +425,10 @@ class MainWindow(ReviewActions, QMainWindow):
         demo = {display_path(r.path): r.demographics for r in rows if r.demographics}
         if demo:
             self.flagged.model.set_demographics(demo)
+            if not self._have_demographics:  # show the DICOM columns now that they have data
+                self._have_demographics = True
+                self._apply_result_columns()
+            self._apply_flag_columns()
         if flags:
             self.flagged.model.upsert(flags)
         if not self.table.currentIndex().isValid() and self.results_proxy.rowCount():

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import presentation
-from desktop.filter_bar import FilterBar
+from desktop.filter_bar import FilterBar, elide_left
 from desktop.jobs import ResultRow
 from desktop.presentation import finding_text, format_probability, format_threshold
 from desktop.review_store import FlagEntry, entry_folder
@@ -115,7 +115,6 @@ class ResultPanel(QWidget):
         self.message_label.setTextFormat(Qt.TextFormat.PlainText)
         self.model_label = QLabel("")
         self.model_label.setWordWrap(True)
-        self.model_label.setStyleSheet("color: palette(mid);")
         for w in (self.file_label, self.prediction_label, self.probability_label, self.bar,
                   self.message_label, self.model_label):
             lay.addWidget(w)
@@ -212,12 +211,13 @@ class FlaggedPanel(QWidget):
         self.view.sortByColumn(1, Qt.SortOrder.AscendingOrder)
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(22)
-        self.view.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        elide_left(self.view, (0, FlaggedTableModel.HEADERS.index("Folder")))
         self.view.setTabKeyNavigation(False)  # Tab leaves the list (to the note field)
         hh = self.view.horizontalHeader()
         # Fixed widths: ResizeToContents would measure every row on each insert (slow).
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, width in ((1, 86), (2, 92), (3, 74), (4, 90)):
+        for c, width in ((1, 64), (2, 104), (3, 96), (4, 90), (5, 110), (6, 90), (7, 84),
+                         (8, 50), (9, 160), (10, 90)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             hh.resizeSection(c, width)
         lay.addWidget(self.view, 1)
@@ -239,7 +239,6 @@ class FlaggedPanel(QWidget):
         self.advance_check.setToolTip("After marking, show the next pending film")
         self.advance_check.setChecked(True)
         self.reviewer_label = QLabel("")
-        self.reviewer_label.setStyleSheet("color: palette(mid);")
         row2.addWidget(self.advance_check)
         row2.addStretch(1)
         row2.addWidget(self.reviewer_label)

@@ -70,7 +70,8 @@ def test_dicom_demographics_in_hideable_columns_and_the_viewer(qtbot, tmp_path,
     w.results_filter.search.setText("mrn-0042")
     assert w.results_proxy.rowCount() == 1
     w.results_filter.search.clear()
-    # default: patient shown, ID hidden; a header toggle shows it and is remembered
+    # default: patient shown (once a DICOM file is open), ID hidden; a header toggle shows it
+    # and is remembered
     c_id = _col(w.results, "Patient ID")
     assert not w.table.isColumnHidden(_col(w.results, "Patient"))
     assert w.table.isColumnHidden(c_id)
@@ -83,7 +84,11 @@ def test_dicom_demographics_in_hideable_columns_and_the_viewer(qtbot, tmp_path,
     assert w.viewer.info_lines == ["Patient: Doe, Jane (ID MRN-0042)",
                                    "Study date: 2024-01-31", "View: PA"]
     w.close()
-    w2 = new_window(qtbot)
+    w2 = new_window(qtbot)  # remembered; DICOM columns wait for a file that has the fields
+    assert "Patient ID" not in w2.settings.hidden_columns
+    assert w2.table.isColumnHidden(c_id) and w2.table.isColumnHidden(_col(w.results, "Patient"))
+    with qtbot.waitSignal(w2.runner.finished, timeout=BATCH_TIMEOUT_MS):
+        w2.open_paths([str(dcm)])
     assert not w2.table.isColumnHidden(c_id)
 
 
@@ -93,8 +98,13 @@ def test_long_names_keep_their_distinct_end_and_show_the_full_path(qtbot, tmp_pa
     stem = "person1_bacteria_" + "x" * 60
     a = save_png(gray, (tmp_path / "s").mkdir() or tmp_path / "s" / f"{stem}_81.png")
     w = new_window(qtbot, [tmp_path / "s"])
-    assert w.table.textElideMode() == Qt.TextElideMode.ElideLeft
-    assert w.flagged.view.textElideMode() == Qt.TextElideMode.ElideLeft
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    for view in (w.table, w.flagged.view):
+        opt = QStyleOptionViewItem()
+        view.itemDelegateForColumn(0).initStyleOption(opt, view.model().index(0, 0))
+        assert opt.textElideMode == Qt.TextElideMode.ElideLeft  # "…_81.png", not "person1…"
+    assert w.table.itemDelegateForColumn(2) is None  # other columns: the usual right elision
     idx = w.results.index(w.results.row_of(str(a)), 0)
     assert idx.data(Qt.ItemDataRole.ToolTipRole).startswith(str(a))
     folder_col = _col(w.results, "Folder")
