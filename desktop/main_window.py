@@ -164,9 +164,11 @@ class MainWindow(ReviewActions, QMainWindow):
         elide_left(self.table, (0, ResultTableModel.HEADERS.index("Folder")))
         hh = self.table.horizontalHeader()
         # Fixed widths: ResizeToContents would measure every row on each insert (slow).
-        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, width in ((1, 64), (2, 112), (3, 110), (4, 110), (5, 90), (6, 84), (7, 50),
-                         (8, 160), (9, 120)):
+        # The file name keeps a useful width; the last shown column takes what is left, and
+        # more columns than fit scroll sideways instead of squeezing the name.
+        hh.setStretchLastSection(True)
+        for c, width in ((0, 150), (1, 84), (2, 112), (3, 110), (4, 110), (5, 90), (6, 84),
+                         (7, 50), (8, 160), (9, 120)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             hh.resizeSection(c, width)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)

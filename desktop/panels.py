@@ -213,13 +213,15 @@ class FlaggedPanel(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(22)
         elide_left(self.view, (0, FlaggedTableModel.HEADERS.index("Folder")))
         self.view.setTabKeyNavigation(False)  # Tab leaves the list (to the note field)
+        self.view.setWordWrap(False)  # wrapping at '-' would cut names on the right
         hh = self.view.horizontalHeader()
         # Fixed widths: ResizeToContents would measure every row on each insert (slow).
-        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, width in ((1, 64), (2, 104), (3, 96), (4, 90), (5, 110), (6, 90), (7, 84),
-                         (8, 50), (9, 160), (10, 90)):
+        hh.setStretchLastSection(True)  # the name keeps its width; extra columns scroll
+        for c, width in ((0, 150), (1, 84), (2, 104), (3, 96), (4, 90), (5, 110), (6, 90),
+                         (7, 84), (8, 50), (9, 160), (10, 90)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             hh.resizeSection(c, width)
+        hh.moveSection(hh.visualIndex(4), self.model.columnCount() - 1)  # the note last
         lay.addWidget(self.view, 1)
         row = QHBoxLayout()
         self.note_edit = QLineEdit()
