@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -48,15 +47,6 @@ class FilterBar(QWidget):
         lay.addWidget(self.combo)
         self.search.textChanged.connect(self._apply)
         self.combo.currentIndexChanged.connect(self._apply)
-        # Esc in the search box clears it (instead of reaching the window's Esc).
-        self.search.addAction(self._clear_action())
-
-    def _clear_action(self) -> QAction:
-        a = QAction(self.search)
-        a.setShortcut(Qt.Key.Key_Escape)
-        a.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        a.triggered.connect(self.search.clear)
-        return a
 
     def predicate(self) -> Predicate:
         return self._choices[self.combo.currentIndex()][1]

@@ -373,11 +373,12 @@ class FlaggedPanel(QWidget):
         e = self.current_entry()
         if e is not None and e.path == path:
             return
-        for i in range(self.proxy.rowCount()):
-            cand = self.proxy.index(i, 0).data(ROW_ROLE)
-            if cand is not None and cand.path == path:
-                self.select_row(i)
-                return
+        for i, cand in enumerate(self.model.entries()):
+            if cand.path == path:
+                idx = self.proxy.mapFromSource(self.model.index(i, 0))
+                if idx.isValid():  # listed (not filtered out)
+                    self.select_row(idx.row())
+                    return
         self.view.setCurrentIndex(QModelIndex())
         self.view.clearSelection()
 
