@@ -47,14 +47,17 @@ log = logging.getLogger(__name__)
 
 class MainWindow(ReviewActions, QMainWindow):
     def __init__(self, bundle: ModelBundle | None, model_error: str = "",
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, threshold: float | None = None) -> None:
         super().__init__()
         self.bundle = bundle
         self.model_error = model_error
         self.settings = settings or Settings.load()
         self.meta = bundle.metadata if bundle is not None else None
         self.model_threshold = self.meta.threshold_value if self.meta else 0.5
-        self.threshold = self.settings.threshold(self.model_threshold)
+        #: ``--threshold`` from the command line: wins over the saved setting this session.
+        self.threshold_arg = threshold
+        self.threshold = (threshold if threshold is not None
+                          else self.settings.threshold(self.model_threshold))
         self.storage_error = ""
         self._open_storage()
         self.audit_check = self.audit.verify()
@@ -222,6 +225,8 @@ class MainWindow(ReviewActions, QMainWindow):
             return
         m = self.meta
         src = "your setting" if self.settings.threshold_override is not None else "model default"
+        if self.threshold_arg is not None and self.threshold == self.threshold_arg:
+            src = "--threshold"
         self.result_panel.set_model_info(
             f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… · "
             f"threshold {self.threshold:.3f} ({src})")

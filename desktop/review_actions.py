@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop import worker as workers
 from desktop.audit import AuditEvent
@@ -47,20 +47,23 @@ class ReviewActions:
         self.audit.append(AuditEvent(action="export", path=str(dest), note=f"{n} review entries"))
         return n
 
-    def verify_audit_dialog(self) -> None:
-        """Tools > Verify audit trail: check the hash chain and triggers, say the result."""
-        from PySide6.QtWidgets import QMessageBox
-
+    def verify_audit_dialog(self) -> QMessageBox:
+        """Tools > Verify audit trail: check the hash chain and triggers and say the result
+        (a broken trail also goes to the banner and the log)."""
         self.audit_check = self.audit.verify()
         text = self.audit_check.summary()
         if self.audit_check.ok:
             log.info("%s", text)
-            QMessageBox.information(self, "Audit trail", text)
+            icon = QMessageBox.Icon.Information
         else:
             log.error("%s", text)
             self.banner.setText(text)
             self.banner.setVisible(True)
-            QMessageBox.warning(self, "Audit trail", text)
+            icon = QMessageBox.Icon.Warning
+        box = QMessageBox(icon, "Audit trail", text, parent=self)
+        box.setModal(False)
+        box.show()
+        return box
 
     def export_flagged_dialog(self) -> None:
         dest, _ = QFileDialog.getSaveFileName(self, "Export flagged list", "flagged.csv",
