@@ -356,13 +356,31 @@ def _names(paths: list[str]) -> str:
     return shown + (", ..." if len(paths) > SHOWN_NAMES else "")
 
 
-def skipped_text(skipped: dict[str, list[str]]) -> str:
+def skipped_text(skipped: dict[str, list[str]], log_file: Path | None = None) -> str:
     """``skipped 3 file(s) in folders: 2 hidden (.a, .b), 1 unknown type (notes.txt)``."""
     if not skipped:
         return ""
     n = sum(len(v) for v in skipped.values())
     parts = [f"{len(v)} {reason} ({_names(v)})" for reason, v in sorted(skipped.items())]
-    return f"skipped {n} file(s) in folders: " + ", ".join(parts) + " (all listed in the log)"
+    where = f"the log {log_file}" if log_file is not None else "the log"
+    return f"skipped {n} file(s) in folders: " + ", ".join(parts) + f" (all listed in {where})"
+
+
+def log_to_file() -> Path | None:
+    """Also log (INFO and up) to the app's rotating log file, where every skipped file and
+    every error row is listed; the terminal keeps showing warnings only. None when the log
+    folder cannot be written (the run goes on)."""
+    from desktop import logging_setup
+
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if type(handler) is logging.StreamHandler and handler.level == logging.NOTSET:
+            handler.setLevel(logging.WARNING)
+    try:
+        return logging_setup.setup_logging(logging.INFO)
+    except OSError as exc:
+        log.warning("cannot write the log file: %s", exc)
+        return None
 
 
 def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] = ()) -> int:
@@ -377,6 +395,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     if problem:
         error(problem)
         return EXIT_USAGE
+    log_file = log_to_file()
     csv_safe.remove_stale_temps(args.csv)
     found = expand_inputs(args.paths)
     clash = _overwrites_input(args.csv, [*args.paths, *found.files])
@@ -388,7 +407,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
         error(f"{display_path(p)}: no such file or folder")
     for p in found.empty:
         error(f"{display_path(p)}: no image files found in this folder")
-    skipped = skipped_text(found.skipped)
+    skipped = skipped_text(found.skipped, log_file)
     if not found.files:
         if skipped:
             stderr.write(f"{PROG}: {skipped}\n")

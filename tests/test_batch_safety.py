@@ -173,7 +173,10 @@ def test_skipped_files_are_listed_and_dicom_is_found_by_content(tmp_path):
     _, rows = read_csv(out)
     assert sorted(Path(r["path"]).name for r in rows) == ["IM00001.IMA", "xray_01.png"]
     assert "skipped 7 file(s) in folders: 1 hidden (.DS_Store), 6 unknown type (note0.txt, " \
-           "note1.txt, note2.txt, ...)" in err
+           "note1.txt, note2.txt, ...) (all listed in the log" in err
+    logged = paths.log_path().read_text(encoding="utf-8")
+    assert "skipped (unknown type): " + str(folder / "note4.txt") in logged
+    assert "skipped (hidden): " + str(folder / ".DS_Store") in logged
 
 
 def test_each_run_is_audited(tmp_path, monkeypatch):
