@@ -271,6 +271,16 @@ def verify(db: sqlite3.Connection) -> AuditCheck:
     return AuditCheck(n, problems)
 
 
+def verify_file(path: str | os.PathLike[str]) -> AuditCheck:
+    """:func:`verify` on a read-only connection of its own (any thread; read-only media too).
+    Raises sqlite3.Error when the file cannot be read."""
+    con = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        return verify(con)
+    finally:
+        con.close()
+
+
 class AuditLog:
     """Append-only audit log in SQLite. Not shared between threads."""
 

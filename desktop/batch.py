@@ -508,18 +508,14 @@ def run_verify(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     import sqlite3
 
     from desktop import paths
-    from desktop.audit import verify
+    from desktop.audit import verify_file
 
     db = args.db if args.db is not None else paths.review_db_location()
     if not db.is_file():
         stderr.write(f"{PROG}: error: no data file at {db}\n")
         return EXIT_MODEL
     try:
-        con = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)
-        try:
-            check = verify(con)
-        finally:
-            con.close()
+        check = verify_file(db)
     except sqlite3.Error as exc:
         stderr.write(f"{PROG}: error: cannot read {db}: {exc}\n")
         return EXIT_MODEL

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from desktop import menus, paths
 from desktop import worker as workers
-from desktop.audit import AuditLog, migrate_legacy
+from desktop.audit import AuditCheck, AuditLog, migrate_legacy, verify_file
 from desktop.batch_runner import BatchRunner
 from desktop.jobs import Preview, ResultRow
 from desktop.panels import FlaggedPanel, ResultPanel
@@ -63,9 +63,7 @@ class MainWindow(ReviewActions, QMainWindow):
                           else self.settings.threshold(self.model_threshold))
         self.storage_error = ""
         self._open_storage()
-        self.audit_check = self.audit.verify()
-        if not self.audit_check.ok:
-            log.error("%s", self.audit_check.summary())
+        self.audit_check: AuditCheck | None = None  # set by the start-up check (background)
         self.setWindowTitle("pneumonia-xray: chest X-ray triage aid")
         self.setAcceptDrops(True)
         self._build()
@@ -81,6 +79,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.previews.loading.connect(lambda p: self.viewer.set_message(f"Loading {p}…"))
         self._sync_worker: workers.FunctionWorker | None = None
         menus.build(self)
+        self._start_audit_check()
         self.flagged.model.set_entries(self.store.entries())
         self._update_model_info()
         self._restore_geometry()
@@ -110,8 +109,6 @@ class MainWindow(ReviewActions, QMainWindow):
                             f"classified. {self.model_error}")
         if self.storage_error:
             problems.append(self.storage_error)
-        if not self.audit_check.ok:
-            problems.append(self.audit_check.summary() + " (Tools > Verify audit trail)")
         self.banner.setVisible(bool(problems))
         self.banner.setText("\n".join(problems))
         outer.addWidget(self.banner)
@@ -232,6 +229,31 @@ class MainWindow(ReviewActions, QMainWindow):
         log.error("%s", self.storage_error)
         self.review_db = self.audit_db = fallback
         self.store, self.audit = ReviewStore(fallback), AuditLog(fallback)
+
+    def _start_audit_check(self) -> None:
+        """Verify the audit trail's hash chain and triggers in the background (a large trail
+        takes seconds); a broken trail is announced in the banner and the log."""
+        w = workers.FunctionWorker(verify_file, self.review_db)
+        w.signals.returned.connect(self._on_audit_check)
+        w.signals.errored.connect(lambda e: self._on_audit_check(
+            AuditCheck(0, [f"the audit trail cannot be read: {e}"])))
+        self._audit_worker = w
+        workers.start(w)
+
+    def _on_audit_check(self, check: AuditCheck) -> None:
+        self.audit_check = check
+        if check.ok:
+            log.info("%s", check.summary())
+            return
+        log.error("%s", check.summary())
+        text = check.summary() + " (Tools > Verify audit trail)"
+        try:
+            lines = [t for t in self.banner.text().split("\n")
+                     if t and "AUDIT TRAIL TAMPERED" not in t]
+            self.banner.setText("\n".join([*lines, text]))
+            self.banner.setVisible(True)
+        except RuntimeError:  # the window was closed before the check finished
+            pass
 
     def _update_model_info(self) -> None:
         if self.meta is None:

@@ -56,9 +56,7 @@ class ReviewActions:
             log.info("%s", text)
             icon = QMessageBox.Icon.Information
         else:
-            log.error("%s", text)
-            self.banner.setText(text)
-            self.banner.setVisible(True)
+            self._on_audit_check(self.audit_check)
             icon = QMessageBox.Icon.Warning
         box = QMessageBox(icon, "Audit trail", text, parent=self)
         box.setModal(False)

@@ -111,7 +111,9 @@ def test_tampered_audit_trail_is_announced_and_verify_names_the_row(qtbot, home)
     con.commit()
     con.close()
     w = new_window(qtbot)
+    qtbot.waitUntil(lambda: w.audit_check is not None, timeout=20_000)  # checked in background
     assert "TAMPERED" in w.banner.text() and "id 2" in w.banner.text()
+    assert not w.banner.isHidden()
     actions = [a.text() for a in w.findChildren(type(w.actions()[0]))]
     assert "Verify audit trail" in actions
     box = w.verify_audit_dialog()
@@ -121,6 +123,8 @@ def test_tampered_audit_trail_is_announced_and_verify_names_the_row(qtbot, home)
 
 def test_verify_on_an_intact_trail_says_so(qtbot, home):
     w = new_window(qtbot)
+    qtbot.waitUntil(lambda: w.audit_check is not None, timeout=20_000)
+    assert w.audit_check.ok and w.banner.isHidden()
     box = w.verify_audit_dialog()
     assert box.text().startswith("Audit trail intact")
     box.close()
