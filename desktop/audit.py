@@ -233,7 +233,18 @@ MAX_REPORTED = 5
 
 
 def verify(db: sqlite3.Connection) -> AuditCheck:
-    """Check the triggers, the hash chain of every row and the tail of the table."""
+    """Check the triggers, the hash chain of every row and the tail of the table, in one read
+    transaction (a consistent snapshot while other windows keep appending)."""
+    if db.in_transaction:
+        return _verify(db)
+    db.execute("BEGIN")
+    try:
+        return _verify(db)
+    finally:
+        db.execute("COMMIT")
+
+
+def _verify(db: sqlite3.Connection) -> AuditCheck:
     problems: list[str] = []
     present = {r[0] for r in db.execute(
         "SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='audit'")}

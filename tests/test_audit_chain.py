@@ -129,3 +129,28 @@ def test_legacy_separate_audit_file_is_imported_and_kept(tmp_path):
         assert (events[1].time, events[1].user, events[1].probability) == (
             "2026-01-01T00:00:00.000+00:00", "dr_old", 0.7)
         assert log.verify().ok
+
+
+def test_verify_while_another_window_appends_sees_one_consistent_snapshot(tmp_path,
+                                                                            monkeypatch):
+    """Found by looking at the app: a mark committed by another window between reading the
+    rows and reading the last issued id was reported as 'newest rows deleted'."""
+    from desktop import audit as audit_mod
+
+    db = tmp_path / "d.db"
+    _log(db, 3)
+    other = AuditLog(db)
+    real = audit_mod.row_hash
+    calls = []
+
+    def hash_and_append_once(prev, values):
+        if not calls:
+            calls.append(1)
+            other.append(AuditEvent(action="review:reviewed", path="/x/0"))  # commits now
+        return real(prev, values)
+
+    monkeypatch.setattr(audit_mod, "row_hash", hash_and_append_once)
+    check = audit_mod.verify_file(db)
+    other.close()
+    assert calls and check.ok, check.summary()
+    assert check.rows == 3  # the snapshot from before the append
