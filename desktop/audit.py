@@ -385,9 +385,11 @@ def migrate_legacy(db_path: str | os.PathLike[str], legacy: str | os.PathLike[st
     return n
 
 
-def classification_event(result: object, model_sha256: str, action: str = "classify") -> AuditEvent:
+def classification_event(result: object, model_sha256: str, action: str = "classify",
+                         details: dict | None = None) -> AuditEvent:
     """The audit event of a :class:`pneumonia_core.pipeline.Result` (decision: the predicted
-    label when ok, else the status)."""
+    label when ok, else the status). ``details``: extra facts for the ``details`` column,
+    e.g. ``{"model_folder_sha256": ..., "model_verified": True}``."""
     status = getattr(result, "status", "error")
     decision = getattr(result, "prediction", None) if status == "ok" else status
     return AuditEvent(
@@ -399,4 +401,5 @@ def classification_event(result: object, model_sha256: str, action: str = "class
         threshold=getattr(result, "threshold", None),
         decision=decision or "",
         note=getattr(result, "message", "") or "",
+        details=dict(details or {}),
     )

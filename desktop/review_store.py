@@ -262,7 +262,8 @@ class ReviewStore:
             message = f"{entry.path} is no longer in the review list (removed elsewhere)"
         else:
             by = f" by {stored.reviewer}" if stored.reviewer else ""
-            at = f" at {stored.reviewed_at}" if stored.reviewed_at else ""
+            at = (f" at {stored.reviewed_at[:19].replace('T', ' ')} UTC"
+                  if stored.reviewed_at else "")
             message = (f"{os.path.basename(entry.path)} was changed in another window{by}{at}: "
                        f"it is now {stored.review_state}"
                        + (f" ({stored.note})" if stored.note else "")
