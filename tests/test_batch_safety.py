@@ -232,3 +232,14 @@ def test_signal_mid_run_removes_the_temporary_file(tmp_path, sig, code):
     assert "was not written" in err
     assert sorted(p.name for p in out.parent.iterdir()) == ["results.csv"], "temp file left"
     assert out.read_text() == "previous\n"
+
+
+def test_run_that_cannot_be_audited_says_so_and_keeps_the_csv(tmp_path, monkeypatch):
+    blocker = tmp_path / "home-is-a-file"
+    blocker.write_text("x")  # the data folder cannot be created below a file
+    monkeypatch.setenv("PNEUMONIA_XRAY_HOME", str(blocker))
+    t = _tree(tmp_path)
+    out = tmp_path / "out.csv"
+    code, _, err = run(["classify", str(t["a"]), "--csv", str(out)])
+    assert "could not be recorded in the audit trail" in err
+    assert code == batch.EXIT_INCOMPLETE and len(read_csv(out)[1]) == 1
