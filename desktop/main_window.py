@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from desktop import menus, paths
 from desktop import worker as workers
-from desktop.audit import AuditCheck, AuditLog, migrate_legacy, verify_file
+from desktop.audit import AuditCheck, AuditError, AuditLog, migrate_legacy, verify_file
 from desktop.batch_runner import BatchRunner
 from desktop.jobs import Preview, ResultRow
 from desktop.panels import FlaggedPanel, ResultPanel
@@ -212,7 +212,11 @@ class MainWindow(ReviewActions, QMainWindow):
         temporary copy is used for this session and the banner says why."""
         try:
             self.review_db = self.audit_db = paths.review_db_path()
-            migrate_legacy(self.review_db, paths.legacy_audit_db_path())
+            try:
+                migrate_legacy(self.review_db, paths.legacy_audit_db_path())
+            except AuditError as exc:  # a damaged old audit file must not block the app
+                self.storage_error = str(exc)
+                log.error("%s", exc)
             self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.review_db)
             return
         except (OSError, StorageError) as exc:  # read-only, full disk, missing folder
@@ -266,9 +270,16 @@ class MainWindow(ReviewActions, QMainWindow):
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:
-        """Classify files and folders (recursively) in the background."""
+        """Classify files and folders (recursively) in the background; refused, with the
+        cause, while the data file cannot take the results (deleted or replaced)."""
         paths_ = [str(p) for p in paths_ if str(p)]
         if paths_:
+            try:
+                self.store.check_present()
+            except StorageError as exc:
+                self.count_label.setText(f"Stopped: {exc}")
+                self.show_error(f"Classification not started: {exc}")
+                return
             self.runner.start(paths_, self.bundle, self.point)
 
     def open_files_dialog(self) -> None:

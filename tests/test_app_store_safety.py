@@ -67,6 +67,18 @@ def test_deleted_data_folder_is_shown_not_silently_lost(qtbot, tmp_path, home):
     assert not w.set_review(entry, "reviewed", "gone?")
     assert "deleted or moved" in w.statusBar().currentMessage()
     assert _entry_in(w, entry.key).review_state == "pending"
+    w.open_paths([str(tmp_path / "s")])  # a new batch would save to a new, empty file
+    assert w.count_label.text().startswith("Stopped: ") and not w.runner.running
+    assert not (home / "data").exists()
+
+
+def test_damaged_legacy_audit_file_is_shown_and_the_app_works(qtbot, tmp_path, home):
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "audit.sqlite3").write_bytes(b"SQLite format 3\0" + b"\xff" * 600)
+    w = new_window(qtbot, [_broken_folder(tmp_path)])
+    assert "could not be imported" in w.banner.text() and not w.banner.isHidden()
+    assert w.flagged.model.rowCount() == 2
+    assert (home / "data" / "audit.sqlite3").exists()
 
 
 def test_batch_that_cannot_save_stops_with_the_cause(qtbot, tmp_path, monkeypatch):

@@ -154,3 +154,33 @@ def test_verify_while_another_window_appends_sees_one_consistent_snapshot(tmp_pa
     other.close()
     assert calls and check.ok, check.summary()
     assert check.rows == 3  # the snapshot from before the append
+
+
+def test_legacy_import_is_never_repeated_when_the_rename_fails(tmp_path, monkeypatch):
+    legacy = tmp_path / "audit.sqlite3"
+    with AuditLog(legacy) as old:  # any audit table; its rows are what counts
+        old.append(AuditEvent(action="classify", path="/old/a"))
+    db = tmp_path / "review.sqlite3"
+    import desktop.audit as audit_mod
+
+    def no_rename(*_a, **_k):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(audit_mod.os, "replace", no_rename)
+    assert migrate_legacy(db, legacy) == 1
+    assert legacy.exists()
+    monkeypatch.undo()
+    assert migrate_legacy(db, legacy) == 0  # already imported: only renamed now
+    assert not legacy.exists()
+    with AuditLog(db) as log:
+        assert [e.path for e in log.all() if e.action == "classify"] == ["/old/a"]
+
+
+def test_damaged_legacy_file_is_reported_and_kept(tmp_path):
+    from desktop.audit import AuditError
+
+    legacy = tmp_path / "audit.sqlite3"
+    legacy.write_bytes(b"SQLite format 3\0" + b"\xff" * 600)
+    with pytest.raises(AuditError, match="could not be imported"):
+        migrate_legacy(tmp_path / "review.sqlite3", legacy)
+    assert legacy.exists()
