@@ -14,6 +14,7 @@ from desktop import worker as workers
 from desktop.audit import AuditEvent
 from desktop.jobs import sync_flags
 from desktop.review_store import FlagEntry, ReviewStoreError
+from desktop.sqlite_util import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class ReviewActions:
         if dest:
             try:
                 n = self.export_flagged(Path(dest))
-            except (OSError, ReviewStoreError) as exc:
+            except (OSError, StorageError) as exc:  # disk full, read-only, data deleted
                 self.show_error(f"Could not write {dest}: {exc}")
                 return
             self.statusBar().showMessage(f"{n} entries written to {dest}", 8000)
