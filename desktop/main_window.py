@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QModelIndex, Qt
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -45,6 +45,9 @@ from pneumonia_core.model import ModelBundle
 
 log = logging.getLogger(__name__)
 
+#: How often the window looks for review marks saved by other windows (ms).
+REFRESH_MS = 5000
+
 
 class MainWindow(ReviewActions, QMainWindow):
     def __init__(self, bundle: ModelBundle | None, model_error: str = "",
@@ -79,6 +82,10 @@ class MainWindow(ReviewActions, QMainWindow):
         self.previews.loading.connect(lambda p: self.viewer.set_message(f"Loading {p}…"))
         self._sync_worker: workers.FunctionWorker | None = None
         menus.build(self)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(self.refresh_flags_if_changed)
+        self._refresh_timer.start()
         self._start_audit_check()
         self.flagged.model.set_entries(self.store.entries())
         self._update_model_info()
@@ -408,7 +415,13 @@ class MainWindow(ReviewActions, QMainWindow):
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
 
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.refresh_flags_if_changed()  # another window may have marked meanwhile
+        super().changeEvent(event)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self._refresh_timer.stop()
         self.runner.cancel()
         self.runner.wait(10000)
         self.previews.wait(5000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex
@@ -42,6 +43,29 @@ class ReviewActions:
             return False
         self.statusBar().showMessage(f"{Path(entry.path).name}: {state}", 5000)
         return True
+
+    def refresh_flags_if_changed(self) -> int:
+        """Show the saved state of the entries this window lists when another window or
+        process changed the data file (checked when the window is activated and every
+        ``REFRESH_MS``). Only listed entries are updated, none added or removed. Returns how
+        many entries changed."""
+        try:
+            version = self.store.data_version()
+        except sqlite3.Error:
+            return 0
+        if version == getattr(self, "_seen_data_version", None):
+            return 0
+        self._seen_data_version = version
+        shown = {e.key: e for e in self.flagged.model.entries()}
+        changed = [e for e in self.store.entries()
+                   if e.key in shown and e != shown[e.key]]
+        if changed:
+            self.flagged.model.upsert(changed)
+            log.info("%d review entries changed in another window", len(changed))
+            self.statusBar().showMessage(
+                f"{len(changed)} review entr{'y' if len(changed) == 1 else 'ies'} changed in "
+                "another window; showing the saved state", 8000)
+        return len(changed)
 
     def export_flagged(self, dest: Path) -> int:
         n = self.store.export_csv(dest)

@@ -320,6 +320,11 @@ class ReviewStore:
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM flags").fetchone()[0])
 
+    def data_version(self) -> int:
+        """Changes whenever ANOTHER connection (window, process) commited to the file since
+        this number was last read (SQLite ``PRAGMA data_version``); cheap to poll."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def integrity_ok(self) -> bool:
         """SQLite's own integrity check of the file."""
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

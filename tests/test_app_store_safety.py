@@ -60,6 +60,19 @@ def test_two_windows_second_mark_conflicts_and_refreshes(qtbot, tmp_path, home):
     assert "note B" in out.read_text(encoding="utf-8")
 
 
+def test_other_windows_marks_are_shown_without_a_conflict_first(qtbot, tmp_path, home):
+    w1 = new_window(qtbot, [_broken_folder(tmp_path)])
+    w2 = new_window(qtbot)
+    w2.refresh_flags_if_changed()  # baseline
+    key = w1.flagged.model.entries()[0].key
+    assert w1.set_review(_entry_in(w1, key), "dismissed", "artefact")
+    assert w2.refresh_flags_if_changed() == 1
+    assert _entry_in(w2, key).review_state == "dismissed"
+    assert "changed in another window" in w2.statusBar().currentMessage()
+    assert w2.refresh_flags_if_changed() == 0  # nothing new
+    assert w2._refresh_timer.isActive()  # also polled, not only on activation
+
+
 def test_deleted_data_folder_is_shown_not_silently_lost(qtbot, tmp_path, home):
     w = new_window(qtbot, [_broken_folder(tmp_path)])
     entry = w.flagged.model.entries()[0]
