@@ -73,7 +73,7 @@ def _new_file_mode() -> int:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name == "nt":  # Windows: os.kill(pid, 0) would terminate it
         return True
     try:
         os.kill(pid, 0)
@@ -134,8 +134,11 @@ def atomic_writer(target: str | os.PathLike[str], mode: str = "w", encoding: str
         with fh:
             yield fh
             fh.flush()
-            os.fchmod(fh.fileno(), file_mode)
+            if hasattr(os, "fchmod"):  # POSIX (Windows from Python 3.13 only)
+                os.fchmod(fh.fileno(), file_mode)
             os.fsync(fh.fileno())
+        if not hasattr(os, "fchmod"):
+            os.chmod(tmp_name, file_mode)
         os.replace(tmp_name, real)
     except BaseException:
         with contextlib.suppress(OSError):
