@@ -233,7 +233,18 @@ MAX_REPORTED = 5
 
 
 def verify(db: sqlite3.Connection) -> AuditCheck:
-    """Check the triggers, the hash chain of every row and the tail of the table."""
+    """Check the triggers, the hash chain of every row and the tail of the table, in one read
+    transaction (a consistent snapshot while other windows keep appending)."""
+    if db.in_transaction:
+        return _verify(db)
+    db.execute("BEGIN")
+    try:
+        return _verify(db)
+    finally:
+        db.execute("COMMIT")
+
+
+def _verify(db: sqlite3.Connection) -> AuditCheck:
     problems: list[str] = []
     present = {r[0] for r in db.execute(
         "SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='audit'")}
@@ -269,6 +280,16 @@ def verify(db: sqlite3.Connection) -> AuditCheck:
         problems.append(f"the newest rows were deleted: ids {last_id + 1}..{int(seq[0])} "
                         "are missing")
     return AuditCheck(n, problems)
+
+
+def verify_file(path: str | os.PathLike[str]) -> AuditCheck:
+    """:func:`verify` on a read-only connection of its own (any thread; read-only media too).
+    Raises sqlite3.Error when the file cannot be read."""
+    con = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        return verify(con)
+    finally:
+        con.close()
 
 
 class AuditLog:
@@ -325,48 +346,70 @@ class AuditLog:
         self.close()
 
 
+#: ``meta`` key recording that a legacy audit file was imported (so a failed rename afterwards
+#: never imports it twice).
+_IMPORTED_KEY = "legacy_audit_imported"
+
+
 def migrate_legacy(db_path: str | os.PathLike[str], legacy: str | os.PathLike[str]) -> int:
     """Import the events of a separate audit file of an earlier version (``legacy``) into the
-    audit table of ``db_path``, oldest first and chained, in one transaction, then rename the
-    old file to ``<name>.migrated`` (kept, never deleted). Returns the events imported; 0 when
-    there is no legacy file. A failure leaves both files as they were."""
+    audit table of ``db_path``, oldest first and chained, in one transaction (with a ``migrate``
+    event and a marker in ``meta``), then rename the old file to ``<name>.migrated`` (kept,
+    never deleted). Returns the events imported; 0 when there is nothing to import. Raises
+    AuditError naming the cause; a failure leaves both files as they were."""
     legacy = Path(legacy)
     if not legacy.exists():
         return 0
     store = DurableDB(db_path, ensure_schema, error=AuditError, what="the audit log")
+    n = 0
     try:
-        store.db.execute("ATTACH DATABASE ? AS legacy", (str(legacy),))
-        try:
-            cols = [r[1] for r in store.db.execute("PRAGMA legacy.table_info(audit)")]
-            n = 0
-            with store.transaction() as db:
-                if cols:
-                    select = ", ".join(c if c in cols else "''" for c in _LEGACY_COLUMNS)
-                    rows = db.execute(f"SELECT {select} FROM legacy.audit ORDER BY id").fetchall()
-                    events = [AuditEvent(**dict(zip(_LEGACY_COLUMNS, r, strict=True)))
-                              for r in rows]
-                    insert_events(db, events, "")
-                    n = len(events)
-                insert_events(db, [AuditEvent(action="migrate", path=str(legacy),
-                                              note=f"{n} events imported from {legacy.name}")],
-                              current_user())
-        finally:
-            store.db.execute("DETACH DATABASE legacy")
+        done_before = store.db.execute("SELECT value FROM meta WHERE key=?",
+                                       (_IMPORTED_KEY,)).fetchone()
+        if done_before is None:
+            n = _import_legacy(store, legacy)
+    except sqlite3.Error as exc:
+        raise AuditError(f"The audit log of an earlier version {legacy} could not be imported "
+                         f"({exc}); it is kept as it is") from None
     finally:
         store.close()
     done = legacy.with_name(legacy.name + ".migrated")
-    os.replace(legacy, done)
-    for suffix in ("-wal", "-shm"):
-        side = legacy.with_name(legacy.name + suffix)
-        if side.exists():
-            os.replace(side, done.with_name(done.name + suffix))
+    try:
+        os.replace(legacy, done)
+        for suffix in ("-wal", "-shm"):
+            side = legacy.with_name(legacy.name + suffix)
+            if side.exists():
+                os.replace(side, done.with_name(done.name + suffix))
+    except OSError as exc:
+        log.warning("imported %s but cannot rename it: %s", legacy, exc)
     log.info("imported %d audit events from %s (kept as %s)", n, legacy, done)
     return n
 
 
-def classification_event(result: object, model_sha256: str, action: str = "classify") -> AuditEvent:
+def _import_legacy(store: DurableDB, legacy: Path) -> int:
+    store.db.execute("ATTACH DATABASE ? AS legacy", (str(legacy),))
+    try:
+        cols = [r[1] for r in store.db.execute("PRAGMA legacy.table_info(audit)")]
+        events: list[AuditEvent] = []
+        if cols:
+            select = ", ".join(c if c in cols else "''" for c in _LEGACY_COLUMNS)
+            rows = store.db.execute(f"SELECT {select} FROM legacy.audit ORDER BY id").fetchall()
+            events = [AuditEvent(**dict(zip(_LEGACY_COLUMNS, r, strict=True))) for r in rows]
+        with store.transaction() as db:
+            insert_events(db, events, "")
+            insert_events(db, [AuditEvent(action="migrate", path=str(legacy),
+                                          note=f"{len(events)} events imported from "
+                                          f"{legacy.name}")], current_user())
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_IMPORTED_KEY, utc_now()))
+    finally:
+        store.db.execute("DETACH DATABASE legacy")
+    return len(events)
+
+
+def classification_event(result: object, model_sha256: str, action: str = "classify",
+                         details: dict | None = None) -> AuditEvent:
     """The audit event of a :class:`pneumonia_core.pipeline.Result` (decision: the predicted
-    label when ok, else the status)."""
+    label when ok, else the status). ``details``: extra facts for the ``details`` column,
+    e.g. ``{"model_folder_sha256": ..., "model_verified": True}``."""
     status = getattr(result, "status", "error")
     decision = getattr(result, "prediction", None) if status == "ok" else status
     return AuditEvent(
@@ -378,4 +421,5 @@ def classification_event(result: object, model_sha256: str, action: str = "class
         threshold=getattr(result, "threshold", None),
         decision=decision or "",
         note=getattr(result, "message", "") or "",
+        details=dict(details or {}),
     )

@@ -110,15 +110,15 @@ SAVE_CHUNK_SECONDS = 0.2
 
 
 def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | None,
-                 operating_point: OperatingPoint | float | None, db: Path, workers: int = 1
-                 ) -> Iterator[Discovered | Classified]:
+                 operating_point: OperatingPoint | float | None, db: Path,
+                 workers: int = 1) -> Iterator[Discovered | Classified]:
     """Expand ``paths`` and classify each file once, yielding one event per file in input
     order (``workers`` classification threads, see :func:`pneumonia_core.pipeline.classify_many`).
 
     Flagged files are saved to the review list and every classification is appended to the
     audit log (both in the data file ``db``) *before* it is yielded: results are committed in
-    small chunks (one transaction per chunk holding the flags and the audit events, at most ``SAVE_CHUNK_FILES`` files or ``SAVE_CHUNK_SECONDS``; the first file
-    at once), so what the user sees is saved and a killed process loses only unseen work.
+    small chunks (one transaction per chunk holding the flags and the audit events, at most
+    ``SAVE_CHUNK_FILES`` files or ``SAVE_CHUNK_SECONDS``; the first file at once), so what the user sees is saved and a killed process loses only unseen work.
     Without a model (it failed to load) every file becomes an error row saying so.
     Stop early by closing the generator (the worker does, between items).
     """

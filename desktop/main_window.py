@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QModelIndex, Qt
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -31,7 +31,14 @@ from PySide6.QtWidgets import (
 
 from desktop import menus, paths
 from desktop import worker as workers
-from desktop.audit import AuditLog, current_user, migrate_legacy
+from desktop.audit import (
+    AuditCheck,
+    AuditError,
+    AuditLog,
+    current_user,
+    migrate_legacy,
+    verify_file,
+)
 from desktop.batch_runner import BatchRunner
 from desktop.filter_bar import FilterBar, elide_left, install_column_menu
 from desktop.jobs import Preview, ResultRow
@@ -52,10 +59,13 @@ from pneumonia_core.pipeline import display_path
 
 log = logging.getLogger(__name__)
 
+#: How often the window looks for review marks saved by other windows (ms).
+REFRESH_MS = 5000
+
 
 class MainWindow(ReviewActions, QMainWindow):
     def __init__(self, bundle: ModelBundle | None, model_error: str = "",
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, threshold: float | None = None) -> None:
         super().__init__()
         self.bundle = bundle
         self.model_error = model_error
@@ -64,7 +74,10 @@ class MainWindow(ReviewActions, QMainWindow):
         self.model_point = (bundle.operating_point if bundle is not None
                             else OperatingPoint.fallback())
         self.model_threshold = self.model_point.threshold
-        self.threshold = self.settings.threshold(self.model_threshold)
+        #: ``--threshold`` from the command line: wins over the saved setting this session.
+        self.threshold_arg = threshold
+        self.threshold = (threshold if threshold is not None
+                          else self.settings.threshold(self.model_threshold))
         self.storage_error = ""
         self.shown_path: str | None = None
         #: Classification waits for the intended-use notice (set by desktop.app).
@@ -80,9 +93,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self._scroll_to_batch = False
         self._have_demographics = False  # a DICOM file with patient/study fields was opened
         self._open_storage()
-        self.audit_check = self.audit.verify()
-        if not self.audit_check.ok:
-            log.error("%s", self.audit_check.summary())
+        self.audit_check: AuditCheck | None = None  # set by the start-up check (background)
         self.setWindowTitle("pneumonia-xray: chest X-ray triage aid")
         self.setAcceptDrops(True)
         self._build()
@@ -102,6 +113,11 @@ class MainWindow(ReviewActions, QMainWindow):
         self.reviewer = current_user()
         self.flagged.reviewer_label.setText(f"Reviewer: {self.reviewer}")
         menus.build(self)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(self.refresh_flags_if_changed)
+        self._refresh_timer.start()
+        self._start_audit_check()
         self.flagged.model.set_entries(self.store.entries())
         self.flagged.set_archived(archived_folders(self.store))
         self.flagged.archive_button.clicked.connect(self.toggle_archive)
@@ -119,7 +135,10 @@ class MainWindow(ReviewActions, QMainWindow):
 
     @property
     def point(self) -> OperatingPoint:
-        """The operating point in force: the model's, at the user's threshold if overridden."""
+        """The operating point in force: the model's, at the user's threshold if overridden
+        (``--threshold`` on the command line, else the saved setting)."""
+        if self.threshold_arg is not None and self.threshold == self.threshold_arg:
+            return self.model_point.with_threshold(self.threshold, source="--threshold")
         if self.settings.threshold_override is None:
             return self.model_point.with_threshold(self.threshold, source=self.model_point.source,
                                                    description=self.model_point.description)
@@ -139,8 +158,6 @@ class MainWindow(ReviewActions, QMainWindow):
                             f"classified. {self.model_error}")
         if self.storage_error:
             problems.append(self.storage_error)
-        if not self.audit_check.ok:
-            problems.append(self.audit_check.summary() + " (Tools > Verify audit trail)")
         self.banner.setVisible(bool(problems))
         self.banner.setText("\n".join(problems))
         outer.addWidget(self.banner)
@@ -308,7 +325,11 @@ class MainWindow(ReviewActions, QMainWindow):
         temporary copy is used for this session and the banner says why."""
         try:
             self.review_db = self.audit_db = paths.review_db_path()
-            migrate_legacy(self.review_db, paths.legacy_audit_db_path())
+            try:
+                migrate_legacy(self.review_db, paths.legacy_audit_db_path())
+            except AuditError as exc:  # a damaged old audit file must not block the app
+                self.storage_error = str(exc)
+                log.error("%s", exc)
             self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.review_db)
             return
         except (OSError, StorageError) as exc:  # read-only, full disk, missing folder
@@ -326,6 +347,31 @@ class MainWindow(ReviewActions, QMainWindow):
         self.review_db = self.audit_db = fallback
         self.store, self.audit = ReviewStore(fallback), AuditLog(fallback)
 
+    def _start_audit_check(self) -> None:
+        """Verify the audit trail's hash chain and triggers in the background (a large trail
+        takes seconds); a broken trail is announced in the banner and the log."""
+        w = workers.FunctionWorker(verify_file, self.review_db)
+        w.signals.returned.connect(self._on_audit_check)
+        w.signals.errored.connect(lambda e: self._on_audit_check(
+            AuditCheck(0, [f"the audit trail cannot be read: {e}"])))
+        self._audit_worker = w
+        workers.start(w)
+
+    def _on_audit_check(self, check: AuditCheck) -> None:
+        self.audit_check = check
+        if check.ok:
+            log.info("%s", check.summary())
+            return
+        log.error("%s", check.summary())
+        text = check.summary() + " (Tools > Verify audit trail)"
+        try:
+            lines = [t for t in self.banner.text().split("\n")
+                     if t and "AUDIT TRAIL TAMPERED" not in t]
+            self.banner.setText("\n".join([*lines, text]))
+            self.banner.setVisible(True)
+        except RuntimeError:  # the window was closed before the check finished
+            pass
+
     def _update_model_info(self) -> None:
         if self.meta is None:
             self.result_panel.set_model_info("No model loaded.")
@@ -338,7 +384,9 @@ class MainWindow(ReviewActions, QMainWindow):
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:
         """Classify files and folders (recursively) in the background; held back until the
-        intended-use notice is confirmed when it is required (:attr:`require_notice`)."""
+        intended-use notice is confirmed when it is required (:attr:`require_notice`), and
+        refused, with the cause, while the data file cannot take the results (deleted or
+        replaced)."""
         paths_ = [str(p) for p in paths_ if str(p)]
         if not paths_:
             return
@@ -347,6 +395,12 @@ class MainWindow(ReviewActions, QMainWindow):
             self.count_label.setText(f"{len(self.held_paths)} item(s) waiting: confirm the "
                                      "intended-use notice to start")
             menus.first_start_dialog(self)
+            return
+        try:
+            self.store.check_present()
+        except StorageError as exc:
+            self.count_label.setText(f"Stopped: {exc}")
+            self.show_error(f"Classification not started: {exc}")
             return
         self._batch_seq += 1
         names = ", ".join(Path(p).name or p for p in paths_[:2]) + (
@@ -560,7 +614,13 @@ class MainWindow(ReviewActions, QMainWindow):
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
 
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.refresh_flags_if_changed()  # another window may have marked meanwhile
+        super().changeEvent(event)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self._refresh_timer.stop()
         self.runner.cancel()
         self.runner.wait(10000)
         self.previews.wait(5000)

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop import worker as workers
 from desktop.audit import AuditEvent
 from desktop.jobs import sync_flags
 from desktop.review_store import FlagEntry, ReviewStoreError, archive_folder, archived_folders
+from desktop.sqlite_util import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -125,25 +127,49 @@ class ReviewActions:
             self.flagged.note_edit.setFocus()
             self.flagged.note_edit.selectAll()
 
+    def refresh_flags_if_changed(self) -> int:
+        """Show the saved state of the entries this window lists when another window or
+        process changed the data file (checked when the window is activated and every
+        ``REFRESH_MS``). Only listed entries are updated, none added or removed. Returns how
+        many entries changed."""
+        try:
+            version = self.store.data_version()
+        except sqlite3.Error:
+            return 0
+        if version == getattr(self, "_seen_data_version", None):
+            return 0
+        self._seen_data_version = version
+        shown = {e.key: e for e in self.flagged.model.entries()}
+        changed = [e for e in self.store.entries()
+                   if e.key in shown and e != shown[e.key]]
+        if changed:
+            self.flagged.model.upsert(changed)
+            log.info("%d review entries changed in another window", len(changed))
+            self.statusBar().showMessage(
+                f"{len(changed)} review entr{'y' if len(changed) == 1 else 'ies'} changed in "
+                "another window; showing the saved state", 8000)
+        return len(changed)
+
     def export_flagged(self, dest: Path) -> int:
         n = self.store.export_csv(dest)
         self.audit.append(AuditEvent(action="export", path=str(dest), note=f"{n} review entries"))
         return n
 
-    def verify_audit_dialog(self) -> None:
-        """Tools > Verify audit trail: check the hash chain and triggers, say the result."""
-        from PySide6.QtWidgets import QMessageBox
-
+    def verify_audit_dialog(self) -> QMessageBox:
+        """Tools > Verify audit trail: check the hash chain and triggers and say the result
+        (a broken trail also goes to the banner and the log)."""
         self.audit_check = self.audit.verify()
         text = self.audit_check.summary()
         if self.audit_check.ok:
             log.info("%s", text)
-            QMessageBox.information(self, "Audit trail", text)
+            icon = QMessageBox.Icon.Information
         else:
-            log.error("%s", text)
-            self.banner.setText(text)
-            self.banner.setVisible(True)
-            QMessageBox.warning(self, "Audit trail", text)
+            self._on_audit_check(self.audit_check)
+            icon = QMessageBox.Icon.Warning
+        box = QMessageBox(icon, "Audit trail", text, parent=self)
+        box.setModal(False)
+        box.show()
+        return box
 
     def export_flagged_dialog(self) -> None:
         folder = self.settings.last_export_folder or self.settings.last_folder or str(Path.home())
@@ -155,7 +181,7 @@ class ReviewActions:
             self.settings.save()
             try:
                 n = self.export_flagged(Path(dest))
-            except (OSError, ReviewStoreError) as exc:
+            except (OSError, StorageError) as exc:  # disk full, read-only, data deleted
                 self.show_error(f"Could not write {dest}: {exc}")
                 return
             self.statusBar().showMessage(f"{n} entries written to {dest}", 8000)

@@ -263,7 +263,8 @@ class ReviewStore:
             message = f"{entry.path} is no longer in the review list (removed elsewhere)"
         else:
             by = f" by {stored.reviewer}" if stored.reviewer else ""
-            at = f" at {stored.reviewed_at}" if stored.reviewed_at else ""
+            at = (f" at {stored.reviewed_at[:19].replace('T', ' ')} UTC"
+                  if stored.reviewed_at else "")
             message = (f"{os.path.basename(entry.path)} was changed in another window{by}{at}: "
                        f"it is now {stored.review_state}"
                        + (f" ({stored.note})" if stored.note else "")
@@ -319,6 +320,11 @@ class ReviewStore:
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM flags").fetchone()[0])
+
+    def data_version(self) -> int:
+        """Changes whenever ANOTHER connection (window, process) commited to the file since
+        this number was last read (SQLite ``PRAGMA data_version``); cheap to poll."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def integrity_ok(self) -> bool:
         """SQLite's own integrity check of the file."""

@@ -54,7 +54,7 @@ def test_audit_viewer_lists_and_exports(qtbot, tmp_path, full_res_images):
     assert missing.decision == "error" and "not found" in missing.note.lower()
     out = tmp_path / "audit.csv"
     assert d.export_to(out) == 2
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
     assert {r["action"] for r in rows} == {"classify"}
     assert all(r["model_sha256"] == w.meta.sha256 for r in rows)
 

@@ -153,7 +153,8 @@ def test_keyboard_only_review_with_auto_advance_undo_and_reopen(qtbot, study, ho
     w.export_flagged(out)
     import csv
 
-    rows = {r["path"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    with out.open(encoding="utf-8", newline="") as fh:
+        rows = {r["path"]: r for r in csv.DictReader(fh)}
     assert rows[order[1][0]]["reviewer"] == current_user()
     assert rows[order[1][0]]["review_state"] == "dismissed"
 
