@@ -44,6 +44,10 @@ class ReviewActions:
         window, another computer on a shared folder); otherwise the entry is refreshed to
         what is saved and the user is told. After a mark (not a reopen or undo) the next
         pending film is shown when auto-advance is on. Returns True when saved."""
+        if self.flagged.note_edit.hasFocus():
+            # Back to the list: the note field is disabled while the next film loads, and
+            # the list is where J/K, R/D and the arrows act.
+            self.flagged.view.setFocus()
         current = self.flagged.current_entry()
         advance = (not undoing and state != "pending" and self.flagged.advance_check.isChecked()
                    and current is not None and current.key == entry.key)

@@ -87,3 +87,14 @@ def test_result_panel_uses_the_one_format_and_elides_long_errors(qtbot):
     assert len(panel.message_label.text()) <= 240
     assert panel.message_label.toolTip() == raw
     assert panel.prediction_label.text() == "⚠ could not read"
+
+
+def test_threshold_dialog_uses_the_one_format_and_ok_without_edit_changes_nothing(qtbot):
+    from desktop.dialogs import ThresholdDialog
+
+    d = ThresholdDialog(0.35237, 0.35237)
+    qtbot.addWidget(d)
+    assert d.spin.suffix() == " %" and d.spin.value() == pytest.approx(35.2)
+    assert d.value() == 0.35237  # shown rounded, kept exact
+    d.spin.setValue(20.0)
+    assert d.value() == pytest.approx(0.20)

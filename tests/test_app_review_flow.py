@@ -118,8 +118,8 @@ def test_keyboard_only_review_with_auto_advance_undo_and_reopen(qtbot, study, ho
     QTest.keyClicks(w.flagged.note_edit, "rll consolidation")
     QTest.keyClick(w.flagged.note_edit, Qt.Key.Key_Return)  # Enter = reviewed, advance
     assert w.flagged.current_entry().key == order[1]
+    assert QApplication.focusWidget() is w.flagged.view  # focus back on the list
     qtbot.waitUntil(w.flagged.film_shown, timeout=20_000)
-    w.flagged.view.setFocus()
     _key(w, "d")  # dismiss, advance
     assert w.flagged.current_entry().key == order[2]
     qtbot.waitUntil(w.flagged.film_shown, timeout=20_000)
