@@ -153,3 +153,18 @@ def test_export_dialog_opens_in_the_last_export_folder(qtbot, tmp_path, monkeypa
     w.export_flagged_dialog()
     assert Path(asked[1]).parent == target
     assert (target / "mine.csv").exists()
+
+
+def test_a_long_decoding_error_never_overprints_the_bar(qtbot):
+    from desktop.jobs import ResultRow
+
+    w = new_window(qtbot)
+    w.resize(1000, 600)
+    raw = "Cannot decode DICOM pixel data: ValueError: " + "0x00ff" * 400  # no spaces
+    w.result_panel.show_row(ResultRow("/d/x.dcm", "error", None, "", raw, "x", 0.35, True),
+                            w.point)
+    qtbot.wait(50)
+    bar, msg = w.result_panel.bar.geometry(), w.result_panel.message_label.geometry()
+    assert not bar.intersects(msg)
+    assert msg.top() >= bar.bottom()
+    assert w.result_panel.message_label.toolTip() == raw
