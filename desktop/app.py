@@ -67,7 +67,7 @@ def parse_window_args(args: list[str]) -> WindowArgs:
     """Parse the window's options (``--`` ends them: later names are files)."""
     import argparse
 
-    from desktop.batch import PROG, _threshold
+    from desktop.batch import PROG, parse_threshold
 
     class Parser(argparse.ArgumentParser):
         def error(self, message: str) -> None:  # type: ignore[override]
@@ -75,7 +75,7 @@ def parse_window_args(args: list[str]) -> WindowArgs:
 
     parser = Parser(prog=PROG, add_help=False)
     parser.add_argument("--model-dir", type=Path, default=None)
-    parser.add_argument("--threshold", type=_threshold, default=None)
+    parser.add_argument("--threshold", type=parse_threshold, default=None)
     parser.add_argument("paths", nargs="*")
     ns = parser.parse_args(args)
     return WindowArgs(ns.model_dir, ns.threshold, list(ns.paths))

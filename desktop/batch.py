@@ -48,7 +48,9 @@ PROG = "pneumonia-xray"
 
 
 # -- argument parsing ----------------------------------------------------------------------
-def _threshold(text: str) -> float:
+def parse_threshold(text: str) -> float:
+    """A decision threshold from the command line: a number strictly between 0 and 1
+    (argparse type for `classify` and the window)."""
     try:
         value = float(text)
     except ValueError:
@@ -95,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where to write the results (replaced atomically when finished, "
                      "keeping its permissions; a symbolic link is followed and kept). Refused "
                      "when it is one of the inputs or an existing file that is not a CSV")
-    cls.add_argument("--threshold", type=_threshold, default=None, metavar="T",
+    cls.add_argument("--threshold", type=parse_threshold, default=None, metavar="T",
                      help="decision threshold on P(pneumonia), 0 < T < 1; default: the model's")
     cls.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
                      help="model folder; default: the bundled model")

@@ -115,7 +115,8 @@ class MainWindow(ReviewActions, QMainWindow):
         menus.build(self)
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(REFRESH_MS)
-        self._refresh_timer.timeout.connect(self.refresh_flags_if_changed)
+        self._refresh_timer.timeout.connect(  # not during a batch: its own saves change the file
+            lambda: None if self.runner.running else self.refresh_flags_if_changed())
         self._refresh_timer.start()
         self._start_audit_check()
         self.flagged.model.set_entries(self.store.entries())

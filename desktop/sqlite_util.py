@@ -145,19 +145,6 @@ def rollback_quietly(db: sqlite3.Connection) -> None:
         log.exception("rollback failed")
 
 
-@contextmanager
-def immediate_transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``; on any exception roll back (if a transaction is
-    still open) and re-raise the original exception."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        db.execute("COMMIT")
-    except BaseException:
-        rollback_quietly(db)
-        raise
-
-
 def close_quietly(db: sqlite3.Connection, path: Path) -> None:
     """Close ``db``; a failure is logged, not raised."""
     try:

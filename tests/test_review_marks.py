@@ -33,7 +33,8 @@ def test_two_windows_second_mark_is_a_conflict_and_shows_the_first(tmp_path):
         assert rb2.applied and rb2.entry.revision == 2
         out = tmp_path / "export.csv"
         a.export_csv(out)
-    row = next(csv.DictReader(out.open(encoding="utf-8")))
+    with out.open(encoding="utf-8", newline="") as fh:
+        row = next(csv.DictReader(fh))
     assert (row["review_state"], row["note"], row["reviewer"]) == ("dismissed", "note B", "dr_b")
     with AuditLog(db) as log:
         marks = [(e.action, e.user, e.note) for e in log.all() if e.action.startswith("review")]
