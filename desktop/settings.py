@@ -31,7 +31,7 @@ class Settings:
     dark_theme: bool = False
     #: Results-table and flagged-list columns hidden (header texts; header right-click).
     hidden_columns: list[str] = field(
-        default_factory=lambda: ["Status", "Patient ID", "Study date", "Folder", "Batch"])
+        default_factory=lambda: ["Status", "Patient ID", "Study date", "Batch"])
     hidden_flag_columns: list[str] = field(
         default_factory=lambda: ["Patient ID", "Study date", "View", "Folder", "Reviewer"])
 

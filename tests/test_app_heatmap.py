@@ -71,3 +71,20 @@ def test_normal_films_get_no_heatmap_and_flagged_films_a_legend(viewer):
     assert "inferno" in viewer.status_text()
     # the legend: a colour bar at the right edge
     assert _colourful(viewer, 500 - 24, 500 - 12, 42, 178) > 40
+
+
+@pytest.mark.gui
+@pytest.mark.usefixtures("home")
+def test_window_shows_the_heatmap_only_on_flagged_films(qtbot, tmp_path, full_res_images):
+    from tests.app_helpers import copy_images, new_window
+
+    w = new_window(qtbot, [copy_images(full_res_images[:6], tmp_path / "h")])
+    w.set_heatmap(True)
+    ok = [r for r in w.results.rows() if r.status == "ok"]
+    assert ok
+    for row in ok:
+        w.show_path(row.path)
+        qtbot.waitUntil(lambda r=row: w.shown_path == r.path, timeout=20_000)
+        assert w.viewer.cam is not None
+        assert (w.viewer.overlay_rgba is not None) == row.flagged, row
+        assert ("flagged films only" in w.viewer.status_text()) == (not row.flagged)
