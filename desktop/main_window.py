@@ -92,6 +92,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self._run_flagged = 0
         self._scroll_to_batch = False
         self._have_demographics = False  # a DICOM file with patient/study fields was opened
+        self._batch_summary = ""  # the last finished batch's counts (the count line)
         self._open_storage()
         self.audit_check: AuditCheck | None = None  # set by the start-up check (background)
         self.setWindowTitle("pneumonia-xray: chest X-ray triage aid")
@@ -122,6 +123,10 @@ class MainWindow(ReviewActions, QMainWindow):
         self.flagged.model.set_entries(self.store.entries())
         self.flagged.set_archived(archived_folders(self.store))
         self.flagged.archive_button.clicked.connect(self.toggle_archive)
+        for signal in (self.flagged.model.dataChanged, self.flagged.model.modelReset,
+                       self.flagged.model.rowsInserted, self.flagged.model.rowsRemoved,
+                       self.flagged.filter_bar.changed):
+            signal.connect(self._update_count_line)
         demo_cols = set(range(4, 4 + len(DEMOGRAPHIC_HEADERS)))
         self._apply_result_columns = install_column_menu(
             self.table, self.settings.hidden_columns, self.settings.save,
@@ -453,6 +458,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self._set_shown(None)
         self.result_panel.show_row(None, self.point)
         self.progress.setValue(0)
+        self._batch_summary = ""
         self.count_label.setText("No images")
 
     def cancel_batch(self) -> None:
@@ -510,12 +516,19 @@ class MainWindow(ReviewActions, QMainWindow):
         state = "Cancelled" if cancelled else "Done"
         if self.runner.error:
             state = f"Stopped: {self.runner.error}"
+        self._batch_summary = (f"{state}: this batch {self.runner.done} of {self.runner.total} "
+                               f"classified, {self._run_flagged} flagged")
+        self._update_count_line()
+        self.statusBar().showMessage(self.count_label.text(), 10000)
+
+    def _update_count_line(self, *args: object) -> None:
+        """'Done: this batch 16 of 16 classified, 9 flagged · worklist: 23 pending'; the
+        worklist part follows every mark."""
+        if not self._batch_summary or self.runner.running:
+            return
         pending = sum(1 for e in self.flagged.model.entries() if e.review_state == "pending"
                       and entry_folder(e) not in self.flagged.archived)
-        self.count_label.setText(
-            f"{state}: this batch {self.runner.done} of {self.runner.total} classified, "
-            f"{self._run_flagged} flagged · worklist: {pending} pending")
-        self.statusBar().showMessage(self.count_label.text(), 10000)
+        self.count_label.setText(f"{self._batch_summary} · worklist: {pending} pending")
 
     # -- navigation and preview ------------------------------------------------------------
     def current_row(self) -> ResultRow | None:

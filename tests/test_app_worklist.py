@@ -161,6 +161,8 @@ def test_batches_filter_search_archive_and_counts(qtbot, tmp_path, full_res_imag
         qtbot.waitUntil(w.flagged.film_shown, timeout=20_000)
         w.review_current("reviewed")
     assert w.flagged.folders()[mon][0] == 0
+    left = sum(e.review_state == "pending" for e in w.flagged.model.entries())
+    assert w.count_label.text().endswith(f"worklist: {left} pending")  # follows the marks
     assert w.flagged.archive_button.isEnabled()
     w.flagged.archive_button.click()
     assert mon in w.flagged.archived
