@@ -55,7 +55,7 @@ class ProbabilityBar(QWidget):
         self.probability = probability
         self.point = point
         self.setToolTip("" if probability is None else
-                        f"Probability {format_probability(probability)}, "
+                        f"Probability {format_probability(probability, point.threshold)}, "
                         f"threshold {format_threshold(point.threshold)}")
         self.update()
 
@@ -138,7 +138,7 @@ class ResultPanel(QWidget):
             self.prediction_label.setText(finding_text(row.status, row.prediction, row.flagged))
             self.prediction_label.setStyleSheet(f"color: {colour.name()};")
             self.probability_label.setText(
-                f"Probability of pneumonia: {format_probability(row.probability)} "
+                f"Probability of pneumonia: {format_probability(row.probability, threshold)} "
                 f"(threshold {format_threshold(threshold)})")
             self.message_label.setText("")
             self.message_label.setToolTip("")

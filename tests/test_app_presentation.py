@@ -25,6 +25,14 @@ def test_probability_never_reads_as_certainty(p, text):
     assert format_probability(p) == text
 
 
+def test_a_probability_near_the_threshold_never_reads_equal_to_it():
+    assert format_probability(0.3519, versus=0.352) == "35.19%"
+    assert format_probability(0.35195, versus=0.352) == "35.195%"
+    assert format_threshold(0.352) == "35.2%"
+    assert format_probability(0.352, versus=0.352) == "35.2%"  # equal reads equal
+    assert format_probability(0.4, versus=0.352) == "40.0%"
+
+
 def test_one_threshold_format():
     assert format_threshold(0.352) == "35.2%"
     assert format_threshold(0.35) == "35.0%"
