@@ -74,7 +74,7 @@ def kill_after(cmd: list[str], env: dict[str, str], delay: float | None
         killed = True
     thread.join(timeout=30)
     if proc.stdout is not None:
-        proc.stdout.close()
+        proc.stdout.close()  # an unclosed pipe is a ResourceWarning, an error in this suite
     return lines, killed, stamps
 
 
