@@ -207,15 +207,12 @@ def sync_flags(changed: list[ResultRow], threshold: float, old_threshold: float,
                model_sha256: str, db: Path) -> list[FlagEntry]:
     """After a threshold change (rows already re-decided, see :meth:`ResultRow.redecide`):
     add newly flagged files to the review list, drop entries no longer flagged while still
-    pending, and audit the change. Returns the entries added."""
-    added: list[FlagEntry] = []
+    pending, and audit the change, all in one transaction. Returns the entries added."""
+    event = AuditEvent(action="threshold", model_sha256=model_sha256, threshold=threshold,
+                       note=f"{old_threshold:g} -> {threshold:g}")
     with ReviewStore(db) as store:
-        store.upsert_many([], audit=[AuditEvent(
-            action="threshold", model_sha256=model_sha256, threshold=threshold,
-            note=f"{old_threshold:g} -> {threshold:g}")])
-        for row in changed:
-            if row.flagged:
-                added.append(store.upsert(flag_entry(row, model_sha256)))
-            else:
-                store.remove_pending(display_path(row.path), row.file_sha256)
+        added = store.apply_threshold_change(
+            [flag_entry(row, model_sha256) for row in changed if row.flagged],
+            [(display_path(row.path), row.file_sha256) for row in changed if not row.flagged],
+            event)
     return added

@@ -350,7 +350,7 @@ class MainWindow(ReviewActions, QMainWindow):
         fallback = tmp / paths.REVIEW_DB_NAME
         copied = copy_database(paths.review_db_location(), fallback)
         self.storage_error = (
-            f"{cause} Marks and the audit trail are kept in {tmp} for this session only"
+            f"{cause.rstrip('.')}. Marks and the audit trail are kept in {tmp} for this session only"
             + (" (starting from a copy of the saved list)." if copied else ".")
             + " Fix the data folder and restart to save them for good.")
         log.error("%s", self.storage_error)

@@ -292,6 +292,20 @@ class ReviewStore:
         raise ReviewStoreError(f"Cannot save to the review list {self.path}: the entry keeps "
                                "changing in another window")
 
+    def apply_threshold_change(self, added: list[FlagEntry], dropped: list[tuple[str, str]],
+                               event: AuditEvent) -> list[FlagEntry]:
+        """After a threshold change, in ONE transaction: add (or refresh) the newly flagged
+        entries, drop the ``(path, sha)`` entries no longer flagged while still pending, and
+        append ``event``. Returns the stored added entries."""
+        params = [self._checked(e) for e in added]
+        with self._store.transaction() as db:
+            if params:
+                db.executemany(self._UPSERT, params)
+            db.executemany("DELETE FROM flags WHERE path=? AND file_sha256=? "
+                           "AND review_state='pending'", list(dropped))
+            insert_events(db, [event], self._user)
+        return [e for e in (self.get(a.path, a.file_sha256) for a in added) if e is not None]
+
     def remove_pending(self, path: str, file_sha256: str) -> bool:
         """Drop an entry that is no longer flagged (e.g. after a threshold change), but only
         while nobody has reviewed it. Returns True when a row was removed."""

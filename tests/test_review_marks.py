@@ -97,3 +97,23 @@ def test_upsert_many_commits_flags_and_audit_events_together(tmp_path, monkeypat
         with pytest.raises(ReviewStoreError, match="full"):
             s.upsert_many([_entry("b")], audit=[AuditEvent(action="classify", path="/x/b")])
         assert s.count() == 0  # the flag was rolled back with the event
+
+
+def test_threshold_change_is_one_transaction(tmp_path, monkeypatch):
+    from desktop.audit import AuditEvent
+    from desktop.review_store import ReviewStoreError
+
+    with ReviewStore(tmp_path / "d.db") as s:
+        old = s.upsert(_entry("old"))
+        event = AuditEvent(action="threshold", note="0.5 -> 0.9")
+
+        def full(*_a, **_k):
+            raise __import__("sqlite3").OperationalError("database or disk is full")
+
+        monkeypatch.setattr("desktop.review_store.insert_events", full)
+        with pytest.raises(ReviewStoreError, match="full"):
+            s.apply_threshold_change([_entry("new")], [old.key], event)
+        assert [e.path for e in s.entries()] == ["/x/old"]  # neither added nor dropped
+        monkeypatch.undo()
+        added = s.apply_threshold_change([_entry("new")], [old.key], event)
+        assert [e.path for e in added] == ["/x/new"] and [e.path for e in s.entries()] == ["/x/new"]

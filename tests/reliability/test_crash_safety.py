@@ -46,11 +46,13 @@ def child_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def kill_after(cmd: list[str], env: dict[str, str], delay: float | None
-               ) -> tuple[list[str], bool, list[float]]:
-    """Run ``cmd``; SIGKILL it ``delay`` s after start (None: let it finish). Returns the
-    stdout lines it wrote before dying, whether it was killed, and each line's arrival time."""
+def kill_after(cmd: list[str], env: dict[str, str], delay: float | None,
+               after_lines: int | None = None) -> tuple[list[str], bool, list[float]]:
+    """Run ``cmd``; SIGKILL it ``delay`` s after start, or ``delay`` s after it wrote its
+    ``after_lines``-th line (None: let it finish). Returns the stdout lines it wrote before
+    dying, whether it was killed, and each line's arrival time."""
     t0 = time.monotonic()
+    reached = threading.Event()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     lines: list[str] = []
@@ -62,9 +64,14 @@ def kill_after(cmd: list[str], env: dict[str, str], delay: float | None
             if line.endswith("\n"):  # a half-written line is not a report
                 lines.append(line.rstrip("\n"))
                 stamps.append(time.monotonic() - t0)
+                if after_lines is not None and len(lines) >= after_lines:
+                    reached.set()
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
+    if after_lines is not None:  # wait for the line (or the end), then count the delay
+        while not reached.wait(0.01) and proc.poll() is None:
+            pass
     try:
         proc.wait(timeout=delay if delay is not None else 240)
         killed = False
@@ -149,8 +156,7 @@ def test_real_app_killed_mid_batch_loses_no_saved_entry(tmp_path: Path) -> None:
     # One full run first (its saves count too): when do saves start, when is the batch done?
     lines, killed, stamps = kill_after(cmd, env, None)
     assert not killed and "DONE" in lines, "the app did not finish the batch"
-    first_save = stamps[next(i for i, line in enumerate(lines) if line.startswith("F "))]
-    done_at = stamps[lines.index("DONE")]
+    n_reports = lines.index("DONE")
     saved: dict[tuple[str, str], str] = {}
     marks: dict[tuple[str, str], str] = {}
     rng = random.Random(99)
@@ -159,7 +165,10 @@ def test_real_app_killed_mid_batch_loses_no_saved_entry(tmp_path: Path) -> None:
     kills_mid_batch = 0
     for run in range(rounds + 1):
         if run:
-            lines, killed, _ = kill_after(cmd, env, rng.uniform(first_save, done_at))
+            # mid-batch whatever the machine's load: a random moment after a random early
+            # report (timing alone missed the batch when a later run was faster)
+            lines, killed, _ = kill_after(cmd, env, rng.uniform(0.0, 0.3),
+                                          after_lines=rng.randint(1, max(1, n_reports // 3)))
             kills_mid_batch += killed and "DONE" not in lines
         for line in lines:
             if line.startswith("F "):
