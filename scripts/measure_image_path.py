@@ -135,8 +135,11 @@ def throughput(films: list[Path], model_dir: Path, count: int, workers: int) -> 
             "passes": {k: [round(v, 1) for v in vs] for k, vs in out.items()}}
 
 
-def markdown(result: dict, threshold: float) -> str:
+def markdown(result: dict, point) -> str:  # noqa: ANN001 (OperatingPoint)
     from tests.film_encodings import ENCODINGS
+
+    threshold = point.threshold
+    pos = point.is_positive
 
     films = result["films"]
     names = result["paths"]
@@ -148,8 +151,8 @@ def markdown(result: dict, threshold: float) -> str:
               "| correct (of 16) |", "|---|---|---|---|---|"]
     for k in names:
         d = [abs(f["p"][k] - f["p"][AFTER]) for f in films]
-        flips = sum((f["p"][k] >= threshold) != (f["p"][AFTER] >= threshold) for f in films)
-        right = sum((f["p"][k] >= threshold) == (f["label"] == "PNEUMONIA") for f in films)
+        flips = sum(pos(f["p"][k]) != pos(f["p"][AFTER]) for f in films)
+        right = sum(point.decide(f["p"][k]) == f["label"] for f in films)
         lines.append(f"| {k} | {max(d):.3f} | {np.mean(d):.3f} | {flips} | {right} |")
     lines += ["", "Per encoding, against the plain JPEG film through the same path "
               f"(threshold {threshold:.3f}):", "",
@@ -159,8 +162,7 @@ def markdown(result: dict, threshold: float) -> str:
         cells = []
         for k in (BEFORE, AFTER):
             d = [abs(f["enc"][enc.name][k] - f["p"][k]) for f in films]
-            flips = sum((f["enc"][enc.name][k] >= threshold) != (f["p"][k] >= threshold)
-                        for f in films)
+            flips = sum(pos(f["enc"][enc.name][k]) != pos(f["p"][k]) for f in films)
             cells += [f"{max(d):.3f}", str(flips)]
         lines.append(f"| {enc.name} | " + " | ".join(cells) + " |")
     t = result.get("throughput")
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         result["throughput"] = throughput(films, args.model, args.files, args.workers)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
-    sys.stdout.write(markdown(result, bundle.metadata.threshold_value) + "\n")
+    sys.stdout.write(markdown(result, bundle.operating_point) + "\n")
     return 0
 
 

@@ -82,8 +82,7 @@ def _outcome(path: Path, bundle: ModelBundle) -> tuple[str, float, str]:
     """(status of the real pipeline, model probability, decision at the shipped threshold)."""
     res = classify_file(path, bundle)
     p = bundle.predict(load_image(path, bundle.input_size)).probability
-    labels = bundle.metadata.labels
-    return res.status, p, labels[1] if p >= bundle.metadata.threshold_value else labels[0]
+    return res.status, p, bundle.operating_point.decide(p)
 
 
 def _differences(encoded: list[dict], bundle: ModelBundle, lossy: bool) -> list[str]:
