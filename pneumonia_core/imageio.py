@@ -206,7 +206,7 @@ def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTE
     return data
 
 
-def _check_geometry(width: int, height: int) -> None:
+def check_geometry(width: int, height: int) -> None:
     if width <= 0 or height <= 0:
         raise ImageLoadError(f"Invalid image size {width}x{height}")
     if width * height > MAX_PIXELS:
@@ -338,14 +338,14 @@ def _png_without_large_chunks(data: bytes) -> bytes:
 def _decode_pil(data: bytes) -> DecodedImage:
     # No warnings.catch_warnings() here: it swaps the process-wide filter list and is not
     # thread-safe (the app decodes on two threads). Sizes between MAX_PIXELS and twice that
-    # make Pillow warn; _check_geometry refuses them right after the header is read.
+    # make Pillow warn; check_geometry refuses them right after the header is read.
     # Always a full decode: a JPEG draft (DCT 1/2..1/8 scaling) gives other pixels than the
     # same film stored losslessly, and the training images were made from full decodes.
     try:
         im = Image.open(io.BytesIO(_png_without_large_chunks(data)), formats=PIL_FORMATS)
         fmt = im.format or "unknown"
         width, height = im.size
-        _check_geometry(width, height)  # from the header, before any pixel is decoded
+        check_geometry(width, height)  # from the header, before any pixel is decoded
         orientation = _orientation(im)
         im.load()
         if orientation != 1:

@@ -29,7 +29,6 @@ from PIL import Image, ImageOps
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pneumonia_core import imageio  # noqa: E402
 from pneumonia_core.imageio import DecodedImage, decode_bytes, to_model_input  # noqa: E402
 
 log = logging.getLogger("measure_image_path")
@@ -45,8 +44,7 @@ def legacy_decode(data: bytes, size: int) -> DecodedImage:
     im.draft("L" if im.mode == "L" else im.mode, (size, size))
     im.load()
     im = ImageOps.exif_transpose(im)
-    gray, was_color, colorful = imageio._pil_to_gray8(im)
-    return DecodedImage(gray, "JPEG", im.size, was_color, colorful)
+    return DecodedImage(np.asarray(im.convert("L"), np.uint8), "JPEG", im.size)
 
 
 def resize_only(gray: np.ndarray, size: int, method: Image.Resampling) -> np.ndarray:

@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    from converter.convert import portable_paths
     from converter.scope_eval import (
         evaluate_scope,
         record_scope_evaluation,
@@ -78,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     val = [s.path for s in grouped_split(scan_split(args.data, "train"), config.val_fraction,
                                          config.seed)[1]]
     corpus = evaluate_scope(args.model, val)
-    for row in corpus["val_rejected_files"]:  # no machine paths in the model folder
-        row["path"] = "/".join(Path(row["path"]).parts[-2:])
+    corpus = portable_paths(corpus, args.data)  # no machine paths in the model folder
     corpus["method"] += (f"; guard refitted on all {fitted['images']} train/ films by "
                          "scripts/refit_scope.py, so these validation X-rays are among the "
                          f"fitted films (test_public/: {result['test_public']['refused']} of "

@@ -39,7 +39,7 @@ def _generated_films(folder: Path) -> list[Path]:
     stored as PNG, since a JPEG round trip may not keep both 0 and 255."""
     from PIL import Image
 
-    from tests.chest_like import chest_like_xray
+    from bench.chest_like import chest_like_xray
 
     paths = []
     for i in range(4):

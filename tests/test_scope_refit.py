@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.chest_like import chest_like_xray
 from converter.scope_eval import refit_scope
 from pneumonia_core import scope
 from pneumonia_core.imageio import load_image
 from pneumonia_core.metadata import ModelMetadata, sha256_file
 from pneumonia_core.model import ModelBundle
-from tests.chest_like import chest_like_xray
 from tests.conftest import SHARED_DATA
 
 
