@@ -98,6 +98,9 @@ class DecodedImage:
     was_color: bool = False  # the file held real colour content (not grey stored as RGB)
     colorfulness: float = 0.0  # mean |R-G| + |G-B| of the colour image, 0 for grey
     dicom: dict[str, str] = field(default_factory=dict)  # Modality, BodyPartExamined, ...
+    #: The stored values (DICOM, after the modality LUT) that pixel values 0 and 255 stand
+    #: for, when the mapping is linear; lets a viewer report window/level in those units.
+    display_range: tuple[float, float] | None = None
 
 
 def is_dicom_bytes(data: bytes) -> bool:
