@@ -10,7 +10,9 @@ the real pipeline: the rejection rate on all of train/ and on test_public/, and 
 on the generated non-chest corpus (:func:`converter.scope_eval.evaluate_scope`, with the
 training code's validation split as the converter does), which it also records in the folder
 (``validation.out_of_scope`` of metadata.json and validation.json, the model card's section).
-Run it again whenever the image path (pneumonia_core.imageio) changes what the guard sees.
+The app's own folder (resources/model) is re-pinned into pneumonia_core/pinned_model.py, as
+the converter does. Run it again whenever the image path (pneumonia_core.imageio) changes what
+the guard sees.
 """
 
 from __future__ import annotations
@@ -44,6 +46,17 @@ def rejection(paths: list[Path], model: Path) -> dict:
             "errors": errors, "refused_files": refused}
 
 
+def repin(model: Path) -> None:
+    """The app's own folder is pinned into the app (docs/model-integrity.md): a refitted
+    folder is re-pinned, as the converter does, or the app would refuse it as tampered."""
+    from pneumonia_core.integrity import is_shipped
+
+    if is_shipped(model):
+        from converter.pin import write_pin
+
+        write_pin(model)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", type=Path, default=ROOT / "resources" / "model")
@@ -66,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     train = [s.path for s in scan_split(args.data, "train")]
     log.info("refitting the guard of %s on %d training films", args.model, len(train))
     fitted = refit_scope(args.model, train)
+    repin(args.model)
     log.info("fitted films accepted: %d of %d (%.3f%%)", fitted["images"] - fitted["refused"],
              fitted["images"], 100 * fitted["acceptance"])
     if args.no_measure:
@@ -85,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"fitted films (test_public/: {result['test_public']['refused']} of "
                          f"{result['test_public']['files']} refused)")
     record_scope_evaluation(args.model, corpus)
+    repin(args.model)
     result["non_chest"] = {k: corpus[k] for k in ("ood_total", "ood_caught", "ood_caught_fraction",
                                                   "ood_by_check", "ood_missed")}
     if args.json:
