@@ -5,7 +5,7 @@ and print peak resident memory and wall time as JSON on stdout.
 
 Headless: :func:`pneumonia_core.pipeline.classify_many` with the batch command's default
 worker count; every ``Result`` is kept.
-``--gui``: the real main window offscreen (``desktop.app.create_window``), the folder opened
+``--gui``: the real main window offscreen (``desktop.qt.app.create_window``), the folder opened
 with ``MainWindow.open_paths`` and the event loop run until its batch runner finishes: the
 results table model, flagged list, review store and audit log all do their real work.
 """
@@ -46,7 +46,7 @@ def gui(folder: Path) -> dict[str, Any]:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from desktop.app import create_window
+    from desktop.qt.app import create_window
 
     app = QApplication.instance() or QApplication(["bench"])
     window = create_window(show_first_start=False)

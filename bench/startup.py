@@ -116,7 +116,7 @@ def time_command(cmd: list[str], repeats: int, until: str | None = None,
 def time_window_result(cmd: list[str], repeats: int, timeout: float = 60.0,
                        model_dir: Path | None = None) -> dict[str, Any]:
     """Seconds from spawning the app with one image on its command line to the app's log line
-    saying the batch finished (``desktop.batch_runner``): the window is up and shows a result.
+    saying the batch finished (``desktop.qt.batch_runner``): the window is up and shows a result.
     Works for the frozen bundle too, since it needs no code in the process. The app is then
     terminated. Median of ``repeats`` (after one untimed warm-up)."""
     times: list[float] = []
@@ -193,7 +193,7 @@ def bench_startup(image: Path, repeats: int, bundle_exe: Path = BUNDLE_EXE,
     out: dict[str, Any] = {}
     csv = Path(tempfile.mkdtemp(prefix="bench_csv_")) / "one.csv"
     out["python_bare"] = time_command([py, "-c", "pass"], repeats)
-    if _has_module("desktop.app"):
+    if _has_module("desktop.qt.app"):
         out["window_ready"] = time_command([py, "-m", "bench.startup_probe"], repeats,
                                            until="READY", model_dir=model_dir)
         out["window_imports_ms"] = import_breakdown([py, "-m", "bench.startup_probe"],
@@ -201,8 +201,8 @@ def bench_startup(image: Path, repeats: int, bundle_exe: Path = BUNDLE_EXE,
         out["window_first_result"] = time_window_result([py, "-m", "desktop", str(image)],
                                                         repeats, model_dir=model_dir)
     else:
-        out["window_ready"] = {"ok": False, "detail": "desktop/app.py has not landed"}
-    if _has_module("desktop.batch"):
+        out["window_ready"] = {"ok": False, "detail": "desktop/qt/app.py has not landed"}
+    if _has_module("desktop.cli"):
         out["first_result_cli"] = time_command(
             [py, "-m", "desktop", "classify", str(image), "--csv", str(csv)], repeats,
             model_dir=model_dir)

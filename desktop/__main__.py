@@ -26,10 +26,10 @@ def is_headless(args: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if is_headless(args):
-        from desktop import batch
+        from desktop import cli
 
-        return batch.main(args)
-    from desktop import app
+        return cli.main(args)
+    from desktop.qt import app
 
     return app.run_gui(args)
 

@@ -1,5 +1,5 @@
 """The app's background work as plain Qt-free generators and functions (the Qt worker in
-:mod:`desktop.worker` only runs them): classify a list of files and folders one at a time,
+:mod:`desktop.qt.worker` only runs them): classify a list of files and folders one at a time,
 saving flags and audit events as it goes, and load a preview (plus its CAM) for the viewer.
 
 Rows hold no pixels: :class:`ResultRow` is a few short strings and floats, so 10,000 rows

@@ -1,8 +1,9 @@
 """Logging for the app: a rotating log file under the user's log folder, and a last-resort
-exception hook that logs at critical level and, when a Qt application is running, shows an
-error dialog, so that an unexpected exception never closes the window silently.
+exception hook that logs at critical level and then tells the user through a reporter: the
+window installs an error dialog (``desktop.qt.error_dialog``), so that an unexpected exception
+never closes the window silently.
 
-Qt-free at import: Qt is only touched when it is already loaded and a QApplication exists.
+Qt-free: this module never imports PySide6 (import-linter contract in pyproject.toml).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ LOG_FORMAT = "%(asctime)s %(levelname)-8s %(threadName)s %(name)s: %(message)s"
 MAX_BYTES = 2 * 1024 * 1024
 BACKUP_COUNT = 5
 
-#: Called with a one-line summary and the formatted traceback after logging; the GUI can
-#: replace it. The default shows a QMessageBox when a QApplication exists.
+#: Called with a one-line summary and the formatted traceback after logging. Tests set one
+#: with set_error_reporter; the window installs its dialog with set_gui_reporter.
 ErrorReporter = Callable[[str, str], None]
 _reporter: ErrorReporter | None = None
+_gui_reporter: ErrorReporter | None = None
 _handler: logging.Handler | None = None
 
 
@@ -66,37 +68,21 @@ def shutdown_logging() -> None:
 
 
 def set_error_reporter(reporter: ErrorReporter | None) -> None:
-    """Replace how uncaught exceptions are shown to the user (None: the default dialog)."""
+    """Replace how uncaught exceptions are shown to the user (None: back to the window's
+    dialog when one was installed, else the log line only)."""
     global _reporter
     _reporter = reporter
 
 
-def _default_reporter(summary: str, details: str) -> None:
-    qtwidgets = sys.modules.get("PySide6.QtWidgets")
-    if qtwidgets is None:
-        return
-    app = qtwidgets.QApplication.instance()
-    if app is None:
-        return
-    from PySide6.QtCore import QThread
-
-    if QThread.currentThread() is not app.thread():
-        return  # dialogs only on the GUI thread; the log line is already written
-    box = qtwidgets.QMessageBox(qtwidgets.QMessageBox.Icon.Critical, "Unexpected error",
-                                summary)
-    box.setInformativeText(
-        "The application keeps running. Details were written to the log file:\n"
-        f"{paths.log_path()}"
-    )
-    box.setDetailedText(details)
-    box.setModal(False)
-    box.show()  # non-blocking: the event loop and the window go on
-    _open_boxes.append(box)
-    box.finished.connect(lambda _=0, b=box: _open_boxes.remove(b) if b in _open_boxes else None)
+def set_gui_reporter(reporter: ErrorReporter | None) -> None:
+    """The window's way of telling the user (``desktop.qt.error_dialog``), used when no
+    reporter was set with :func:`set_error_reporter`; None: the log line only."""
+    global _gui_reporter
+    _gui_reporter = reporter
 
 
-#: Error dialogs currently shown (kept referenced so Python does not collect them).
-_open_boxes: list = []
+def _log_only(summary: str, details: str) -> None:
+    """No window: the critical log line already written is the report."""
 
 
 def handle_exception(exc_type: type[BaseException], exc: BaseException,
@@ -111,7 +97,7 @@ def handle_exception(exc_type: type[BaseException], exc: BaseException,
     log.critical("uncaught exception:\n%s", details)
     summary = f"{exc_type.__name__}: {exc}"
     try:
-        (_reporter or _default_reporter)(summary, details)
+        (_reporter or _gui_reporter or _log_only)(summary, details)
     except Exception:  # the hook itself must never raise
         log.exception("error reporter failed")
 

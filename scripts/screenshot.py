@@ -165,9 +165,9 @@ def _shoot(args: argparse.Namespace, tmp: Path) -> int:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    from desktop.app import create_window
+    from desktop.qt.app import create_window
+    from desktop.qt.table_models import ROW_ROLE
     from desktop.settings import Settings
-    from desktop.table_models import ROW_ROLE
 
     Settings(first_start_acknowledged=True).save()
     study = build_study(args.images, tmp / "study")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from desktop.app import create_window
+from desktop.qt.app import create_window
 from pneumonia_core.imageio import load_image
 
 BATCH_TIMEOUT_MS = 60_000

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from desktop import logging_setup, menus
+from desktop import logging_setup
+from desktop.qt import menus
 from tests.app_helpers import new_window
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from desktop import imaging
-from desktop.viewer import ImageViewer
+from desktop.qt.viewer import ImageViewer
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:

@@ -143,7 +143,7 @@ def test_lower_thread_priority_only_affects_the_calling_thread():
     import sys
     import threading
 
-    from desktop.worker import lower_thread_priority
+    from desktop.qt.worker import lower_thread_priority
 
     if not sys.platform.startswith("linux"):
         lower_thread_priority(5)  # a no-op elsewhere; must not raise
@@ -248,7 +248,7 @@ def test_classify_many_threads_inherit_the_callers_lower_priority(monkeypatch, b
     import sys
     import threading
 
-    from desktop.worker import lower_thread_priority
+    from desktop.qt.worker import lower_thread_priority
 
     if not sys.platform.startswith("linux"):
         pytest.skip("per-thread nice values are Linux only")

@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QWidget
 
 from desktop import presentation as pres
 from desktop.jobs import ResultRow
-from desktop.panels import ResultPanel
 from desktop.presentation import format_probability, format_threshold
-from desktop.table_models import ResultTableModel
+from desktop.qt.panels import ResultPanel
+from desktop.qt.table_models import ResultTableModel
 from pneumonia_core.decision import OperatingPoint
 
 
@@ -98,7 +98,7 @@ def test_result_panel_uses_the_one_format_and_elides_long_errors(qtbot):
 
 
 def test_threshold_dialog_uses_the_one_format_and_ok_without_edit_changes_nothing(qtbot):
-    from desktop.dialogs import ThresholdDialog
+    from desktop.qt.dialogs import ThresholdDialog
 
     d = ThresholdDialog(0.35237, 0.35237)
     qtbot.addWidget(d)

@@ -12,7 +12,7 @@ import sys
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.app import qt_bindings_problem
+from desktop.qt.app import qt_bindings_problem
 
 
 class _Emitter(QObject):

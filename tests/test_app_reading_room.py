@@ -11,9 +11,9 @@ import pytest
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from desktop import app as desktop_app
+from desktop.qt import app as desktop_app
+from desktop.qt.viewer import ImageViewer
 from desktop.settings import Settings
-from desktop.viewer import ImageViewer
 from tests.app_helpers import BATCH_TIMEOUT_MS, copy_images, new_window, save_png, xray_like
 from tests.test_app_viewer import write_dicom
 
@@ -104,7 +104,7 @@ def test_dark_theme_is_an_option_remembered_in_settings(qtbot):
         assert app.palette().color(QPalette.ColorRole.Base).lightness() == light
         assert not Settings.load().dark_theme
     finally:
-        from desktop import table_models, theme
+        from desktop.qt import table_models, theme
 
         theme.apply_theme(False)
         table_models.set_dark(False)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop import app as app_module
 from desktop import sqlite_util
 from desktop.audit import AuditEvent, AuditLog
+from desktop.qt import app as app_module
 from desktop.review_store import FlagEntry, ReviewStore, ReviewStoreError
 from tests.app_helpers import new_window
 

@@ -6,8 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from desktop.jobs import ResultRow
+from desktop.qt.table_models import ROW_ROLE, FlaggedTableModel, ResultTableModel, SortProxy
 from desktop.review_store import FlagEntry
-from desktop.table_models import ROW_ROLE, FlaggedTableModel, ResultTableModel, SortProxy
 
 
 def _row(name: str, p: float | None, status: str = "ok") -> ResultRow:

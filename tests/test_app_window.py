@@ -210,8 +210,8 @@ def test_drag_and_drop_opens_files_and_folders(qtbot, tmp_path, full_res_images)
 def test_run_gui_opens_command_line_paths(qtbot, tmp_path, full_res_images, monkeypatch):
     from PySide6.QtWidgets import QApplication
 
-    from desktop import app as app_module
     from desktop import logging_setup
+    from desktop.qt import app as app_module
 
     made = []
     real_create = app_module.create_window
@@ -244,7 +244,7 @@ def test_window_classifies_on_two_threads_off_the_gui_thread_in_input_order(
         qtbot, tmp_path, full_res_images, monkeypatch):
     import time
 
-    from desktop import batch_runner
+    from desktop.qt import batch_runner
     from pneumonia_core import pipeline
     from pneumonia_core.pipeline import iter_image_files
 

@@ -12,8 +12,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from desktop.audit import AuditLog
+from desktop.qt.table_models import DEMOGRAPHIC_HEADERS, ROW_ROLE
 from desktop.settings import Settings
-from desktop.table_models import DEMOGRAPHIC_HEADERS, ROW_ROLE
 from tests.app_helpers import BATCH_TIMEOUT_MS, new_window, save_png, xray_like
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from desktop import batch
+from desktop import cli
 from desktop.audit import AuditEvent, AuditLog, migrate_legacy
 
 
@@ -30,7 +30,7 @@ def _sql(path, *statements: str) -> None:
 
 def _verify_cli(path) -> tuple[int, str]:
     err, out = io.StringIO(), io.StringIO()
-    code = batch.main(["verify", "--db", str(path)], stdout=out, stderr=err)
+    code = cli.main(["verify", "--db", str(path)], stdout=out, stderr=err)
     return code, out.getvalue() + err.getvalue()
 
 
@@ -56,7 +56,7 @@ def test_edited_row_is_named(tmp_path):
     text = check.summary()
     assert "edited): id 3" in text and "audit_no_update is missing" in text
     code, out = _verify_cli(db)
-    assert code == batch.EXIT_TAMPERED and "id 3" in out
+    assert code == cli.EXIT_TAMPERED and "id 3" in out
 
 
 def test_dropped_triggers_alone_are_reported_and_not_recreated(tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from desktop import batch
+from desktop import cli
 from pneumonia_core.imageio import load_image
 from pneumonia_core.metadata import ModelMetadata
 from pneumonia_core.model import ModelBundle
@@ -56,7 +56,7 @@ def mixed_folder(tmp_path: Path) -> Path:
 
 def run(args: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = batch.main(args, stdout=out, stderr=err)
+    code = cli.main(args, stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -71,7 +71,7 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 def test_csv_has_exact_header_and_one_row_per_input(mixed_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     code, _, err = run(["classify", str(mixed_folder), "--csv", str(out)])
-    assert code == batch.EXIT_INCOMPLETE
+    assert code == cli.EXIT_INCOMPLETE
     header, rows = read_csv(out)
     assert header == HEADER
     by_name = {Path(r["path"]).name: r for r in rows}
@@ -100,7 +100,7 @@ def test_probabilities_equal_model_prediction_with_calibration(tmp_path: Path,
     images = write_xrays(tmp_path / "in", [4, 5, 6, 7])
     out = tmp_path / "out.csv"
     code, _, _ = run(["classify", str(tmp_path / "in"), "--csv", str(out)])
-    assert code == batch.EXIT_OK
+    assert code == cli.EXIT_OK
     bundle = ModelBundle.load(model_dir)
     meta = ModelMetadata.load(model_dir)
     _, rows = read_csv(out)
@@ -126,7 +126,7 @@ def test_threshold_override_splits_consistently(tmp_path: Path, model_dir: Path)
     out = tmp_path / "out.csv"
     code, _, err = run(["classify", *map(str, images), "--csv", str(out),
                         "--threshold", repr(threshold)])
-    assert code == batch.EXIT_OK
+    assert code == cli.EXIT_OK
     from pneumonia_core.formatting import format_fraction as format_threshold
 
     assert f"threshold {format_threshold(threshold)}:" in err
@@ -145,20 +145,20 @@ def test_threshold_outside_open_unit_interval_is_usage_error(tmp_path: Path, val
                                                              capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out.csv"
     code, _, _ = run(["classify", str(tmp_path), "--csv", str(out), "--threshold", value])
-    assert code == batch.EXIT_USAGE
+    assert code == cli.EXIT_USAGE
     assert "threshold" in capsys.readouterr().err
     assert not out.exists()
 
 
 @pytest.mark.parametrize("args", [["classify"], ["classify", "x.png"], ["--bogus"], []])
 def test_usage_errors_exit_2(args: list[str], tmp_path: Path) -> None:
-    assert run(args)[0] == batch.EXIT_USAGE
+    assert run(args)[0] == cli.EXIT_USAGE
 
 
 def test_csv_in_missing_folder_is_usage_error(tmp_path: Path) -> None:
     write_xrays(tmp_path / "in", [1])
     code, _, _ = run(["classify", str(tmp_path / "in"), "--csv", str(tmp_path / "no" / "o.csv")])
-    assert code == batch.EXIT_USAGE
+    assert code == cli.EXIT_USAGE
 
 
 def tampered_copy(model_dir: Path, dest: Path) -> Path:
@@ -176,7 +176,7 @@ def test_tampered_model_exits_1_and_writes_nothing(tmp_path: Path, model_dir: Pa
     out = tmp_path / "out.csv"
     code, _, err = run(["classify", str(tmp_path / "in"), "--csv", str(out),
                         "--model-dir", str(bad)])
-    assert code == batch.EXIT_MODEL
+    assert code == cli.EXIT_MODEL
     assert "integrity check" in err and "reinstall" in err
     assert not out.exists()
 
@@ -185,7 +185,7 @@ def test_missing_model_exits_1(tmp_path: Path) -> None:
     write_xrays(tmp_path / "in", [1])
     code, _, err = run(["classify", str(tmp_path / "in"), "--csv", str(tmp_path / "o.csv"),
                         "--model-dir", str(tmp_path / "nowhere")])
-    assert code == batch.EXIT_MODEL
+    assert code == cli.EXIT_MODEL
     assert "metadata not found" in err
 
 
@@ -215,7 +215,7 @@ def test_existing_csv_survives_a_crash_mid_run(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(pipeline, "classify_file", interrupt)
     code, _, err = run(["classify", str(tmp_path / "in"), "--csv", str(out)])
-    assert code == batch.EXIT_INTERRUPTED and "was not written" in err
+    assert code == cli.EXIT_INTERRUPTED and "was not written" in err
     assert out.read_text() == "previous results\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out.csv"]
 
@@ -233,13 +233,13 @@ def test_progress_line_on_a_terminal_only() -> None:
             return True
 
     tty = Tty()
-    progress = batch.Progress(3, tty, interval=0.0)
+    progress = cli.Progress(3, tty, interval=0.0)
     for done in (1, 2, 3):
         progress.update(done)
     progress.finish()
     assert re.search(r"\rclassified 3/3 \(\d+/s\)\n$", tty.getvalue())
     quiet = io.StringIO()
-    progress = batch.Progress(3, quiet, interval=0.0)
+    progress = cli.Progress(3, quiet, interval=0.0)
     progress.update(3)
     progress.finish()
     assert quiet.getvalue() == ""
@@ -352,7 +352,7 @@ def test_quiet_runtime_banner_passes_other_stderr_through() -> None:
 def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
     from pneumonia_core.pipeline import Result
 
-    row = batch.csv_row(Result("=HYPERLINK(\"http://x\")", "error", message="@SUM(A1)\nsecond"))
+    row = cli.csv_row(Result("=HYPERLINK(\"http://x\")", "error", message="@SUM(A1)\nsecond"))
     assert row[0] == "'=HYPERLINK(\"http://x\")"
     assert row[5] == "'@SUM(A1) second" and row[2] == "" and row[4] == "1"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop import batch, paths
+from desktop import cli, paths
 from desktop.audit import AuditLog
 from tests.conftest import ROOT
 from tests.test_batch import jpeg_ls_dicom, read_csv, run, write_xrays
@@ -45,7 +45,7 @@ def test_csv_that_is_an_input_is_refused(tmp_path, how):
     inputs = [str(t["folder"])] if how in ("in_folder", "symlink", "hardlink") else [
         str(a), str(t["b"])]
     code, err = _same_bytes_after(a, ["classify", *inputs, "--csv", str(target)])
-    assert code == batch.EXIT_USAGE
+    assert code == cli.EXIT_USAGE
     assert "would be overwritten" in err or "not a CSV" in err
     assert not [p for p in tmp_path.rglob("*.tmp")]
 
@@ -54,7 +54,7 @@ def test_csv_that_is_a_csv_input_is_refused_too(tmp_path):
     listed = tmp_path / "list.csv"
     listed.write_text("path\n")  # a CSV given as an input (an error row), and as the output
     code, err = _same_bytes_after(listed, ["classify", str(listed), "--csv", str(listed)])
-    assert code == batch.EXIT_USAGE and "is the input file" in err
+    assert code == cli.EXIT_USAGE and "is the input file" in err
 
 
 @pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n" + b"\0" * 40, b"%PDF-1.7 ...",
@@ -64,7 +64,7 @@ def test_existing_file_that_is_not_a_csv_is_refused(tmp_path, content):
     notes = tmp_path / "results.out"  # not named .csv, not our header
     notes.write_bytes(content)
     code, err = _same_bytes_after(notes, ["classify", str(t["a"]), "--csv", str(notes)])
-    assert code == batch.EXIT_USAGE and "not a CSV" in err and "Nothing was written" in err
+    assert code == cli.EXIT_USAGE and "not a CSV" in err and "Nothing was written" in err
 
 
 def test_existing_csv_is_replaced_keeping_its_mode(tmp_path):
@@ -74,7 +74,7 @@ def test_existing_csv_is_replaced_keeping_its_mode(tmp_path):
     out.chmod(0o644)
     assert run(["classify", str(t["a"]), "--csv", str(out)])[0] in (0, 3)
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
-    assert read_csv(out)[0] == list(batch.CSV_HEADER)
+    assert read_csv(out)[0] == list(cli.CSV_HEADER)
     out.chmod(0o640)
     run(["classify", str(t["a"]), "--csv", str(out)])
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
@@ -101,7 +101,7 @@ def test_symlinked_csv_is_followed_and_the_link_kept(tmp_path):
     link.symlink_to(real)
     run(["classify", str(t["a"]), "--csv", str(link)])
     assert link.is_symlink() and link.resolve() == real
-    assert read_csv(real)[0] == list(batch.CSV_HEADER)
+    assert read_csv(real)[0] == list(cli.CSV_HEADER)
     assert stat.S_IMODE(real.stat().st_mode) == 0o664
 
 
@@ -122,7 +122,7 @@ def test_cr_and_lf_in_file_names_keep_one_row_per_line(tmp_path):
 
 def test_progress_lines_when_stderr_is_not_a_terminal():
     stream = io.StringIO()
-    progress = batch.Progress(3, stream, plain_interval=0.0)
+    progress = cli.Progress(3, stream, plain_interval=0.0)
     for done in (1, 2, 3):
         progress.update(done)
     progress.finish()
@@ -135,7 +135,7 @@ def test_missing_path_is_an_error_for_that_path(tmp_path):
     t = _tree(tmp_path)
     out = tmp_path / "out.csv"
     code, _, err = run(["classify", str(t["a"]), str(tmp_path / "nope.png"), "--csv", str(out)])
-    assert code == batch.EXIT_INCOMPLETE
+    assert code == cli.EXIT_INCOMPLETE
     assert "nope.png: no such file or folder" in err
     assert "classified 1 file(s)" in err and "1 path(s) not found" in err
     _, rows = read_csv(out)
@@ -145,7 +145,7 @@ def test_missing_path_is_an_error_for_that_path(tmp_path):
 def test_only_missing_paths_still_say_classified_0_and_not_found(tmp_path):
     out = tmp_path / "out.csv"
     code, _, err = run(["classify", str(tmp_path / "gone"), "--csv", str(out)])
-    assert code == batch.EXIT_INCOMPLETE and "gone: no such file or folder" in err
+    assert code == cli.EXIT_INCOMPLETE and "gone: no such file or folder" in err
 
 
 def test_empty_folder_is_one_clear_error_and_nothing_is_written(tmp_path):
@@ -153,7 +153,7 @@ def test_empty_folder_is_one_clear_error_and_nothing_is_written(tmp_path):
     (tmp_path / "empty" / "readme.txt").write_text("x")
     out = tmp_path / "out.csv"
     code, _, err = run(["classify", str(tmp_path / "empty"), "--csv", str(out)])
-    assert code == batch.EXIT_INCOMPLETE
+    assert code == cli.EXIT_INCOMPLETE
     assert "empty: no image files found in this folder" in err
     assert "classified 0" not in err and "was not written" in err
     assert "1 unknown type (readme.txt)" in err
@@ -201,8 +201,8 @@ def _child_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, batch.EXIT_TERMINATED),
-                                       (signal.SIGINT, batch.EXIT_INTERRUPTED)])
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, cli.EXIT_TERMINATED),
+                                       (signal.SIGINT, cli.EXIT_INTERRUPTED)])
 def test_signal_mid_run_removes_the_temporary_file(tmp_path, sig, code):
     folder = tmp_path / "in"
     write_xrays(folder, list(range(40)))
@@ -242,4 +242,4 @@ def test_run_that_cannot_be_audited_says_so_and_keeps_the_csv(tmp_path, monkeypa
     out = tmp_path / "out.csv"
     code, _, err = run(["classify", str(t["a"]), "--csv", str(out)])
     assert "could not be recorded in the audit trail" in err
-    assert code == batch.EXIT_INCOMPLETE and len(read_csv(out)[1]) == 1
+    assert code == cli.EXIT_INCOMPLETE and len(read_csv(out)[1]) == 1

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop import batch
+from desktop import cli
 from tests.conftest import ROOT
 from tests.test_batch import colour_photo, jpeg_ls_dicom, tampered_copy, write_xrays
 
@@ -102,7 +102,7 @@ def test_bundle_is_built_from_the_checkout_sources(build: dict[str, Path]) -> No
     _, entries = ast.literal_eval(text)
     ours = {name: Path(path) for name, path, _ in entries
             if name.split(".")[0] in ("desktop", "pneumonia_core")}
-    assert "desktop.batch" in ours and "desktop.app" in ours and "pneumonia_core.pipeline" in ours
+    assert "desktop.cli" in ours and "desktop.qt.app" in ours and "pneumonia_core.pipeline" in ours
     for name, path in ours.items():
         assert path.is_relative_to(build["src"]), f"{name} came from {path}, not the checkout"
 
@@ -150,11 +150,11 @@ def test_classify_offline_matches_development_pipeline(build: dict[str, Path]) -
     jpeg_ls_dicom(inputs / "film.dcm")
     out = build["top"] / "bundle.csv"
     done = run_bundle(build["exe"], "classify", str(inputs), "--csv", str(out))
-    assert done.returncode == batch.EXIT_INCOMPLETE, done.stderr
+    assert done.returncode == cli.EXIT_INCOMPLETE, done.stderr
     assert "classified 6 file(s)" in done.stderr
     reference = build["top"] / "dev.csv"
-    assert batch.main(["classify", str(inputs), "--csv", str(reference)],
-                      stderr=io.StringIO()) == batch.EXIT_INCOMPLETE
+    assert cli.main(["classify", str(inputs), "--csv", str(reference)],
+                      stderr=io.StringIO()) == cli.EXIT_INCOMPLETE
     assert out.read_text() == reference.read_text()
     rows = list(csv.DictReader(io.StringIO(out.read_text(), newline="")))
     status = {Path(r["path"]).name: r["status"] for r in rows}

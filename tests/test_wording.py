@@ -38,13 +38,13 @@ def test_pair_texts_compare_as_the_numbers(p: float, t: float) -> None:
 
 
 def test_classify_prints_a_threshold_just_below_one_exactly(tmp_path: Path) -> None:
-    from desktop import batch
+    from desktop import cli
 
     folder = tmp_path / "in"
     folder.mkdir()
     Image.fromarray(synthetic_xray(2)).save(folder / "a.png")
     err = io.StringIO()
-    code = batch.main(["classify", str(folder), "--csv", str(tmp_path / "o.csv"),
+    code = cli.main(["classify", str(folder), "--csv", str(tmp_path / "o.csv"),
                        "--threshold", "0.9999999999999999"], stdout=io.StringIO(), stderr=err)
     assert code == 0
     assert "threshold 0.9999999999999999:" in err.getvalue()

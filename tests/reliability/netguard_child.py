@@ -47,7 +47,7 @@ def run_app(folder: str) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from desktop import logging_setup
-    from desktop.app import create_window
+    from desktop.qt.app import create_window
 
     logging_setup.setup_logging()
     app = QApplication(["pneumonia-xray"])

@@ -59,7 +59,7 @@ def app_run(folder: str) -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from desktop.app import create_window
+    from desktop.qt.app import create_window
 
     app = QApplication(["pneumonia-xray"])
     window = create_window(show_first_start=False)

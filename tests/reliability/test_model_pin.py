@@ -124,10 +124,10 @@ def flipped_weight_copy(dest: Path) -> Path:
 
 
 def run_cli(args: list[str]) -> tuple[int, str, str]:
-    from desktop import batch
+    from desktop import cli
 
     out, err = io.StringIO(), io.StringIO()
-    code = batch.main(args, stdout=out, stderr=err)
+    code = cli.main(args, stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
-from desktop.audit_dialog import AuditDialog
-from desktop.dialogs import AboutDialog, FirstStartDialog, ThresholdDialog
+from desktop.qt.audit_dialog import AuditDialog
+from desktop.qt.dialogs import AboutDialog, FirstStartDialog, ThresholdDialog
 
 if TYPE_CHECKING:
-    from desktop.main_window import MainWindow
+    from desktop.qt.main_window import MainWindow
 
 #: (menu, text, shortcuts, method name or callable taking the window)
 HOTKEYS: list[tuple[str, str, list[str], str]] = [

@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import presentation
-from desktop.filter_bar import FilterBar, elide_left
 from desktop.jobs import ResultRow
 from desktop.presentation import finding_text, format_probability, format_threshold
+from desktop.qt.filter_bar import FilterBar, elide_left
+from desktop.qt.table_models import ROW_ROLE, FlaggedTableModel, SortProxy
 from desktop.review_store import FlagEntry, entry_folder
-from desktop.table_models import ROW_ROLE, FlaggedTableModel, SortProxy
 from pneumonia_core.decision import OperatingPoint
 
 POSITIVE_COLOUR = QColor(*presentation.POSITIVE_RGB)

@@ -1,4 +1,4 @@
-"""A search box and a filter choice over a :class:`desktop.table_models.SortProxy`, and a
+"""A search box and a filter choice over a :class:`desktop.qt.table_models.SortProxy`, and a
 header menu to hide or show table columns (the choice is kept in the settings)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.table_models import SortProxy
+from desktop.qt.table_models import SortProxy
 
 Predicate = Callable[[Any], bool] | None
 

@@ -29,8 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import menus, paths
-from desktop import worker as workers
+from desktop import paths
 from desktop.audit import (
     AuditCheck,
     AuditError,
@@ -39,18 +38,20 @@ from desktop.audit import (
     migrate_legacy,
     verify_file,
 )
-from desktop.batch_runner import BatchRunner
-from desktop.filter_bar import FilterBar, elide_left, install_column_menu
 from desktop.jobs import Preview, ResultRow
-from desktop.panels import FlaggedPanel, ResultPanel
 from desktop.presentation import demographics_lines, format_threshold
-from desktop.preview_loader import PreviewLoader
-from desktop.review_actions import ReviewActions
+from desktop.qt import menus
+from desktop.qt import worker as workers
+from desktop.qt.batch_runner import BatchRunner
+from desktop.qt.filter_bar import FilterBar, elide_left, install_column_menu
+from desktop.qt.panels import FlaggedPanel, ResultPanel
+from desktop.qt.preview_loader import PreviewLoader
+from desktop.qt.review_actions import ReviewActions
+from desktop.qt.table_models import DEMOGRAPHIC_HEADERS, ROW_ROLE, ResultTableModel, SortProxy
+from desktop.qt.viewer import ImageViewer
 from desktop.review_store import FlagEntry, ReviewStore, archived_folders, entry_folder
 from desktop.settings import Settings
 from desktop.sqlite_util import StorageError, copy_database
-from desktop.table_models import DEMOGRAPHIC_HEADERS, ROW_ROLE, ResultTableModel, SortProxy
-from desktop.viewer import ImageViewer
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import IMAGE_SUFFIXES
 from pneumonia_core.metadata import INTENDED_USE
@@ -80,7 +81,7 @@ class MainWindow(ReviewActions, QMainWindow):
                           else self.settings.threshold(self.model_threshold))
         self.storage_error = ""
         self.shown_path: str | None = None
-        #: Classification waits for the intended-use notice (set by desktop.app).
+        #: Classification waits for the intended-use notice (set by desktop.qt.app).
         self.require_notice = False
         self.held_paths: list[str] = []
         #: Openings (batches) of this session: number of the last one, the ones queued,
@@ -309,7 +310,7 @@ class MainWindow(ReviewActions, QMainWindow):
 
     def set_dark_theme(self, dark: bool) -> None:
         """Dark reading-room theme (or the platform's); remembered in the settings."""
-        from desktop import table_models, theme
+        from desktop.qt import table_models, theme
 
         self.settings.dark_theme = bool(dark)
         self.settings.save()

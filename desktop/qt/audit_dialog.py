@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from desktop.audit import AuditError, AuditEvent, AuditLog
 from desktop.presentation import format_threshold
-from desktop.table_models import ListTableModel
+from desktop.qt.table_models import ListTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 SHOWN = 5000

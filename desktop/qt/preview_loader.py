@@ -8,8 +8,8 @@ from collections import OrderedDict
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from desktop import worker as workers
 from desktop.jobs import Preview, load_preview
+from desktop.qt import worker as workers
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.model import ModelBundle
 

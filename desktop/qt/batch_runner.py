@@ -16,8 +16,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
-from desktop import worker as workers
 from desktop.jobs import Classified, Discovered, ResultRow, classify_job
+from desktop.qt import worker as workers
 from desktop.review_store import FlagEntry
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.model import ModelBundle

@@ -1,4 +1,5 @@
-"""Headless commands: ``classify`` (batch to CSV), ``--version`` and ``--self-test``.
+"""The command-line entry point of the headless commands: ``classify`` (batch to CSV),
+``verify`` (audit trail), ``--version`` and ``--self-test`` (``desktop.__main__`` dispatches here).
 
 Nothing here imports Qt, matplotlib or TensorFlow, so these commands start fast and run on
 machines without a display. Classification goes through

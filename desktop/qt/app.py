@@ -67,7 +67,7 @@ def parse_window_args(args: list[str]) -> WindowArgs:
     """Parse the window's options (``--`` ends them: later names are files)."""
     import argparse
 
-    from desktop.batch import PROG, parse_threshold
+    from desktop.cli import PROG, parse_threshold
 
     class Parser(argparse.ArgumentParser):
         def error(self, message: str) -> None:  # type: ignore[override]
@@ -85,9 +85,10 @@ def create_window(open_paths: list[str] | None = None, show_first_start: bool = 
                   model_dir: Path | None = None, threshold: float | None = None):
     """Build the main window (a QApplication must exist); used by run_gui and tests.
     ``model_dir`` and ``threshold`` (command line) apply to this session only."""
-    from desktop import menus
-    from desktop.main_window import MainWindow
+    from desktop.qt import error_dialog, menus
+    from desktop.qt.main_window import MainWindow
 
+    logging_setup.set_gui_reporter(error_dialog.show_error_dialog)
     bundle, error = load_model(model_dir)
     window = MainWindow(bundle, error, threshold=threshold)
     if window.settings.dark_theme:

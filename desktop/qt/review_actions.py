@@ -11,9 +11,9 @@ from pathlib import Path
 from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from desktop import worker as workers
 from desktop.audit import AuditEvent
 from desktop.jobs import sync_flags
+from desktop.qt import worker as workers
 from desktop.review_store import FlagEntry, ReviewStoreError, archive_folder, archived_folders
 from desktop.sqlite_util import StorageError
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class ReviewActions:
-    """Mixed into :class:`desktop.main_window.MainWindow` (uses its attributes)."""
+    """Mixed into :class:`desktop.qt.main_window.MainWindow` (uses its attributes)."""
 
     # -- review list -----------------------------------------------------------------------
     def review_current(self, state: str) -> None:
