@@ -68,7 +68,7 @@ BEFORE, AFTER = "before: draft + bilinear", "after: full + bicubic + JPEG q75"
 
 
 def measure_probabilities(films: list[Path], bundle) -> dict:  # noqa: ANN001 (ModelBundle)
-    from tests.film_encodings import ENCODINGS
+    from tests.core.film_encodings import ENCODINGS
 
     size = bundle.input_size
     paths = paths_for(size)
@@ -134,7 +134,7 @@ def throughput(films: list[Path], model_dir: Path, count: int, workers: int) -> 
 
 
 def markdown(result: dict, point) -> str:  # noqa: ANN001 (OperatingPoint)
-    from tests.film_encodings import ENCODINGS
+    from tests.core.film_encodings import ENCODINGS
 
     threshold = point.threshold
     pos = point.is_positive

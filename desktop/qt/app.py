@@ -31,7 +31,7 @@ def qt_bindings_problem() -> str:
     """'' when the Qt bindings keep reference counts on signal emission, else a message.
 
     PySide6 6.12.0 on CPython 3.11 drops a reference to ``True`` per ``emit()`` and aborts
-    the interpreter after a few thousand (see tests/test_app_pyside_guard.py)."""
+    the interpreter after a few thousand (see tests/desktop/qt/test_app_pyside_guard.py)."""
     from PySide6.QtCore import QObject, Signal
 
     class Probe(QObject):

@@ -1,7 +1,7 @@
 """Large folders, Qt-free: the folder scan is fast and lazy on 10,000 files, and classifying
 many files keeps memory bounded (a Result holds numbers and strings, never pixels).
 
-The window's event-loop stall on a large folder is measured by tests/test_app_large_folder.py.
+The window's event-loop stall on a large folder is measured by tests/desktop/qt/test_app_large_folder.py.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pytest
 from desktop import cli, paths
 from desktop.audit import AuditLog
 from tests.conftest import ROOT
-from tests.test_batch import jpeg_ls_dicom, read_csv, run, write_xrays
+from tests.desktop.test_batch import jpeg_ls_dicom, read_csv, run, write_xrays
 
 
 def _tree(tmp_path: Path) -> dict[str, Path]:

@@ -24,7 +24,7 @@ import pytest
 
 from desktop import cli
 from tests.conftest import ROOT
-from tests.test_batch import colour_photo, jpeg_ls_dicom, tampered_copy, write_xrays
+from tests.desktop.test_batch import colour_photo, jpeg_ls_dicom, tampered_copy, write_xrays
 
 pytestmark = [
     pytest.mark.slow,

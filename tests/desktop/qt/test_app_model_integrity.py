@@ -12,8 +12,8 @@ import pytest
 
 from desktop.audit import AuditLog
 from pneumonia_core.integrity import shipped_model_dir
-from tests.app_helpers import new_window, save_png
 from tests.conftest import synthetic_xray
+from tests.desktop.qt.app_helpers import new_window, save_png
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 

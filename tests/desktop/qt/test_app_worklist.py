@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from desktop.audit import AuditLog
 from desktop.qt.table_models import DEMOGRAPHIC_HEADERS, ROW_ROLE
 from desktop.settings import Settings
-from tests.app_helpers import BATCH_TIMEOUT_MS, new_window, save_png, xray_like
+from tests.desktop.qt.app_helpers import BATCH_TIMEOUT_MS, new_window, save_png, xray_like
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 

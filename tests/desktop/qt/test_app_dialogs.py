@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop import logging_setup
 from desktop.qt import menus
-from tests.app_helpers import new_window
+from tests.desktop.qt.app_helpers import new_window
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 

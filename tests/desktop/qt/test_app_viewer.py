@@ -13,7 +13,7 @@ from PySide6.QtGui import QImage
 
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.pipeline import classify_file
-from tests.app_helpers import new_window, save_png, wait_preview, xray_like
+from tests.desktop.qt.app_helpers import new_window, save_png, wait_preview, xray_like
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 

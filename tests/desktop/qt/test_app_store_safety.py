@@ -14,7 +14,7 @@ from desktop import sqlite_util
 from desktop.audit import AuditEvent, AuditLog
 from desktop.qt import app as app_module
 from desktop.review_store import FlagEntry, ReviewStore, ReviewStoreError
-from tests.app_helpers import new_window
+from tests.desktop.qt.app_helpers import new_window
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 

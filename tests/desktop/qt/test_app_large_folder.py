@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
 
-from tests.app_helpers import new_window, xray_like
+from tests.desktop.qt.app_helpers import new_window, xray_like
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow, pytest.mark.usefixtures("home")]
 log = logging.getLogger(__name__)

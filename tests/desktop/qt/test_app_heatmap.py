@@ -76,7 +76,7 @@ def test_normal_films_get_no_heatmap_and_flagged_films_a_legend(viewer):
 @pytest.mark.gui
 @pytest.mark.usefixtures("home")
 def test_window_shows_the_heatmap_only_on_flagged_films(qtbot, tmp_path, full_res_images):
-    from tests.app_helpers import copy_images, new_window
+    from tests.desktop.qt.app_helpers import copy_images, new_window
 
     w = new_window(qtbot, [copy_images(full_res_images[:6], tmp_path / "h")])
     w.set_heatmap(True)

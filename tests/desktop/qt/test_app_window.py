@@ -18,7 +18,7 @@ from desktop.presentation import format_threshold
 from desktop.review_store import ReviewStore
 from pneumonia_core.imageio import load_image
 from pneumonia_core.model import ModelBundle
-from tests.app_helpers import copy_images, new_window, save_png, xray_like
+from tests.desktop.qt.app_helpers import copy_images, new_window, save_png, xray_like
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 

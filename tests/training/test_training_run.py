@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pneumonia_core.metrics import REPORT_KEYS
-from tests.training_helpers import tiny_train_args
+from tests.training.training_helpers import tiny_train_args
 from training.cli import main
 
 RUN_FILES = ("config.json", "model.keras", "split.json", "history.csv", "calibration.json",

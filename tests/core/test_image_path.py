@@ -1,6 +1,6 @@
 """Issue 12 item 5: one image path for every format.
 
-The same film in 14 odd but valid encodings (tests/film_encodings.py) must give the same
+The same film in 14 odd but valid encodings (tests/core/film_encodings.py) must give the same
 model input as its plain version, and with the shipped model the same decision and a
 probability within 0.02 (0.05 for the two re-encoded as JPEG quality 95). Real films: the 16
 official full-resolution val films; without them, generated large films (same assertions).
@@ -23,7 +23,7 @@ from pneumonia_core.imageio import (
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.pipeline import STATUS_OK, classify_file
 from tests.conftest import SHARED_DATA
-from tests.film_encodings import ENCODINGS, MAX_DP_LOSSLESS, MAX_DP_LOSSY
+from tests.core.film_encodings import ENCODINGS, MAX_DP_LOSSLESS, MAX_DP_LOSSY
 
 REAL = bool(sorted((SHARED_DATA / "val").glob("*/*.jpeg")))
 

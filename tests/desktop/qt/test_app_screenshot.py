@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
+
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 

@@ -14,8 +14,14 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 from desktop.qt import app as desktop_app
 from desktop.qt.viewer import ImageViewer
 from desktop.settings import Settings
-from tests.app_helpers import BATCH_TIMEOUT_MS, copy_images, new_window, save_png, xray_like
-from tests.test_app_viewer import write_dicom
+from tests.desktop.qt.app_helpers import (
+    BATCH_TIMEOUT_MS,
+    copy_images,
+    new_window,
+    save_png,
+    xray_like,
+)
+from tests.desktop.qt.test_app_viewer import write_dicom
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the desktop-app tests (tests/test_app_*.py)."""
+"""Shared helpers for the desktop-app tests (tests/desktop/qt/)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Each builder takes the film's decoded 8-bit grey pixels ``(H, W)`` and returns the bytes of a
 file holding those pixels. All are lossless except the two re-encoded as JPEG quality 95
-(:data:`LOSSY`). Used by ``tests/test_image_path.py`` and ``scripts/measure_image_path.py``.
+(:data:`LOSSY`). Used by ``tests/core/test_image_path.py`` and ``scripts/measure_image_path.py``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.audit import AuditLog, current_user
 from desktop.review_store import ReviewStore
-from tests.app_helpers import copy_images, new_window
+from tests.desktop.qt.app_helpers import copy_images, new_window
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 

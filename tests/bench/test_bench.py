@@ -13,8 +13,8 @@ import pytest
 from bench import report
 from bench.__main__ import Settings, main, run_all, update_readme
 from bench.accuracy import operating_point, roc_auc
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "resources" / "model"
 
 
