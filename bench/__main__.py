@@ -1,9 +1,9 @@
 """``python -m bench``: every benchmark in one run, ratios first.
 
-    python -m bench [--quick] [--run-dir RUN_DIR] [--out bench/results.json] [--readme]
+    python -m bench [--quick] [--run-dir RUN_DIR] [--out bench/results.json] [--docs]
 
-Writes the JSON (``--out``) and a markdown table beside it (``.md``); ``--readme`` also
-replaces the generated block inside the README's benchmarks section.
+Writes the JSON (``--out``) and a markdown table beside it (``.md``); ``--docs`` (alias
+``--readme``) also replaces the generated block in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from bench import machine, report
 log = logging.getLogger("bench")
 
 ROOT = Path(__file__).resolve().parent.parent
-README_BEGIN = "<!-- bench:results -->"
-README_END = "<!-- /bench:results -->"
+BENCH_BEGIN = "<!-- bench:results -->"
+BENCH_END = "<!-- /bench:results -->"
+#: The page whose generated block ``--docs`` replaces.
+DOCS_PAGE = ROOT / "docs" / "benchmarks.md"
 
 
 @dataclass
@@ -218,14 +220,14 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def update_readme(readme: Path, md: str) -> bool:
+def update_docs(page: Path, md: str) -> bool:
     """Replace the generated block between the bench markers; False when they are absent."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.find(README_BEGIN), text.find(README_END)
+    text = page.read_text(encoding="utf-8")
+    start, end = text.find(BENCH_BEGIN), text.find(BENCH_END)
     if start < 0 or end < start:
         return False
-    new = text[: start + len(README_BEGIN)] + "\n" + md + text[end:]
-    readme.write_text(new, encoding="utf-8")
+    new = text[: start + len(BENCH_BEGIN)] + "\n" + md + text[end:]
+    page.write_text(new, encoding="utf-8")
     return True
 
 
@@ -243,8 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON results; the markdown table goes beside it (default: %(default)s)")
     p.add_argument("--only", nargs="+", choices=Settings().sections, default=None,
                    help="run only these benchmarks")
-    p.add_argument("--readme", action="store_true",
-                   help="also write the markdown table into README.md's benchmarks section")
+    p.add_argument("--docs", "--readme", dest="docs", action="store_true",
+                   help="also write the markdown table into docs/benchmarks.md's generated "
+                   "block (--readme: the former name)")
+    p.add_argument("--docs-page", type=Path, default=DOCS_PAGE, help=argparse.SUPPRESS)
     p.add_argument("--from-json", type=Path, default=None, metavar="RESULTS.json",
                    help="do not measure: re-render the tables from an earlier results file")
     return p
@@ -276,11 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     md = report.markdown(res)
     args.out.with_suffix(".md").write_text(md, encoding="utf-8")
     sys.stdout.write(f"wrote {args.out} and {args.out.with_suffix('.md')}\n")
-    if args.readme:
-        if update_readme(ROOT / "README.md", md):
-            sys.stdout.write("updated README.md (benchmarks section)\n")
+    if args.docs:
+        if update_docs(args.docs_page, md):
+            sys.stdout.write(f"updated {args.docs_page} (generated block)\n")
         else:
-            sys.stdout.write(f"README.md has no {README_BEGIN} block; not updated\n")
+            sys.stdout.write(f"{args.docs_page} has no {BENCH_BEGIN} block; not updated\n")
     for name, err in res["errors"].items():
         sys.stderr.write(f"bench: {name} failed: {err}\n")
     return 1 if res["errors"] else 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bench import report
-from bench.__main__ import Settings, main, run_all, update_readme
+from bench.__main__ import DOCS_PAGE, Settings, main, run_all, update_docs
 from bench.accuracy import operating_point, roc_auc
 from tests.conftest import ROOT
 
@@ -47,17 +47,40 @@ def test_report_tables_handle_missing_measurements() -> None:
     assert md.index("| ratio (same run)") < md.index("| goal |") < md.index("| absolute |")
 
 
-def test_update_readme_replaces_only_the_generated_block(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- bench:results -->\nold table\n<!-- /bench:results -->\nafter\n")
-    assert update_readme(readme, "| new | table |\n")
-    text = readme.read_text()
+def test_update_docs_replaces_only_the_generated_block(tmp_path: Path) -> None:
+    page = tmp_path / "benchmarks.md"
+    page.write_text("intro\n<!-- bench:results -->\nold table\n<!-- /bench:results -->\nafter\n")
+    assert update_docs(page, "| new | table |\n")
+    text = page.read_text()
     assert "old table" not in text and "| new | table |" in text
     assert text.startswith("intro\n") and text.endswith("<!-- /bench:results -->\nafter\n")
     plain = tmp_path / "PLAIN.md"
     plain.write_text("no markers\n")
-    assert not update_readme(plain, "x")
+    assert not update_docs(plain, "x")
     assert plain.read_text() == "no markers\n"
+
+
+def test_the_generated_block_lives_in_docs_benchmarks_not_the_readme() -> None:
+    assert DOCS_PAGE == ROOT / "docs" / "benchmarks.md"
+    assert "<!-- bench:results -->" in DOCS_PAGE.read_text(encoding="utf-8")
+    assert "<!-- bench:results -->" not in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("option", ["--docs", "--readme"])
+def test_docs_option_and_its_readme_alias_update_the_page(tmp_path: Path, option: str) -> None:
+    page = tmp_path / "benchmarks.md"
+    page.write_text("intro\n<!-- bench:results -->\nstale table\n<!-- /bench:results -->\n")
+    out = tmp_path / "res.json"
+    assert main(["--only", "accuracy", "--out", str(out), option, "--docs-page", str(page)]) == 0
+    text = page.read_text()
+    assert "stale table" not in text and "| ratio (same run) |" in text
+    assert text == "intro\n<!-- bench:results -->\n" + out.with_suffix(".md").read_text() \
+        + "<!-- /bench:results -->\n"
+
+
+def test_report_shows_no_absolute_path_of_the_measuring_machine() -> None:
+    md = report.markdown({"settings": {"float_model": "/somewhere/runs/release/model.keras"}})
+    assert "Float baseline: release/model.keras." in md and "/somewhere" not in md
 
 
 def test_cli_writes_json_and_markdown_with_every_ratio_row(tmp_path: Path) -> None:
