@@ -134,7 +134,7 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
 
         _step("throughput: profiling the app pipeline (cProfile, CPU clock)", t0)
         out["profile"] = profile_pipeline(paths[: max(16, len(paths) // 4)], model_dir)
-        if (ROOT / "desktop" / "app.py").is_file():
+        if (ROOT / "desktop" / "qt" / "app.py").is_file():
             from bench.memory import run_probe
 
             _step("throughput: the real window (offscreen)", t0)

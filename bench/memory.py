@@ -40,6 +40,6 @@ def bench_memory(work: Path, count: int, gui: bool, model_dir: Path | None = Non
     repeated_folder(sources, count, folder)
     out: dict[str, Any] = {"corpus": f"{count} files cycling through {desc}"}
     out["headless"] = run_probe(folder, work, gui=False, model_dir=model_dir)
-    if gui and (ROOT / "desktop" / "app.py").is_file():
+    if gui and (ROOT / "desktop" / "qt" / "app.py").is_file():
         out["gui"] = run_probe(folder, work, gui=True, model_dir=model_dir)
     return out

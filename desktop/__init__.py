@@ -1,1 +1,2 @@
-"""The pneumonia-xray desktop application (PySide6) and its headless batch command."""
+"""The pneumonia-xray desktop application: Qt-free modules and the headless commands here
+(``cli``), the PySide6 window in :mod:`desktop.qt`."""
