@@ -341,7 +341,7 @@ def fit_site(logits: Sequence[float], labels: Sequence[int], model_scale: float,
     upper = after_cv["sensitivity_ci95"][1]
     if upper < target_sensitivity:
         raise SiteCalibrationError(
-            f"these films cannot show a sensitivity of {target_sensitivity:.3f}: cross-validated "
+            f"these films cannot show a sensitivity of {target_sensitivity:g}: cross-validated "
             f"sensitivity {after_cv['sensitivity']:.3f}, 95% interval up to {upper:.3f} (below "
             f"the target); lower the target or add {label_names[1]} films")
     lower = after_cv["sensitivity_ci95"][0]
@@ -349,7 +349,7 @@ def fit_site(logits: Sequence[float], labels: Sequence[int], model_scale: float,
         warnings.append(
             f"with {n_pos} {label_names[1]} films the cross-validated sensitivity "
             f"{after_cv['sensitivity']:.3f} has a 95% interval from {lower:.3f}: the films "
-            f"cannot prove the target {target_sensitivity:.3f} with 95% confidence")
+            f"cannot prove the target {target_sensitivity:g} with 95% confidence")
     probs_before = sigmoid(model_scale * z)
     return SiteFit(
         method=method, scale=scale, offset=offset, threshold=threshold,
@@ -426,6 +426,7 @@ def write_atomically(path: Path, data: bytes, force: bool = False) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the profile is read by every user
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
