@@ -147,7 +147,7 @@ def classify_films(films: Films, bundle: Any, workers: int, stderr: TextIO
         yield result, label
 
 
-def usable(pairs: list[tuple[Any, int]], labels: Sequence[str]
+def usable(pairs: list[tuple[Any, int]], labels: Sequence[str], root: Path | None = None
            ) -> tuple[list[float], list[int], list[dict[str, str]], list[str]]:
     """Logits and labels of the classified films; the excluded ones with their reason.
     A file seen before (same SHA-256) is left out; the same file under both labels is a
@@ -161,7 +161,7 @@ def usable(pairs: list[tuple[Any, int]], labels: Sequence[str]
     seen: dict[str, tuple[str, int]] = {}
     conflicts: list[str] = []
     for result, label in pairs:
-        path = display_path(result.path)
+        path = display_path(_relative(result.path, root))
         if result.status != "ok" or result.logit is None:
             excluded.append({"path": path, "reason": f"{result.status}: {result.message}"})
             continue
@@ -180,6 +180,16 @@ def usable(pairs: list[tuple[Any, int]], labels: Sequence[str]
             f"{len(conflicts)} file(s) appear under both labels (same SHA-256): "
             + "; ".join(conflicts[:5]) + ("; ..." if len(conflicts) > 5 else ""))
     return logits, y, excluded, [e["path"] for e in excluded if e["reason"].startswith("dupl")]
+
+
+def _relative(path: str, root: Path | None) -> str:
+    """``path`` relative to the input's folder (the profile records no absolute paths)."""
+    if root is None:
+        return path
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:  # another drive on Windows
+        return path
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -281,7 +291,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     except InputError as exc:
         return fail(EXIT_USAGE, str(exc))
     for item in films.ignored:
-        log.warning("ignored %s: %s", item["path"], item["reason"])
+        stderr.write(f"  ignored {item['path']}: {item['reason']}\n")
     stderr.write(f"{PROG}: {len(films.items)} labelled film(s) in {src} "
                  f"({sum(1 for _, y in films.items if y == 0)} {labels[0]}, "
                  f"{sum(1 for _, y in films.items if y == 1)} {labels[1]}); "
@@ -291,7 +301,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     except KeyboardInterrupt:
         return fail(EXIT_INTERRUPTED, "interrupted; nothing written")
     try:
-        logits, y, excluded, dups = usable(pairs, labels)
+        logits, y, excluded, dups = usable(pairs, labels, src if src.is_dir() else src.parent)
         for item in excluded:
             stderr.write(f"  left out {item['path']}: {item['reason']}\n")
         stderr.write(f"{PROG}: {len(y)} film(s) used, {len(excluded)} left out "

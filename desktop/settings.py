@@ -25,6 +25,7 @@ class Settings:
     first_start_acknowledged: bool = False
     heatmap_opacity: float = 0.45
     last_folder: str = ""
+    site_profile_off: bool = False  # "Revert to model default": no site profile in force
 
     def threshold(self, model_default: float) -> float:
         """The threshold in force: the user's override, else the model's."""
