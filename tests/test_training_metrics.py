@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.evaluate import compute_metrics
-from training.metrics import (
+from pneumonia_core.metrics import (
     REPORT_KEYS,
     average_precision,
     choose_threshold,
@@ -17,6 +16,7 @@ from training.metrics import (
     roc_auc,
     sigmoid,
 )
+from training.evaluate import compute_metrics
 
 
 def test_known_confusion_matrix() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pneumonia_core.metrics import REPORT_KEYS
 from tests.training_helpers import tiny_train_args
 from training.cli import main
-from training.metrics import REPORT_KEYS
 
 RUN_FILES = ("config.json", "model.keras", "split.json", "history.csv", "calibration.json",
              "threshold.json", "report.json", "report.md", "val_logits.npy")

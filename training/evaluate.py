@@ -14,9 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from training import data as D
-from training import run as R
-from training.metrics import (  # noqa: F401  (compute_metrics is part of this module's API)
+from pneumonia_core.metrics import (  # noqa: F401  (compute_metrics is part of this module's API)
     REPORT_KEYS,
     choose_threshold,
     compute_metrics,
@@ -24,6 +22,8 @@ from training.metrics import (  # noqa: F401  (compute_metrics is part of this m
     fit_temperature,
     sigmoid,
 )
+from training import data as D
+from training import run as R
 
 log = logging.getLogger(__name__)
 
