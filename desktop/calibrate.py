@@ -134,14 +134,15 @@ class Progress:
             self.stream.flush()
 
 
-def classify_films(films: Films, bundle: Any, workers: int, stderr: TextIO
+def classify_films(films: Films, bundle: Any, workers: int | None, stderr: TextIO
                    ) -> Iterator[tuple[Any, int]]:
-    """(Result, label) per film, in input order, with progress lines."""
-    from desktop.batch import classify_paths
+    """(Result, label) per film, in input order, through the app's engine, with progress."""
+    from pneumonia_core.pipeline import classify_many, default_workers
 
     progress = Progress(len(films.items), stderr)
     paths = [p for p, _ in films.items]
-    results = classify_paths(paths, bundle, bundle.metadata.threshold_value, workers)
+    results = classify_many(paths, bundle, bundle.operating_point,
+                            workers=workers or default_workers())
     for done, (result, (_p, label)) in enumerate(zip(results, films.items, strict=True), 1):
         progress.update(done)
         yield result, label
@@ -193,38 +194,36 @@ def _relative(path: str, root: Path | None) -> str:
 
 
 def format_table(report: dict[str, Any]) -> str:
-    """The before/after table as fixed-width text (also shown by the window)."""
+    """The before/after table as fixed-width text (the CLI, the docs and the window)."""
     cols = [("model default", report["before"]), ("site profile", report["after"]),
             ("site, cross-val.", report["after_cv"])]
 
     def ci(m: dict[str, Any], key: str) -> str:
-        lo, hi = m[f"{key}_ci95"]
-        return f"{m[key]:.3f} [{lo:.3f}-{hi:.3f}]"
+        v = m[key]
+        return f"{v['value']:.3f} [{v['ci_low']:.3f}-{v['ci_high']:.3f}]"
 
-    def num(value: Any, fmt: str = ".3f") -> str:
-        return "-" if value is None else format(value, fmt)
+    def num(value: Any) -> str:
+        return "-" if value is None else f"{value:.3f}"
 
     lines = [("", [c for c, _ in cols]),
-             ("threshold", [num(m.get("threshold"), ".4f") if m.get("threshold") is not None
+             ("threshold", [f"{m['threshold']:.4f}" if m.get("threshold") is not None
                             else "per fold" for _, m in cols]),
              ("sensitivity [95% CI]", [ci(m, "sensitivity") for _, m in cols]),
              ("specificity [95% CI]", [ci(m, "specificity") for _, m in cols]),
-             ("ROC AUC", [num(m["roc_auc"]) for _, m in cols]),
-             ("ECE (10 bins)", [num(m["ece"]) for _, m in cols]),
+             ("ROC AUC [95% CI]", [ci(m, "roc_auc") for _, m in cols]),
+             ("ECE (10 bins)", [num(m["ece_10"]) for _, m in cols]),
              ("Brier", [num(m["brier"]) for _, m in cols]),
              ("TP / FN", [f"{m['tp']} / {m['fn']}" for _, m in cols]),
              ("TN / FP", [f"{m['tn']} / {m['fp']}" for _, m in cols])]
     width = [max(len(r[0]) for r in lines)] + [
         max(len(r[1][i]) for r in lines) for i in range(len(cols))]
-    out = []
-    for name, cells in lines:
-        out.append("  ".join([name.ljust(width[0])]
-                             + [c.rjust(width[i + 1]) for i, c in enumerate(cells)]))
-    return "\n".join(out)
+    return "\n".join("  ".join([name.ljust(width[0])]
+                               + [c.rjust(width[i + 1]) for i, c in enumerate(cells)])
+                     for name, cells in lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from desktop.batch import _workers, default_workers
+    from desktop.batch import _workers
 
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -243,8 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing profile")
     p.add_argument("--model-dir", type=Path, default=None, metavar="DIR",
                    help="model folder; default: the bundled model")
-    p.add_argument("--workers", type=_workers, default=default_workers(), metavar="N",
-                   help="classification threads (default: %(default)s)")
+    p.add_argument("--workers", type=_workers, default=None, metavar="N",
+                   help="classification threads (default: 2 with two cores or more, else 1)")
     return p
 
 
@@ -254,10 +253,10 @@ def plot_paths(out: Path) -> tuple[Path, Path]:
 
 
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from desktop.batch import quiet_runtime_banner
     from pneumonia_core import __version__, site_plots
     from pneumonia_core import site_profile as sp
     from pneumonia_core.model import ModelBundle, ModelError
+    from pneumonia_core.runtime import quiet_runtime_banner
 
     def fail(code: int, message: str) -> int:
         stderr.write(f"{PROG}: error: {message}\n")
@@ -308,8 +307,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                      f"({len(excluded) - len(dups)} error/out of scope, {len(dups)} duplicate)\n")
         if dups:
             stderr.write(f"{PROG}: warning: {len(dups)} duplicate file(s) counted once\n")
-        fit = sp.fit_site(logits, y, 1.0 / meta.temperature, meta.threshold_value, target,
-                          label_names=labels)
+        fit = sp.fit_site(logits, y, bundle.operating_point, target, label_names=labels)
     except sp.SiteCalibrationError as exc:
         return fail(EXIT_REFUSED, f"{exc}. Nothing was written.")
     report = {"before": fit.before, "after": fit.after, "after_cv": fit.after_cv}
@@ -335,10 +333,11 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     b, a = fit.before, fit.after
     try:
         sp.write_atomically(rel_png, site_plots.reliability_png(
-            fit.labels, fit.probs_before, fit.probs_after, b["ece"], a["ece"]), force=True)
+            fit.labels, fit.probs_before, fit.probs_after, b["ece_10"], a["ece_10"]), force=True)
         sp.write_atomically(roc_png, site_plots.roc_png(
-            fit.labels, fit.probs_after, a["roc_auc"],
-            (1 - b["specificity"], b["sensitivity"]), (1 - a["specificity"], a["sensitivity"])),
+            fit.labels, fit.probs_after, a["roc_auc"]["value"],
+            (1 - b["specificity"]["value"], b["sensitivity"]["value"]),
+            (1 - a["specificity"]["value"], a["sensitivity"]["value"])),
             force=True)
         sp.write_atomically(out, sp.seal(body).encode("ascii"), force=args.force)
     except FileExistsError as exc:

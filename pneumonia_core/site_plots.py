@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from pneumonia_core import metrics
+
 W, H = 720, 600
 LEFT, RIGHT, TOP, BOTTOM = 80, 30, 60, 80
 BEFORE = (217, 95, 2)
@@ -85,20 +87,13 @@ class _Axes:
         return buf.getvalue()
 
 
-def reliability_bins(labels: np.ndarray, probs: np.ndarray, n_bins: int = 10
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean predicted, observed fraction, count) of the non-empty equal-width bins."""
-    y = np.asarray(labels, dtype=np.float64)
-    p = np.asarray(probs, dtype=np.float64)
-    b = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    conf, freq, count = [], [], []
-    for i in range(n_bins):
-        m = b == i
-        if m.any():
-            conf.append(p[m].mean())
-            freq.append(y[m].mean())
-            count.append(int(m.sum()))
-    return np.array(conf), np.array(freq), np.array(count)
+def _bins(labels: np.ndarray, probs: np.ndarray, n_bins: int
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean predicted, observed fraction, count) of the non-empty bins of
+    :func:`pneumonia_core.metrics.reliability_bins` (the bins the ECE is computed on)."""
+    bins = [b for b in metrics.reliability_bins(labels, probs, n_bins) if b["count"]]
+    return (np.array([b["confidence"] for b in bins]), np.array([b["frequency"] for b in bins]),
+            np.array([b["count"] for b in bins]))
 
 
 def reliability_png(labels: np.ndarray, before: np.ndarray, after: np.ndarray,
@@ -107,7 +102,7 @@ def reliability_png(labels: np.ndarray, before: np.ndarray, after: np.ndarray,
                "predicted P(pneumonia)", "observed fraction with pneumonia")
     ax.d.line([ax.px(0, 0), ax.px(1, 1)], fill=(150, 150, 150), width=2)
     for probs, colour in ((before, BEFORE), (after, AFTER)):
-        conf, freq, count = reliability_bins(labels, probs, n_bins)
+        conf, freq, count = _bins(labels, probs, n_bins)
         ax.line(conf, freq, colour)
         for c, f, n in zip(conf, freq, count, strict=True):
             ax.dot(c, f, colour, r=int(min(9, 3 + np.sqrt(n) / 2)))

@@ -42,6 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from pneumonia_core import metrics
+from pneumonia_core.decision import OperatingPoint, at_or_above, sigmoid
+
 SCHEMA_VERSION = 1
 KIND = "pneumonia-xray site profile"
 PROFILE_FILE = "site_profile.json"
@@ -51,9 +54,7 @@ MIN_PER_CLASS = 50
 CV_FOLDS = 5
 CV_SEED = 0
 ECE_BINS = 10
-THRESHOLD_RULE = ("highest specificity with sensitivity >= target on the site's calibrated "
-                  "probabilities; halfway between the lowest positive score it must keep and "
-                  "the next lower score")
+THRESHOLD_RULE = metrics.THRESHOLD_RULE.replace("validation", "site's")
 
 
 class SiteProfileError(ValueError):
@@ -65,11 +66,6 @@ class SiteCalibrationError(SiteProfileError):
 
 
 # -- small numerics (no scipy in the app) ------------------------------------------------------
-def sigmoid(x: np.ndarray | float) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return np.exp(-np.logaddexp(0.0, -x))
-
-
 def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
     p = np.clip(np.asarray(probs, dtype=np.float64), 1e-15, 1 - 1e-15)
     y = np.asarray(labels, dtype=np.float64)
@@ -119,19 +115,10 @@ def fit_calibration(logits: Sequence[float], labels: Sequence[int],
 
 def choose_threshold(probs: Sequence[float], labels: Sequence[int],
                      target_sensitivity: float) -> float:
-    """The highest-specificity threshold whose sensitivity is >= target: halfway between the
-    lowest positive score it must keep and the next lower score of any film."""
-    p = np.asarray(probs, dtype=np.float64)
-    y = np.asarray(labels).astype(bool)
-    pos = np.sort(p[y])[::-1]
-    if pos.size == 0:
+    """The model's own threshold rule (:func:`pneumonia_core.metrics.choose_threshold`)."""
+    if not np.any(np.asarray(labels) == 1):
         raise SiteCalibrationError("no PNEUMONIA films: cannot choose a threshold")
-    keep = max(1, math.ceil(target_sensitivity * pos.size - 1e-9))
-    lowest = pos[keep - 1]
-    below = p[p < lowest]
-    if below.size == 0:
-        return float(lowest)
-    return float((lowest + below.max()) / 2.0)
+    return float(metrics.choose_threshold(labels, probs, target_sensitivity)["value"])
 
 
 def stratified_folds(labels: Sequence[int], k: int = CV_FOLDS, seed: int = CV_SEED) -> np.ndarray:
@@ -145,91 +132,16 @@ def stratified_folds(labels: Sequence[int], k: int = CV_FOLDS, seed: int = CV_SE
     return folds
 
 
-# -- metrics (interim: replaced by pneumonia_core.metrics when the foundation lands) ------------
-def _binom_cdf(k: int, n: int, p: float) -> float:
-    if p <= 0.0:
-        return 1.0
-    if p >= 1.0:
-        return 1.0 if k >= n else 0.0
-    lp, lq = math.log(p), math.log1p(-p)
-    terms = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp
-             + (n - i) * lq for i in range(k + 1)]
-    m = max(terms)
-    return min(1.0, math.exp(m) * sum(math.exp(t - m) for t in terms))
-
-
-def _exact_ci(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Clopper-Pearson interval of k successes in n trials (bisection, no scipy)."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-
-    def solve(f: Any) -> float:
-        lo, hi = 0.0, 1.0
-        for _ in range(60):
-            mid = (lo + hi) / 2
-            if f(mid):
-                lo = mid
-            else:
-                hi = mid
-        return (lo + hi) / 2
-
-    lower = 0.0 if k == 0 else solve(lambda q: 1 - _binom_cdf(k - 1, n, q) < alpha / 2)
-    upper = 1.0 if k == n else solve(lambda q: _binom_cdf(k, n, q) > alpha / 2)
-    return (lower, upper)
-
-
-def _roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    y = np.asarray(labels).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(s.size)
-    ranks[order] = np.arange(1, s.size + 1)
-    _, inv, counts = np.unique(s, return_inverse=True, return_counts=True)
-    sums = np.bincount(inv, weights=ranks)
-    ranks = (sums / counts)[inv]
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _ece(labels: np.ndarray, probs: np.ndarray, n_bins: int = ECE_BINS) -> float:
-    y = np.asarray(labels, dtype=np.float64)
-    p = np.asarray(probs, dtype=np.float64)
-    b = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    total = 0.0
-    for i in range(n_bins):
-        m = b == i
-        if m.any():
-            total += m.mean() * abs(p[m].mean() - y[m].mean())
-    return float(total)
-
-
+# -- metrics -----------------------------------------------------------------------------------
 def evaluate(labels: Sequence[int], probs: Sequence[float], threshold: float) -> dict[str, Any]:
-    """The before/after table's column: sensitivity and specificity with exact 95% intervals,
-    ROC AUC, ECE, Brier, counts."""
+    """One column of the before/after table: :func:`pneumonia_core.metrics.classification_summary`
+    (sensitivity and specificity with exact 95% intervals, ROC AUC with a bootstrap interval,
+    ECE with 10 bins, Brier, counts) plus the log loss."""
     y = np.asarray(labels).astype(np.int64)
     p = np.asarray(probs, dtype=np.float64)
-    pred = p >= threshold
-    tp = int(np.sum(pred & (y == 1)))
-    fn = int(np.sum(~pred & (y == 1)))
-    tn = int(np.sum(~pred & (y == 0)))
-    fp = int(np.sum(pred & (y == 0)))
-    sens_ci = _exact_ci(tp, tp + fn)
-    spec_ci = _exact_ci(tn, tn + fp)
-    return {
-        "n": int(y.size), "n_positive": tp + fn, "n_negative": tn + fp,
-        "tp": tp, "fn": fn, "tn": tn, "fp": fp,
-        "threshold": float(threshold),
-        "sensitivity": tp / (tp + fn) if tp + fn else float("nan"),
-        "sensitivity_ci95": list(sens_ci),
-        "specificity": tn / (tn + fp) if tn + fp else float("nan"),
-        "specificity_ci95": list(spec_ci),
-        "roc_auc": _roc_auc(y, p),
-        "ece": _ece(y, p),
-        "brier": float(np.mean((p - y) ** 2)),
-        "log_loss": log_loss(y, p),
-    }
+    out = metrics.classification_summary(y, p, threshold, ece_bins=(ECE_BINS,))
+    out["log_loss"] = log_loss(y, p)
+    return out
 
 
 # -- the fit -----------------------------------------------------------------------------------
@@ -252,8 +164,16 @@ class SiteFit:
     warnings: list[str] = field(default_factory=list)
 
 
+def _with_ci(k: int, n: int) -> dict[str, float]:
+    lo, hi = metrics.clopper_pearson(k, n)
+    return {"value": k / n if n else float("nan"), "ci_low": lo, "ci_high": hi}
+
+
 def _fit_method(z: np.ndarray, y: np.ndarray, method: str) -> tuple[float, float]:
-    return fit_calibration(z, y, with_offset=(method == "logistic"))
+    """(scale, offset): temperature scaling is the model's own fit (offset 0)."""
+    if method == "temperature":
+        return 1.0 / metrics.fit_temperature(y, z), 0.0
+    return fit_calibration(z, y, with_offset=True)
 
 
 def check_films(labels: Sequence[int], label_names: Sequence[str] = ("NORMAL", "PNEUMONIA"),
@@ -274,14 +194,13 @@ def check_films(labels: Sequence[int], label_names: Sequence[str] = ("NORMAL", "
             "needed for a calibration that is more than noise)")
 
 
-def fit_site(logits: Sequence[float], labels: Sequence[int], model_scale: float,
-             model_threshold: float, target_sensitivity: float,
+def fit_site(logits: Sequence[float], labels: Sequence[int], model_point: OperatingPoint,
+             target_sensitivity: float,
              label_names: Sequence[str] = ("NORMAL", "PNEUMONIA"),
              min_per_class: int = MIN_PER_CLASS, folds: int = CV_FOLDS) -> SiteFit:
     """Fit calibration and threshold on a site's films (raw logits, labels 1 = positive).
 
-    ``model_scale``/``model_threshold`` are the model's own operating point (scale = 1/T),
-    the "before" column. Raises :class:`SiteCalibrationError` when a guard rail fails.
+    ``model_point`` is the model's own operating point: the "before" column. Raises :class:`SiteCalibrationError` when a guard rail fails.
     """
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(labels).astype(np.int64)
@@ -289,7 +208,7 @@ def fit_site(logits: Sequence[float], labels: Sequence[int], model_scale: float,
         raise SiteCalibrationError(f"target sensitivity must lie in (0, 1); received "
                                    f"{target_sensitivity}")
     check_films(y, label_names, min_per_class)
-    auc = _roc_auc(y, z)
+    auc = metrics.roc_auc(y, z)
     if auc < 0.5:
         raise SiteCalibrationError(
             f"the {label_names[1]} films score LOWER than the {label_names[0]} films (ROC AUC "
@@ -324,37 +243,37 @@ def fit_site(logits: Sequence[float], labels: Sequence[int], model_scale: float,
         tr = fold != k
         a, b = _fit_method(z[tr], y[tr], method)
         cv_pred_thr[~tr] = choose_threshold(sigmoid(a * z[tr] + b), y[tr], target_sensitivity)
+    # Each film is decided against its own fold's threshold: counts and exact intervals from
+    # those decisions; AUC, ECE and Brier from the pooled held-out probabilities.
     pp = cv_probs[method]
-    # One threshold per fold: decide each film against its own fold's threshold by shifting
-    # the probabilities to a common threshold of 0.5 only for the decision counts.
     after_cv = evaluate(y, pp, 0.5)
-    decided = pp >= cv_pred_thr
+    decided = at_or_above(pp, cv_pred_thr)
     tp = int(np.sum(decided & (y == 1)))
     tn = int(np.sum(~decided & (y == 0)))
     n_pos, n_neg = int(np.sum(y == 1)), int(np.sum(y == 0))
     after_cv.update({
         "tp": tp, "fn": n_pos - tp, "tn": tn, "fp": n_neg - tn, "threshold": None,
-        "sensitivity": tp / n_pos, "sensitivity_ci95": list(_exact_ci(tp, n_pos)),
-        "specificity": tn / n_neg, "specificity_ci95": list(_exact_ci(tn, n_neg)),
+        "sensitivity": _with_ci(tp, n_pos), "specificity": _with_ci(tn, n_neg),
         "folds": folds, "seed": CV_SEED,
     })
-    upper = after_cv["sensitivity_ci95"][1]
+    sens_cv = after_cv["sensitivity"]
+    upper = sens_cv["ci_high"]
     if upper < target_sensitivity:
         raise SiteCalibrationError(
             f"these films cannot show a sensitivity of {target_sensitivity:g}: cross-validated "
-            f"sensitivity {after_cv['sensitivity']:.3f}, 95% interval up to {upper:.3f} (below "
+            f"sensitivity {sens_cv['value']:.3f}, 95% interval up to {upper:.3f} (below "
             f"the target); lower the target or add {label_names[1]} films")
-    lower = after_cv["sensitivity_ci95"][0]
+    lower = sens_cv["ci_low"]
     if lower < target_sensitivity:
         warnings.append(
             f"with {n_pos} {label_names[1]} films the cross-validated sensitivity "
-            f"{after_cv['sensitivity']:.3f} has a 95% interval from {lower:.3f}: the films "
+            f"{sens_cv['value']:.3f} has a 95% interval from {lower:.3f}: the films "
             f"cannot prove the target {target_sensitivity:g} with 95% confidence")
-    probs_before = sigmoid(model_scale * z)
+    probs_before = model_point.probabilities(z)
     return SiteFit(
         method=method, scale=scale, offset=offset, threshold=threshold,
         target_sensitivity=float(target_sensitivity), candidates=candidates,
-        before=evaluate(y, probs_before, model_threshold),
+        before=evaluate(y, probs_before, model_point.threshold),
         after=evaluate(y, probs_after, threshold), after_cv=after_cv,
         probs_before=probs_before, probs_after=probs_after, labels=y, warnings=warnings,
     )
@@ -382,7 +301,8 @@ def profile_body(fit: SiteFit, model_sha256: str, model_name: str, model_version
         "threshold": {
             "value": fit.threshold, "rule": THRESHOLD_RULE,
             "target_sensitivity": fit.target_sensitivity,
-            "sensitivity": fit.after["sensitivity"], "specificity": fit.after["specificity"],
+            "sensitivity": fit.after["sensitivity"]["value"],
+            "specificity": fit.after["specificity"]["value"],
         },
         "films": {
             "n": fit.after["n"], "n_positive": fit.after["n_positive"],
@@ -478,11 +398,20 @@ class SiteProfile:
     def after(self) -> dict[str, Any]:
         return dict(self.data["report"]["after"])
 
+    def operating_point(self, labels: Sequence[str], positive_label: str,
+                        origin: str = "") -> OperatingPoint:
+        """The profile as the decision the pipeline, the window and ``classify`` use."""
+        source = f"site profile ({origin})" if origin else "site profile"
+        return OperatingPoint(threshold=self.threshold, scale=self.scale, offset=self.offset,
+                              labels=tuple(labels), positive_label=positive_label,
+                              source=source, description=self.summary())
+
     def summary(self) -> str:
         """One line for the window, the summary and the log."""
         a = self.after
         return (f"site profile {self.created[:10]}, {self.n_films} films, sensitivity "
-                f"{a['sensitivity']:.3f} / specificity {a['specificity']:.3f} on them, "
+                f"{a['sensitivity']['value']:.3f} / specificity {a['specificity']['value']:.3f} "
+                "on them, "
                 f"threshold {self.threshold:.4f} (sha256 {self.sha256[:12]})")
 
 
@@ -521,7 +450,7 @@ def parse_profile(text: str | bytes, model_sha256: str | None = None,
         profile = SiteProfile(data, path)
         values = (profile.scale, profile.offset, profile.threshold)
         bound = profile.model_sha256
-        _ = (profile.created, profile.n_films, profile.after["sensitivity"])
+        _ = (profile.created, profile.n_films, profile.after["sensitivity"]["value"])
     except (KeyError, TypeError, ValueError) as exc:
         raise SiteProfileError(f"{where} lacks a field or has a wrong type: {exc}") from None
     if not all(math.isfinite(v) for v in values) or values[0] <= 0 or not 0 < values[2] < 1:

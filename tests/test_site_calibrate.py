@@ -66,7 +66,7 @@ def test_calibrate_writes_a_verified_profile_and_plots(calibrated: dict) -> None
     assert prof.model_sha256 == meta.sha256
     assert prof.data["tool_version"] and prof.data["created"].endswith("Z")
     assert prof.data["calibration"]["method"] in ("temperature", "logistic")
-    assert prof.after["sensitivity"] >= prof.data["threshold"]["target_sensitivity"]
+    assert prof.after["sensitivity"]["value"] >= prof.data["threshold"]["target_sensitivity"]
     for png in calibrate.plot_paths(out):
         img = Image.open(png)
         assert img.format == "PNG" and img.size[0] >= 600
