@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="decision threshold on P(pneumonia), 0 < T < 1; default: the model's")
     cls.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
                      help="model folder; default: the bundled model")
+    cls.add_argument("--no-site-profile", action="store_true",
+                     help="use the model's own calibration and threshold, not the site profile "
+                     "(docs/site-calibration.md)")
     cls.add_argument("--workers", type=_workers, default=None, metavar="N",
                      help="worker threads, each with its own interpreter (default: 2 on a "
                      "machine with two cores or more, else 1)")
@@ -219,9 +222,16 @@ def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
     except ModelError as exc:
         stderr.write(f"{PROG}: error: the model could not be loaded: {exc}\n")
         return EXIT_MODEL
-    point = (bundle.operating_point if args.threshold is None
-             else bundle.operating_point.with_threshold(args.threshold, source="--threshold"))
+    from desktop import site_config
+
+    active = site_config.for_classify(bundle.metadata.sha256, args.no_site_profile)
+    if active.problem:
+        stderr.write(f"{PROG}: warning: {active.problem} Using the model's own operating point.\n")
+    point = active.operating_point(bundle)
+    if args.threshold is not None:
+        point = point.with_threshold(args.threshold, source=f"{point.source} + --threshold")
     threshold = point.threshold
+    log.info("operating point: %s", active.describe())
     files = list(iter_image_files(args.paths))
     progress = Progress(len(files), stderr)
     counts = {"ok": 0, "error": 0, "out_of_scope": 0, "flagged": 0}
@@ -255,6 +265,9 @@ def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
         f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
         f"{threshold:.4f}: {counts['ok']} ok, {counts['error']} error, {counts['out_of_scope']} "
         f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n"
+        f"operating point: {active.describe()}"
+        + (f"; --threshold {threshold:.4f} replaces its threshold" if args.threshold else "")
+        + "\n"
     )
     if n == 0:
         stderr.write(f"{PROG}: no image files found in the given paths\n")

@@ -55,6 +55,11 @@ def config_dir() -> Path:
     return _ensure(_base("config"))
 
 
+def config_base() -> Path:
+    """The settings folder's path, NOT created (for readers such as ``classify``)."""
+    return _base("config")
+
+
 def review_db_path() -> Path:
     """The SQLite file of the flagged-for-review list."""
     return data_dir() / REVIEW_DB_NAME

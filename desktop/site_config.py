@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop import paths
 from pneumonia_core.site_profile import (
@@ -35,6 +36,10 @@ from pneumonia_core.site_profile import (
     load_profile,
 )
 
+if TYPE_CHECKING:
+    from pneumonia_core.decision import OperatingPoint
+    from pneumonia_core.model import ModelBundle
+
 log = logging.getLogger(__name__)
 
 MACHINE_ENV = "PNEUMONIA_XRAY_SITE_PROFILE"
@@ -43,7 +48,9 @@ SOURCES = {"user": "imported by you", "machine": "machine-wide", "bundle": "bund
 
 
 def user_profile_path() -> Path:
-    return paths.config_dir() / PROFILE_FILE
+    """The user's imported profile (the folder is not created here: ``classify`` writes
+    nothing but its CSV)."""
+    return paths.config_base() / PROFILE_FILE
 
 
 def machine_profile_path() -> Path | None:
@@ -74,7 +81,7 @@ class ActiveProfile:
     origin: str = ""  # "user", "machine", "bundle" or "" (model default)
     path: str = ""
     problem: str = ""  # why a profile that exists is not used ("" when none)
-    turned_off: bool = False
+    turned_off: str = ""  # who turned site profiles off ("" when nobody did)
 
     @property
     def source(self) -> str:
@@ -83,24 +90,33 @@ class ActiveProfile:
             return SOURCE_MODEL
         return f"site profile ({SOURCES[self.origin]})"
 
+    def operating_point(self, bundle: ModelBundle) -> OperatingPoint:
+        """The decision in force for ``bundle``: the profile's, else the model's own."""
+        meta = bundle.metadata
+        if self.profile is not None:
+            return self.profile.operating_point(meta.labels, meta.positive_label,
+                                                SOURCES[self.origin])
+        return replace(bundle.operating_point, source=SOURCE_MODEL, description=self.describe())
+
     def describe(self) -> str:
         """One line: which operating point is in force and why."""
         if self.profile is not None:
-            return f"{self.profile.summary()}, {SOURCES[self.origin]}: {self.path}"
+            return f"{self.source}: {self.profile.summary()}; {self.path}"
         if self.problem:
             return f"model default (site profile REFUSED: {self.problem})"
         if self.turned_off:
-            return "model default (site profile turned off)"
+            return f"model default (site profile {self.path} turned off: {self.turned_off})"
         return "model default (no site profile)"
 
 
-def resolve(model_sha256: str, turned_off: bool = False) -> ActiveProfile:
-    """The profile in force for the model with ``model_sha256``."""
+def resolve(model_sha256: str, turned_off: str = "") -> ActiveProfile:
+    """The profile in force for the model with ``model_sha256``; ``turned_off`` (who turned
+    profiles off, e.g. ``--no-site-profile``) gives the model default."""
     for origin, path in candidates():
         if not path.exists():
             continue
         if turned_off:
-            return ActiveProfile(turned_off=True, path=str(path), origin="")
+            return ActiveProfile(turned_off=turned_off, path=str(path))
         try:
             profile = load_profile(path, model_sha256)
         except SiteProfileError as exc:
@@ -108,7 +124,7 @@ def resolve(model_sha256: str, turned_off: bool = False) -> ActiveProfile:
             return ActiveProfile(origin="", path=str(path), problem=str(exc))
         log.info("site profile in force (%s): %s", origin, profile.summary())
         return ActiveProfile(profile, origin, str(path))
-    return ActiveProfile(turned_off=turned_off)
+    return ActiveProfile()
 
 
 def import_profile(source: str | os.PathLike[str], model_sha256: str) -> SiteProfile:
@@ -121,6 +137,21 @@ def import_profile(source: str | os.PathLike[str], model_sha256: str) -> SitePro
     except OSError as exc:
         raise SiteProfileError(f"cannot read {source}: {exc.strerror or exc}") from None
     profile = parse_profile(raw, model_sha256, str(source))
-    target = user_profile_path()
+    target = paths.config_dir() / PROFILE_FILE
     write_atomically(target, raw, force=True)
     return SiteProfile(profile.data, str(target))
+
+
+USER_OFF = "you chose Tools > Revert to model default"
+
+
+def for_classify(model_sha256: str, no_site_profile: bool) -> ActiveProfile:
+    """What ``classify`` and ``--self-test`` use: the user's choice in the window counts too
+    (settings read without creating any folder)."""
+    from desktop.settings import Settings
+
+    if no_site_profile:
+        return resolve(model_sha256, "--no-site-profile")
+    path = paths.config_base() / paths.SETTINGS_NAME
+    off = path.exists() and Settings.load(path).site_profile_off
+    return resolve(model_sha256, USER_OFF if off else "")

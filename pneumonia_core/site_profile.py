@@ -407,9 +407,10 @@ class SiteProfile:
                               source=source, description=self.summary())
 
     def summary(self) -> str:
-        """One line for the window, the summary and the log."""
+        """``2026-11-29, 309 films, sensitivity 0.985 / specificity 0.835 on them, threshold
+        0.2487 (sha256 ...)``: for the window, the summary and the log."""
         a = self.after
-        return (f"site profile {self.created[:10]}, {self.n_films} films, sensitivity "
+        return (f"{self.created[:10]}, {self.n_films} films, sensitivity "
                 f"{a['sensitivity']['value']:.3f} / specificity {a['specificity']['value']:.3f} "
                 "on them, "
                 f"threshold {self.threshold:.4f} (sha256 {self.sha256[:12]})")

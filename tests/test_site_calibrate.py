@@ -171,3 +171,125 @@ def test_csv_input_matches_the_folder(films: Path, calibrated: dict, tmp_path: P
     assert code == 0
     prof = calibrated["profile"]
     assert f"threshold {prof.threshold:.4f}" in out
+
+
+# -- the profile in use: classify, precedence, refusal --------------------------------------------
+def classify(*args: str) -> tuple[int, str]:
+    from desktop import batch
+
+    err = io.StringIO()
+    code = batch.main(["classify", *args], stdout=io.StringIO(), stderr=err)
+    return code, err.getvalue()
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_profile_report_matches_a_recomputation_from_classify(
+        calibrated: dict, films: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Done-criterion of issue 13: calibrate test_public, classify the same folder with the
+    profile, recompute the profile's 'after' column from the CSV."""
+    from pneumonia_core import metrics
+
+    monkeypatch.setenv("PNEUMONIA_XRAY_SITE_PROFILE", str(calibrated["path"]))
+    out = tmp_path / "films.csv"
+    code, err = classify(str(films), "--csv", str(out))
+    assert code == 0, err
+    prof: sp.SiteProfile = calibrated["profile"]
+    assert "operating point: site profile (machine-wide)" in err and prof.sha256[:12] in err
+    rows = read_csv(out)
+    assert list(rows[0]) == ["path", "status", "probability", "prediction", "flagged", "message"]
+    left_out = {e["path"] for e in prof.data["films"]["excluded"]}
+    kept = [r for r in rows if Path(r["path"]).relative_to(films).as_posix() not in left_out]
+    assert len(kept) == prof.n_films
+    y = np.array([Path(r["path"]).parent.name == "PNEUMONIA" for r in kept], dtype=int)
+    p = np.array([float(r["probability"]) for r in kept])
+    positive = np.array([r["prediction"] == "PNEUMONIA" for r in kept])
+    after = prof.after
+    assert int(np.sum(positive & (y == 1))) == after["tp"]
+    assert int(np.sum(~positive & (y == 0))) == after["tn"]
+    assert np.all(positive == (np.array([r["flagged"] for r in kept]) == "1"))
+    assert metrics.roc_auc(y, p) == pytest.approx(after["roc_auc"]["value"], abs=2e-3)
+    assert metrics.expected_calibration_error(y, p, 10) == pytest.approx(after["ece_10"], abs=2e-3)
+    assert float(np.mean((p - y) ** 2)) == pytest.approx(after["brier"], abs=1e-3)
+    # the model default differs, and --no-site-profile gives it back
+    code, err = classify(str(films), "--csv", str(tmp_path / "default.csv"), "--no-site-profile")
+    assert code == 0 and "operating point: model default" in err and "--no-site-profile" in err
+    default = read_csv(tmp_path / "default.csv")
+    meta = ModelMetadata.load(MODEL_DIR)
+    assert {f"{meta.threshold_value:.4f}" in r["message"] for r in default} == {True}
+    assert [r["prediction"] for r in default] != [r["prediction"] for r in rows]
+
+
+def _reseal(text: str, **changes: object) -> str:
+    data = json.loads(text)
+    data.update(changes)
+    return sp.seal(data)
+
+
+@pytest.mark.parametrize("damage", ["tamper", "other_model"])
+def test_refused_profile_falls_back_to_the_model_default_visibly(
+        calibrated: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    from desktop import batch
+
+    text = calibrated["path"].read_text()
+    bad = tmp_path / "bad.json"
+    if damage == "tamper":
+        bad.write_text(text.replace('"value": ', '"value":  ', 1))
+        needle = "failed its integrity check"
+    else:
+        model = json.loads(text)["model"] | {"sha256": "0" * 64}
+        bad.write_text(_reseal(text, model=model))
+        needle = "belongs to another model"
+    monkeypatch.setenv("PNEUMONIA_XRAY_SITE_PROFILE", str(bad))
+    src = generated_films(tmp_path / "in", n=2)
+    code, err = classify(str(src), "--csv", str(tmp_path / "o.csv"))
+    assert code == 0 and needle in err and "Using the model's own operating point" in err
+    assert "operating point: model default (site profile REFUSED" in err
+    meta = ModelMetadata.load(MODEL_DIR)
+    assert all(f"{meta.threshold_value:.4f}" in r["message"] for r in read_csv(tmp_path / "o.csv"))
+    out = io.StringIO()
+    assert batch.main(["--self-test"], stdout=out, stderr=out) == 1
+    assert needle in out.getvalue()
+
+
+def test_precedence_user_over_machine_over_bundle(
+        calibrated: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop import site_config
+    from desktop.settings import Settings
+
+    sha = ModelMetadata.load(MODEL_DIR).sha256
+    text = calibrated["path"].read_text()
+    bundle, machine = tmp_path / "bundle.json", tmp_path / "machine.json"
+    bundle.write_text(_reseal(text, created="2001-01-01T00:00:00Z"))
+    machine.write_text(_reseal(text, created="2002-02-02T00:00:00Z"))
+    monkeypatch.setattr(site_config, "default_bundle_profile", lambda: bundle)
+    monkeypatch.setenv(site_config.MACHINE_ENV, "")
+    assert site_config.resolve(sha).origin == "bundle"
+    monkeypatch.setenv(site_config.MACHINE_ENV, str(machine))
+    active = site_config.resolve(sha)
+    assert active.origin == "machine" and active.profile.created.startswith("2002")
+    imported = site_config.import_profile(calibrated["path"], sha)
+    assert imported.path == str(site_config.user_profile_path())
+    active = site_config.resolve(sha)
+    assert active.origin == "user" and active.source == "site profile (imported by you)"
+    # the user's revert turns every profile off, for classify too
+    s = Settings.load()
+    s.site_profile_off = True
+    s.save()
+    active = site_config.for_classify(sha, no_site_profile=False)
+    assert active.profile is None and "Revert to model default" in active.describe()
+    # a refused user profile is not silently replaced by the machine one
+    site_config.user_profile_path().write_text(text.replace("Z", "z", 1))
+    active = site_config.resolve(sha)
+    assert active.profile is None and "integrity" in active.problem
+
+
+def test_import_refuses_another_models_profile(calibrated: dict, tmp_path: Path) -> None:
+    from desktop import site_config
+
+    with pytest.raises(sp.SiteProfileError, match="another model"):
+        site_config.import_profile(calibrated["path"], "1" * 64)
+    assert not site_config.user_profile_path().exists()

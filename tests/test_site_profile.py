@@ -124,7 +124,7 @@ def test_profile_round_trip_and_binding() -> None:
     assert data["schema_version"] == sp.SCHEMA_VERSION
     for key in ("created", "tool_version", "calibration", "threshold", "films", "report"):
         assert key in data
-    assert "site profile" in prof.summary()
+    assert "320 films" in prof.summary() and prof.sha256[:12] in prof.summary()
     with pytest.raises(sp.SiteProfileError, match="belongs to another model"):
         sp.parse_profile(text, OTHER_SHA)
 
