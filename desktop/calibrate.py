@@ -193,35 +193,6 @@ def _relative(path: str, root: Path | None) -> str:
         return path
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """The before/after table as fixed-width text (the CLI, the docs and the window)."""
-    cols = [("model default", report["before"]), ("site profile", report["after"]),
-            ("site, cross-val.", report["after_cv"])]
-
-    def ci(m: dict[str, Any], key: str) -> str:
-        v = m[key]
-        return f"{v['value']:.3f} [{v['ci_low']:.3f}-{v['ci_high']:.3f}]"
-
-    def num(value: Any) -> str:
-        return "-" if value is None else f"{value:.3f}"
-
-    lines = [("", [c for c, _ in cols]),
-             ("threshold", [f"{m['threshold']:.4f}" if m.get("threshold") is not None
-                            else "per fold" for _, m in cols]),
-             ("sensitivity [95% CI]", [ci(m, "sensitivity") for _, m in cols]),
-             ("specificity [95% CI]", [ci(m, "specificity") for _, m in cols]),
-             ("ROC AUC [95% CI]", [ci(m, "roc_auc") for _, m in cols]),
-             ("ECE (10 bins)", [num(m["ece_10"]) for _, m in cols]),
-             ("Brier", [num(m["brier"]) for _, m in cols]),
-             ("TP / FN", [f"{m['tp']} / {m['fn']}" for _, m in cols]),
-             ("TN / FP", [f"{m['tn']} / {m['fp']}" for _, m in cols])]
-    width = [max(len(r[0]) for r in lines)] + [
-        max(len(r[1][i]) for r in lines) for i in range(len(cols))]
-    return "\n".join("  ".join([name.ljust(width[0])]
-                               + [c.rjust(width[i + 1]) for i, c in enumerate(cells)])
-                     for name, cells in lines)
-
-
 def build_parser() -> argparse.ArgumentParser:
     from desktop.batch import _workers
 
@@ -245,11 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="classification threads (default: 2 with two cores or more, else 1)")
     return p
-
-
-def plot_paths(out: Path) -> tuple[Path, Path]:
-    """The reliability diagram and ROC plot written beside a profile."""
-    return (out.with_name(out.stem + ".reliability.png"), out.with_name(out.stem + ".roc.png"))
 
 
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -318,7 +284,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         f"calibration: {fit.method} (cross-validated log loss: {cand}); "
         f"P = sigmoid({fit.scale:.4f} * logit {fit.offset:+.4f})\n"
         f"threshold {fit.threshold:.4f} for sensitivity >= {target:.3f}\n\n"
-        + format_table(report) + "\n\n"
+        + sp.format_table(report) + "\n\n"
         "'site profile' is fitted and measured on the same films (optimistic); "
         f"'site, cross-val.' fits on {sp.CV_FOLDS - 1}/{sp.CV_FOLDS} and measures on the rest "
         "(the honest estimate for new films).\n")
@@ -329,7 +295,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         return EXIT_OK
     body = sp.profile_body(fit, meta.sha256, meta.name, meta.version, __version__,
                            source=str(src.name or src), excluded=excluded)
-    rel_png, roc_png = plot_paths(out)
+    rel_png, roc_png = sp.plot_paths(out)
     b, a = fit.before, fit.after
     try:
         sp.write_atomically(rel_png, site_plots.reliability_png(

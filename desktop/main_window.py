@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import menus, paths
+from desktop import menus, paths, site_actions
 from desktop import worker as workers
 from desktop.audit import AuditError, AuditLog
 from desktop.batch_runner import BatchRunner
@@ -55,6 +55,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.meta = bundle.metadata if bundle is not None else None
         self.model_point = (bundle.operating_point if bundle is not None
                             else OperatingPoint.fallback())
+        site_actions.resolve_at_start(self)  # a site profile replaces the model's point
         self.model_threshold = self.model_point.threshold
         self.threshold = self.settings.threshold(self.model_threshold)
         self.storage_error = ""
@@ -85,6 +86,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.previews.loading.connect(lambda p: self.viewer.set_message(f"Loading {p}…"))
         self._sync_worker: workers.FunctionWorker | None = None
         menus.build(self)
+        site_actions.install(self)
         self.flagged.model.set_entries(self.store.entries())
         self._update_model_info()
         self._restore_geometry()
@@ -215,7 +217,8 @@ class MainWindow(ReviewActions, QMainWindow):
         m = self.meta
         self.result_panel.set_model_info(
             f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… · "
-            f"threshold {self.threshold:.3f} ({self.point.source})")
+            f"threshold {self.threshold:.3f} ({self.point.source})\n"
+            + site_actions.describe(self))
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:

@@ -85,10 +85,10 @@ class ActiveProfile:
 
     @property
     def source(self) -> str:
-        """``model default`` or ``site profile (machine-wide)`` etc., for people."""
+        """``model default`` or ``site profile, machine-wide`` etc., for people."""
         if self.profile is None:
             return SOURCE_MODEL
-        return f"site profile ({SOURCES[self.origin]})"
+        return f"site profile, {SOURCES[self.origin]}"
 
     def operating_point(self, bundle: ModelBundle) -> OperatingPoint:
         """The decision in force for ``bundle``: the profile's, else the model's own."""
@@ -130,7 +130,7 @@ def resolve(model_sha256: str, turned_off: str = "") -> ActiveProfile:
 def import_profile(source: str | os.PathLike[str], model_sha256: str) -> SiteProfile:
     """Verify ``source`` for this model and copy it, byte for byte, to the user location
     (atomically, replacing a previous import). :class:`SiteProfileError` when refused."""
-    from pneumonia_core.site_profile import parse_profile, write_atomically
+    from pneumonia_core.site_profile import parse_profile, plot_paths, write_atomically
 
     try:
         raw = Path(source).read_bytes()
@@ -138,6 +138,14 @@ def import_profile(source: str | os.PathLike[str], model_sha256: str) -> SitePro
         raise SiteProfileError(f"cannot read {source}: {exc.strerror or exc}") from None
     profile = parse_profile(raw, model_sha256, str(source))
     target = paths.config_dir() / PROFILE_FILE
+    # plots first (a missing one is only a missing picture), the profile last
+    for src_png, dest_png in zip(plot_paths(source), plot_paths(target), strict=True):
+        try:
+            write_atomically(dest_png, src_png.read_bytes(), force=True)
+        except FileNotFoundError:
+            dest_png.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("plot %s not copied: %s", src_png, exc)
     write_atomically(target, raw, force=True)
     return SiteProfile(profile.data, str(target))
 

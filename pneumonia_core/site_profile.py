@@ -48,8 +48,6 @@ from pneumonia_core.decision import OperatingPoint, at_or_above, sigmoid
 SCHEMA_VERSION = 1
 KIND = "pneumonia-xray site profile"
 PROFILE_FILE = "site_profile.json"
-RELIABILITY_PNG = "reliability.png"
-ROC_PNG = "roc.png"
 MIN_PER_CLASS = 50
 CV_FOLDS = 5
 CV_SEED = 0
@@ -279,6 +277,36 @@ def fit_site(logits: Sequence[float], labels: Sequence[int], model_point: Operat
     )
 
 
+# -- the report ---------------------------------------------------------------------------------
+def format_table(report: dict[str, Any]) -> str:
+    """The before/after table as fixed-width text (``calibrate``, the window)."""
+    cols = [("model default", report["before"]), ("site profile", report["after"]),
+            ("site, cross-val.", report["after_cv"])]
+
+    def ci(m: dict[str, Any], key: str) -> str:
+        v = m[key]
+        return f"{v['value']:.3f} [{v['ci_low']:.3f}-{v['ci_high']:.3f}]"
+
+    def num(value: Any) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    lines = [("", [c for c, _ in cols]),
+             ("threshold", [f"{m['threshold']:.4f}" if m.get("threshold") is not None
+                            else "per fold" for _, m in cols]),
+             ("sensitivity [95% CI]", [ci(m, "sensitivity") for _, m in cols]),
+             ("specificity [95% CI]", [ci(m, "specificity") for _, m in cols]),
+             ("ROC AUC [95% CI]", [ci(m, "roc_auc") for _, m in cols]),
+             ("ECE (10 bins)", [num(m["ece_10"]) for _, m in cols]),
+             ("Brier", [num(m["brier"]) for _, m in cols]),
+             ("TP / FN", [f"{m['tp']} / {m['fn']}" for _, m in cols]),
+             ("TN / FP", [f"{m['tn']} / {m['fp']}" for _, m in cols])]
+    width = [max(len(r[0]) for r in lines)] + [
+        max(len(r[1][i]) for r in lines) for i in range(len(cols))]
+    return "\n".join("  ".join([name.ljust(width[0])]
+                               + [c.rjust(width[i + 1]) for i, c in enumerate(cells)])
+                     for name, cells in lines)
+
+
 # -- the profile -------------------------------------------------------------------------------
 def utc_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -401,7 +429,7 @@ class SiteProfile:
     def operating_point(self, labels: Sequence[str], positive_label: str,
                         origin: str = "") -> OperatingPoint:
         """The profile as the decision the pipeline, the window and ``classify`` use."""
-        source = f"site profile ({origin})" if origin else "site profile"
+        source = f"site profile, {origin}" if origin else "site profile"
         return OperatingPoint(threshold=self.threshold, scale=self.scale, offset=self.offset,
                               labels=tuple(labels), positive_label=positive_label,
                               source=source, description=self.summary())
@@ -472,6 +500,13 @@ def load_profile(path: str | os.PathLike[str], model_sha256: str | None = None) 
     except OSError as exc:
         raise SiteProfileError(f"cannot read site profile {p}: {exc.strerror or exc}") from None
     return parse_profile(raw, model_sha256, str(p))
+
+
+def plot_paths(profile: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The reliability diagram and ROC plot beside a profile (``NAME.reliability.png``,
+    ``NAME.roc.png``)."""
+    p = Path(profile)
+    return (p.with_name(p.stem + ".reliability.png"), p.with_name(p.stem + ".roc.png"))
 
 
 def default_bundle_profile() -> Path:

@@ -67,11 +67,11 @@ def test_calibrate_writes_a_verified_profile_and_plots(calibrated: dict) -> None
     assert prof.data["tool_version"] and prof.data["created"].endswith("Z")
     assert prof.data["calibration"]["method"] in ("temperature", "logistic")
     assert prof.after["sensitivity"]["value"] >= prof.data["threshold"]["target_sensitivity"]
-    for png in calibrate.plot_paths(out):
+    for png in sp.plot_paths(out):
         img = Image.open(png)
         assert img.format == "PNG" and img.size[0] >= 600
     assert sorted(p.name for p in out.parent.iterdir()) == sorted(
-        [out.name, *(p.name for p in calibrate.plot_paths(out))])  # no temporaries left
+        [out.name, *(p.name for p in sp.plot_paths(out))])  # no temporaries left
     # the table: before / after / cross-validated, with intervals
     text = calibrated["stdout"]
     for needle in ("model default", "site profile", "cross-val", "sensitivity [95% CI]",
@@ -198,7 +198,7 @@ def test_profile_report_matches_a_recomputation_from_classify(
     code, err = classify(str(films), "--csv", str(out))
     assert code == 0, err
     prof: sp.SiteProfile = calibrated["profile"]
-    assert "operating point: site profile (machine-wide)" in err and prof.sha256[:12] in err
+    assert "operating point: site profile, machine-wide" in err and prof.sha256[:12] in err
     rows = read_csv(out)
     assert list(rows[0]) == ["path", "status", "probability", "prediction", "flagged", "message"]
     left_out = {e["path"] for e in prof.data["films"]["excluded"]}
@@ -274,7 +274,7 @@ def test_precedence_user_over_machine_over_bundle(
     imported = site_config.import_profile(calibrated["path"], sha)
     assert imported.path == str(site_config.user_profile_path())
     active = site_config.resolve(sha)
-    assert active.origin == "user" and active.source == "site profile (imported by you)"
+    assert active.origin == "user" and active.source == "site profile, imported by you"
     # the user's revert turns every profile off, for classify too
     s = Settings.load()
     s.site_profile_off = True
