@@ -17,10 +17,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-EXPERIMENTS_FILE = REPO_ROOT / "training" / "EXPERIMENTS.md"
-
-
 def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, bool) or value is None:
         return "n/a" if value is None else str(value)
@@ -93,7 +89,7 @@ def _data(source: RunSource) -> list[str]:
         "",
         f"Split seed {split.get('seed', 'n/a')}, validation fraction "
         f"{split.get('val_fraction', 'n/a')}, image limit {split.get('limit') or 'none'}, data "
-        f"root `{split.get('data_root', 'n/a')}`.",
+        f"folder `{Path(str(split.get('data_root', 'n/a'))).name}`.",
     ]
 
 
@@ -172,7 +168,7 @@ def _baseline(source: RunSource, baseline: Path | None, experiments: Path | None
         try:
             base_report = read_json(baseline / "report.json")
         except RunError as exc:
-            lines += [f"Baseline run `{baseline}` could not be read: {exc}", ""]
+            lines += [f"Baseline run `{baseline.name}` could not be read: {exc}", ""]
         else:
             ours = provenance.headline_metrics(source.report)
             theirs = provenance.headline_metrics(base_report)
@@ -187,11 +183,13 @@ def _baseline(source: RunSource, baseline: Path | None, experiments: Path | None
             ]
     else:
         lines += ["No baseline run was given (`--baseline RUN_DIR`).", ""]
-    path = experiments if experiments is not None else EXPERIMENTS_FILE
-    if path.is_file():
-        lines += [f"Experiments (from `{path.name}`):", "", _demote(path.read_text(encoding="utf-8"))]
+    if experiments is None:
+        lines += ["No experiment log was given (`--experiments FILE.md`)."]
+    elif experiments.is_file():
+        lines += [f"Experiments (from `{experiments.name}`):", "",
+                  _demote(experiments.read_text(encoding="utf-8"))]
     else:
-        lines += ["No experiment log (`training/EXPERIMENTS.md`) was found."]
+        lines += [f"The experiment log `{experiments.name}` was not found."]
     return lines
 
 
@@ -238,10 +236,11 @@ def render(meta: ModelMetadata, report: ValidationReport, source: RunSource,
         _scope(scope_eval, meta),
         _baseline(source, options.baseline, options.experiments),
         ["## Reproduce", "",
-         f"    pneumonia-convert {source.run_dir} --out DIR --quantization {options.quantization} "
+         f"    pneumonia-convert RUN_DIR --out DIR --quantization {options.quantization} "
          f"--calibration-images {options.calibration_images} --scope-images {options.scope_images}"
          + (" --rethreshold" if options.rethreshold else ""),
-         "", "The training command and configuration are in the run's `config.json` "
-         "(summarised in `metadata.json` under `training`)."],
+         "", f"RUN_DIR is the training run folder (`{source.run_dir.name}`); the options are "
+         "also in `recipe.json`. The training command and configuration are in the run's "
+         "`config.json` (summarised in `metadata.json` under `training`)."],
     ]
     return "\n\n".join("\n".join(s) for s in sections) + "\n"

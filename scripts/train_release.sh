@@ -24,7 +24,7 @@ start=$(date +%s)
 # shellcheck disable=SC2086
 "$PY/pneumonia-train" --data "$DATA" --out "$RUN_DIR" --config default ${TRAIN_ARGS:-}
 trained=$(date +%s)
-convert_args=("$RUN_DIR" --out "$MODEL_DIR" --force --rethreshold)
+convert_args=("$RUN_DIR" --out "$MODEL_DIR" --force --rethreshold --experiments training/EXPERIMENTS.md)
 if [[ -n "${BASELINE_RUN:-}" ]]; then
     convert_args+=(--baseline "$BASELINE_RUN")
 fi
