@@ -50,7 +50,8 @@ def _threshold(text: str) -> float:
     return value
 
 
-def _workers(text: str) -> int:
+def workers_option(text: str) -> int:
+    """``--workers N``: an integer from 1 to 16 (also used by ``calibrate``)."""
     try:
         value = int(text)
     except ValueError:
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("--no-site-profile", action="store_true",
                      help="use the model's own calibration and threshold, not the site profile "
                      "(docs/site-calibration.md)")
-    cls.add_argument("--workers", type=_workers, default=None, metavar="N",
+    cls.add_argument("--workers", type=workers_option, default=None, metavar="N",
                      help="worker threads, each with its own interpreter (default: 2 on a "
                      "machine with two cores or more, else 1)")
     return parser

@@ -194,7 +194,7 @@ def _relative(path: str, root: Path | None) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from desktop.batch import _workers
+    from desktop.batch import workers_option
 
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing profile")
     p.add_argument("--model-dir", type=Path, default=None, metavar="DIR",
                    help="model folder; default: the bundled model")
-    p.add_argument("--workers", type=_workers, default=None, metavar="N",
+    p.add_argument("--workers", type=workers_option, default=None, metavar="N",
                    help="classification threads (default: 2 with two cores or more, else 1)")
     return p
 

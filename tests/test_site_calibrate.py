@@ -68,8 +68,8 @@ def test_calibrate_writes_a_verified_profile_and_plots(calibrated: dict) -> None
     assert prof.data["calibration"]["method"] in ("temperature", "logistic")
     assert prof.after["sensitivity"]["value"] >= prof.data["threshold"]["target_sensitivity"]
     for png in sp.plot_paths(out):
-        img = Image.open(png)
-        assert img.format == "PNG" and img.size[0] >= 600
+        with Image.open(png) as img:
+            assert img.format == "PNG" and img.size[0] >= 600
     assert sorted(p.name for p in out.parent.iterdir()) == sorted(
         [out.name, *(p.name for p in sp.plot_paths(out))])  # no temporaries left
     # the table: before / after / cross-validated, with intervals
