@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from desktop import site_config
 from desktop.audit import AuditError, AuditEvent
+from pneumonia_core.pipeline import display_path
 from pneumonia_core.site_profile import SiteProfileError, format_table, plot_paths
 
 if TYPE_CHECKING:
@@ -131,6 +132,17 @@ def _changed(w: MainWindow, action: str, note: str = "") -> None:
     paths = [r.path for r in w.results.rows()]
     if paths:
         w.clear_results()
+
+        def drop_stale(_cancelled: bool = False) -> None:
+            """Films flagged under the old point but not under the new one leave the review
+            list while nobody has reviewed them (as after a threshold change)."""
+            w.runner.finished.disconnect(drop_stale)
+            for row in w.results.rows():
+                if row.status == "ok" and not row.flagged:
+                    w.store.remove_pending(display_path(row.path), row.file_sha256)
+            w._reload_flags()
+
+        w.runner.finished.connect(drop_stale)
         w.open_paths(paths)
     w.statusBar().showMessage(f"{w.site.source} in force"
                               + (f"; re-classifying {len(paths)} open file(s)" if paths else ""),

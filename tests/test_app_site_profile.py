@@ -62,15 +62,22 @@ def test_machine_profile_is_shown_used_and_audited(qtbot, profile, home, tmp_pat
     assert "turned off" in w.result_panel.model_label.text()
     assert w.point.threshold == pytest.approx(meta.threshold_value)
     assert {r.threshold for r in w.results.rows()} == {meta.threshold_value}
+    flagged_now = {r.path for r in w.results.rows() if r.flagged}
+    assert {e.path for e in w.flagged.model.entries()} == flagged_now
     assert site_actions.ACTION_REVERT in audit_actions(home)
     w.close()
 
 
-def test_import_from_the_window(qtbot, profile, home, monkeypatch):
+def test_import_from_the_window(qtbot, profile, home, tmp_path, monkeypatch):
     monkeypatch.setenv("PNEUMONIA_XRAY_SITE_PROFILE", "")
-    w = new_window(qtbot)
+    w = new_window(qtbot, [generated_films(tmp_path / "study")])  # the profile's own films
     assert "no site profile" in w.result_panel.model_label.text()
-    assert site_actions.import_profile(w, str(profile))
+    before = {e.path for e in w.flagged.model.entries()}
+    with qtbot.waitSignal(w.runner.finished, timeout=60_000):
+        assert site_actions.import_profile(w, str(profile))
+    # films no longer flagged under the profile left the review list (none was reviewed)
+    after = {e.path for e in w.flagged.model.entries()}
+    assert after == {r.path for r in w.results.rows() if r.flagged} and after < before
     assert "site profile, imported by you" in w.result_panel.model_label.text()
     assert (home / "config" / "site_profile.json").read_bytes() == profile.read_bytes()
     assert (home / "config" / "site_profile.roc.png").is_file()
