@@ -4,6 +4,7 @@ model's and the site's operating points. Both return PNG bytes."""
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 
@@ -13,18 +14,50 @@ from PIL import Image, ImageDraw, ImageFont
 from pneumonia_core import metrics
 
 W, H = 720, 600
-LEFT, RIGHT, TOP, BOTTOM = 80, 30, 60, 80
+LEFT, RIGHT, TOP, BOTTOM = 100, 30, 60, 80
 BEFORE = (217, 95, 2)
 AFTER = (27, 94, 158)
 GRID = (225, 225, 225)
 INK = (30, 30, 30)
 
 
+@functools.lru_cache(maxsize=8)
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's built-in font at ``size`` px, or its bitmap font where Pillow has no FreeType
+    (the app bundle leaves FreeType out: build.spec)."""
     try:
         return ImageFont.load_default(size=size)
-    except (TypeError, OSError, ImportError):  # Pillow without FreeType: the bitmap font
+    except (TypeError, OSError, ImportError):
         return ImageFont.load_default()
+
+
+def _bitmap_scale(size: int) -> int:
+    """The 11 px bitmap font is drawn twice as large for labels and titles."""
+    return 1 if size < 16 else 2
+
+
+def text_length(text: str, size: int) -> float:
+    font = _font(size)
+    if isinstance(font, ImageFont.FreeTypeFont):
+        return font.getlength(text)
+    return font.getbbox(text)[2] * _bitmap_scale(size)
+
+
+def draw_text(img: Image.Image, xy: tuple[float, float], text: str, size: int,
+              fill: tuple[int, int, int] | str = INK, anchor: str = "la") -> None:
+    """Text with a two-letter anchor (l/m/r, a/m/d), also with the bitmap font."""
+    font = _font(size)
+    if isinstance(font, ImageFont.FreeTypeFont):
+        ImageDraw.Draw(img).text(xy, text, fill=fill, font=font, anchor=anchor)
+        return
+    k = _bitmap_scale(size)
+    _, _, w, h = font.getbbox(text)
+    mask = Image.new("L", (max(1, w), max(1, h)), 0)
+    ImageDraw.Draw(mask).text((0, 0), text, fill=255, font=font)
+    mask = mask.resize((mask.width * k, mask.height * k), Image.Resampling.NEAREST)
+    x = xy[0] - {"l": 0, "m": mask.width / 2, "r": mask.width}[anchor[0]]
+    y = xy[1] - {"a": 0, "t": 0, "m": mask.height / 2, "d": mask.height}[anchor[1]]
+    img.paste(Image.new("RGB", mask.size, fill), (round(x), round(y)), mask)
 
 
 class _Axes:
@@ -35,7 +68,7 @@ class _Axes:
         self.d = ImageDraw.Draw(self.img)
         self.x0, self.x1 = LEFT, W - RIGHT
         self.y0, self.y1 = H - BOTTOM, TOP
-        small, label, big = _font(14), _font(16), _font(19)
+        small, tick, label, big = 14, 16, 17, 19
         self.small = small
         for i in range(6):
             v = i / 5
@@ -44,17 +77,17 @@ class _Axes:
             self.d.line([(self.x0, y), (self.x1, y)], fill=GRID)
             self.d.line([(x, self.y0), (x, self.y0 + 6)], fill=INK, width=2)
             self.d.line([(self.x0 - 6, y), (self.x0, y)], fill=INK, width=2)
-            self.d.text((x, self.y0 + 9), f"{v:.1f}", fill=INK, font=small, anchor="ma")
-            self.d.text((self.x0 - 10, y), f"{v:.1f}", fill=INK, font=small, anchor="rm")
+            draw_text(self.img, (x, self.y0 + 9), f"{v:.1f}", tick, anchor="ma")
+            draw_text(self.img, (self.x0 - 10, y), f"{v:.1f}", tick, anchor="rm")
         self.d.rectangle([self.x0, self.y1, self.x1, self.y0], outline=INK, width=2)
-        self.d.text(((self.x0 + self.x1) / 2, H - 30), xlabel, fill=INK, font=label, anchor="mm")
-        self.d.text((W / 2, 28), title, fill=INK, font=big, anchor="mm")
+        draw_text(self.img, ((self.x0 + self.x1) / 2, H - 30), xlabel, label, anchor="mm")
+        draw_text(self.img, (W / 2, 28), title, big, anchor="mm")
         # rotated y label
-        tw = int(self.d.textlength(ylabel, font=label)) + 8
-        tmp = Image.new("RGB", (tw, 24), "white")
-        ImageDraw.Draw(tmp).text((tw / 2, 12), ylabel, fill=INK, font=label, anchor="mm")
+        tw = int(text_length(ylabel, label)) + 8
+        tmp = Image.new("RGB", (tw, 26), "white")
+        draw_text(tmp, (tw / 2, 13), ylabel, label, anchor="mm")
         rot = tmp.rotate(90, expand=True)
-        self.img.paste(rot, (14, int((self.y0 + self.y1) / 2 - rot.height / 2)))
+        self.img.paste(rot, (10, int((self.y0 + self.y1) / 2 - rot.height / 2)))
 
     def px(self, x: float, y: float) -> tuple[float, float]:
         return (self.x0 + x * (self.x1 - self.x0), self.y0 - y * (self.y0 - self.y1))
@@ -71,7 +104,7 @@ class _Axes:
 
     def legend(self, entries: list[tuple[str, tuple[int, int, int]]], corner: str) -> None:
         font = self.small
-        width = max(int(self.d.textlength(t, font=font)) for t, _ in entries) + 44
+        width = max(int(text_length(t, font)) for t, _ in entries) + 44
         height = 24 * len(entries) + 10
         x = self.x0 + 12 if corner == "left" else self.x1 - width - 12
         y = self.y1 + 12 if corner == "left" else self.y0 - height - 12
@@ -79,7 +112,7 @@ class _Axes:
         for i, (text, colour) in enumerate(entries):
             cy = y + 17 + 24 * i
             self.d.line([(x + 8, cy), (x + 30, cy)], fill=colour, width=4)
-            self.d.text((x + 36, cy), text, fill=INK, font=font, anchor="lm")
+            draw_text(self.img, (x + 36, cy), text, font, anchor="lm")
 
     def png(self) -> bytes:
         buf = io.BytesIO()
@@ -109,8 +142,8 @@ def reliability_png(labels: np.ndarray, before: np.ndarray, after: np.ndarray,
     ax.legend([(f"model default (ECE {ece_before:.3f})", BEFORE),
                (f"site profile (ECE {ece_after:.3f})", AFTER),
                ("perfect calibration", (150, 150, 150))], "left")
-    ax.d.text((ax.x0 + 14, ax.y1 + 100), "larger dot: more films in the bin",
-              fill=(110, 110, 110), font=ax.small, anchor="la")
+    draw_text(ax.img, (ax.x0 + 14, ax.y1 + 100), "larger dot: more films in the bin", ax.small,
+              fill=(110, 110, 110))
     return ax.png()
 
 

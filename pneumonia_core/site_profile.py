@@ -120,12 +120,14 @@ def choose_threshold(probs: Sequence[float], labels: Sequence[int],
 
 
 def stratified_folds(labels: Sequence[int], k: int = CV_FOLDS, seed: int = CV_SEED) -> np.ndarray:
-    """Fold index per film: each class shuffled (seeded) and dealt round-robin."""
+    """Fold index per film: each class shuffled (seeded, :func:`metrics.seeded_uint64`; the
+    bundle has no ``numpy.random``) and dealt round-robin."""
     y = np.asarray(labels)
-    rng = np.random.default_rng(seed)
     folds = np.zeros(y.size, dtype=np.int64)
     for cls in (0, 1):
-        idx = rng.permutation(np.flatnonzero(y == cls))
+        members = np.flatnonzero(y == cls)
+        idx = members[np.argsort(metrics.seeded_uint64(seed * 2 + cls, members.size),
+                                 kind="stable")]
         folds[idx] = np.arange(idx.size) % k
     return folds
 

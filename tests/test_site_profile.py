@@ -167,3 +167,24 @@ def test_plots_are_pngs_with_content() -> None:
         assert img.format == "PNG" and img.size == (site_plots.W, site_plots.H)
         colours = {c for _, c in img.convert("RGB").getcolors(1 << 20)}
         assert site_plots.AFTER in colours and site_plots.BEFORE in colours
+
+
+def test_plots_without_freetype_as_in_the_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """build.spec leaves Pillow's FreeType module out: the plots use the bitmap font."""
+    from PIL import ImageFont
+    from PIL._util import DeferredError
+
+    monkeypatch.setattr(ImageFont, "core", DeferredError.new(ImportError("no FreeType")))
+    site_plots._font.cache_clear()
+    try:
+        assert not isinstance(site_plots._font(16), ImageFont.FreeTypeFont)
+        z, y = shifted_site()
+        f = fit(z, y)
+        data = site_plots.roc_png(y, z, 0.97, (0.4, 1.0), (0.15, 0.98))
+        with Image.open(io.BytesIO(data)) as img:
+            grey = np.asarray(img.convert("L"))
+        # the title is drawn: dark pixels in the band above the plot area
+        assert (grey[10:45, :] < 100).sum() > 200
+        assert site_plots.reliability_png(y, f.probs_before, f.probs_after, 0.1, 0.02)
+    finally:
+        site_plots._font.cache_clear()
