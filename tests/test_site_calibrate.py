@@ -293,3 +293,14 @@ def test_import_refuses_another_models_profile(calibrated: dict, tmp_path: Path)
     with pytest.raises(sp.SiteProfileError, match="another model"):
         site_config.import_profile(calibrated["path"], "1" * 64)
     assert not site_config.user_profile_path().exists()
+
+
+def test_usage_errors_and_the_entry_point(films: Path, tmp_path: Path) -> None:
+    from desktop.__main__ import is_headless, main
+
+    code, _out, err = run(str(films), "--target-sensitivity", "1.5", "--dry-run")
+    assert code == calibrate.EXIT_USAGE and "--target-sensitivity" in err
+    code, _out, err = run(str(tmp_path / "missing"), "--dry-run")
+    assert code == calibrate.EXIT_USAGE and "neither a folder nor a CSV" in err
+    assert is_headless(["--model-dir", "m", "calibrate", "x"]) and is_headless(["calibrate"])
+    assert main(["calibrate", "--help"]) == 0
