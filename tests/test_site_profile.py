@@ -188,3 +188,17 @@ def test_plots_without_freetype_as_in_the_bundle(monkeypatch: pytest.MonkeyPatch
         assert site_plots.reliability_png(y, f.probs_before, f.probs_after, 0.1, 0.02)
     finally:
         site_plots._font.cache_clear()
+
+
+def test_the_fit_needs_no_numpy_random(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundle has no numpy.random (build.spec): folds and bootstrap draws must not use it."""
+    z, y = shifted_site()
+
+    class Missing:
+        def __getattr__(self, name: str) -> None:
+            raise ModuleNotFoundError("No module named 'numpy.random'")
+
+    monkeypatch.setattr(np, "random", Missing())
+    f = fit(z, y)
+    assert f.after_cv["roc_auc"]["ci_low"] < f.after_cv["roc_auc"]["value"]
+    assert sorted(np.bincount(sp.stratified_folds(y))) == [64, 64, 64, 64, 64]
