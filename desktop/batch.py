@@ -90,9 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="decision threshold on P(pneumonia), 0 < T < 1; default: the model's")
     cls.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
                      help="model folder; default: the bundled model")
-    cls.add_argument("--no-site-profile", action="store_true",
-                     help="use the model's own calibration and threshold, not the site profile "
-                     "(docs/site-calibration.md)")
+    site = cls.add_mutually_exclusive_group()
+    site.add_argument("--site-profile", type=Path, default=None, metavar="PROFILE",
+                      help="use this site profile (from `calibrate`) for this run; refused "
+                      "(edited, another model): exit 1, nothing written")
+    site.add_argument("--no-site-profile", action="store_true",
+                      help="use the model's own calibration and threshold, not the site "
+                      "profile in force (docs/site-calibration.md)")
     cls.add_argument("--workers", type=workers_option, default=None, metavar="N",
                      help="worker threads, each with its own interpreter (default: 2 on a "
                      "machine with two cores or more, else 1)")
@@ -213,8 +217,14 @@ def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
         stderr.write(f"{PROG}: error: the model could not be loaded: {exc}\n")
         return EXIT_MODEL
     from desktop import site_config
+    from pneumonia_core.site_profile import SiteProfileError
 
-    active = site_config.for_classify(bundle.metadata.sha256, args.no_site_profile)
+    try:
+        active = site_config.for_classify(bundle.metadata.sha256, args.no_site_profile,
+                                          args.site_profile)
+    except SiteProfileError as exc:
+        stderr.write(f"{PROG}: error: {exc}\n")
+        return EXIT_MODEL
     if active.problem:
         stderr.write(f"{PROG}: warning: {active.problem} Using the model's own operating point.\n")
     point = active.operating_point(bundle)

@@ -310,7 +310,10 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         return fail(EXIT_USAGE, str(exc))
     except OSError as exc:
         return fail(EXIT_USAGE, f"cannot write {out}: {exc}")
-    stdout.write(f"wrote {out} (+ {rel_png.name}, {roc_png.name})\n")
+    stdout.write(f"wrote {out} (+ {rel_png.name}, {roc_png.name})\n"
+                 f"to use it: pneumonia-xray classify ... --site-profile {out}; for this user: "
+                 "Tools > Import site profile... in the window; for a workstation or a build: "
+                 "docs/site-calibration.md\n")
     log.info("site profile written: %s", out)
     return EXIT_OK
 

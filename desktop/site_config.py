@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 MACHINE_ENV = "PNEUMONIA_XRAY_SITE_PROFILE"
 SOURCE_MODEL = "model default"
-SOURCES = {"user": "imported by you", "machine": "machine-wide", "bundle": "bundled"}
+SOURCES = {"user": "imported by you", "machine": "machine-wide", "bundle": "bundled",
+           "option": "given with --site-profile"}
 
 
 def user_profile_path() -> Path:
@@ -153,11 +154,15 @@ def import_profile(source: str | os.PathLike[str], model_sha256: str) -> SitePro
 USER_OFF = "you chose Tools > Revert to model default"
 
 
-def for_classify(model_sha256: str, no_site_profile: bool) -> ActiveProfile:
-    """What ``classify`` and ``--self-test`` use: the user's choice in the window counts too
-    (settings read without creating any folder)."""
+def for_classify(model_sha256: str, no_site_profile: bool,
+                 explicit: str | os.PathLike[str] | None = None) -> ActiveProfile:
+    """What ``classify`` and ``--self-test`` use: ``--site-profile FILE`` for this run
+    (refused: :class:`SiteProfileError`), else the locations above; the user's choice in the
+    window counts too (settings read without creating any folder)."""
     from desktop.settings import Settings
 
+    if explicit is not None:
+        return ActiveProfile(load_profile(explicit, model_sha256), "option", str(explicit))
     if no_site_profile:
         return resolve(model_sha256, "--no-site-profile")
     path = paths.config_base() / paths.SETTINGS_NAME

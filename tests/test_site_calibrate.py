@@ -304,3 +304,16 @@ def test_usage_errors_and_the_entry_point(films: Path, tmp_path: Path) -> None:
     assert code == calibrate.EXIT_USAGE and "neither a folder nor a CSV" in err
     assert is_headless(["--model-dir", "m", "calibrate", "x"]) and is_headless(["calibrate"])
     assert main(["calibrate", "--help"]) == 0
+
+
+def test_site_profile_option_of_classify(calibrated: dict, tmp_path: Path) -> None:
+    src = generated_films(tmp_path / "in", n=2)
+    code, err = classify(str(src), "--csv", str(tmp_path / "a.csv"),
+                         "--site-profile", str(calibrated["path"]))
+    assert code == 0 and "given with --site-profile" in err
+    thr = f"{calibrated['profile'].threshold:.4f}"
+    assert all(thr in r["message"] for r in read_csv(tmp_path / "a.csv"))
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(calibrated["path"].read_bytes().replace(b"\n", b"\r\n"))
+    code, err = classify(str(src), "--csv", str(tmp_path / "b.csv"), "--site-profile", str(bad))
+    assert code == 1 and "integrity check" in err and not (tmp_path / "b.csv").exists()
