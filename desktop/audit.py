@@ -1,7 +1,8 @@
 """The append-only audit trail (Qt-free SQLite).
 
 Every classification and every review action is one row: time (UTC), file path and SHA-256,
-model SHA-256, probability, threshold, decision, user action, note. Triggers make SQLite
+model SHA-256 (and, for classifications, the model folder's digest and whether it is the
+folder pinned in this build, see :mod:`pneumonia_core.integrity`), probability, threshold, decision, user action, note. Triggers make SQLite
 refuse ``UPDATE`` and ``DELETE`` on the table, so entries are never rewritten through SQL;
 one transaction per append, WAL journal, ``synchronous=FULL``.
 
@@ -51,7 +52,9 @@ CREATE TABLE IF NOT EXISTS audit (
     threshold     REAL,
     decision      TEXT NOT NULL DEFAULT '',
     note          TEXT NOT NULL DEFAULT '',
-    user          TEXT NOT NULL DEFAULT ''
+    user          TEXT NOT NULL DEFAULT '',
+    model_folder_sha256 TEXT NOT NULL DEFAULT '',
+    model_verified INTEGER
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END;
@@ -73,6 +76,11 @@ class AuditEvent:
     decision: str = ""
     note: str = ""
     user: str = ""
+    #: digest of the whole model folder (pneumonia_core.integrity) and whether it is the
+    #: folder pinned in this build (1), another one (0), or not recorded (None: no model,
+    #: or a row written before this column existed)
+    model_folder_sha256: str = ""
+    model_verified: int | None = None
     time: str = ""
     id: int | None = None
 
@@ -80,7 +88,10 @@ class AuditEvent:
 _FIELDS = [f.name for f in fields(AuditEvent) if f.name != "id"]
 #: Column order of the table and of the CSV export.
 COLUMNS = ["id", "time", "action", "path", "file_sha256", "model_sha256", "probability",
-           "threshold", "decision", "note", "user"]
+           "threshold", "decision", "note", "user", "model_folder_sha256", "model_verified"]
+#: Columns added after the first release: (name, SQL definition), added to older files.
+_ADDED_COLUMNS = [("model_folder_sha256", "TEXT NOT NULL DEFAULT ''"),
+                  ("model_verified", "INTEGER")]
 
 
 class AuditError(RuntimeError):
@@ -105,8 +116,19 @@ class AuditLog:
         self._user = current_user()
         try:
             self._db = open_durable(self.path, _SCHEMA, timeout)
+            self._add_missing_columns()
         except (OSError, sqlite3.Error) as exc:
             raise AuditError(f"Cannot open the audit log {self.path}: {exc}") from None
+
+    def _add_missing_columns(self) -> None:
+        """An audit file from an older version gains the newer columns (empty in old rows)."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(audit)")}
+        for name, definition in _ADDED_COLUMNS:
+            if name not in have:
+                with immediate_transaction(self._db):
+                    have = {row[1] for row in self._db.execute("PRAGMA table_info(audit)")}
+                    if name not in have:
+                        self._db.execute(f"ALTER TABLE audit ADD COLUMN {name} {definition}")
 
     def append(self, event: AuditEvent) -> AuditEvent:
         """Append one event in its own transaction; returns it with ``id`` and ``time``."""
@@ -163,9 +185,12 @@ class AuditLog:
         self.close()
 
 
-def classification_event(result: object, model_sha256: str, action: str = "classify") -> AuditEvent:
+def classification_event(result: object, model_sha256: str, action: str = "classify",
+                         model_folder_sha256: str = "",
+                         model_verified: bool | None = None) -> AuditEvent:
     """The audit event of a :class:`pneumonia_core.pipeline.Result` (decision: the predicted
-    label when ok, else the status)."""
+    label when ok, else the status), with the model file's and model folder's digests and
+    whether the folder is the pinned one."""
     status = getattr(result, "status", "error")
     decision = getattr(result, "prediction", None) if status == "ok" else status
     return AuditEvent(
@@ -177,4 +202,6 @@ def classification_event(result: object, model_sha256: str, action: str = "class
         threshold=getattr(result, "threshold", None),
         decision=decision or "",
         note=getattr(result, "message", "") or "",
+        model_folder_sha256=model_folder_sha256,
+        model_verified=None if model_verified is None else int(model_verified),
     )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 from desktop import csv_safe
 
 if TYPE_CHECKING:
+    from pneumonia_core.model import ModelBundle
     from pneumonia_core.pipeline import Result
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,23 @@ def version_text(model_dir: Path | None = None) -> tuple[str, bool]:
         meta = ModelMetadata.load(folder)
     except MetadataError as exc:
         return f"{line}\nmodel: unavailable ({exc})", False
+    from pneumonia_core.integrity import IntegrityError, verify_folder
+    from pneumonia_core.wording import format_threshold
+
+    try:
+        state = verify_folder(folder).describe()
+    except IntegrityError as exc:
+        return f"{line}\nmodel: refused ({exc})", False
     return (f"{line}\nmodel: {meta.name} {meta.version} ({meta.quantization}, "
-            f"sha256 {meta.sha256[:12]}, threshold {meta.threshold_value:g})"), True
+            f"sha256 {meta.sha256[:12]}, threshold {format_threshold(meta.threshold_value)}), "
+            f"{state}"), True
+
+
+def unverified_text(bundle: ModelBundle) -> str:
+    """The warning for results of a model folder that is not the one pinned in this build."""
+    v = bundle.verification
+    return (f"UNVERIFIED MODEL {bundle.folder} (folder digest {v.short}): {v.reason}. Its "
+            "results are not those of the model this app was validated with.")
 
 
 # -- classification --------------------------------------------------------------------------
@@ -135,8 +151,11 @@ def csv_row(result: Result) -> list[str]:
     probability = f"{result.probability:.4f}" if ok and result.probability is not None else ""
     message = result.message
     if ok and not message and result.probability is not None and result.threshold is not None:
+        from pneumonia_core.wording import format_pair
+
         relation = ">=" if result.positive else "<"
-        message = f"P(pneumonia) {result.probability:.4f} {relation} threshold {result.threshold:.4f}"
+        p_text, t_text = format_pair(result.probability, result.threshold)
+        message = f"P(pneumonia) {p_text} {relation} threshold {t_text}"
     return [
         str(csv_safe.cell(display_path(result.path))),
         result.status,
@@ -232,6 +251,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
         point = point.with_threshold(args.threshold, source=f"{point.source} + --threshold")
     threshold = point.threshold
     log.info("operating point: %s", active.describe())
+    # An unverified folder was logged as a WARNING by ModelBundle.load; the summary says it again.
     files = list(iter_image_files(args.paths))
     progress = Progress(len(files), stderr)
     counts = {"ok": 0, "error": 0, "out_of_scope": 0, "flagged": 0}
@@ -261,12 +281,17 @@ def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
     n = len(files)
     elapsed = time.perf_counter() - progress.start
     skipped = counts["error"] + counts["out_of_scope"]
+    from pneumonia_core.wording import format_threshold
+
+    model_line = ("model: verified" if bundle.verified
+                  else f"model: {unverified_text(bundle)}")
     stderr.write(
         f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
-        f"{threshold:.4f}: {counts['ok']} ok, {counts['error']} error, {counts['out_of_scope']} "
-        f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n"
+        f"{format_threshold(threshold)}: {counts['ok']} ok, {counts['error']} error, {counts['out_of_scope']} "
+        f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n{model_line}\n"
         f"operating point: {active.describe()}"
-        + (f"; --threshold {threshold:.4f} replaces its threshold" if args.threshold else "")
+        + (f"; --threshold {format_threshold(threshold)} replaces its threshold"
+           if args.threshold else "")
         + "\n"
     )
     if n == 0:

@@ -117,7 +117,6 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
     """
     files = list(iter_image_files(paths))
     yield Discovered(len(files))
-    model_sha = bundle.metadata.sha256 if bundle is not None else ""
     store = ReviewStore(review_db)
     audit = AuditLog(audit_db)
     results = classify_many(files, bundle, operating_point, workers=workers)
@@ -129,7 +128,7 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
             now = time.monotonic()
             if (len(pending) >= SAVE_CHUNK_FILES or now - last_save >= SAVE_CHUNK_SECONDS
                     or k == len(files) - 1):
-                yield from _save_chunk(pending, model_sha, store, audit, bundle is not None)
+                yield from _save_chunk(pending, bundle, store, audit)
                 pending = []
                 last_save = time.monotonic()
     finally:
@@ -138,11 +137,13 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
         audit.close()
 
 
-def _save_chunk(pending: list[tuple[Result, ResultRow]], model_sha: str, store: ReviewStore,
-                audit: AuditLog, save: bool) -> Iterator[Classified]:
+def _save_chunk(pending: list[tuple[Result, ResultRow]], bundle: ModelBundle | None,
+                store: ReviewStore, audit: AuditLog) -> Iterator[Classified]:
     flags: dict[str, FlagEntry] = {}
-    if save:
-        audit.append_many([classification_event(r, model_sha) for r, _ in pending])
+    if bundle is not None:
+        model_sha = bundle.metadata.sha256
+        facts = bundle.verification.audit_details()  # folder digest + verified flag
+        audit.append_many([classification_event(r, model_sha, **facts) for r, _ in pending])
         stored = store.upsert_many([flag_entry(row, model_sha) for _, row in pending
                                     if row.flagged])
         flags = {e.path: e for e in stored}

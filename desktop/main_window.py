@@ -41,6 +41,7 @@ from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import IMAGE_SUFFIXES
 from pneumonia_core.metadata import INTENDED_USE
 from pneumonia_core.model import ModelBundle
+from pneumonia_core.wording import format_threshold
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,10 @@ class MainWindow(ReviewActions, QMainWindow):
         if self.bundle is None:
             problems.append("The model could not be loaded, so images can be viewed but NOT "
                             f"classified. {self.model_error}")
+        if self.bundle is not None and not self.bundle.verified:
+            v = self.bundle.verification
+            problems.append(f"UNVERIFIED MODEL in {self.bundle.folder}: {v.reason}; folder "
+                            f"digest {v.short}. Its results must not be relied on.")
         if self.storage_error:
             problems.append(self.storage_error)
         self.banner.setVisible(bool(problems))
@@ -215,9 +220,10 @@ class MainWindow(ReviewActions, QMainWindow):
             self.result_panel.set_model_info("No model loaded.")
             return
         m = self.meta
+        state = "verified" if self.bundle is not None and self.bundle.verified else "UNVERIFIED"
         self.result_panel.set_model_info(
-            f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… · "
-            f"threshold {self.threshold:.3f} ({self.point.source})\n"
+            f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… ({state}) · "
+            f"threshold {format_threshold(self.threshold, 3)} ({self.point.source})\n"
             + site_actions.describe(self))
 
     # -- opening ---------------------------------------------------------------------------
@@ -280,15 +286,23 @@ class MainWindow(ReviewActions, QMainWindow):
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
-        self.count_label.setText(f"{done} of {total} classified")
+        verb = "classified" if self.bundle is not None else "listed (no model: not classified)"
+        self.count_label.setText(f"{done} of {total} {verb}")
 
     def _on_batch_finished(self, cancelled: bool) -> None:
         self.cancel_button.setEnabled(False)
-        rows = self.results.rows()
-        flagged = sum(1 for r in rows if r.flagged)
         state = "Cancelled" if cancelled else "Done"
+        if self.bundle is None:
+            self.count_label.setText(
+                f"{state}: {self.runner.done} of {self.runner.total} file(s) listed, none "
+                "classified: no model loaded")
+            self.statusBar().showMessage(self.count_label.text(), 10000)
+            return
+        rows = self.results.rows()
+        classified = sum(1 for r in rows if r.status == "ok")
+        flagged = sum(1 for r in rows if r.flagged)
         self.count_label.setText(f"{state}: {self.runner.done} of {self.runner.total} "
-                                 f"classified, {flagged} flagged")
+                                 f"processed, {classified} classified, {flagged} flagged")
         self.statusBar().showMessage(self.count_label.text(), 10000)
 
     # -- navigation and preview ------------------------------------------------------------

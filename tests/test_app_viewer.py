@@ -90,7 +90,8 @@ def test_16bit_png_is_loaded_like_its_8bit_twin(qtbot, tmp_path, full_res_images
     p8 = save_png(gray, tmp_path / "eight.png")
     p16 = tmp_path / "sixteen.png"
     Image.fromarray(gray.astype(np.uint16) * 257).save(p16)
-    assert Image.open(p16).mode.startswith("I")
+    with Image.open(p16) as im:
+        assert im.mode.startswith("I")
     w = new_window(qtbot, [p8, p16])
     rows = {Path(r.path).name: r for r in w.results.rows()}
     assert rows["sixteen.png"].status == rows["eight.png"].status != "error"

@@ -70,6 +70,8 @@ def kill_after(cmd: list[str], env: dict[str, str], delay: float | None
         proc.wait(timeout=30)
         killed = True
     thread.join(timeout=30)
+    if proc.stdout is not None:
+        proc.stdout.close()
     return lines, killed, stamps
 
 
