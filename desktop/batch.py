@@ -288,11 +288,11 @@ def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
     stderr.write(
         f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
         f"{format_threshold(threshold)}: {counts['ok']} ok, {counts['error']} error, {counts['out_of_scope']} "
-        f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n{model_line}\n"
+        f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n"
         f"operating point: {active.describe()}"
         + (f"; --threshold {format_threshold(threshold)} replaces its threshold"
            if args.threshold else "")
-        + "\n"
+        + f"\n{model_line}\n"
     )
     if n == 0:
         stderr.write(f"{PROG}: no image files found in the given paths\n")
