@@ -3,6 +3,7 @@
     pneumonia-xray [FILES_OR_FOLDERS...]          open the app (optionally with files)
     pneumonia-xray classify PATH... --csv OUT     headless batch classification
     pneumonia-xray calibrate FOLDER_OR_CSV        fit a site profile (desktop/calibrate.py)
+    pneumonia-xray verify [--db FILE]             check the audit trail's hash chain
     pneumonia-xray --version | --self-test
 """
 
@@ -28,7 +29,8 @@ def is_headless(args: list[str]) -> bool:
     """True when the command line asks for a headless command (``--model-dir DIR`` may come
     first); anything else, including file names, opens the window."""
     rest = _split_model_dir(args)[1]
-    return bool(rest) and (rest[0] in ("classify", "calibrate") or rest[0] in _HEADLESS)
+    return bool(rest) and (rest[0] in ("classify", "verify", "calibrate")
+                           or rest[0] in _HEADLESS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import site_config
-from desktop.audit import AuditError, AuditEvent
+from desktop.audit import AuditEvent
+from desktop.sqlite_util import StorageError
 from pneumonia_core.pipeline import display_path
 from pneumonia_core.site_profile import SiteProfileError, format_table, plot_paths
 
@@ -111,7 +112,7 @@ def audit(w: MainWindow, action: str, note: str = "") -> None:
             model_sha256=w.meta.sha256 if w.meta else "",
             threshold=w.model_point.threshold,
             decision=w.site.source, note=note or w.site.describe()))
-    except AuditError as exc:
+    except StorageError as exc:
         w.show_error(f"Audit trail not written: {exc}")
 
 

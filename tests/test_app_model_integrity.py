@@ -36,11 +36,11 @@ def test_unverified_model_shows_a_banner_and_is_audited(qtbot, tmp_path, home, m
     assert w.banner.isVisible() and "UNVERIFIED MODEL" in w.banner.text()
     assert "changed: metadata.json" in w.banner.text()
     assert "(UNVERIFIED)" in w.result_panel.model_label.text()
-    with AuditLog(home / "data" / "audit.sqlite3") as audit:
+    with AuditLog(w.review_db) as audit:
         events = [e for e in audit.all() if e.action == "classify"]
     assert len(events) == 3
-    assert {(e.model_verified, e.model_folder_sha256) for e in events} == {
-        (0, w.bundle.folder_digest)}
+    assert {(e.details["model_verified"], e.details["model_folder_sha256"]) for e in events} == {
+        (False, w.bundle.folder_digest)}
 
 
 def test_shipped_model_has_no_banner_and_audits_verified(qtbot, tmp_path, home, monkeypatch):
@@ -50,9 +50,9 @@ def test_shipped_model_has_no_banner_and_audits_verified(qtbot, tmp_path, home, 
         pytest.fail("the window did not load the shipped model")
     assert not w.banner.isVisible()
     assert "(verified)" in w.result_panel.model_label.text()
-    with AuditLog(home / "data" / "audit.sqlite3") as audit:
+    with AuditLog(w.review_db) as audit:
         (event,) = [e for e in audit.all() if e.action == "classify"]
-    assert event.model_verified == 1
+    assert event.details["model_verified"] is True
 
 
 def test_without_a_model_the_status_says_nothing_was_classified(qtbot, tmp_path, monkeypatch):

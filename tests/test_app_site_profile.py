@@ -31,7 +31,10 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def audit_actions(home: Path) -> list[str]:
-    with AuditLog(home / "data" / "audit.sqlite3") as log:
+    from desktop import paths
+
+    assert paths.review_db_location().is_relative_to(home)
+    with AuditLog(paths.review_db_location()) as log:
         return [e.action for e in log.all()]
 
 

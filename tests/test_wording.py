@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pneumonia_core.wording import format_pair, format_threshold
+from pneumonia_core.formatting import format_fraction as format_threshold
+from pneumonia_core.formatting import format_pair
 from tests.conftest import synthetic_xray
 
 

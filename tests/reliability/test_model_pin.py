@@ -188,36 +188,14 @@ def test_classify_with_an_unverified_model_says_so_and_the_audit_records_it(
 
     for folder, verified in ((bad, 0), (SHIPPED, 1)):
         bundle = ModelBundle.load(folder)
-        audit_db = tmp_path / f"audit{verified}.sqlite3"
-        events = list(classify_job([images], bundle, 0.5, tmp_path / "r.sqlite3", audit_db))
+        db = tmp_path / f"data{verified}.sqlite3"
+        events = list(classify_job([images], bundle, 0.5, db))
         assert sum(isinstance(e, Classified) for e in events) == 1
-        with AuditLog(audit_db) as log:
-            (event,) = log.all()
-        assert event.model_folder_sha256 == verify_folder(folder).folder_digest
-        assert event.model_verified == verified
+        with AuditLog(db) as log:
+            (event,) = [e for e in log.all() if e.action == "classify"]
+        assert event.details["model_folder_sha256"] == verify_folder(folder).folder_digest
+        assert event.details["model_verified"] is bool(verified)
         assert event.model_sha256 == bundle.metadata.sha256
-
-
-def test_an_old_audit_file_gains_the_new_columns(tmp_path: Path) -> None:
-    import sqlite3
-
-    from desktop.audit import AuditEvent, AuditLog
-
-    path = tmp_path / "audit.sqlite3"
-    db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT "
-                     "NULL, action TEXT NOT NULL, path TEXT NOT NULL DEFAULT '', file_sha256 "
-                     "TEXT NOT NULL DEFAULT '', model_sha256 TEXT NOT NULL DEFAULT '', "
-                     "probability REAL, threshold REAL, decision TEXT NOT NULL DEFAULT '', note "
-                     "TEXT NOT NULL DEFAULT '', user TEXT NOT NULL DEFAULT '');"
-                     "INSERT INTO audit (time, action) VALUES ('2026-01-01T00:00:00Z', 'old');")
-    db.commit()
-    db.close()
-    with AuditLog(path) as log:
-        log.append(AuditEvent(action="classify", model_folder_sha256="f" * 64, model_verified=1))
-        old, new = log.all()
-    assert old.action == "old" and old.model_folder_sha256 == "" and old.model_verified is None
-    assert new.model_folder_sha256 == "f" * 64 and new.model_verified == 1
 
 
 @pytest.mark.parametrize("swapped", ["metadata.json", "model.tflite"])
