@@ -313,6 +313,14 @@ def test_site_profile_option_of_classify(calibrated: dict, tmp_path: Path) -> No
     assert code == 0 and "given with --site-profile" in err
     thr = f"{calibrated['profile'].threshold:.4f}"
     assert all(thr in r["message"] for r in read_csv(tmp_path / "a.csv"))
+    # the run's audit event names the operating point and the profile
+    from desktop import paths
+    from desktop.audit import AuditLog
+
+    with AuditLog(paths.review_db_location()) as log:
+        run_event = [e for e in log.all() if e.action == "run:classify"][-1]
+    assert run_event.details["site_profile_sha256"] == calibrated["profile"].sha256
+    assert "given with --site-profile" in run_event.note
     bad = tmp_path / "bad.json"
     bad.write_bytes(calibrated["path"].read_bytes().replace(b"\n", b"\r\n"))
     code, err = classify(str(src), "--csv", str(tmp_path / "b.csv"), "--site-profile", str(bad))
