@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Triage aid for pediatric frontal chest X-rays (offline). Without a "
         "command, opens the app window.",
         epilog=f"window: {PROG} [FILE_OR_FOLDER ...] opens the app, optionally with files. "
-        f"Headless: {PROG} classify --help.",
+        f"Headless: {PROG} classify --help, {PROG} calibrate --help (site profile).",
     )
     parser.add_argument("-V", "--version", action="store_true",
                         help="print the app and model versions and exit")
