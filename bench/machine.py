@@ -73,3 +73,17 @@ def describe(root: Path) -> dict[str, Any]:
         "git_commit": git_commit(root),
         "load_average_start": load_average(),
     }
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as the published report shows it: relative to the checkout when inside it,
+    else its last folder and file name (``release/model.keras``); docs/ holds no path of the
+    measuring machine."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(path)
+    root = Path(__file__).resolve().parent.parent
+    try:
+        return p.relative_to(root).as_posix()
+    except ValueError:
+        return f"{p.parent.name}/{p.name}"

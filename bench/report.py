@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from bench import machine
 
 #: Keys of the ratio rows, in print order (the smoke test checks these).
 RATIO_KEYS = (
@@ -277,13 +278,6 @@ def busy_warning(res: dict[str, Any]) -> str:
     return ""
 
 
-def shown_path(value: str) -> str:
-    """An absolute path as its last folder and file name (``release/model.keras``): the
-    report is published in docs/, which holds no path of the measuring machine."""
-    path = Path(value)
-    return f"{path.parent.name}/{path.name}" if path.is_absolute() else value
-
-
 def markdown(res: dict[str, Any]) -> str:
     """The three tables and the machine, as GitHub markdown."""
     m = res.get("machine", {})
@@ -296,7 +290,7 @@ def markdown(res: dict[str, Any]) -> str:
         + f"; commit {m.get('git_commit', '?')}; load average at start "
         f"{m.get('load_average_start')}, at end {m.get('load_average_end')}.",
         "",
-        f"Model: {s.get('model', '?')}. Float baseline: {shown_path(s.get('float_model', '?'))}.",
+        f"Model: {s.get('model', '?')}. Float baseline: {machine.shown_path(s.get('float_model', '?'))}.",
         "",
         "| ratio (same run) | value | goal | status |",
         "|---|---|---|---|",

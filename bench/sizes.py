@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bench import machine
+
 
 def folder_bytes(folder: Path) -> int:
     """Total size of the regular files under ``folder`` (symlinks not followed)."""
@@ -51,5 +53,5 @@ def bench_sizes(model_dir: Path, keras_model: Any | None, run_dir: Path | None,
         out["bundle_mb"] = mb(folder_bytes(bundle_dir))
     else:
         out["bundle_mb"] = None
-        out["bundle_note"] = f"no built bundle at {bundle_dir}"
+        out["bundle_note"] = f"no built bundle at {machine.shown_path(bundle_dir)}"
     return out

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import machine
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,6 +217,6 @@ def bench_startup(image: Path, repeats: int, bundle_exe: Path = BUNDLE_EXE,
         out["bundle_window_first_result"] = time_window_result([str(bundle_exe), str(image)],
                                                                repeats)
     else:
-        out["bundle"] = f"no built bundle at {bundle_exe}"
+        out["bundle"] = f"no built bundle at {machine.shown_path(bundle_exe)}"
     shutil.rmtree(csv.parent, ignore_errors=True)
     return out

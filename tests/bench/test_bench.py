@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import report
+from bench import machine, report
 from bench.__main__ import DOCS_PAGE, Settings, main, run_all, update_docs
 from bench.accuracy import operating_point, roc_auc
 from tests.conftest import ROOT
@@ -81,6 +81,8 @@ def test_docs_option_and_its_readme_alias_update_the_page(tmp_path: Path, option
 def test_report_shows_no_absolute_path_of_the_measuring_machine() -> None:
     md = report.markdown({"settings": {"float_model": "/somewhere/runs/release/model.keras"}})
     assert "Float baseline: release/model.keras." in md and "/somewhere" not in md
+    assert machine.shown_path(ROOT / "dist" / "pneumonia-xray") == "dist/pneumonia-xray"
+    assert machine.shown_path("relative/name") == "relative/name"
 
 
 def test_cli_writes_json_and_markdown_with_every_ratio_row(tmp_path: Path) -> None:
