@@ -35,6 +35,18 @@ class AugmentConfig:
     brightness: float = 0.0
     contrast: float = 0.0
     horizontal_flip: bool = False
+    # Acquisition differences (AcquisitionAugment in training/model.py), all off by default:
+    gamma: float = 0.0  # gamma drawn log-uniformly in [1/(1+g), 1+g]
+    window: float = 0.0  # black/white points moved by up to this fraction of 255 (contrast curve)
+    blur_sharpen: float = 0.0  # unsharp-mask amount in [-b, b] (negative blurs)
+    noise: float = 0.0  # Gaussian noise, sigma up to this fraction of 255
+    resample: float = 0.0  # per batch: downscale by up to this fraction and back up
+    marker_p: float = 0.0  # probability of a bright marker/letter-like box near a top corner
+
+    @property
+    def acquisition(self) -> bool:
+        return any(v > 0 for v in (self.gamma, self.window, self.blur_sharpen, self.noise,
+                                   self.resample, self.marker_p))
 
     @property
     def shear_coefficient(self) -> float:
