@@ -136,6 +136,53 @@ def test_evaluate_subcommand_reports_another_split(tiny_run: Path) -> None:
     assert report["threshold"] == thr["value"]
 
 
+@pytest.mark.slow
+def test_external_evaluation_reports_intervals_next_to_validation(tiny_run: Path,
+                                                                   small_data_root: Path) -> None:
+    external = small_data_root / "val"  # any labelled NORMAL/ + PNEUMONIA/ folder
+    assert main(["evaluate", str(tiny_run), "--external", str(external), "--name", "ext",
+                 "--usage", "selection", "--no-cache"]) == 0
+    report = json.loads((tiny_run / "report_external_ext.json").read_text())
+    n_files = len(list(external.glob("*/*.jpeg")))
+    assert report["usage"] == "selection" and report["external"]["n"] == n_files == len(report["files"])
+    split = json.loads((tiny_run / "split.json").read_text())
+    assert report["validation"]["n"] == len(split["val"])
+    thr = json.loads((tiny_run / "threshold.json").read_text())
+    assert report["threshold"] == thr["value"] == report["external"]["threshold"]
+    for part in ("external", "validation"):
+        r = report[part]
+        for key in ("sensitivity", "specificity", "roc_auc"):
+            lo, hi = r[f"{key}_ci"]
+            assert 0.0 <= lo <= r[key] <= hi <= 1.0, (part, key, r[key], lo, hi)
+    assert len(np.load(tiny_run / "external_ext_logits.npy")) == n_files
+    md = (tiny_run / "report_external_ext.md").read_text()
+    assert "ext (selection)" in md and "validation split" in md
+    # a folder without NORMAL/ and PNEUMONIA/ is a clear error, not a crash
+    assert main(["evaluate", str(tiny_run), "--external", str(tiny_run / "plots")]) == 2
+
+
+def test_augmentation_is_deterministic_and_identity_at_inference() -> None:
+    import keras
+
+    from training.config import AugmentConfig
+    from training.model import build_augmentation
+
+    aug = AugmentConfig(gamma=0.5, window=0.1, blur_sharpen=1.0, noise=0.03, resample=0.5,
+                        marker_p=1.0)
+    x = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 1)).astype(np.float32)
+    outs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(1)
+        layer = build_augmentation(aug, seed=5)
+        outs.append(np.asarray(layer(x, training=True)))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert not np.allclose(outs[0], x) and outs[0].min() >= 0 and outs[0].max() <= 255
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    # every image got a bright marker box (marker_p=1) near a top corner
+    top = outs[0][:, : int(64 * 0.45)]
+    assert all((img >= 169.9).sum() >= 4 for img in top)
+
+
 def test_seed_baseline_is_the_seed_architecture() -> None:
     from training.config import get_preset
     from training.model import build_export_model, build_model

@@ -3,6 +3,7 @@
     pneumonia-train --data DIR --out RUN_DIR [--config default|seed_baseline] [--epochs N]
                     [--limit N] [--seed S] [--resume] [--set key=value ...]
     pneumonia-train evaluate RUN_DIR [--split val|test|train] [--data DIR]
+    pneumonia-train evaluate RUN_DIR --external DIR [--usage untouched|selection|...]
 """
 
 from __future__ import annotations
@@ -102,6 +103,13 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--split", default="val", choices=("val", "test", "train"))
     p.add_argument("--data", help="data root, when it moved since training")
+    p.add_argument("--external", metavar="DIR",
+                   help="report on any labelled folder with NORMAL/ and PNEUMONIA/ (e.g. "
+                        "test_public) next to the validation split, with 95%% intervals")
+    p.add_argument("--name", help="name of the external set in the report (default: folder name)")
+    p.add_argument("--usage", default="untouched",
+                   choices=("untouched", "selection", "threshold", "calibration"),
+                   help="how the external set was used, stated in the report")
     p.add_argument("--cache-dir")
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -130,11 +138,14 @@ def run_training(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from training.evaluate import evaluate
+    from training.evaluate import evaluate, evaluate_external
     from training.run import load_run
 
     run = load_run(args.run_dir, args.data)
-    evaluate(run, args.split, _cache_dir(args))
+    if args.external:
+        evaluate_external(run, Path(args.external), args.name, args.usage, _cache_dir(args))
+    else:
+        evaluate(run, args.split, _cache_dir(args))
     return 0
 
 
@@ -143,9 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     evaluate_mode = bool(argv) and argv[0] == "evaluate"
     args = _eval_parser().parse_args(argv[1:]) if evaluate_mode else _train_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    from training.run import RunError
+
     try:
         return run_evaluate(args) if evaluate_mode else run_training(args)
-    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, RunError) as exc:
         log.error("%s", exc)
         return 2
 

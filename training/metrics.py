@@ -232,3 +232,44 @@ def choose_threshold(labels: Any, probs: Any, target_sensitivity: float = 0.98) 
         "sensitivity": m["sensitivity"],
         "specificity": m["specificity"],
     }
+
+
+def exact_interval(successes: int, total: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson (exact binomial) confidence interval of successes / total."""
+    from scipy.stats import beta
+
+    if total <= 0:
+        return float("nan"), float("nan")
+    a = (1 - level) / 2
+    lo = 0.0 if successes == 0 else float(beta.ppf(a, successes, total - successes + 1))
+    hi = 1.0 if successes == total else float(beta.ppf(1 - a, successes + 1, total - successes))
+    return lo, hi
+
+
+def bootstrap_auc_interval(labels: Any, probs: Any, n_boot: int = 2000, seed: int = 0,
+                           level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the ROC AUC, resampling each class separately."""
+    y, p = _arrays(labels, probs)
+    pos, neg = p[y == 1], p[y == 0]
+    if pos.size == 0 or neg.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    aucs = np.empty(n_boot)
+    for i in range(n_boot):
+        pb = rng.choice(pos, pos.size)
+        nb = rng.choice(neg, neg.size)
+        aucs[i] = roc_auc(np.r_[np.ones(pb.size), np.zeros(nb.size)], np.r_[pb, nb])
+    a = (1 - level) / 2
+    return float(np.quantile(aucs, a)), float(np.quantile(aucs, 1 - a))
+
+
+def metrics_with_intervals(labels: Any, probs: Any, threshold: float, n_bins: int = 15,
+                           n_boot: int = 2000) -> dict[str, Any]:
+    """:func:`compute_metrics` plus 95% intervals: exact for sensitivity and specificity,
+    bootstrap for the ROC AUC (keys ``*_ci`` = [low, high])."""
+    m = compute_metrics(labels, probs, threshold, n_bins)
+    cm = m["confusion_matrix"]
+    m["sensitivity_ci"] = list(exact_interval(cm["tp"], cm["tp"] + cm["fn"]))
+    m["specificity_ci"] = list(exact_interval(cm["tn"], cm["tn"] + cm["fp"]))
+    m["roc_auc_ci"] = list(bootstrap_auc_interval(labels, probs, n_boot))
+    return m
