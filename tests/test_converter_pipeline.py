@@ -147,6 +147,23 @@ def test_int8_model_matches_keras_on_the_same_inputs(tiny: dict, converted: dict
     assert abs(report.auc_drop) <= 0.005
 
 
+def test_int8_logit_is_the_float_mean_of_the_cam_not_one_of_256_levels(tiny: dict,
+                                                                        converted: dict) -> None:
+    from pneumonia_core.runtime import TFLiteRunner
+
+    runner = TFLiteRunner(converted["out"] / "model.tflite")
+    outs = [runner.run(x[None]) for x in tiny["xv"]]
+    logits = np.array([float(np.ravel(o["logit"])[0]) for o in outs])
+    cam_means = np.array([float(np.mean(o["cam"])) for o in outs])
+    # the pool runs in float on the dequantized CAM: its mean IS the logit ...
+    np.testing.assert_allclose(logits, cam_means, rtol=0, atol=1e-5)
+    # ... and no int8 output grid: every distinct film gets its own score (a requantized int8
+    # logit puts these 100 films on a few dozen levels)
+    assert len(np.unique(logits)) >= 0.97 * len(logits)
+    step = np.diff(np.unique(logits))
+    assert step.min() < 0.01 * (logits.max() - logits.min()) / 255
+
+
 def test_heatmap_has_the_declared_shape_and_follows_the_keras_map(tiny: dict, converted: dict) -> None:
     from pneumonia_core.model import ModelBundle
     from training.model import build_export_model
