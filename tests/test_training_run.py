@@ -210,3 +210,22 @@ def test_default_config_has_flip_off_and_cam_head() -> None:
     model = build_model(cfg)
     assert model.get_layer("cam_head").filters == 1
     assert model.get_layer("backbone").output.shape[1:3] == (14, 14)
+
+
+def test_per_image_input_norm_ignores_exposure_and_survives_saving(tmp_path: Path) -> None:
+
+    from training.config import TrainConfig
+    from training.model import build_model, load_keras_model
+
+    cfg = TrainConfig(image_size=64, width=8, input_norm="per_image")
+    model = build_model(cfg)
+    x = np.random.default_rng(1).uniform(0, 200, (3, 64, 64, 1)).astype(np.float32)
+    a = np.asarray(model(x, training=False))
+    b = np.asarray(model(x * 0.6 + 40.0, training=False))  # another exposure of the same film
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    np.testing.assert_allclose(np.asarray(load_keras_model(path)(x, training=False)), a,
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="input_norm"):
+        build_model(TrainConfig(image_size=64, width=8, input_norm="zscore"))

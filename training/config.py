@@ -61,6 +61,9 @@ class TrainConfig:
     image_size: int = 224
     channels: int = 1  # channels the network sees; 3 replicates the grey channel in the model
     width: int = 24  # base filter count of xraynet
+    # xraynet input scaling, inside the model (so the app feeds raw pixels either way):
+    # "rescale" = x / 255; "per_image" = (x - mean) / std of each image (exposure-invariant)
+    input_norm: str = "rescale"
     dropout: float = 0.2
     epochs: int = 12
     batch_size: int = 32

@@ -189,11 +189,34 @@ def _sep_block(x: Any, filters: int, name: str) -> Any:
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def build_xraynet_backbone(size: int, width: int) -> keras.Model:
+@keras.saving.register_keras_serializable(package="pneumonia_xray")
+class PerImageStandardize(layers.Layer):
+    """``(x - mean) / max(std, 1)`` over each image's pixels: the same film at another
+    exposure or contrast window gives (nearly) the same input. Part of the model, so training
+    and the app normalise identically."""
+
+    def call(self, x: Any) -> Any:
+        mean = keras.ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        var = keras.ops.mean(keras.ops.square(x - mean), axis=(1, 2, 3), keepdims=True)
+        return (x - mean) / keras.ops.sqrt(keras.ops.maximum(var, 1.0))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+INPUT_NORMS = ("rescale", "per_image")
+
+
+def build_xraynet_backbone(size: int, width: int, input_norm: str = "rescale") -> keras.Model:
     """Strided stem + max pool, then separable conv stages with BatchNorm; feature map at
     size/16 (14x14 for 224). Sized to train on two shared CPU cores."""
+    if input_norm not in INPUT_NORMS:
+        raise ValueError(f"unknown input_norm {input_norm!r}; choose one of {INPUT_NORMS}")
     inp = keras.Input((size, size, 1), name="pixels")
-    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inp)
+    if input_norm == "per_image":
+        x = PerImageStandardize(name="standardize")(inp)
+    else:
+        x = layers.Rescaling(1.0 / 255.0, name="rescale")(inp)
     x = layers.Conv2D(width // 2, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)  # size/2
@@ -212,7 +235,7 @@ def build_xraynet_backbone(size: int, width: int) -> keras.Model:
 def build_xraynet(cfg: TrainConfig) -> keras.Model:
     inp = keras.Input((cfg.image_size, cfg.image_size, 1), name=INPUT_NAME)
     x = build_augmentation(cfg.augmentation, cfg.seed)(inp)
-    feat = build_xraynet_backbone(cfg.image_size, cfg.width)(x)
+    feat = build_xraynet_backbone(cfg.image_size, cfg.width, cfg.input_norm)(x)
     x = layers.Dropout(cfg.dropout, seed=cfg.seed, name="head_dropout")(feat)
     cam = layers.Conv2D(1, 1, name="cam_head")(x)
     logit = layers.GlobalAveragePooling2D(name="logit")(cam)
