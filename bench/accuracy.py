@@ -14,27 +14,21 @@ from typing import Any
 
 import numpy as np
 
-from converter import metrics
+from pneumonia_core import metrics
+from pneumonia_core.decision import at_or_above
 
 log = logging.getLogger(__name__)
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (:func:`converter.metrics.roc_auc`: Mann-Whitney U with ties
-    counted half); NaN, not an error, when only one class is present."""
-    y = np.asarray(labels).astype(bool).ravel()
-    if y.all() or not y.any():
-        return float("nan")
-    return metrics.roc_auc(y, scores)
+    """Area under the ROC curve (:func:`pneumonia_core.metrics.roc_auc`); NaN for one class."""
+    return metrics.roc_auc(np.asarray(labels).astype(bool).astype(int), scores)
 
 
 def operating_point(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict[str, float]:
-    y = np.asarray(labels).astype(bool)
-    pred = np.asarray(probs) >= threshold
-    tp = int(np.sum(pred & y))
-    fn = int(np.sum(~pred & y))
-    tn = int(np.sum(~pred & ~y))
-    fp = int(np.sum(pred & ~y))
+    """Sensitivity, specificity and confusion counts at ``threshold`` (the shared decision)."""
+    cm = metrics.confusion(np.asarray(labels).astype(bool).astype(int), probs, threshold)
+    tp, fn, tn, fp = cm["tp"], cm["fn"], cm["tn"], cm["fp"]
     return {
         "threshold": round(float(threshold), 6),
         "sensitivity": round(tp / (tp + fn), 4) if tp + fn else float("nan"),
@@ -81,6 +75,7 @@ def bench_accuracy(run_dir: Path | None, model_dir: Path, limit: int | None = No
         "auc_drop": round(f_auc - q_auc, 5),
         "logit_mean_abs_diff": round(float(np.mean(np.abs(float_logits - int8_logits))), 5),
         "decision_agreement": round(float(np.mean(
-            (float_probs >= run.threshold) == (int8_probs >= bundle.metadata.threshold_value))), 5),
+            at_or_above(float_probs, run.threshold)
+            == bundle.operating_point.positives(int8_probs))), 5),
         "model": f"{bundle.metadata.name} {bundle.metadata.version}",
     }

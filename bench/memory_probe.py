@@ -3,8 +3,8 @@ and print peak resident memory and wall time as JSON on stdout.
 
     python -m bench.memory_probe FOLDER [--gui]
 
-Headless: ``desktop.batch.classify_paths`` (the batch command's worker threads) when
-available, else :func:`pneumonia_core.pipeline.classify_file`; every ``Result`` is kept.
+Headless: :func:`pneumonia_core.pipeline.classify_many` with the batch command's default
+worker count; every ``Result`` is kept.
 ``--gui``: the real main window offscreen (``desktop.app.create_window``), the folder opened
 with ``MainWindow.open_paths`` and the event loop run until its batch runner finishes: the
 results table model, flagged list, review store and audit log all do their real work.
@@ -30,22 +30,14 @@ def _rss_mb() -> dict[str, float]:
 
 def headless(folder: Path) -> dict[str, Any]:
     from pneumonia_core.model import ModelBundle
-    from pneumonia_core.pipeline import classify_file, iter_image_files
+    from pneumonia_core.pipeline import classify_many, default_workers, iter_image_files
 
     bundle = ModelBundle.load()
-    threshold = bundle.metadata.threshold_value
     after_load = _rss_mb()
     t0 = time.perf_counter()
     files = list(iter_image_files([folder]))
-    try:
-        from desktop.batch import classify_paths, default_workers
-
-        results_iter = classify_paths(files, bundle, threshold, default_workers())
-        runner = f"desktop.batch.classify_paths ({default_workers()} workers)"
-    except ImportError:
-        results_iter = (classify_file(f, bundle, threshold) for f in files)
-        runner = "pneumonia_core.pipeline.classify_file"
-    results = list(results_iter)
+    results = list(classify_many(files, bundle, workers=default_workers()))
+    runner = f"pneumonia_core.pipeline.classify_many ({default_workers()} workers)"
     return {"files": len(files), "classified_ok": sum(r.status == "ok" for r in results),
             "runner": runner, "after_load": after_load, "seconds": time.perf_counter() - t0}
 

@@ -4,9 +4,8 @@ Variants, all over the same files:
 
 - ``app_1t``: the app's code path, :func:`pneumonia_core.pipeline.classify_file` per file
   (read once, SHA-256, draft decode, resize, scope checks, LiteRT int8, calibrated decision).
-- ``app_2t`` (workers = usable cores): the same per file on a thread pool with one model
-  clone per thread: ``desktop.batch``'s own parallel runner when it offers one, else the
-  bench's pool (the result says which).
+- ``app_2t`` (workers = usable cores): the same per file through the app's parallel engine,
+  :func:`pneumonia_core.pipeline.classify_many` (one model clone per thread, input order).
 - ``naive``: the seed's way: full decode (no JPEG draft), resize, Keras ``model.predict`` per image.
 - ``decode_only_1t`` / ``decode_only_2t``: read + ``decode_bytes(draft_size=S)`` +
   ``to_model_input``, the same decoder settings as the app: the limit decoding sets.
@@ -15,7 +14,6 @@ Variants, all over the same files:
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -68,36 +66,17 @@ def app_sequential(paths: list[Path], bundle: Any) -> int:
 
 
 def threaded_runner(bundle: Any, workers: int) -> tuple[Callable[[list[Path]], int], str]:
-    """The app's multi-threaded batch runner when ``desktop.batch`` exposes one, else the
-    bench's pool of ``classify_file`` with one bundle clone per thread."""
-    from pneumonia_core.pipeline import STATUS_ERROR, classify_file
+    """The app's parallel engine, :func:`pneumonia_core.pipeline.classify_many` (one bundle
+    clone per thread, results in input order), as the window and the batch command run it."""
+    from pneumonia_core.pipeline import STATUS_ERROR, classify_many
 
-    try:
-        from desktop import batch  # written in parallel; optional
-    except Exception:  # noqa: BLE001  (absent, or half-written: fall back)
-        batch = None
-    runner = getattr(batch, "classify_paths", None) if batch is not None else None
-    if runner is not None:
-        def run_app(paths: list[Path]) -> int:
-            results = list(runner([os.fspath(p) for p in paths], bundle,
-                                  bundle.metadata.threshold_value, workers=workers))
-            if any(r.status == STATUS_ERROR for r in results):
-                raise RuntimeError("desktop.batch.classify_paths reported errors")
-            return len(results)
-
-        return run_app, "desktop.batch.classify_paths"
-
-    def per_thread() -> Callable[[Path], Any]:
-        own = bundle.clone()
-        return lambda p: classify_file(p, own)
-
-    def run_pool(paths: list[Path]) -> int:
-        results = _pool_map(per_thread, paths, workers)
+    def run_app(paths: list[Path]) -> int:
+        results = list(classify_many(paths, bundle, workers=workers))
         if any(r.status == STATUS_ERROR for r in results):
-            raise RuntimeError("app pipeline reported errors")
+            raise RuntimeError("pneumonia_core.pipeline.classify_many reported errors")
         return len(results)
 
-    return run_pool, "bench thread pool over pneumonia_core.pipeline.classify_file"
+    return run_app, f"pneumonia_core.pipeline.classify_many ({workers} workers)"
 
 
 def naive(paths: list[Path], keras_model: Any, size: int) -> int:

@@ -153,7 +153,7 @@ def _measure_scope(model_dir: Path, val_paths: list[Path]) -> dict[str, Any]:
 def rethreshold(run_threshold: dict[str, Any], labels: np.ndarray, probs: np.ndarray
                 ) -> dict[str, Any]:
     """The run's threshold rule applied to the converted model's calibrated probabilities."""
-    from training.metrics import choose_threshold
+    from pneumonia_core.metrics import choose_threshold
 
     target = float(run_threshold.get("target_sensitivity") or 0.98)
     chosen = dict(choose_threshold(labels, probs, target))

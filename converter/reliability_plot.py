@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from converter import metrics
+from pneumonia_core import metrics
 
 
 def plot_reliability(labels: np.ndarray, logits: np.ndarray, temperature: float, path: Path,
@@ -24,7 +24,7 @@ def plot_reliability(labels: np.ndarray, logits: np.ndarray, temperature: float,
         probs = metrics.sigmoid(np.asarray(logits) / t)
         bins = [b for b in metrics.reliability_bins(labels, probs) if b["count"]]
         ece = metrics.expected_calibration_error(labels, probs)
-        ax.plot([b["mean_probability"] for b in bins], [b["positive_rate"] for b in bins], style,
+        ax.plot([b["confidence"] for b in bins], [b["frequency"] for b in bins], style,
                 ms=4, label=f"{name}: ECE {ece:.3f}")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from converter import metrics
 from converter.run_source import Sample
+from pneumonia_core import metrics
+from pneumonia_core.decision import at_or_above
 from pneumonia_core.imageio import ImageLoadError, load_image
 from pneumonia_core.runtime import TFLiteRunner
 
@@ -180,9 +181,14 @@ class ValidationReport:
 def compare(labels: np.ndarray, keras: Scores, converted: Scores, threshold: float,
             temperature: float, quantization: str, n_bins: int = 15) -> ValidationReport:
     """Compare the two models' outputs on the same images and apply the gate."""
+    n_pos = int(np.sum(np.asarray(labels) == 1))
+    if n_pos == 0 or n_pos == len(labels):
+        raise ValueError(f"the gate's ROC AUC needs both classes; received {n_pos} positive "
+                         f"and {len(labels) - n_pos} negative labels")
     k = summarize(labels, keras, threshold, n_bins)
     c = summarize(labels, converted, threshold, n_bins)
-    agree = float(np.mean((keras.probs >= threshold) == (converted.probs >= threshold)))
+    agree = float(np.mean(at_or_above(keras.probs, threshold)
+                          == at_or_above(converted.probs, threshold)))
     delta = np.abs(keras.probs - converted.probs)
     cam_r = None
     if keras.cams is not None and converted.cams is not None:

@@ -2,7 +2,7 @@
 
 Nothing here imports Qt, matplotlib or TensorFlow, so these commands start fast and run on
 machines without a display. Classification goes through
-:func:`pneumonia_core.pipeline.classify_file`, the same code path, model and threshold as the app.
+:func:`pneumonia_core.pipeline.classify_many`, the same engine, model and threshold as the app.
 
 Exit codes: 0 every input classified; 3 finished, but some inputs could not be classified
 (error or out-of-scope rows in the CSV); 1 the model could not be loaded or verified;
@@ -12,16 +12,13 @@ Exit codes: 0 every input classified; 3 finished, but some inputs could not be c
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import logging
 import math
 import os
-import re
 import sys
 import tempfile
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -29,7 +26,6 @@ from typing import TYPE_CHECKING, TextIO
 from desktop import csv_safe
 
 if TYPE_CHECKING:
-    from pneumonia_core.model import ModelBundle
     from pneumonia_core.pipeline import Result
 
 log = logging.getLogger(__name__)
@@ -42,39 +38,6 @@ EXIT_INTERRUPTED = 130
 
 CSV_HEADER = ("path", "status", "probability", "prediction", "flagged", "message")
 PROG = "pneumonia-xray"
-
-
-#: What LiteRT's C++ runtime prints on the process's stderr for every interpreter it makes.
-_RUNTIME_BANNER = re.compile(r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.\s*$")
-
-
-@contextlib.contextmanager
-def quiet_runtime_banner() -> Iterator[None]:
-    """Keep LiteRT's per-interpreter INFO line off the terminal while models load; anything
-    else written to stderr meanwhile (warnings, errors) is passed through afterwards."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # stderr is not a real file (tests, GUI)
-        fd = -1
-    if fd < 0:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), fd)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, fd)
-            os.close(saved)
-            tmp.seek(0)
-            lines = tmp.read().decode("utf-8", "replace").splitlines(keepends=True)
-            kept = "".join(ln for ln in lines if not _RUNTIME_BANNER.match(ln))
-            if kept:
-                sys.stderr.write(kept)
-                sys.stderr.flush()
 
 
 # -- argument parsing ----------------------------------------------------------------------
@@ -96,11 +59,6 @@ def _workers(text: str) -> int:
     if not 1 <= value <= 16:
         raise argparse.ArgumentTypeError(f"must be between 1 and 16; received {text}")
     return value
-
-
-def default_workers() -> int:
-    """Two threads when the machine has two cores or more: decode and inference overlap."""
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="decision threshold on P(pneumonia), 0 < T < 1; default: the model's")
     cls.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
                      help="model folder; default: the bundled model")
-    cls.add_argument("--workers", type=_workers, default=default_workers(), metavar="N",
-                     help="worker threads, each with its own interpreter (default: %(default)s)")
+    cls.add_argument("--workers", type=_workers, default=None, metavar="N",
+                     help="worker threads, each with its own interpreter (default: 2 on a "
+                     "machine with two cores or more, else 1)")
     return parser
 
 
@@ -160,47 +119,6 @@ def version_text(model_dir: Path | None = None) -> tuple[str, bool]:
 
 
 # -- classification --------------------------------------------------------------------------
-def classify_paths(files: Iterable[str], bundle: ModelBundle, threshold: float,
-                   workers: int = 1) -> Iterator[Result]:
-    """Results in input order. With ``workers > 1`` each thread runs its own clone of the
-    bundle; at most a few files per worker are in flight."""
-    from pneumonia_core.pipeline import classify_file
-
-    if workers <= 1:
-        for path in files:
-            yield classify_file(path, bundle, threshold)
-        return
-
-    import queue
-    import threading
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    spare: queue.SimpleQueue[ModelBundle] = queue.SimpleQueue()
-    spare.put(bundle)
-    with quiet_runtime_banner():
-        for _ in range(workers - 1):
-            spare.put(bundle.clone())
-    local = threading.local()
-
-    def work(path: str) -> Result:
-        own = getattr(local, "bundle", None)
-        if own is None:
-            own = local.bundle = spare.get()
-        return classify_file(path, own, threshold)
-
-    pending: deque[Future[Result]] = deque()
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify")
-    try:
-        for path in files:
-            pending.append(pool.submit(work, path))
-            if len(pending) >= 4 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def csv_row(result: Result) -> list[str]:
     """One CSV row: probability with 4 decimals and prediction only for classified files.
     Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
@@ -210,7 +128,7 @@ def csv_row(result: Result) -> list[str]:
     probability = f"{result.probability:.4f}" if ok and result.probability is not None else ""
     message = result.message
     if ok and not message and result.probability is not None and result.threshold is not None:
-        relation = ">=" if result.probability >= result.threshold else "<"
+        relation = ">=" if result.positive else "<"
         message = f"P(pneumonia) {result.probability:.4f} {relation} threshold {result.threshold:.4f}"
     return [
         str(csv_safe.cell(display_path(result.path))),
@@ -288,7 +206,8 @@ def _output_problem(target: Path) -> str | None:
 
 def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
     from pneumonia_core.model import ModelBundle, ModelError
-    from pneumonia_core.pipeline import iter_image_files
+    from pneumonia_core.pipeline import classify_many, default_workers, iter_image_files
+    from pneumonia_core.runtime import quiet_runtime_banner
 
     problem = _output_problem(args.csv)
     if problem:
@@ -300,14 +219,17 @@ def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
     except ModelError as exc:
         stderr.write(f"{PROG}: error: the model could not be loaded: {exc}\n")
         return EXIT_MODEL
-    threshold = bundle.metadata.threshold_value if args.threshold is None else args.threshold
+    point = (bundle.operating_point if args.threshold is None
+             else bundle.operating_point.with_threshold(args.threshold, source="--threshold"))
+    threshold = point.threshold
     files = list(iter_image_files(args.paths))
     progress = Progress(len(files), stderr)
     counts = {"ok": 0, "error": 0, "out_of_scope": 0, "flagged": 0}
 
     def rows() -> Iterator[list[str]]:
         for done, result in enumerate(
-                classify_paths(files, bundle, threshold, args.workers), start=1):
+                classify_many(files, bundle, point, workers=args.workers or default_workers()),
+                start=1):
             counts[result.status] = counts.get(result.status, 0) + 1
             counts["flagged"] += result.flagged
             if result.status != "ok":

@@ -1,7 +1,8 @@
 """Runs classification jobs in the background and hands results to the GUI in chunks.
 
 The worker yields one result at a time, in input order (classified by ``CLASSIFY_WORKERS``
-threads, see :func:`desktop.jobs.classify_in_order`); results are buffered here and delivered every
+threads, see :func:`pneumonia_core.pipeline.classify_many`); results are buffered here and
+delivered every
 ``FLUSH_MS`` milliseconds as one chunk (one model insert), so thousands of files never flood
 the event loop. One job runs at a time; paths opened meanwhile are queued.
 """
@@ -18,7 +19,9 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 from desktop import worker as workers
 from desktop.jobs import Classified, Discovered, ResultRow, classify_job
 from desktop.review_store import FlagEntry
+from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.model import ModelBundle
+from pneumonia_core.pipeline import default_workers
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ WORKER_NICE = int(os.environ.get("PNEUMONIA_XRAY_WORKER_NICE", "10"))
 MAX_CHUNK = 2000
 #: Classification threads per job (each with its own model clone; results stay in order):
 #: decoding and inference of two files overlap on two cores.
-CLASSIFY_WORKERS = 2 if (os.cpu_count() or 1) >= 2 else 1
+CLASSIFY_WORKERS = default_workers()
 
 
 class BatchRunner(QObject):
@@ -46,7 +49,7 @@ class BatchRunner(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._worker: workers.GeneratorWorker | None = None
-        self._queue: list[tuple[list[str], ModelBundle | None, float]] = []
+        self._queue: list[tuple[list[str], ModelBundle | None, OperatingPoint | None]] = []
         self._rows: list[ResultRow] = []
         self._flags: list[FlagEntry] = []
         self.done = 0
@@ -62,18 +65,21 @@ class BatchRunner(QObject):
     def running(self) -> bool:
         return self._worker is not None
 
-    def start(self, paths: list[str], bundle: ModelBundle | None, threshold: float) -> None:
-        """Classify ``paths`` (files and folders) after any job already running."""
+    def start(self, paths: list[str], bundle: ModelBundle | None,
+              point: OperatingPoint | None = None) -> None:
+        """Classify ``paths`` (files and folders) after any job already running, at ``point``
+        (None: the model's default operating point)."""
         if self.running:
-            self._queue.append((paths, bundle, threshold))
+            self._queue.append((paths, bundle, point))
             return
         self.done = self.total = 0
         self._cancelled = False
         self._t0 = time.perf_counter()
-        self._launch(paths, bundle, threshold)
+        self._launch(paths, bundle, point)
 
-    def _launch(self, paths: list[str], bundle: ModelBundle | None, threshold: float) -> None:
-        w = workers.GeneratorWorker(classify_job, list(paths), bundle, threshold,
+    def _launch(self, paths: list[str], bundle: ModelBundle | None,
+                point: OperatingPoint | None) -> None:
+        w = workers.GeneratorWorker(classify_job, list(paths), bundle, point,
                                     self.review_db, self.audit_db, workers=CLASSIFY_WORKERS)
         w.nice = WORKER_NICE
         w.signals.yielded.connect(self._on_yielded)

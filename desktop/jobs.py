@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,20 +19,25 @@ import numpy as np
 
 from desktop.audit import AuditEvent, AuditLog, classification_event
 from desktop.review_store import FlagEntry, ReviewStore
-from pneumonia_core.imageio import ImageLoadError, decode_bytes, read_file_bytes
+from pneumonia_core.decision import OperatingPoint
+from pneumonia_core.imageio import (
+    PREVIEW_MAX_SIDE,
+    ImageLoadError,
+    decode_bytes,
+    fit_for_display,
+    read_file_bytes,
+)
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.pipeline import (
-    STATUS_ERROR,
     Result,
     classify_bytes,
-    decide,
+    classify_many,
     display_path,
     iter_image_files,
+    thread_bundle,
 )
 
 log = logging.getLogger(__name__)
-
-PREVIEW_MAX_SIDE = 2048
 
 
 @dataclass(slots=True)
@@ -61,14 +63,14 @@ class ResultRow:
         return cls(r.path, r.status, r.probability, r.prediction or "", r.message,
                    r.file_sha256, r.threshold, r.flagged)
 
-    def redecide(self, threshold: float, labels: list[str]) -> bool:
-        """Apply a new threshold to an ok row; returns True when its flag changed."""
+    def redecide(self, point: OperatingPoint) -> bool:
+        """Apply another operating point to an ok row; returns True when its flag changed."""
         if self.status != "ok" or self.probability is None:
             return False
         was = self.flagged
-        self.prediction = decide(self.probability, threshold, labels)
-        self.threshold = threshold
-        self.flagged = self.prediction == labels[-1]
+        self.prediction = point.decide(self.probability)
+        self.threshold = point.threshold
+        self.flagged = point.is_positive(self.probability)
         return was != self.flagged
 
 
@@ -77,21 +79,6 @@ def flag_entry(row: ResultRow, model_sha256: str) -> FlagEntry:
     return FlagEntry(path=display_path(row.path), file_sha256=row.file_sha256, status=row.status,
                      probability=row.probability, prediction=row.prediction,
                      message=row.message, threshold=row.threshold, model_sha256=model_sha256)
-
-
-_local = threading.local()
-
-
-def thread_bundle(bundle: ModelBundle) -> ModelBundle:
-    """This thread's own clone of ``bundle`` (interpreters are not thread-safe); pool
-    threads are reused, so each clones once per model."""
-    cache: dict[int, tuple[ModelBundle, ModelBundle]] = getattr(_local, "bundles", None) or {}
-    _local.bundles = cache
-    hit = cache.get(id(bundle))
-    if hit is None or hit[0] is not bundle:
-        hit = (bundle, bundle.clone())
-        cache[id(bundle)] = hit
-    return hit[1]
 
 
 @dataclass
@@ -116,10 +103,10 @@ SAVE_CHUNK_SECONDS = 0.2
 
 
 def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | None,
-                 threshold: float, review_db: Path, audit_db: Path, workers: int = 1
-                 ) -> Iterator[Discovered | Classified]:
+                 operating_point: OperatingPoint | float | None, review_db: Path, audit_db: Path,
+                 workers: int = 1) -> Iterator[Discovered | Classified]:
     """Expand ``paths`` and classify each file once, yielding one event per file in input
-    order (``workers`` classification threads, see :func:`classify_in_order`).
+    order (``workers`` classification threads, see :func:`pneumonia_core.pipeline.classify_many`).
 
     Flagged files are saved to the review list and every classification is appended to the
     audit log *before* it is yielded: results are committed in small chunks (one transaction
@@ -133,7 +120,7 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
     model_sha = bundle.metadata.sha256 if bundle is not None else ""
     store = ReviewStore(review_db)
     audit = AuditLog(audit_db)
-    results = classify_in_order(files, bundle, threshold, workers)
+    results = classify_many(files, bundle, operating_point, workers=workers)
     pending: list[tuple[Result, ResultRow]] = []
     last_save = 0.0
     try:
@@ -151,40 +138,6 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
         audit.close()
 
 
-#: Files submitted ahead of the one being yielded, per classification thread.
-IN_FLIGHT_PER_WORKER = 4
-
-
-def classify_in_order(files: list[str], bundle: ModelBundle | None, threshold: float,
-                      workers: int = 1) -> Iterator[Result]:
-    """Classify ``files`` and yield their results in input order. With ``workers > 1`` the
-    work runs on that many new threads (inheriting the caller's priority), each with its own
-    clone of the bundle, at most ``IN_FLIGHT_PER_WORKER`` files each ahead of the consumer;
-    closing the generator cancels the files not started and waits for the ones running
-    (at most ``workers`` files). Like :func:`_classify_one`, never raises for bad input."""
-    workers = min(workers, len(files))
-    if bundle is None or workers <= 1:
-        model = thread_bundle(bundle) if bundle is not None else None
-        for path in files:
-            yield _classify_one(path, model, threshold)
-        return
-
-    def work(path: str) -> Result:
-        return _classify_one(path, thread_bundle(bundle), threshold)
-
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify")
-    ahead: deque[Future[Result]] = deque()
-    try:
-        for path in files:
-            ahead.append(pool.submit(work, path))
-            if len(ahead) >= IN_FLIGHT_PER_WORKER * workers:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _save_chunk(pending: list[tuple[Result, ResultRow]], model_sha: str, store: ReviewStore,
                 audit: AuditLog, save: bool) -> Iterator[Classified]:
     flags: dict[str, FlagEntry] = {}
@@ -195,22 +148,6 @@ def _save_chunk(pending: list[tuple[Result, ResultRow]], model_sha: str, store: 
         flags = {e.path: e for e in stored}
     for _, row in pending:
         yield Classified(row, flags.get(display_path(row.path)) if row.flagged else None)
-
-
-def _classify_one(path: str, model: ModelBundle | None, threshold: float) -> Result:
-    if model is None:
-        return Result(path, STATUS_ERROR, message="No model loaded: the image can be viewed "
-                      "but not classified")
-    try:
-        data = read_file_bytes(path)
-    except ImageLoadError as exc:
-        return Result(path, STATUS_ERROR, message=str(exc), threshold=threshold)
-    try:
-        return classify_bytes(path, data, model, threshold)
-    except Exception as exc:  # one bad file costs one row
-        log.exception("unexpected failure classifying %s", path)
-        return Result(path, STATUS_ERROR, message=f"Internal error: {type(exc).__name__}: {exc}",
-                      threshold=threshold)
 
 
 @dataclass
@@ -231,7 +168,8 @@ class Preview:
             0 if self.cam is None else self.cam.nbytes)
 
 
-def load_preview(path: str, bundle: ModelBundle | None, threshold: float,
+def load_preview(path: str, bundle: ModelBundle | None,
+                 operating_point: OperatingPoint | float | None = None,
                  with_cam: bool = True) -> Preview:
     """Read a file once, decode it for display and (with a model) compute its CAM from the
     very same bytes through the classification pipeline. Never raises for bad input."""
@@ -243,28 +181,17 @@ def load_preview(path: str, bundle: ModelBundle | None, threshold: float,
     except Exception as exc:
         log.exception("preview failed for %s", path)
         return Preview(path, None, error=f"Internal error: {type(exc).__name__}: {exc}")
-    pixels = _shrink(decoded.pixels, PREVIEW_MAX_SIDE)
+    pixels = fit_for_display(decoded.pixels, PREVIEW_MAX_SIDE)
     result = None
     cam = None
     if bundle is not None and with_cam:
         try:
-            result = classify_bytes(path, data, thread_bundle(bundle), threshold, keep_cam=True)
+            result = classify_bytes(path, data, thread_bundle(bundle), operating_point,
+                                    keep_cam=True)
             cam = result.cam
         except Exception:
             log.exception("CAM failed for %s", path)
     return Preview(path, pixels, decoded.original_size, decoded.source_format, cam, result)
-
-
-def _shrink(gray: np.ndarray, max_side: int) -> np.ndarray:
-    h, w = gray.shape
-    if max(h, w) <= max_side:
-        return gray
-    from PIL import Image
-
-    s = max_side / max(h, w)
-    im = Image.fromarray(gray, mode="L").resize(
-        (max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
-    return np.asarray(im, dtype=np.uint8)
 
 
 def sync_flags(changed: list[ResultRow], threshold: float, old_threshold: float,

@@ -37,6 +37,7 @@ from desktop.review_store import FlagEntry, ReviewStore, ReviewStoreError
 from desktop.settings import Settings
 from desktop.table_models import ROW_ROLE, ResultTableModel, SortProxy
 from desktop.viewer import ImageViewer
+from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import IMAGE_SUFFIXES
 from pneumonia_core.metadata import INTENDED_USE
 from pneumonia_core.model import ModelBundle
@@ -52,7 +53,9 @@ class MainWindow(ReviewActions, QMainWindow):
         self.model_error = model_error
         self.settings = settings or Settings.load()
         self.meta = bundle.metadata if bundle is not None else None
-        self.model_threshold = self.meta.threshold_value if self.meta else 0.5
+        self.model_point = (bundle.operating_point if bundle is not None
+                            else OperatingPoint.fallback())
+        self.model_threshold = self.model_point.threshold
         self.threshold = self.settings.threshold(self.model_threshold)
         self.storage_error = ""
         try:
@@ -77,7 +80,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.runner.finished.connect(self._on_batch_finished)
         self.runner.errored.connect(self.show_error)
         self.previews = PreviewLoader(self)
-        self.previews.bundle, self.previews.threshold = bundle, self.threshold
+        self.previews.bundle, self.previews.point = bundle, self.point
         self.previews.ready.connect(self._on_preview)
         self.previews.loading.connect(lambda p: self.viewer.set_message(f"Loading {p}…"))
         self._sync_worker: workers.FunctionWorker | None = None
@@ -85,6 +88,14 @@ class MainWindow(ReviewActions, QMainWindow):
         self.flagged.model.set_entries(self.store.entries())
         self._update_model_info()
         self._restore_geometry()
+
+    @property
+    def point(self) -> OperatingPoint:
+        """The operating point in force: the model's, at the user's threshold if overridden."""
+        if self.settings.threshold_override is None:
+            return self.model_point.with_threshold(self.threshold, source=self.model_point.source,
+                                                   description=self.model_point.description)
+        return self.model_point.with_threshold(self.threshold, source="your setting")
 
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -202,17 +213,16 @@ class MainWindow(ReviewActions, QMainWindow):
             self.result_panel.set_model_info("No model loaded.")
             return
         m = self.meta
-        src = "your setting" if self.settings.threshold_override is not None else "model default"
         self.result_panel.set_model_info(
             f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… · "
-            f"threshold {self.threshold:.3f} ({src})")
+            f"threshold {self.threshold:.3f} ({self.point.source})")
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:
         """Classify files and folders (recursively) in the background."""
         paths_ = [str(p) for p in paths_ if str(p)]
         if paths_:
-            self.runner.start(paths_, self.bundle, self.threshold)
+            self.runner.start(paths_, self.bundle, self.point)
 
     def open_files_dialog(self) -> None:
         pattern = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
@@ -246,7 +256,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.results.clear()
         self.previews.clear()
         self.viewer.set_image(None, None, "Results cleared. The flagged list is kept.")
-        self.result_panel.show_row(None, self.threshold)
+        self.result_panel.show_row(None, self.point)
         self.progress.setValue(0)
         self.count_label.setText("No images")
 
@@ -301,12 +311,12 @@ class MainWindow(ReviewActions, QMainWindow):
         entry = next((e for e in self.flagged.model.entries() if e.path == path), None)
         row = ResultRow(path, entry.status, entry.probability, entry.prediction, entry.message,
                         entry.file_sha256, entry.threshold, True) if entry else None
-        self.result_panel.show_row(row, self.threshold)
+        self.result_panel.show_row(row, self.point)
         self.previews.request(path)
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         row = current.data(ROW_ROLE) if current.isValid() else None
-        self.result_panel.show_row(row, self.threshold)
+        self.result_panel.show_row(row, self.point)
         if row is not None:
             self.previews.request(row.path)
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from desktop.jobs import ResultRow
 from desktop.review_store import FlagEntry
 from desktop.table_models import ROW_ROLE, FlaggedTableModel, SortProxy
+from pneumonia_core.decision import OperatingPoint
 
 POSITIVE_COLOUR = QColor(200, 55, 45)
 NEGATIVE_COLOUR = QColor(45, 140, 80)
@@ -32,15 +33,19 @@ class ProbabilityBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.probability: float | None = None
-        self.threshold = 0.5
+        self.point = OperatingPoint.fallback()
         self.setMinimumHeight(54)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def set_values(self, probability: float | None, threshold: float) -> None:
+    @property
+    def threshold(self) -> float:
+        return self.point.threshold
+
+    def set_values(self, probability: float | None, point: OperatingPoint) -> None:
         self.probability = probability
-        self.threshold = threshold
+        self.point = point
         self.setToolTip("" if probability is None else
-                        f"Probability {probability:.1%}, threshold {threshold:.1%}")
+                        f"Probability {probability:.1%}, threshold {point.threshold:.1%}")
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
@@ -52,7 +57,8 @@ class ProbabilityBar(QWidget):
         p.setBrush(QColor(235, 235, 235))
         p.drawRect(bar)
         if self.probability is not None:
-            colour = POSITIVE_COLOUR if self.probability >= self.threshold else NEGATIVE_COLOUR
+            colour = (POSITIVE_COLOUR if self.point.is_positive(self.probability)
+                      else NEGATIVE_COLOUR)
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(colour)
             p.drawRect(QRectF(bar.left(), bar.top(), bar.width() * self.probability, bar.height()))
@@ -105,13 +111,14 @@ class ResultPanel(QWidget):
     def set_model_info(self, text: str) -> None:
         self.model_label.setText(text)
 
-    def show_row(self, row: ResultRow | None, threshold: float) -> None:
+    def show_row(self, row: ResultRow | None, point: OperatingPoint) -> None:
+        threshold = point.threshold
         if row is None:
             self.file_label.setText("No image selected")
             self.prediction_label.setText("")
             self.probability_label.setText("")
             self.message_label.setText("")
-            self.bar.set_values(None, threshold)
+            self.bar.set_values(None, point)
             return
         self.file_label.setText(row.path)
         if row.status == "ok" and row.probability is not None:
@@ -130,7 +137,7 @@ class ResultPanel(QWidget):
             self.probability_label.setText("No probability: this image needs a human read."
                                            if row.status != "pending" else "")
             self.message_label.setText(row.message)
-        self.bar.set_values(row.probability, threshold)
+        self.bar.set_values(row.probability, point)
 
 
 class FlaggedPanel(QWidget):

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from desktop import worker as workers
 from desktop.jobs import Preview, load_preview
+from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.model import ModelBundle
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class PreviewLoader(QObject):
         self._wanted: str | None = None
         self._inflight: set[str] = set()
         self.bundle: ModelBundle | None = None
-        self.threshold = 0.5
+        self.point: OperatingPoint | None = None  # None: the model's default
 
     def request(self, path: str) -> None:
         """Ask for ``path``'s preview; ``ready`` fires now (cached) or when decoded."""
@@ -44,7 +45,7 @@ class PreviewLoader(QObject):
         if path in self._inflight:
             return
         self._inflight.add(path)
-        w = workers.FunctionWorker(load_preview, path, self.bundle, self.threshold)
+        w = workers.FunctionWorker(load_preview, path, self.bundle, self.point)
         w.signals.returned.connect(self._on_returned)
         w.signals.errored.connect(self._on_errored)
         workers.start(w, self.pool)

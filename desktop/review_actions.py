@@ -58,10 +58,9 @@ class ReviewActions:
         old, self.threshold = self.threshold, float(threshold)
         self.settings.threshold_override = self.threshold if override else None
         self.settings.save()
-        self.previews.threshold = self.threshold
-        labels = self.meta.labels if self.meta else ["NORMAL", "PNEUMONIA"]
-        changed = [dataclasses.replace(r) for r in self.results.rows()
-                   if r.redecide(self.threshold, labels)]
+        point = self.point
+        self.previews.point = point
+        changed = [dataclasses.replace(r) for r in self.results.rows() if r.redecide(point)]
         self.results.rows_changed()
         self._update_model_info()
         self._on_current_row(self.table.currentIndex(), QModelIndex())

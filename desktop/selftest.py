@@ -94,8 +94,8 @@ def _dicom_j2k_bytes(img: np.ndarray) -> bytes:
 
 
 def check_model(model_dir: Path | None):  # -> ModelBundle
-    from desktop.batch import quiet_runtime_banner
     from pneumonia_core.model import ModelBundle, ModelError
+    from pneumonia_core.runtime import quiet_runtime_banner
 
     try:
         with quiet_runtime_banner():

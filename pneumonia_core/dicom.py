@@ -215,11 +215,11 @@ def decode_dicom(data: bytes) -> DecodedImage:
     colorful = 0.0
     if arr.ndim == 3 and spp >= 3:
         # Colour DICOM (secondary capture, photos): pydicom converts YBR to RGB by default.
-        from pneumonia_core.imageio import _colorfulness
+        from pneumonia_core.imageio import COLOUR_CUTOFF, colorfulness
 
         rgb = scale_to_uint8(arr[..., :3]) if arr.dtype != np.uint8 else arr[..., :3]
-        colorful = _colorfulness(rgb)
-        was_color = colorful > 2.0
+        colorful = colorfulness(rgb)
+        was_color = colorful > COLOUR_CUTOFF
         gray = (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.float64)
         out = scale_to_uint8(gray) if gray.max() > gray.min() else gray.astype(np.uint8)
         return DecodedImage(out, "DICOM", (cols, rows), was_color, colorful, info)

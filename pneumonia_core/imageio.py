@@ -57,6 +57,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".dcm", ".di
 #: not come in those formats, and fewer parsers means a smaller attack surface.
 PIL_FORMATS = ("JPEG", "PNG", "BMP", "TIFF")
 
+#: Largest side of an image decoded for display (the viewer's preview).
+PREVIEW_MAX_SIDE = 2048
+#: Colourfulness (:func:`colorfulness`) above which an image holds real colour content, not
+#: grey stored as RGB (JPEG chroma noise stays well below).
+COLOUR_CUTOFF = 2.0
+
 RESIZE_METHOD = "PIL bilinear, aspect ratio not kept, JPEG draft reduction to >= target size"
 
 # Pillow only warns on very large images; our own MAX_PIXELS check runs first, and this
@@ -229,7 +235,8 @@ def scale_to_uint8(arr: np.ndarray) -> np.ndarray:
     return out
 
 
-def _colorfulness(rgb: np.ndarray) -> float:
+def colorfulness(rgb: np.ndarray) -> float:
+    """Mean |R-G| + |G-B| of an (H, W, 3) uint8 image: 0 for grey."""
     r = rgb[..., 0].astype(np.int16)
     g = rgb[..., 1].astype(np.int16)
     b = rgb[..., 2].astype(np.int16)
@@ -255,8 +262,8 @@ def _pil_to_gray8(im: Image.Image) -> tuple[np.ndarray, bool, float]:
     arr = np.asarray(rgb, dtype=np.uint8)
     # Subsample for the colour statistic: it only needs to tell grey from colour.
     step = max(1, int(np.sqrt(arr.shape[0] * arr.shape[1] / 65536)))
-    colorful = _colorfulness(arr[::step, ::step])
-    return np.asarray(rgb.convert("L"), dtype=np.uint8), colorful > 2.0, colorful
+    colorful = colorfulness(arr[::step, ::step])
+    return np.asarray(rgb.convert("L"), dtype=np.uint8), colorful > COLOUR_CUTOFF, colorful
 
 
 def _unsupported(data: bytes) -> ImageLoadError:
@@ -370,17 +377,16 @@ def load_decoded(path: str | os.PathLike[str], size: int = 224) -> tuple[np.ndar
     return to_model_input(decoded.pixels, size), decoded
 
 
-def load_preview(path: str | os.PathLike[str], max_side: int = 2048) -> DecodedImage:
-    """Decode a file for display, at most ``max_side`` pixels on its long side."""
-    decoded = decode_bytes(read_file_bytes(path), draft_size=None)
-    h, w = decoded.pixels.shape
-    if max(h, w) > max_side:
-        scale = max_side / max(h, w)
-        im = Image.fromarray(decoded.pixels, mode="L").resize(
-            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR
-        )
-        decoded.pixels = np.asarray(im, dtype=np.uint8)
-    return decoded
+def fit_for_display(gray: np.ndarray, max_side: int = PREVIEW_MAX_SIDE) -> np.ndarray:
+    """``gray`` scaled down (bilinear) to at most ``max_side`` pixels on its long side."""
+    h, w = gray.shape
+    if max(h, w) <= max_side:
+        return gray
+    scale = max_side / max(h, w)
+    im = Image.fromarray(gray, mode="L").resize(
+        (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR
+    )
+    return np.asarray(im, dtype=np.uint8)
 
 
 def is_candidate_file(path: str | os.PathLike[str]) -> bool:

@@ -11,9 +11,11 @@ by the app and the batch command, which hard-code none of it. Field reference:
 - ``outputs``: ``{"logit": {"name", "shape"}, "cam": {...}, "embedding": {...}}``; the logit is
   the uncalibrated score, ``cam`` the class-activation map (logit contribution per cell, its
   mean equals the logit), ``embedding`` the pooled features for the out-of-scope guard
-- ``calibration``: ``{"method": "temperature", "temperature": T}``; P = sigmoid(logit / T)
+- ``calibration``: ``{"method": "temperature", "temperature": T}`` (P = sigmoid(logit / T)) or
+  ``{"method": "logistic", "scale": a, "offset": b}`` (P = sigmoid(a * logit + b))
 - ``threshold``: ``{"value", "rule", "target_sensitivity", "sensitivity", "specificity"}`` on
-  the calibrated probability; predicted PNEUMONIA when P >= value
+  the calibrated probability; predicted ``positive_label`` when P >= value (the rule lives in
+  :mod:`pneumonia_core.decision`; :meth:`ModelMetadata.operating_point` builds it)
 - ``validation``: metrics of the converted model on the validation split
 - ``training``: ``config_digest``, ``data_fingerprint``, ``git_commit``, ``config``
 - ``quantization``: "int8", "float16" or "float32"
@@ -31,6 +33,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pneumonia_core.decision import DEFAULT_LABELS, DEFAULT_POSITIVE_LABEL, OperatingPoint
 
 SCHEMA_VERSION = 1
 METADATA_FILE = "metadata.json"
@@ -54,6 +58,68 @@ LIMITATIONS = [
 
 class MetadataError(ValueError):
     """metadata.json is missing, malformed or inconsistent with the model file."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The typed ``threshold`` section."""
+
+    value: float
+    rule: str = ""
+    target_sensitivity: float | None = None
+    sensitivity: float | None = None
+    specificity: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Threshold:
+        if not isinstance(data, dict):
+            raise MetadataError("threshold must be an object with a value")
+        try:
+            value = float(data["value"])
+        except (KeyError, TypeError, ValueError):
+            raise MetadataError(f"threshold.value missing or not a number: {data}") from None
+        if not 0.0 < value < 1.0:
+            raise MetadataError(f"threshold.value must lie in (0, 1); received {value}")
+        return cls(value, str(data.get("rule", "")), data.get("target_sensitivity"),
+                   data.get("sensitivity"), data.get("specificity"))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The typed ``calibration`` section as P = sigmoid(scale * logit + offset)."""
+
+    method: str
+    scale: float
+    offset: float
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Calibration:
+        if not isinstance(data, dict):
+            raise MetadataError("calibration must be an object")
+        method = data.get("method", "temperature")
+
+        def number(key: str, default: float) -> float:
+            try:
+                v = float(data.get(key, default))
+            except (TypeError, ValueError):
+                raise MetadataError(f"calibration.{key} must be a number; received "
+                                    f"{data.get(key)!r}") from None
+            if not math.isfinite(v):
+                raise MetadataError(f"calibration.{key} must be finite; received {v}")
+            return v
+
+        if method == "temperature":
+            t = number("temperature", 1.0)
+            if t <= 0:
+                raise MetadataError(f"calibration.temperature must be > 0; received {t}")
+            return cls(method, 1.0 / t, 0.0)
+        if method == "logistic":
+            scale, offset = number("scale", 1.0), number("offset", 0.0)
+            if scale <= 0:
+                raise MetadataError(f"calibration.scale must be > 0; received {scale}")
+            return cls(method, scale, offset)
+        raise MetadataError(f"calibration.method {method!r} is unknown (expected 'temperature' "
+                            "or 'logistic')")
 
 
 @dataclass
@@ -83,8 +149,8 @@ class ModelMetadata:
     calibration: dict[str, Any] = field(
         default_factory=lambda: {"method": "temperature", "temperature": 1.0}
     )
-    labels: list[str] = field(default_factory=lambda: ["NORMAL", "PNEUMONIA"])
-    positive_label: str = "PNEUMONIA"
+    labels: list[str] = field(default_factory=lambda: list(DEFAULT_LABELS))
+    positive_label: str = DEFAULT_POSITIVE_LABEL
     file: str = MODEL_FILE
     quantization: str = "int8"
     validation: dict[str, Any] = field(default_factory=dict)
@@ -101,15 +167,22 @@ class ModelMetadata:
 
     @property
     def temperature(self) -> float:
-        return float(self.calibration.get("temperature", 1.0))
+        """The equivalent temperature 1 / scale (exact for temperature calibration)."""
+        return 1.0 / Calibration.from_dict(self.calibration).scale
+
+    def operating_point(self) -> OperatingPoint:
+        """The model's default decision: its calibration, threshold and labels."""
+        cal = Calibration.from_dict(self.calibration)
+        thr = Threshold.from_dict(self.threshold)
+        return OperatingPoint(
+            threshold=thr.value, scale=cal.scale, offset=cal.offset, labels=tuple(self.labels),
+            positive_label=self.positive_label, source="model default",
+            description=thr.rule)
 
     def probability(self, logit: float) -> float:
         """Calibrated P(positive) from the model's raw logit."""
-        z = float(logit) / self.temperature
-        if z >= 0:
-            return 1.0 / (1.0 + math.exp(-z))
-        e = math.exp(z)
-        return e / (1.0 + e)
+        cal = Calibration.from_dict(self.calibration)
+        return OperatingPoint(0.5, cal.scale, cal.offset).probability(logit)
 
     # -- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -169,14 +242,8 @@ class ModelMetadata:
             raise MetadataError(f"input.shape must be [1, S, S, 1|3]; received {shape}")
         if "logit" not in self.outputs:
             raise MetadataError("outputs must include 'logit'")
-        try:
-            t = self.threshold_value
-        except (KeyError, TypeError, ValueError):
-            raise MetadataError(f"threshold.value missing or not a number: {self.threshold}") from None
-        if not 0.0 < t < 1.0:
-            raise MetadataError(f"threshold.value must lie in (0, 1); received {t}")
-        if not (self.temperature > 0 and math.isfinite(self.temperature)):
-            raise MetadataError(f"calibration.temperature must be > 0; received {self.temperature}")
+        Threshold.from_dict(self.threshold)
+        Calibration.from_dict(self.calibration)
         if len(self.sha256) != 64:
             raise MetadataError("sha256 must be a 64-character hex digest")
         if self.positive_label not in self.labels:

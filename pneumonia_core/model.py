@@ -46,6 +46,8 @@ class ModelBundle:
                  num_threads: int = 1) -> None:
         self.folder = folder
         self.metadata = metadata
+        #: The model's default decision (calibration, threshold, labels) from its metadata.
+        self.operating_point = metadata.operating_point()
         self._bytes = model_bytes
         self._num_threads = num_threads
         try:
@@ -119,7 +121,7 @@ class ModelBundle:
         emb = outs.get(names.get("embedding", ""), None)
         return Prediction(
             logit=logit,
-            probability=self.metadata.probability(logit),
+            probability=self.operating_point.probability(logit),
             cam=None if cam is None else np.squeeze(cam).astype(np.float32),
             embedding=None if emb is None else np.ravel(emb).astype(np.float32),
         )

@@ -6,13 +6,51 @@ Both the converter's validation and the desktop app run ``.tflite`` models throu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+
+#: What LiteRT's C++ runtime prints on the process's stderr for every interpreter it makes.
+_RUNTIME_BANNER = re.compile(r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.\s*$")
+
+
+@contextlib.contextmanager
+def quiet_runtime_banner() -> Iterator[None]:
+    """Keep LiteRT's per-interpreter INFO line off the terminal while models load; anything
+    else written to stderr meanwhile (warnings, errors) is passed through afterwards."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr is not a real file (tests, GUI)
+        fd = -1
+    if fd < 0:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            lines = tmp.read().decode("utf-8", "replace").splitlines(keepends=True)
+            kept = "".join(ln for ln in lines if not _RUNTIME_BANNER.match(ln))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
 
 
 def _interpreter_class() -> Any:

@@ -20,8 +20,10 @@ from desktop.jobs import (
 )
 from desktop.review_store import ReviewStore
 from desktop.settings import Settings
+from pneumonia_core import pipeline
+from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.model import ModelBundle
-from pneumonia_core.pipeline import classify_file
+from pneumonia_core.pipeline import classify_file, classify_many
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +89,13 @@ def test_sync_flags_after_threshold_change(tmp_path):
     db, adb = tmp_path / "r.db", tmp_path / "a.db"
     with ReviewStore(db) as s:
         s.upsert(flag_entry(rows[2], "m"))
-    labels = ["NORMAL", "PNEUMONIA"]
-    changed = [r for r in rows if r.redecide(0.3, labels)]
+    point = OperatingPoint(0.5)
+    changed = [r for r in rows if r.redecide(point.with_threshold(0.3))]
     assert [r.path for r in changed] == ["/x/1"]
     sync_flags(changed, 0.3, 0.5, "m", db, adb)
     with ReviewStore(db) as s:
         assert {e.path for e in s.entries()} == {"/x/1", "/x/2"}
-    changed = [r for r in rows if r.redecide(0.9, labels)]
+    changed = [r for r in rows if r.redecide(point.with_threshold(0.9))]
     sync_flags(changed, 0.9, 0.3, "m", db, adb)
     with ReviewStore(db) as s:
         assert s.entries() == []
@@ -189,23 +191,22 @@ def _fake_classify(calls: list, delays: dict[str, float]):
 
     from pneumonia_core.pipeline import Result
 
-    def fake(path, model, threshold):
+    def fake(path, model, point, keep_cam=False):
         calls.append((path, threading.get_ident(), id(model)))
         time.sleep(delays.get(path, 0.0))
-        return Result(path, "ok", probability=0.1, prediction="NORMAL", threshold=threshold)
+        return Result(path, "ok", probability=0.1, prediction="NORMAL",
+                      threshold=point.threshold, positive=False)
 
     return fake
 
 
-def test_classify_in_order_uses_one_clone_per_thread_and_keeps_order(monkeypatch, bundle):
-    from desktop import jobs
-
+def test_classify_many_uses_one_clone_per_thread_and_keeps_order(monkeypatch, bundle):
     paths = [f"/x/{i:03d}.png" for i in range(40)]
     # early files are slow, so later ones finish first on the other thread
     delays = {p: (0.02 if i % 3 == 0 else 0.0) for i, p in enumerate(paths)}
     calls: list = []
-    monkeypatch.setattr(jobs, "_classify_one", _fake_classify(calls, delays))
-    out = [r.path for r in jobs.classify_in_order(paths, bundle, 0.5, workers=2)]
+    monkeypatch.setattr(pipeline, "classify_file", _fake_classify(calls, delays))
+    out = [r.path for r in classify_many(paths, bundle, 0.5, workers=2)]
     assert out == paths
     threads = {t for _, t, _ in calls}
     models = {t: {m for _, tt, m in calls if tt == t} for t in threads}
@@ -214,52 +215,56 @@ def test_classify_in_order_uses_one_clone_per_thread_and_keeps_order(monkeypatch
     assert len({next(iter(m)) for m in models.values()} | {id(bundle)}) == 3  # clones, not the original
 
 
-def test_classify_in_order_stops_promptly_and_bounds_the_work_ahead(monkeypatch, bundle):
+@pytest.mark.parametrize("how", ["close", "event"])
+def test_classify_many_stops_promptly_and_bounds_the_work_ahead(monkeypatch, bundle, how):
     import threading
     import time
 
-    from desktop import jobs
-
     paths = [f"/x/{i:03d}.png" for i in range(200)]
     calls: list = []
-    monkeypatch.setattr(jobs, "_classify_one", _fake_classify(calls, dict.fromkeys(paths, 0.02)))
-    gen = jobs.classify_in_order(paths, bundle, 0.5, workers=2)
+    monkeypatch.setattr(pipeline, "classify_file",
+                        _fake_classify(calls, dict.fromkeys(paths, 0.02)))
+    stop = threading.Event()
+    gen = classify_many(paths, bundle, 0.5, workers=2, cancel=stop)
     got = [next(gen).path for _ in range(3)]
     t0 = time.perf_counter()
-    gen.close()
+    if how == "close":
+        gen.close()
+    else:
+        stop.set()
+        assert list(gen) == []  # nothing more once cancelled
     closing = time.perf_counter() - t0
     assert got == paths[:3]
     started = len(calls)
-    assert started <= 3 + jobs.IN_FLIGHT_PER_WORKER * 2  # never far ahead of the consumer
+    assert started <= 3 + pipeline.IN_FLIGHT_PER_WORKER * 2  # never far ahead of the consumer
     assert closing < 1.0  # waits only for the files running (2 x 20 ms); wide margin
     assert not [t for t in threading.enumerate() if t.name.startswith("classify")]
     time.sleep(0.05)
     assert len(calls) == started  # nothing runs after close
 
 
-def test_classify_in_order_threads_inherit_the_callers_lower_priority(monkeypatch, bundle):
+def test_classify_many_threads_inherit_the_callers_lower_priority(monkeypatch, bundle):
     import os
     import sys
     import threading
 
-    from desktop import jobs
     from desktop.worker import lower_thread_priority
 
     if not sys.platform.startswith("linux"):
         pytest.skip("per-thread nice values are Linux only")
     seen: list[int] = []
 
-    def fake(path, model, threshold):
+    def fake(path, model, point, keep_cam=False):
         seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        return _fake_classify([], {})(path, model, threshold)
+        return _fake_classify([], {})(path, model, point)
 
-    monkeypatch.setattr(jobs, "_classify_one", fake)
+    monkeypatch.setattr(pipeline, "classify_file", fake)
     result: dict[str, int] = {}
 
     def batch_thread() -> None:
         lower_thread_priority(5)
         result["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        list(jobs.classify_in_order([f"/x/{i}" for i in range(8)], bundle, 0.5, workers=2))
+        list(classify_many([f"/x/{i}" for i in range(8)], bundle, 0.5, workers=2))
 
     t = threading.Thread(target=batch_thread)
     t.start()
@@ -269,16 +274,14 @@ def test_classify_in_order_threads_inherit_the_callers_lower_priority(monkeypatc
     assert seen and set(seen) == {result["nice"]}
 
 
-def test_classify_in_order_without_a_model_or_with_one_file_stays_on_the_calling_thread(
+def test_classify_many_without_a_model_or_with_one_file_stays_on_the_calling_thread(
         monkeypatch, bundle):
     import threading
 
-    from desktop import jobs
-
-    rows = list(jobs.classify_in_order(["/x/a.png", "/x/b.png"], None, 0.5, workers=2))
+    rows = list(classify_many(["/x/a.png", "/x/b.png"], None, 0.5, workers=2))
     assert [r.status for r in rows] == ["error", "error"] and "No model" in rows[0].message
     calls: list = []
-    monkeypatch.setattr(jobs, "_classify_one", _fake_classify(calls, {}))
-    one = list(jobs.classify_in_order(["/x/a.png"], bundle, 0.5, workers=2))
+    monkeypatch.setattr(pipeline, "classify_file", _fake_classify(calls, {}))
+    one = list(classify_many(["/x/a.png"], bundle, 0.5, workers=2))
     assert [r.path for r in one] == ["/x/a.png"]
     assert [t for _, t, _ in calls] == [threading.get_ident()]

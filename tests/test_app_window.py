@@ -241,19 +241,20 @@ def test_window_classifies_on_two_threads_off_the_gui_thread_in_input_order(
         qtbot, tmp_path, full_res_images, monkeypatch):
     import time
 
-    from desktop import batch_runner, jobs
+    from desktop import batch_runner
+    from pneumonia_core import pipeline
     from pneumonia_core.pipeline import iter_image_files
 
     folder = copy_images(full_res_images, tmp_path / "study")
     seen: list[tuple[int, int]] = []
-    real = jobs._classify_one
+    real = pipeline.classify_file
 
-    def recording(path, model, threshold):
+    def recording(path, model, point, keep_cam=False):
         seen.append((threading.get_ident(), id(model)))
         time.sleep(0.005)  # both threads surely take files
-        return real(path, model, threshold)
+        return real(path, model, point, keep_cam=keep_cam)
 
-    monkeypatch.setattr(jobs, "_classify_one", recording)
+    monkeypatch.setattr(pipeline, "classify_file", recording)
     w = new_window(qtbot, [folder])
     assert [r.path for r in w.results.rows()] == list(iter_image_files([str(folder)]))
     assert all(r.status in ("ok", "out_of_scope") for r in w.results.rows())

@@ -333,7 +333,7 @@ def test_headless_paths_import_no_qt_matplotlib_or_tensorflow(args: list[str], t
 def test_quiet_runtime_banner_passes_other_stderr_through() -> None:
     code = (
         "import os, sys\n"
-        "from desktop.batch import quiet_runtime_banner\n"
+        "from pneumonia_core.runtime import quiet_runtime_banner\n"
         "with quiet_runtime_banner():\n"
         "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n')\n"
         "    os.write(2, b'ERROR: something real\\n')\n"

@@ -1,12 +1,13 @@
-"""The converter's gate metrics, checked against values worked out by hand."""
+"""The converter's gate (and the shared metrics it uses), checked against values worked out by
+hand."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from converter import metrics
 from converter.validation import Scores, compare
+from pneumonia_core import metrics
 
 
 def test_roc_auc_counts_pairs_and_half_ties() -> None:
@@ -14,8 +15,7 @@ def test_roc_auc_counts_pairs_and_half_ties() -> None:
     assert metrics.roc_auc([1, 1, 0, 0], [0.9, 0.4, 0.4, 0.1]) == pytest.approx(0.875)
     assert metrics.roc_auc([0, 1], [0.2, 0.8]) == 1.0
     assert metrics.roc_auc([1, 0], [0.2, 0.8]) == 0.0
-    with pytest.raises(ValueError, match="both classes"):
-        metrics.roc_auc([1, 1], [0.2, 0.8])
+    assert np.isnan(metrics.roc_auc([1, 1], [0.2, 0.8]))  # undefined for one class
 
 
 def test_sensitivity_specificity_at_threshold() -> None:
@@ -48,3 +48,9 @@ def test_gate_passes_a_faithful_copy_and_refuses_a_degraded_one() -> None:
     assert any("AUC dropped" in f for f in noisy.failures)
     assert any("agreement" in f for f in noisy.failures)
     assert "FAILED" in noisy.table() and "PASSED" in faithful.table()
+
+
+def test_gate_refuses_a_single_class_validation_split() -> None:
+    one = _scores(np.array([0.5, 1.0, 2.0]))
+    with pytest.raises(ValueError, match="both classes"):
+        compare(np.array([1, 1, 1]), one, one, 0.5, 1.0, "int8")

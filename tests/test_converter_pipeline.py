@@ -103,7 +103,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
              "train": train, "val": val}
     xv, yv = _load(data_root, val)
     logits = np.asarray(model(xv, training=False)).ravel()
-    from converter.metrics import roc_auc
+    from pneumonia_core.metrics import roc_auc
 
     assert roc_auc(yv, logits) > 0.95, "the tiny fixture model did not learn the synthetic task"
     # Threshold in the widest gap between the classes' calibrated probabilities.
@@ -294,7 +294,7 @@ def test_out_of_scope_figures_reach_the_card_and_metadata(tiny: dict, tmp_path: 
 
 def test_rethreshold_applies_the_runs_rule_to_the_converted_model(tiny: dict, tmp_path: Path) -> None:
     from converter.convert import ConvertOptions, convert_run
-    from converter.metrics import sensitivity_specificity
+    from pneumonia_core.metrics import sensitivity_specificity
     from pneumonia_core.model import ModelBundle
 
     out = tmp_path / "model"

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.evaluate import compute_metrics
-from training.metrics import (
+from pneumonia_core.metrics import (
     REPORT_KEYS,
     average_precision,
     choose_threshold,
@@ -17,6 +16,7 @@ from training.metrics import (
     roc_auc,
     sigmoid,
 )
+from training.evaluate import compute_metrics
 
 
 def test_known_confusion_matrix() -> None:
@@ -93,25 +93,3 @@ def test_temperature_scaling_lowers_ece_on_overconfident_logits() -> None:
     after = expected_calibration_error(labels, sigmoid(overconfident / t))
     assert after < before / 2
     assert after < 0.03
-
-
-def test_exact_interval_known_values() -> None:
-    from training.metrics import exact_interval
-
-    lo, hi = exact_interval(0, 10)
-    assert lo == 0.0 and abs(hi - 0.3085) < 1e-3  # Clopper-Pearson, 0 of 10
-    lo, hi = exact_interval(10, 10)
-    assert abs(lo - 0.6915) < 1e-3 and hi == 1.0
-    lo, hi = exact_interval(50, 100)
-    assert abs(lo - 0.3983) < 1e-3 and abs(hi - 0.6017) < 1e-3
-
-
-def test_bootstrap_auc_interval_brackets_the_auc() -> None:
-    from training.metrics import bootstrap_auc_interval, roc_auc
-
-    rng = np.random.default_rng(0)
-    y = np.r_[np.ones(80), np.zeros(40)]
-    p = np.clip(0.5 + 0.25 * (y - 0.5) + rng.normal(0, 0.2, y.size), 0, 1)
-    lo, hi = bootstrap_auc_interval(y, p, n_boot=500)
-    auc = roc_auc(y, p)
-    assert lo < auc < hi and 0.05 < hi - lo < 0.3

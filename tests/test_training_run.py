@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pneumonia_core.metrics import REPORT_KEYS
 from tests.training_helpers import tiny_train_args
 from training.cli import main
-from training.metrics import REPORT_KEYS
 
 RUN_FILES = ("config.json", "model.keras", "split.json", "history.csv", "calibration.json",
              "threshold.json", "report.json", "report.md", "val_logits.npy")
@@ -152,8 +152,8 @@ def test_external_evaluation_reports_intervals_next_to_validation(tiny_run: Path
     for part in ("external", "validation"):
         r = report[part]
         for key in ("sensitivity", "specificity", "roc_auc"):
-            lo, hi = r[f"{key}_ci"]
-            assert 0.0 <= lo <= r[key] <= hi <= 1.0, (part, key, r[key], lo, hi)
+            v = r[key]
+            assert 0.0 <= v["ci_low"] <= v["value"] <= v["ci_high"] <= 1.0, (part, key, v)
     assert len(np.load(tiny_run / "external_ext_logits.npy")) == n_files
     md = (tiny_run / "report_external_ext.md").read_text()
     assert "ext (selection)" in md and "validation split" in md

@@ -14,17 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from training import data as D
-from training import run as R
-from training.metrics import (  # noqa: F401  (compute_metrics is part of this module's API)
+from pneumonia_core.metrics import (  # noqa: F401  (compute_metrics is part of this module's API)
     REPORT_KEYS,
     choose_threshold,
+    classification_summary,
     compute_metrics,
     expected_calibration_error,
     fit_temperature,
-    metrics_with_intervals,
     sigmoid,
 )
+from training import data as D
+from training import run as R
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +186,17 @@ def external_logits(run: R.Run, folder: Path, cache_dir: Path | None = None
 
 
 def _ci(report: dict[str, Any], key: str) -> str:
-    lo, hi = report.get(f"{key}_ci") or (None, None)
-    return f"{_fmt(report[key])} ({_fmt(lo)}-{_fmt(hi)})"
+    """``value (low-high)`` of a :func:`classification_summary` entry."""
+    v = report[key]
+    return f"{_fmt(v['value'])} ({_fmt(v['ci_low'])}-{_fmt(v['ci_high'])})"
+
+
+def summary_with_intervals(labels: np.ndarray, probs: np.ndarray, threshold: float,
+                           n_bins: int) -> dict[str, Any]:
+    """:func:`pneumonia_core.metrics.classification_summary` plus ``ece`` at ``n_bins``."""
+    out = classification_summary(labels, probs, threshold, ece_bins=sorted({10, 15, n_bins}))
+    out["ece"] = out[f"ece_{n_bins}"]
+    return out
 
 
 def external_markdown(run: R.Run, name: str, usage: str, rows: dict[str, dict[str, Any]]) -> str:
@@ -221,7 +230,7 @@ def evaluate_external(run: R.Run, folder: Path, name: str | None = None,
         calibrate(run, cache_dir)
     labels, logits, paths = external_logits(run, folder, cache_dir)
     n_bins = run.config.ece_bins
-    ext = metrics_with_intervals(labels, run.probabilities(logits), run.threshold, n_bins)
+    ext = summary_with_intervals(labels, run.probabilities(logits), run.threshold, n_bins)
     ext["ece_uncalibrated"] = expected_calibration_error(labels, sigmoid(logits), n_bins)
     val_logits_path = run.run_dir / R.VAL_LOGITS_FILE
     if val_logits_path.is_file():
@@ -229,7 +238,7 @@ def evaluate_external(run: R.Run, folder: Path, name: str | None = None,
         val_logits = np.load(val_logits_path)
     else:
         val_labels, val_logits = split_logits(run, "val", cache_dir)
-    val = metrics_with_intervals(val_labels, run.probabilities(val_logits), run.threshold, n_bins)
+    val = summary_with_intervals(val_labels, run.probabilities(val_logits), run.threshold, n_bins)
     report = {"name": name, "folder": folder.resolve().name, "usage": usage,
               "temperature": run.temperature, "threshold": run.threshold,
               "config_digest": run.provenance.get("config_digest"),

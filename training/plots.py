@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from training.metrics import reliability_bins, roc_curve  # noqa: E402
+from pneumonia_core.metrics import reliability_bins, roc_curve  # noqa: E402
 
 log = logging.getLogger(__name__)
 

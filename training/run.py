@@ -148,7 +148,7 @@ class Run:
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated P(PNEUMONIA) = sigmoid(logit / T)."""
-        from training.metrics import sigmoid
+        from pneumonia_core.metrics import sigmoid
 
         return sigmoid(np.asarray(logits, dtype=np.float64) / self.temperature)
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from pneumonia_core.metrics import roc_auc
 from training import data as D
 from training import run as R
 from training.config import TrainConfig, save_config
-from training.metrics import roc_auc
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,33 @@
-"""Binary classification metrics, calibration and the threshold rule, in plain numpy.
+"""THE metrics module: binary classification metrics, calibration, confidence intervals and
+the threshold-choosing rule, in plain numpy + math (no TensorFlow, no Qt, no scipy).
 
-Conventions: label 1 = PNEUMONIA (positive), 0 = NORMAL; ``probs`` are P(PNEUMONIA); a case is
-predicted positive when ``prob >= threshold``.
+Used by training, the converter's gate and model card, the benchmark and the tests, so every
+number in a report is computed one way. Conventions: label 1 = the positive class (PNEUMONIA),
+0 = negative; ``probs`` are calibrated P(positive); a case is predicted positive by
+:func:`pneumonia_core.decision.at_or_above` (``prob >= threshold``). ``threshold`` arguments
+accept a number or an :class:`~pneumonia_core.decision.OperatingPoint`.
+
+Reliability bins are equal-width with edges ``linspace(0, 1, n_bins + 1)``; bin ``b`` holds
+``edges[b] < p <= edges[b + 1]`` (and p = 0 in the first). Keys: ``lo``, ``hi``, ``count``,
+``confidence`` (mean predicted probability), ``frequency`` (observed positive rate).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from pneumonia_core.decision import OperatingPoint, at_or_above, sigmoid
+
+__all__ = [
+    "REPORT_KEYS", "THRESHOLD_RULE", "average_precision", "bootstrap_auc_interval",
+    "choose_threshold", "clopper_pearson", "classification_summary", "compute_metrics",
+    "confusion", "expected_calibration_error", "fit_temperature", "pearson", "pr_curve",
+    "reliability_bins", "roc_auc", "roc_curve", "sensitivity_specificity", "sigmoid",
+]
 
 REPORT_KEYS = ("accuracy", "sensitivity", "specificity", "precision", "npv", "f1", "roc_auc",
                "pr_auc", "brier", "ece", "threshold", "confusion_matrix")
@@ -29,9 +47,13 @@ def _safe_div(a: float, b: float) -> float:
     return float(a / b) if b else float("nan")
 
 
-def confusion(labels: Any, probs: Any, threshold: float) -> dict[str, int]:
+def _threshold(threshold: float | OperatingPoint) -> float:
+    return threshold.threshold if isinstance(threshold, OperatingPoint) else float(threshold)
+
+
+def confusion(labels: Any, probs: Any, threshold: float | OperatingPoint) -> dict[str, int]:
     y, p = _arrays(labels, probs)
-    pred = p >= threshold
+    pred = at_or_above(p, _threshold(threshold))
     return {
         "tn": int(np.sum(~pred & (y == 0))),
         "fp": int(np.sum(pred & (y == 0))),
@@ -40,24 +62,21 @@ def confusion(labels: Any, probs: Any, threshold: float) -> dict[str, int]:
     }
 
 
+def _average_ranks(p: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``p`` with ties sharing their average rank."""
+    _, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
+    before = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return (before + (counts + 1) / 2.0)[inverse.ravel()]
+
+
 def roc_auc(labels: Any, probs: Any) -> float:
-    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    """Area under the ROC curve (Mann-Whitney U, ties count one half); NaN for one class."""
     y, p = _arrays(labels, probs)
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = np.argsort(p, kind="mergesort")
-    ranks = np.empty(p.size, dtype=np.float64)
-    sorted_p = p[order]
-    i = 0
-    while i < p.size:  # average ranks over ties
-        j = i
-        while j + 1 < p.size and sorted_p[j + 1] == sorted_p[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    u = ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0
+    u = _average_ranks(p)[y == 1].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
 
 
@@ -70,7 +89,7 @@ def roc_curve(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarr
     tpr = [0.0]
     fpr = [0.0]
     for t in thresholds:
-        pred = p >= t
+        pred = at_or_above(p, t)
         tpr.append(float(np.sum(pred & (y == 1)) / n_pos))
         fpr.append(float(np.sum(pred & (y == 0)) / n_neg))
     return np.array(fpr), np.array(tpr), np.concatenate([[np.inf], thresholds])
@@ -85,7 +104,7 @@ def average_precision(labels: Any, probs: Any) -> float:
     ap = 0.0
     prev_recall = 0.0
     for t in np.unique(p)[::-1]:
-        pred = p >= t
+        pred = at_or_above(p, t)
         tp = float(np.sum(pred & (y == 1)))
         precision = tp / float(np.sum(pred))
         recall = tp / n_pos
@@ -100,7 +119,7 @@ def pr_curve(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
     n_pos = max(int(y.sum()), 1)
     recall, precision = [], []
     for t in np.unique(p)[::-1]:
-        pred = p >= t
+        pred = at_or_above(p, t)
         tp = float(np.sum(pred & (y == 1)))
         recall.append(tp / n_pos)
         precision.append(tp / float(np.sum(pred)))
@@ -136,7 +155,8 @@ def expected_calibration_error(labels: Any, probs: Any, n_bins: int = 15) -> flo
     return float(total)
 
 
-def compute_metrics(labels: Any, probs: Any, threshold: float, n_bins: int = 15) -> dict[str, Any]:
+def compute_metrics(labels: Any, probs: Any, threshold: float | OperatingPoint,
+                    n_bins: int = 15) -> dict[str, Any]:
     """All report metrics for one split; keys are :data:`REPORT_KEYS` plus ``n``, ``n_positive``.
 
     Ratios with an empty denominator are NaN (written as null in JSON).
@@ -159,16 +179,11 @@ def compute_metrics(labels: Any, probs: Any, threshold: float, n_bins: int = 15)
         "pr_auc": average_precision(y, p),
         "brier": float(np.mean((p - y) ** 2)) if y.size else float("nan"),
         "ece": expected_calibration_error(y, p, n_bins),
-        "threshold": float(threshold),
+        "threshold": _threshold(threshold),
         "confusion_matrix": cm,
         "n": int(y.size),
         "n_positive": int(y.sum()),
     }
-
-
-def sigmoid(x: Any) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))
 
 
 def _nll(labels: np.ndarray, logits: np.ndarray, temperature: float) -> float:
@@ -234,42 +249,114 @@ def choose_threshold(labels: Any, probs: Any, target_sensitivity: float = 0.98) 
     }
 
 
-def exact_interval(successes: int, total: int, level: float = 0.95) -> tuple[float, float]:
-    """Clopper-Pearson (exact binomial) confidence interval of successes / total."""
-    from scipy.stats import beta
+def sensitivity_specificity(labels: Any, probs: Any, threshold: float | OperatingPoint
+                            ) -> tuple[float, float]:
+    """Sensitivity and specificity of the decision at ``threshold`` (NaN for an absent class)."""
+    cm = confusion(labels, probs, threshold)
+    return (_safe_div(cm["tp"], cm["tp"] + cm["fn"]), _safe_div(cm["tn"], cm["tn"] + cm["fp"]))
 
-    if total <= 0:
+
+def pearson(a: Any, b: Any) -> float:
+    """Pearson correlation of two arrays of the same size (1.0 when both are constant and equal)."""
+    x = np.asarray(a, np.float64).ravel()
+    y = np.asarray(b, np.float64).ravel()
+    sx, sy = x.std(), y.std()
+    if sx == 0 or sy == 0:
+        return 1.0 if np.allclose(x, y) else 0.0
+    return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy))
+
+
+# -- confidence intervals ----------------------------------------------------------------------
+def _binom_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), 0 < p < 1, summed in log space (lgamma)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    i = np.arange(k + 1, dtype=np.float64)
+    log_choose = (math.lgamma(n + 1) - np.array([math.lgamma(v + 1) for v in i])
+                  - np.array([math.lgamma(n - v + 1) for v in i]))
+    terms = log_choose + i * math.log(p) + (n - i) * math.log1p(-p)
+    top = float(terms.max())
+    return float(min(1.0, math.exp(top) * np.exp(terms - top).sum()))
+
+
+def _bisect_decreasing(f: Any, target: float) -> float:
+    """The p in (0, 1) where the decreasing function ``f(p)`` equals ``target``."""
+    lo, hi = 0.0, 1.0
+    for _ in range(60):  # 2**-60: far below any reported digit
+        mid = (lo + hi) / 2.0
+        if f(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0
+
+
+def clopper_pearson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) two-sided interval for a binomial proportion ``successes / n``.
+
+    Lower bound: the p where P(X >= x) = alpha / 2 (0 when x = 0); upper bound: the p where
+    P(X <= x) = alpha / 2 (1 when x = n). (NaN, NaN) when n = 0.
+    """
+    x, n = int(successes), int(n)
+    if n < 0 or not 0 <= x <= n:
+        raise ValueError(f"need 0 <= successes <= n; received {x} of {n}")
+    if n == 0:
         return float("nan"), float("nan")
-    a = (1 - level) / 2
-    lo = 0.0 if successes == 0 else float(beta.ppf(a, successes, total - successes + 1))
-    hi = 1.0 if successes == total else float(beta.ppf(1 - a, successes + 1, total - successes))
-    return lo, hi
+    alpha = 1.0 - confidence
+    lower = 0.0 if x == 0 else _bisect_decreasing(
+        lambda p: _binom_cdf(x - 1, n, p), 1.0 - alpha / 2.0)  # P(X >= x) = 1 - cdf(x-1)
+    upper = 1.0 if x == n else _bisect_decreasing(lambda p: _binom_cdf(x, n, p), alpha / 2.0)
+    return float(lower), float(upper)
 
 
 def bootstrap_auc_interval(labels: Any, probs: Any, n_boot: int = 2000, seed: int = 0,
-                           level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the ROC AUC, resampling each class separately."""
+                           confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the ROC AUC, resampling positives and negatives
+    separately (stratified, so every resample has both classes); seeded, so reproducible.
+    (NaN, NaN) when a class is absent."""
     y, p = _arrays(labels, probs)
     pos, neg = p[y == 1], p[y == 0]
     if pos.size == 0 or neg.size == 0:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
+    yb = np.concatenate([np.ones(pos.size, np.int64), np.zeros(neg.size, np.int64)])
     aucs = np.empty(n_boot)
-    for i in range(n_boot):
-        pb = rng.choice(pos, pos.size)
-        nb = rng.choice(neg, neg.size)
-        aucs[i] = roc_auc(np.r_[np.ones(pb.size), np.zeros(nb.size)], np.r_[pb, nb])
-    a = (1 - level) / 2
-    return float(np.quantile(aucs, a)), float(np.quantile(aucs, 1 - a))
+    for b in range(n_boot):
+        sample = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+        aucs[b] = roc_auc(yb, sample)
+    alpha = 1.0 - confidence
+    lo, hi = np.quantile(aucs, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lo), float(hi)
 
 
-def metrics_with_intervals(labels: Any, probs: Any, threshold: float, n_bins: int = 15,
-                           n_boot: int = 2000) -> dict[str, Any]:
-    """:func:`compute_metrics` plus 95% intervals: exact for sensitivity and specificity,
-    bootstrap for the ROC AUC (keys ``*_ci`` = [low, high])."""
-    m = compute_metrics(labels, probs, threshold, n_bins)
-    cm = m["confusion_matrix"]
-    m["sensitivity_ci"] = list(exact_interval(cm["tp"], cm["tp"] + cm["fn"]))
-    m["specificity_ci"] = list(exact_interval(cm["tn"], cm["tn"] + cm["fp"]))
-    m["roc_auc_ci"] = list(bootstrap_auc_interval(labels, probs, n_boot))
-    return m
+def _with_interval(value: float, interval: tuple[float, float]) -> dict[str, float]:
+    return {"value": value, "ci_low": interval[0], "ci_high": interval[1]}
+
+
+def classification_summary(labels: Any, probs: Any, threshold: float | OperatingPoint,
+                           ece_bins: Sequence[int] = (10, 15), n_boot: int = 2000,
+                           seed: int = 0) -> dict[str, Any]:
+    """The numbers a report needs at one operating point, with 95 % intervals.
+
+    ``sensitivity`` / ``specificity``: ``{"value", "ci_low", "ci_high"}`` with exact
+    (Clopper-Pearson) intervals; ``roc_auc`` likewise with a seeded stratified bootstrap;
+    ``ece_<n>`` for every ``n`` in ``ece_bins``; ``brier``; ``threshold``; ``n``,
+    ``n_positive``, ``n_negative`` and the confusion counts ``tp``, ``fn``, ``tn``, ``fp``.
+    """
+    y, p = _arrays(labels, probs)
+    cm = confusion(y, p, threshold)
+    tp, fn, tn, fp = cm["tp"], cm["fn"], cm["tn"], cm["fp"]
+    out: dict[str, Any] = {
+        "threshold": _threshold(threshold),
+        "n": int(y.size), "n_positive": int(y.sum()), "n_negative": int(y.size - y.sum()),
+        "tp": tp, "fn": fn, "tn": tn, "fp": fp,
+        "sensitivity": _with_interval(_safe_div(tp, tp + fn), clopper_pearson(tp, tp + fn)),
+        "specificity": _with_interval(_safe_div(tn, tn + fp), clopper_pearson(tn, tn + fp)),
+        "roc_auc": _with_interval(roc_auc(y, p), bootstrap_auc_interval(y, p, n_boot, seed)),
+        "brier": float(np.mean((p - y) ** 2)) if y.size else float("nan"),
+    }
+    for n_bins in ece_bins:
+        out[f"ece_{n_bins}"] = expected_calibration_error(y, p, n_bins)
+    return out
