@@ -229,3 +229,33 @@ def test_per_image_input_norm_ignores_exposure_and_survives_saving(tmp_path: Pat
                                rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="input_norm"):
         build_model(TrainConfig(image_size=64, width=8, input_norm="zscore"))
+
+
+@pytest.mark.slow
+def test_ensemble_logit_and_cam_are_the_members_means(tiny_run: Path, small_data_root: Path,
+                                                       tmp_path: Path) -> None:
+    from training.run import load_run
+
+    other = tmp_path / "run_lr"  # same seed, so the same split; other weights
+    assert main(tiny_train_args(small_data_root, other, tmp_path / "cache",
+                                "--set", "learning_rate=0.01", epochs=1)) == 0
+    out = tmp_path / "ens"
+    assert main(["ensemble", "--out", str(out), str(tiny_run), str(other), "--no-cache"]) == 0
+    for name in ("config.json", "model.keras", "split.json", "calibration.json",
+                 "threshold.json", "report.json", "val_logits.npy"):
+        assert (out / name).is_file(), name
+    ens, a, b = load_run(out), load_run(tiny_run), load_run(other)
+    x = ens.load_arrays([p for p, _ in ens.split["val"]])
+    la, lb = (np.asarray(r.model(x, training=False)).ravel() for r in (a, b))
+    assert not np.allclose(la, lb)
+    export = ens.export_model()(x, training=False)
+    np.testing.assert_allclose(np.asarray(export["logit"]).ravel(), (la + lb) / 2, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(export["cam"]).mean(axis=(1, 2)), (la + lb) / 2,
+                               atol=1e-4)
+    config = json.loads((out / "config.json").read_text())
+    assert [m["run"] for m in config["ensemble_of"]] == ["run_a", "run_lr"]
+    assert config["config"]["architecture"] == "xraynet_ensemble"
+    # members trained on another split are refused
+    third = tmp_path / "run_seed"
+    assert main(tiny_train_args(small_data_root, third, tmp_path / "cache", epochs=1, seed=4)) == 0
+    assert main(["ensemble", "--out", str(tmp_path / "bad"), str(tiny_run), str(third)]) == 2

@@ -268,7 +268,13 @@ def build_seed_cnn(cfg: TrainConfig) -> keras.Model:
     return keras.Model(inp, logit, name="seed_cnn")
 
 
-BUILDERS = {"xraynet": build_xraynet, "seed_cnn": build_seed_cnn}
+def _no_ensemble_training(cfg: TrainConfig) -> keras.Model:
+    raise ValueError("an ensemble is not trained: combine finished runs with "
+                     "'pneumonia-train ensemble --out DIR RUN RUN ...'")
+
+
+BUILDERS = {"xraynet": build_xraynet, "seed_cnn": build_seed_cnn,
+            "xraynet_ensemble": _no_ensemble_training}
 
 
 def build_model(cfg: TrainConfig) -> keras.Model:
