@@ -121,6 +121,26 @@ PRESETS: dict[str, TrainConfig] = {
             horizontal_flip=False,
         ),
     ),
+    # Issue 12 (training/EXPERIMENTS.md, runs r1 and r2; chosen on test_public): twice the
+    # width (303k parameters), label smoothing 0.1; r1 with stronger brightness/contrast ...
+    "wide_ls": TrainConfig(
+        name="wide_ls",
+        width=48,
+        label_smoothing=0.1,
+        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
+                                   translation=0.1, brightness=0.3, contrast=0.4),
+    ),
+    # ... r2 with the acquisition augmentation (gamma, window, blur/sharpen, noise,
+    # resampling, corner markers).
+    "wide_acquisition": TrainConfig(
+        name="wide_acquisition",
+        width=48,
+        label_smoothing=0.1,
+        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
+                                   translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
+                                   window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4,
+                                   marker_p=0.3),
+    ),
     # The seed notebook's recipe: 150x150 RGB, Conv32-Pool-Conv64-Pool-Dropout0.2-Conv64-Pool-
     # Flatten-Dense64-Dense1, Adam(1e-3), binary cross-entropy, ImageDataGenerator(rescale=1/255,
     # shear_range=0.2 [degrees], zoom_range=0.2, horizontal_flip=True), no class weights.
