@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from pneumonia_core import metrics
-from pneumonia_core.decision import at_or_above
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def bench_accuracy(run_dir: Path | None, model_dir: Path, limit: int | None = No
         "auc_drop": round(f_auc - q_auc, 5),
         "logit_mean_abs_diff": round(float(np.mean(np.abs(float_logits - int8_logits))), 5),
         "decision_agreement": round(float(np.mean(
-            at_or_above(float_probs, run.threshold)
+            run.operating_point().positives(float_probs)
             == bundle.operating_point.positives(int8_probs))), 5),
         "model": f"{bundle.metadata.name} {bundle.metadata.version}",
     }

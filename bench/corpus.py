@@ -15,7 +15,7 @@ from PIL import Image
 
 # The tests' generated film: the out-of-scope guard accepts it, so a fallback benchmark
 # measures the whole pipeline (a cruder image would be refused before inference).
-from tests.chest_like import chest_like_xray
+from bench.chest_like import chest_like_xray
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("PNEUMONIA_DATA", ROOT.parent / "shared" / "data" / "chest_xray"))

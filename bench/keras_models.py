@@ -36,7 +36,7 @@ class FloatModel:
         return self.kernel_weights == self.tflite_kernel_weights
 
 
-def _quiet_tf() -> None:
+def quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -45,9 +45,9 @@ def tflite_layer_plan(tflite_path: Path) -> list[tuple[str, int, int, int]]:
 
     Only the ops a plain CNN backbone is made of are read; the plan is used to rebuild a float
     stand-in of the same shape when no Keras model is available."""
-    from pneumonia_core.runtime import _interpreter_class
+    from pneumonia_core.runtime import interpreter_class
 
-    interp = _interpreter_class()(model_path=os.fspath(tflite_path))
+    interp = interpreter_class()(model_path=os.fspath(tflite_path))
     interp.allocate_tensors()
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     plan = []
@@ -69,9 +69,9 @@ def tflite_layer_plan(tflite_path: Path) -> list[tuple[str, int, int, int]]:
 def tflite_kernel_weights(tflite_path: Path) -> int:
     """Number of convolution / dense kernel weights in a ``.tflite`` (biases and folded
     BatchNorm excluded): an architecture signature comparable with :func:`keras_kernel_weights`."""
-    from pneumonia_core.runtime import _interpreter_class
+    from pneumonia_core.runtime import interpreter_class
 
-    interp = _interpreter_class()(model_path=os.fspath(tflite_path))
+    interp = interpreter_class()(model_path=os.fspath(tflite_path))
     interp.allocate_tensors()
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     total = 0
@@ -96,7 +96,7 @@ def keras_kernel_weights(model: Any) -> int:
 
 def build_stand_in(tflite_path: Path, size: int) -> Any:
     """A float Keras CNN with the shipped ``.tflite``'s layer shapes (random weights)."""
-    _quiet_tf()
+    quiet_tf()
     import keras
 
     plan = tflite_layer_plan(tflite_path)
@@ -134,7 +134,7 @@ def _from_training() -> Any | None:
 
 def load_float_model(run_dir: Path | None, tflite_path: Path, size: int) -> FloatModel:
     """The best available float Keras model of the shipped network (see module doc)."""
-    _quiet_tf()
+    quiet_tf()
     import keras
 
     target = tflite_kernel_weights(tflite_path)

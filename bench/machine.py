@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import sys
 from datetime import datetime, timezone
 from importlib import metadata
@@ -50,12 +49,11 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit(root: Path) -> str:
-    try:
-        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
-                             capture_output=True, text=True, timeout=5, check=False)
-        return res.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    """The checkout's commit (:func:`pneumonia_core.provenance.git_commit`, ``+dirty`` when
+    tracked files changed)."""
+    from pneumonia_core.provenance import git_commit as commit
+
+    return commit(root)
 
 
 def describe(root: Path) -> dict[str, Any]:

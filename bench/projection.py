@@ -20,9 +20,9 @@ import numpy as np
 def build_projection_model_dir(model_dir: Path, calibration_images: list[Path],
                                out_dir: Path) -> tuple[Path, Any]:
     """(model folder with the default architecture as int8 .tflite, its float Keras model)."""
-    from bench.keras_models import _quiet_tf
+    from bench.keras_models import quiet_tf
 
-    _quiet_tf()
+    quiet_tf()
     from converter.tflite_export import convert
     from pneumonia_core.imageio import load_image
     from pneumonia_core.metadata import METADATA_FILE, sha256_bytes

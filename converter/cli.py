@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=Path, metavar="RUN_DIR",
                    help="seed-baseline run folder to compare against in the model card")
     p.add_argument("--experiments", type=Path, metavar="MD",
-                   help="experiment log to include (default training/EXPERIMENTS.md)")
+                   help="experiment log (Markdown) to include in the model card; default: none")
     p.add_argument("--skip-scope-eval", action="store_true",
                    help="do not measure the out-of-scope guard (the card says 'not measured')")
     p.add_argument("--rethreshold", action="store_true",

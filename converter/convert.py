@@ -1,5 +1,11 @@
 """Turn a training run into the model folder the app ships: ``model.tflite``,
-``metadata.json``, ``MODEL_CARD.md``, ``validation.json``, the run's report and plots.
+``metadata.json``, ``MODEL_CARD.md``, ``validation.json``, ``recipe.json`` (the conversion
+options), the run's report and plots.
+
+``metadata.json`` is the single source of truth of the folder: the run's ``threshold.json`` and
+``calibration.json`` are not copied (the converted model's threshold and calibration live in
+the metadata, and may differ, e.g. with ``--rethreshold``). Nothing written holds an absolute
+path of the machine that converted it (:func:`pneumonia_core.provenance.portable_path`).
 
 Everything is built in a hidden temporary folder beside the destination and moved into place
 only after the converted model has passed validation, so a refused conversion writes nothing.
@@ -12,7 +18,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,18 +26,22 @@ from typing import Any
 import numpy as np
 
 from converter import external as external_set
-from converter import model_card, provenance, validation
+from converter import model_card, validation
 from converter.reliability_plot import plot_reliability
 from converter.run_source import RunSource, load_run_source
 from converter.tflite_export import OUTPUT_NAMES, QUANTIZATIONS, convert
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import RESIZE_METHOD
 from pneumonia_core.metadata import MODEL_FILE, InputSpec, ModelMetadata, sha256_bytes
+from pneumonia_core.provenance import atomic_write_bytes, atomic_write_text, portable_path
 from pneumonia_core.scope import fit_scope_stats
 
 log = logging.getLogger(__name__)
 
 VALIDATION_FILE = "validation.json"
+RECIPE_FILE = "recipe.json"
+#: The run's files copied beside the model (its Keras-float evaluation report).
+RUN_ARTIFACTS = ("report.json", "report.md")
 MIN_PIXEL_STATS = 50  # pneumonia_core.scope.fit_pixel_stats needs at least this many images
 CARD_FILE = "MODEL_CARD.md"
 
@@ -60,7 +70,7 @@ class ConvertOptions:
     name: str = "pneumonia-cnn"
     version: str = "1.0.0"
     baseline: Path | None = None
-    experiments: Path | None = None  # defaults to training/EXPERIMENTS.md when it exists
+    experiments: Path | None = None  # an experiment log to include in the card (Markdown)
     measure_scope: bool = True
     seed: int = 0
     # Re-apply the run's threshold rule to the CONVERTED model's calibrated validation
@@ -128,7 +138,7 @@ def _copy_run_artifacts(run_dir: Path, dest: Path) -> list[str]:
     """The run's report and plots. Not its calibration.json/threshold.json: the shipped
     calibration and threshold live in metadata.json only (they may be fitted elsewhere)."""
     copied = []
-    for name in ("report.json", "report.md"):
+    for name in RUN_ARTIFACTS:
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, dest / name)
             copied.append(name)
@@ -151,6 +161,27 @@ def _jsonable(obj: Any) -> Any:
         return str(o)
 
     return json.loads(json.dumps(obj, default=default))
+
+
+def recipe(options: ConvertOptions, source: RunSource) -> dict[str, Any]:
+    """``recipe.json``: the conversion options, with file names instead of paths."""
+    out: dict[str, Any] = {"run": source.run_dir.name}
+    for key, value in asdict(options).items():
+        if key == "force":
+            continue
+        out[key] = Path(value).name if isinstance(value, Path) else value
+    return out
+
+
+def portable_paths(obj: Any, root: Path | None) -> Any:
+    """``obj`` with every absolute path string under a ``path`` key made portable
+    (relative to the data root, else its last components)."""
+    if isinstance(obj, dict):
+        return {k: (portable_path(v, root) if k == "path" and isinstance(v, str)
+                    else portable_paths(v, root)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable_paths(v, root) for v in obj]
+    return obj
 
 
 def _measure_scope(model_dir: Path, val_paths: list[Path]) -> dict[str, Any]:
@@ -286,10 +317,9 @@ def build_metadata(source: RunSource, options: ConvertOptions, model_bytes: byte
         quantization=options.quantization,
         validation=validation_facts,
         training={
-            "config_digest": config_file.get("config_digest") or provenance.config_digest(cfg),
-            "data_fingerprint": provenance.data_fingerprint(
-                source.train + source.val, config_file, source.split),
-            "git_commit": provenance.git_commit(config_file),
+            "config_digest": source.config_digest,
+            "data_fingerprint": source.data_fingerprint,
+            "git_commit": source.git_commit,
             "run": source.run_dir.name,
             "config": cfg,
             "n_train_images": len(source.train),
@@ -372,25 +402,27 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        (tmp / MODEL_FILE).write_bytes(model_bytes)
+        atomic_write_bytes(tmp / MODEL_FILE, model_bytes)
         copied = _copy_run_artifacts(source.run_dir, tmp)
         plot_reliability(y_val, lite_side.logits, temp, tmp / "plots" / "reliability_converted.png",
                          f"TFLite {options.quantization}, validation split (n={len(y_val)})")
         meta = build_metadata(source, options, model_bytes, report, runner_outputs, scope)
         meta.validate()
         meta.save(tmp)
-        scope_eval = (_measure_scope(tmp, [k.path for k in kept]) if options.measure_scope
-                      else {"measured": False, "reason": "skipped (--skip-scope-eval)"})
+        scope_eval = portable_paths(
+            _measure_scope(tmp, [k.path for k in kept]) if options.measure_scope
+            else {"measured": False, "reason": "skipped (--skip-scope-eval)"}, source.data_root)
         meta.validation["out_of_scope"] = scope_eval
         meta.save(tmp)
         performance = shipped_performance(meta, tmp, options, y_val, lite_side.logits,
                                           int(cfg.get("ece_bins", 15)), progress)
         meta.save(tmp)
-        (tmp / VALIDATION_FILE).write_text(json.dumps(
+        atomic_write_text(tmp / VALIDATION_FILE, json.dumps(
             report.to_dict() | {"out_of_scope": scope_eval, "run_artifacts": copied,
                                 "performance": _jsonable(performance)},
             indent=2, default=float) + "\n")
-        (tmp / CARD_FILE).write_text(model_card.render(
+        atomic_write_text(tmp / RECIPE_FILE, json.dumps(recipe(options, source), indent=2) + "\n")
+        atomic_write_text(tmp / CARD_FILE, model_card.render(
             meta, report, source, scope_eval, options, copied, performance))
         check_destination(out, options.force)  # it may have appeared while we worked
         _install(tmp, out)

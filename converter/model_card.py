@@ -17,10 +17,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-EXPERIMENTS_FILE = REPO_ROOT / "training" / "EXPERIMENTS.md"
-
-
 def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, bool) or value is None:
         return "n/a" if value is None else str(value)
@@ -238,7 +234,7 @@ def _baseline(source: RunSource, baseline: Path | None, experiments: Path | None
         try:
             base_report = read_json(baseline / "report.json")
         except RunError as exc:
-            lines += [f"Baseline run `{baseline}` could not be read: {exc}", ""]
+            lines += [f"Baseline run `{baseline.name}` could not be read: {exc}", ""]
         else:
             ours = provenance.headline_metrics(source.report)
             theirs = provenance.headline_metrics(base_report)
@@ -253,11 +249,13 @@ def _baseline(source: RunSource, baseline: Path | None, experiments: Path | None
             ]
     else:
         lines += ["No baseline run was given (`--baseline RUN_DIR`).", ""]
-    path = experiments if experiments is not None else EXPERIMENTS_FILE
-    if path.is_file():
-        lines += [f"Experiments (from `{path.name}`):", "", _demote(path.read_text(encoding="utf-8"))]
+    if experiments is None:
+        lines += ["No experiment log was given (`--experiments FILE.md`)."]
+    elif experiments.is_file():
+        lines += [f"Experiments (from `{experiments.name}`):", "",
+                  _demote(experiments.read_text(encoding="utf-8"))]
     else:
-        lines += ["No experiment log (`training/EXPERIMENTS.md`) was found."]
+        lines += [f"The experiment log `{experiments.name}` was not found."]
     return lines
 
 
@@ -312,8 +310,8 @@ def render(meta: ModelMetadata, report: ValidationReport, source: RunSource,
          + (f" --external {Path(options.external).name}" if options.external else "")
          + (" --fit-on-external" if options.fit_on_external else "")
          + (" --selected-on-external" if options.selected_on_external else ""),
-         "", f"RUN_DIR: the training run `{source.run_dir.name}`.",
-         "", "The training command and configuration are in the run's `config.json` "
-         "(summarised in `metadata.json` under `training`)."],
+         "", f"RUN_DIR is the training run folder (`{source.run_dir.name}`); the options are "
+         "also in `recipe.json`. The training command and configuration are in the run's "
+         "`config.json` (summarised in `metadata.json` under `training`)."],
     ]
     return "\n\n".join("\n".join(s) for s in sections) + "\n"

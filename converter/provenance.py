@@ -1,21 +1,17 @@
-"""Where a model came from: training config digest, data fingerprint, git commit, and the
-headline numbers of a run's ``report.json``."""
+"""The headline numbers of a run's ``report.json`` for the model card.
+
+Where a model came from (config digest, data fingerprint, git commit) is what the training
+run recorded (:mod:`training.run`, :mod:`pneumonia_core.provenance`); nothing is recomputed here.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import subprocess
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
-
-from converter.run_source import Sample
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Metric names looked up in a run's report.json, with the aliases training may use.
 HEADLINE_KEYS = {
     "roc_auc": ("roc_auc", "auc", "val_auc"),
@@ -24,12 +20,6 @@ HEADLINE_KEYS = {
     "ece": ("ece_calibrated", "ece_after", "ece"),
     "ece_uncalibrated": ("ece_uncalibrated", "ece_before", "ece_raw"),
 }
-
-
-def config_digest(config: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of the training configuration."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def find_key(obj: Any, names: Iterable[str]) -> Any:
@@ -44,37 +34,6 @@ def find_key(obj: Any, names: Iterable[str]) -> Any:
                     return item[name]
             queue.extend(v for v in item.values() if isinstance(v, dict))
     return None
-
-
-def data_fingerprint(samples: Iterable[Sample], *sources: dict[str, Any]) -> str:
-    """The run's own data fingerprint when it recorded one, else SHA-256 over the sorted
-    (file name, label, size) of every image in the split."""
-    for source in sources:
-        value = find_key(source, ("data_fingerprint", "fingerprint"))
-        if isinstance(value, str) and value:
-            return value
-    h = hashlib.sha256()
-    for s in sorted(samples, key=lambda s: (s.path.parent.name, s.path.name)):
-        size = s.path.stat().st_size if s.path.exists() else -1
-        h.update(f"{s.path.parent.name}/{s.path.name}:{s.label}:{size}\n".encode())
-    return h.hexdigest()
-
-
-def git_commit(*sources: dict[str, Any]) -> str:
-    """The commit the run recorded, else this checkout's HEAD (with ``-dirty`` when it has
-    uncommitted changes), else ``"unknown"``."""
-    for source in sources:
-        value = find_key(source, ("git_commit", "commit"))
-        if isinstance(value, str) and value:
-            return value
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + ("-dirty" if dirty.strip() else "")
 
 
 def headline_metrics(report: dict[str, Any]) -> dict[str, float]:

@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -173,23 +172,13 @@ class Progress:
 def write_csv_atomically(target: Path, rows: Iterable[Sequence[str]]) -> None:
     """Stream rows into a temporary file beside ``target`` and rename it over ``target`` only
     when every row is written, so a crash or Ctrl-C never leaves a partial or clobbered CSV."""
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(CSV_HEADER)
-            for row in rows:
-                writer.writerow(row)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        raise
+    from pneumonia_core.provenance import atomic_writer
+
+    with atomic_writer(target, newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        for row in rows:
+            writer.writerow(row)
 
 
 def _output_problem(target: Path) -> str | None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from desktop import paths
+from pneumonia_core.provenance import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,6 @@ class Settings:
         """Write atomically (temporary file + rename)."""
         try:
             p = path or paths.settings_path()
-            tmp = p.with_name(p.name + ".part")
-            tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
-            os.replace(tmp, p)
+            atomic_write_text(p, json.dumps(asdict(self), indent=2))
         except OSError as exc:
             log.error("cannot save settings: %s", exc)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from desktop import csv_safe
+from pneumonia_core.provenance import atomic_writer
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,13 @@ def close_quietly(db: sqlite3.Connection, path: Path) -> None:
 def write_csv_atomic(dest: str | os.PathLike[str], header: Sequence[str],
                      rows: Iterable[Iterable[object]]) -> int:
     """Write ``header`` and ``rows`` (cells through :func:`csv_safe.cell`) as UTF-8 CSV to
-    ``dest.part``, then rename it to ``dest``. Returns the number of rows written."""
-    tmp = Path(dest).with_name(Path(dest).name + ".part")
+    ``dest`` atomically (:func:`pneumonia_core.provenance.atomic_writer`: temporary file,
+    fsync, rename). Returns the number of rows written."""
     n = 0
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_writer(dest, newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         for row in rows:
             writer.writerow([csv_safe.cell(v) for v in row])
             n += 1
-    os.replace(tmp, dest)
     return n

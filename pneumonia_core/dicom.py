@@ -25,7 +25,7 @@ from pneumonia_core.imageio import (
     MAX_PIXELS,
     DecodedImage,
     ImageLoadError,
-    _check_geometry,
+    check_geometry,
     scale_to_uint8,
 )
 
@@ -178,7 +178,7 @@ def decode_dicom(data: bytes) -> DecodedImage:
         cols = int(ds.Columns)
     except Exception:
         raise ImageLoadError("DICOM file lacks Rows/Columns") from None
-    _check_geometry(cols, rows)
+    check_geometry(cols, rows)
     frames = max(1, _int_tag(ds, "NumberOfFrames", 1))
     spp = _int_tag(ds, "SamplesPerPixel", 1)
     if spp not in (1, 3, 4):

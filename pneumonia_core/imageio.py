@@ -173,7 +173,7 @@ def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTE
     return data
 
 
-def _check_geometry(width: int, height: int) -> None:
+def check_geometry(width: int, height: int) -> None:
     if width <= 0 or height <= 0:
         raise ImageLoadError(f"Invalid image size {width}x{height}")
     if width * height > MAX_PIXELS:
@@ -273,12 +273,12 @@ def _unsupported(data: bytes) -> ImageLoadError:
 def _decode_pil(data: bytes, draft_size: int | None) -> DecodedImage:
     # No warnings.catch_warnings() here: it swaps the process-wide filter list and is not
     # thread-safe (the app decodes on two threads). Sizes between MAX_PIXELS and twice that
-    # make Pillow warn; _check_geometry refuses them right after the header is read.
+    # make Pillow warn; check_geometry refuses them right after the header is read.
     try:
         im = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
         fmt = im.format or "unknown"
         width, height = im.size
-        _check_geometry(width, height)  # from the header, before any pixel is decoded
+        check_geometry(width, height)  # from the header, before any pixel is decoded
         if draft_size is not None and fmt == "JPEG":
             # libjpeg DCT scaling; keeps both sides >= draft_size.
             im.draft("L" if im.mode == "L" else im.mode, (draft_size, draft_size))

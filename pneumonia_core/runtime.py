@@ -53,7 +53,8 @@ def quiet_runtime_banner() -> Iterator[None]:
                 sys.stderr.flush()
 
 
-def _interpreter_class() -> Any:
+def interpreter_class() -> Any:
+    """The LiteRT interpreter class (imported on first use)."""
     from ai_edge_litert.interpreter import Interpreter
 
     return Interpreter
@@ -66,7 +67,7 @@ class TFLiteRunner:
     """
 
     def __init__(self, model: str | os.PathLike[str] | bytes, num_threads: int = 1) -> None:
-        interpreter_cls = _interpreter_class()
+        interpreter_cls = interpreter_class()
         try:
             if isinstance(model, (bytes, bytearray)):
                 self._interp = interpreter_cls(model_content=bytes(model), num_threads=num_threads)

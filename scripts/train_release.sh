@@ -41,7 +41,7 @@ if (( ${#runs[@]} > 1 )); then
     [[ -f "$final/report.json" ]] || "$PY/pneumonia-train" ensemble --out "$final" "${runs[@]}"
 fi
 trained=$(date +%s)
-convert_args=("$final" --out "$MODEL_DIR" --force --rethreshold
+convert_args=("$final" --out "$MODEL_DIR" --force --rethreshold --experiments training/EXPERIMENTS.md
               --external "$EXTERNAL" --fit-on-external --selected-on-external)
 if [[ -n "${BASELINE_RUN:-}" ]]; then
     convert_args+=(--baseline "$BASELINE_RUN")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.chest_like import chest_like_xray
+from bench.chest_like import chest_like_xray
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("PNEUMONIA_DATA", ROOT.parent / "shared" / "data" / "chest_xray"))
@@ -19,7 +19,7 @@ MODEL_DIR = Path(os.environ.get("PNEUMONIA_TEST_MODEL_DIR", ROOT / "resources" /
 
 
 def synthetic_xray(seed: int, size: tuple[int, int] = (256, 224), pneumonia: bool = False) -> np.ndarray:
-    """A generated chest-film-like grey image (see :mod:`tests.chest_like`): lung fields,
+    """A generated chest-film-like grey image (see :mod:`bench.chest_like`): lung fields,
     mediastinum, ribs; pneumonia adds a bright patch in one lung. The out-of-scope guard,
     fitted on real films, accepts it, so pipeline tests get ``ok`` rows."""
     return chest_like_xray(seed, size=size, pneumonia=pneumonia)

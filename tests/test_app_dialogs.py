@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import sys
 import threading
 from pathlib import Path
@@ -54,7 +55,7 @@ def test_audit_viewer_lists_and_exports(qtbot, tmp_path, full_res_images):
     assert missing.decision == "error" and "not found" in missing.note.lower()
     out = tmp_path / "audit.csv"
     assert d.export_to(out) == 2
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"), newline="")))
     assert {r["action"] for r in rows} == {"classify"}
     assert all(r["model_sha256"] == w.meta.sha256 for r in rows)
 

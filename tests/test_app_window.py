@@ -4,6 +4,7 @@ cancel, reviews across restarts, CSV export, broken files."""
 from __future__ import annotations
 
 import csv
+import io
 import sys
 import threading
 from pathlib import Path
@@ -149,7 +150,7 @@ def test_review_marks_survive_restart_and_csv_export(qtbot, tmp_path, full_res_i
     assert entries[dismissed.key].review_state == "dismissed"
     assert entries[dismissed.key].note == "corrupt upload"
 
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"), newline="")))
     assert len(rows) == n_flagged
     by_path = {r["path"]: r for r in rows}
     assert by_path[reviewed.path]["review_state"] == "reviewed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import sqlite3
 
 import pytest
@@ -69,7 +70,7 @@ def test_csv_export(tmp_path):
         _classified(log, "a", 0.6)
         log.append(AuditEvent(action="review:dismissed", path="/x/a", note="@SUM(1)"))
         assert log.export_csv(out) == 2
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"), newline="")))
     assert [r["action"] for r in rows] == ["classify", "review:dismissed"]
     assert float(rows[0]["probability"]) == pytest.approx(0.6)
     assert rows[0]["file_sha256"] == "a" * 64

@@ -153,7 +153,7 @@ def test_classify_offline_matches_development_pipeline(build: dict[str, Path]) -
     assert batch.main(["classify", str(inputs), "--csv", str(reference)],
                       stderr=io.StringIO()) == batch.EXIT_INCOMPLETE
     assert out.read_text() == reference.read_text()
-    rows = list(csv.DictReader(out.open(newline="")))
+    rows = list(csv.DictReader(io.StringIO(out.read_text(), newline="")))
     status = {Path(r["path"]).name: r["status"] for r in rows}
     assert status["broken.jpg"] == "error" and status["photo.jpg"] == "out_of_scope"
     film = next(r for r in rows if r["path"].endswith("film.dcm"))

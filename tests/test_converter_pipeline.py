@@ -207,6 +207,16 @@ def test_metadata_round_trips_and_pins_the_tflite_hash(tiny: dict, converted: di
     assert meta.sha256 in card and "Not measured" in card and "Keras float32" in card
     assert (out / "plots" / "reliability_converted.png").stat().st_size > 1000
     assert (out / "plots" / "roc.png").is_file() and (out / "report.json").is_file()
+    # metadata.json is the one source of the threshold and calibration: no run copies beside it
+    assert not (out / "threshold.json").exists() and not (out / "calibration.json").exists()
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert recipe["run"] == tiny["run"].name and recipe["calibration_images"] == 40
+    assert "force" not in recipe
+    # nothing written holds an absolute path of this machine (tmp_path is absolute)
+    for f in out.rglob("*"):
+        if f.is_file() and f.suffix in (".json", ".md"):
+            text = f.read_text()
+            assert str(tiny["base"]) not in text and str(Path.home()) + "/" not in text, f.name
     # A flipped byte in the model must be caught by the app's loader.
     tampered = tiny["base"] / "tampered"
     tampered.mkdir()

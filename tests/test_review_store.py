@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import sqlite3
 
 import pytest
@@ -89,7 +90,7 @@ def test_csv_export(tmp_path):
         store.upsert(_entry("c", 0.9))
         store.set_review("/x/c", "cccc", "reviewed", "=HYPERLINK(\"evil\")")
         assert store.export_csv(out) == 3
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"), newline="")))
     assert [r["path"] for r in rows] == ["/x/c", "/x/a", "/x/b"]
     assert float(rows[0]["probability"]) == pytest.approx(0.9)
     assert rows[0]["review_state"] == "reviewed"

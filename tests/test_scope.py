@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.chest_like import chest_like_xray
 from converter.ood_corpus import CATEGORIES, build_corpus
 from pneumonia_core import scope
 from pneumonia_core.imageio import DecodedImage, load_decoded
-from tests.chest_like import chest_like_xray
 from tests.conftest import SHARED_DATA
 from training.data import patient_id
 

@@ -46,6 +46,21 @@ def test_sha256_matches_metadata_and_model_is_a_release(meta: ModelMetadata) -> 
         assert key in meta.validation, f"metadata.validation lacks {key}"
 
 
+def test_shipped_folder_holds_no_path_of_this_machine_and_one_threshold() -> None:
+    """Every shipped text file is free of absolute paths of the build machine, and the
+    threshold and calibration live only in metadata.json."""
+    home = str(Path.home())
+    texts = [p for p in MODEL_DIR.rglob("*") if p.is_file() and p.suffix != ".png"
+             and p.name != "model.tflite"]
+    assert {p.name for p in texts} >= {"metadata.json", "MODEL_CARD.md", "recipe.json"}
+    for p in texts:
+        text = p.read_text(encoding="utf-8")
+        assert "/work/" not in text, f"{p.name} holds a /work/ path"
+        assert home + "/" not in text and str(ROOT) not in text, f"{p.name} holds a local path"
+    assert not (MODEL_DIR / "threshold.json").exists()
+    assert not (MODEL_DIR / "calibration.json").exists()
+
+
 def test_loads_and_runs_with_litert_alone() -> None:
     code = (
         "import sys, numpy as np\n"

@@ -92,6 +92,9 @@ def test_load_run_api_and_export_model(tiny_run: Path) -> None:
     np.testing.assert_allclose(np.asarray(out["cam"]).mean(axis=(1, 2)), logits, rtol=1e-4, atol=1e-4)
     probs = run.probabilities(logits)
     assert np.all((probs > 0) & (probs < 1))
+    point = run.operating_point()  # the run's decision, as the app's OperatingPoint
+    assert point.threshold == run.threshold and point.temperature == pytest.approx(run.temperature)
+    np.testing.assert_allclose(point.probabilities(logits), probs)
 
 
 @pytest.mark.slow

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import math
-import subprocess
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -170,18 +169,12 @@ def get_preset(name: str) -> TrainConfig:
         raise ValueError(f"unknown config {name!r}; choose one of {sorted(PRESETS)}") from None
 
 
-def git_commit(repo: Path | None = None) -> str:
-    """The current git commit of the project (``+dirty`` when tracked files changed), or ''."""
-    repo = repo or Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                "training", "pneumonia_core"], cwd=repo, capture_output=True,
-                               text=True, timeout=10).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return ""
+def git_commit() -> str:
+    """The project's commit (:func:`pneumonia_core.provenance.git_commit`), ``+dirty`` when
+    tracked files under training/ or pneumonia_core/ changed."""
+    from pneumonia_core.provenance import git_commit as commit
+
+    return commit(paths=("training", "pneumonia_core"))
 
 
 def resolved_config(config: TrainConfig, data_fingerprint: str, data_root: str) -> dict[str, Any]:

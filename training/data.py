@@ -82,11 +82,11 @@ def scan_split(root: Path, split: str) -> list[Sample]:
 
 
 def fingerprint(samples: Sequence[Sample]) -> str:
-    """SHA-256 of the sorted relative file list with sizes (what the data set is)."""
-    h = hashlib.sha256()
-    for s in sorted(samples, key=lambda s: s.rel):
-        h.update(f"{s.rel}\t{s.size}\n".encode())
-    return h.hexdigest()
+    """SHA-256 of the sorted relative file list with sizes (what the data set is; see
+    :func:`pneumonia_core.provenance.data_fingerprint`)."""
+    from pneumonia_core.provenance import data_fingerprint
+
+    return data_fingerprint((s.rel, s.size) for s in samples)
 
 
 def file_sha256(path: Path) -> str:

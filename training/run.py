@@ -146,9 +146,18 @@ class Run:
 
         return load_arrays(paths, self.image_size, cache_dir)[..., None].astype(np.float32)
 
+    def operating_point(self) -> Any:
+        """The run's decision (:class:`pneumonia_core.decision.OperatingPoint`): its
+        temperature and threshold."""
+        from pneumonia_core.decision import OperatingPoint
+
+        return OperatingPoint.from_temperature(
+            self.threshold, self.temperature, source=f"training run {self.run_dir.name}",
+            description=str(self.threshold_info.get("rule", "")))
+
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated P(PNEUMONIA) = sigmoid(logit / T)."""
-        from pneumonia_core.metrics import sigmoid
+        from pneumonia_core.decision import sigmoid
 
         return sigmoid(np.asarray(logits, dtype=np.float64) / self.temperature)
 

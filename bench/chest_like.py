@@ -6,7 +6,8 @@ of any real film and its layout is unlike theirs. ``chest_like_xray`` has the sa
 and the same pneumonia cue (a bright patch in one lung) but the real films' broad layout: air
 at the sides, a bright mediastinum and spine, lung fields with ribs, a bright abdomen below,
 and smooth noise. Tests that need an ``ok`` result from a model whose metadata carries fitted
-image statistics should use this one.
+image statistics should use this one; the benchmark uses it for its generated fallback films.
+Owned by ``bench`` (tests import it from here; bench never imports tests).
 """
 
 from __future__ import annotations
