@@ -47,6 +47,12 @@ def build_projection_model_dir(model_dir: Path, calibration_images: list[Path],
     meta["input"]["shape"] = [1, size, size, 1]
     meta["outputs"] = {k: {"name": k, "shape": [int(x) for x in v["shape"]]}
                        for k, v in runner.output_details.items()}
-    meta["scope"] = {"min_std": meta.get("scope", {}).get("min_std", 8.0)}
+    # The app refuses an incomplete scope (pneumonia_core.metadata_checks): keep the shipped
+    # image statistics (they describe images, not the model) and give the random-weight
+    # model's features a neutral standardisation with an explicit no-op limit.
+    width = int(np.prod(runner.output_details["embedding"]["shape"][1:]))
+    meta["scope"] = {**meta.get("scope", {}), "embedding_mean": [0.0] * width,
+                     "embedding_std": [1.0] * width, "max_distance": 1e9,
+                     "distance_rule": "none: random-weight projection model (benchmark only)"}
     (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2))
     return out_dir, model

@@ -33,6 +33,7 @@ from converter.tflite_export import OUTPUT_NAMES, QUANTIZATIONS, convert
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import RESIZE_METHOD
 from pneumonia_core.metadata import MODEL_FILE, InputSpec, ModelMetadata, sha256_bytes
+from pneumonia_core.metadata_checks import check_metadata
 from pneumonia_core.provenance import atomic_write_bytes, atomic_write_text, portable_path
 from pneumonia_core.scope import fit_scope_stats
 
@@ -408,6 +409,7 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
                          f"TFLite {options.quantization}, validation split (n={len(y_val)})")
         meta = build_metadata(source, options, model_bytes, report, runner_outputs, scope)
         meta.validate()
+        check_metadata(meta)  # the app's strict checks: never ship a folder the app refuses
         meta.save(tmp)
         scope_eval = portable_paths(
             _measure_scope(tmp, [k.path for k in kept]) if options.measure_scope
@@ -430,4 +432,10 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("wrote %s (sha256 %s)", out, meta.sha256[:12])
+    from pneumonia_core.integrity import is_shipped
+
+    if is_shipped(out):  # the app's own folder: pin it into the app (docs/model-integrity.md)
+        from converter.pin import write_pin
+
+        write_pin(out)
     return ConversionResult(out, meta, report, scope_eval)

@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pneumonia_core import scope
 from pneumonia_core.imageio import ImageLoadError, load_image
 from pneumonia_core.metadata import METADATA_FILE
@@ -167,3 +169,83 @@ def scope_markdown(result: dict[str, Any]) -> str:
         lines.append("Missed: " + ", ".join(m["item"] for m in result["ood_missed"]) + ".")
     lines.append(f"Method: {result.get('method', '')}.")
     return "\n".join(lines)
+
+
+def refit_scope(model_dir: str | Path, train_paths: Sequence[str | Path],
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Refit ``metadata.json['scope']`` of an existing model folder on TRAINING films, in
+    place, with :func:`pneumonia_core.scope.fit_scope_stats` (the converter's rule): image
+    statistics and layout from the model inputs, feature statistics from the model's own
+    embeddings. Only ``metadata.json`` changes (its ``scope`` and the ``input.resize``
+    description of the loader); ``model.tflite`` is checked against its SHA-256 before and
+    after. Returns the fitted-film acceptance and counts (also stored in ``scope['fitted']``).
+    """
+    from pneumonia_core.imageio import RESIZE_METHOD
+    from pneumonia_core.metadata import sha256_file
+
+    report = progress or _no_progress
+    folder = Path(model_dir)
+    bundle = ModelBundle.load(folder)
+    model_file = folder / bundle.metadata.file
+    if sha256_file(model_file) != bundle.metadata.sha256:
+        raise ValueError(f"{model_file.name} does not match the SHA-256 in {METADATA_FILE}")
+    size = bundle.input_size
+    images, embeddings, skipped = [], [], 0
+    for i, p in enumerate(train_paths):
+        try:
+            gray = load_image(p, size)
+        except ImageLoadError as exc:
+            log.warning("skipping %s: %s", p, exc)
+            skipped += 1
+            continue
+        images.append(gray)
+        embeddings.append(bundle.predict(gray).embedding)
+        report("training films", i + 1, len(train_paths))
+    if any(e is None for e in embeddings):
+        raise ValueError("the model has no embedding output; cannot fit the feature distance")
+    stats = scope.fit_scope_stats(np.stack(embeddings), images=images)
+    fitted = stats["fitted"]
+    fitted["skipped"] = skipped
+    if fitted["acceptance"] < scope.MIN_FITTED_ACCEPTANCE:
+        raise ValueError(f"the fitted guard refuses {fitted['refused']} of its {fitted['images']} "
+                         f"fitted films (acceptance {fitted['acceptance']} < "
+                         f"{scope.MIN_FITTED_ACCEPTANCE})")
+    meta = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+    meta["scope"] = stats
+    meta["input"]["resize"] = RESIZE_METHOD
+    tmp = folder / (METADATA_FILE + ".partial")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(folder / METADATA_FILE)
+    if sha256_file(model_file) != meta["sha256"]:  # never expected: nothing writes it
+        raise RuntimeError(f"{model_file.name} changed while refitting")
+    return fitted
+
+
+def record_scope_evaluation(model_dir: str | Path, result: dict[str, Any]) -> None:
+    """Store an :func:`evaluate_scope` result where the converter puts it: ``metadata.json``
+    and ``validation.json`` (``out_of_scope``) and the model card's out-of-scope section, so
+    a refitted guard is not described by the old one's figures."""
+    from converter import model_card
+    from pneumonia_core.metadata import ModelMetadata
+
+    folder = Path(model_dir)
+    record = {"measured": True, **result}
+    for name in (METADATA_FILE, "validation.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if name == METADATA_FILE:
+            data.setdefault("validation", {})["out_of_scope"] = record
+        else:
+            data["out_of_scope"] = record
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    card = folder / "MODEL_CARD.md"
+    if card.is_file():
+        text = card.read_text(encoding="utf-8")
+        start = text.find("## Out-of-scope inputs")
+        if start >= 0:
+            end = text.find("\n## ", start + 1)
+            end = len(text) if end < 0 else end + 1
+            section = "\n".join(model_card._scope(record, ModelMetadata.load(folder))) + "\n\n"
+            card.write_text(text[:start] + section + text[end:], encoding="utf-8")

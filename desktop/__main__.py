@@ -2,6 +2,7 @@
 
     pneumonia-xray [FILES_OR_FOLDERS...]          open the app (optionally with files)
     pneumonia-xray classify PATH... --csv OUT     headless batch classification
+    pneumonia-xray verify [--db FILE]             check the audit trail's hash chain
     pneumonia-xray --version | --self-test
 """
 
@@ -19,7 +20,7 @@ def is_headless(args: list[str]) -> bool:
     rest = list(args)
     while rest and rest[0].startswith("--model-dir"):
         rest = rest[1:] if "=" in rest[0] else rest[2:]
-    return bool(rest) and (rest[0] == "classify" or rest[0] in _HEADLESS)
+    return bool(rest) and (rest[0] in ("classify", "verify") or rest[0] in _HEADLESS)
 
 
 def main(argv: list[str] | None = None) -> int:

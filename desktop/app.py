@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from desktop import logging_setup
 
 log = logging.getLogger(__name__)
 
 
-def load_model() -> tuple[object | None, str]:
-    """The bundled model, or (None, message) when it cannot be used."""
+def load_model(model_dir: Path | None = None) -> tuple[object | None, str]:
+    """The model in ``model_dir`` (default: the bundled one), or (None, message) when it
+    cannot be used."""
     from pneumonia_core.model import ModelBundle, ModelError
 
     try:
-        return ModelBundle.load(), ""
+        return ModelBundle.load(model_dir), ""
     except ModelError as exc:
         log.error("model refused: %s", exc)
         return None, str(exc)
@@ -46,14 +49,51 @@ def qt_bindings_problem() -> str:
     return ""
 
 
-def create_window(open_paths: list[str] | None = None, show_first_start: bool = True):  # noqa: ANN201
-    """Build the main window (a QApplication must exist); used by run_gui and tests."""
+@dataclass
+class WindowArgs:
+    """The window's command line: ``[--model-dir DIR] [--threshold T] [FILE_OR_FOLDER ...]``,
+    the same options and checks as ``classify``."""
+
+    model_dir: Path | None = None
+    threshold: float | None = None
+    paths: list[str] = field(default_factory=list)
+
+
+class UsageError(ValueError):
+    """A bad window command line; the message is meant for the user."""
+
+
+def parse_window_args(args: list[str]) -> WindowArgs:
+    """Parse the window's options (``--`` ends them: later names are files)."""
+    import argparse
+
+    from desktop.batch import PROG, parse_threshold
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(f"{PROG}: error: {message}")
+
+    parser = Parser(prog=PROG, add_help=False)
+    parser.add_argument("--model-dir", type=Path, default=None)
+    parser.add_argument("--threshold", type=parse_threshold, default=None)
+    parser.add_argument("paths", nargs="*")
+    ns = parser.parse_args(args)
+    return WindowArgs(ns.model_dir, ns.threshold, list(ns.paths))
+
+
+def create_window(open_paths: list[str] | None = None, show_first_start: bool = True,  # noqa: ANN201
+                  model_dir: Path | None = None, threshold: float | None = None):
+    """Build the main window (a QApplication must exist); used by run_gui and tests.
+    ``model_dir`` and ``threshold`` (command line) apply to this session only."""
     from desktop import menus
     from desktop.main_window import MainWindow
 
-    bundle, error = load_model()
-    window = MainWindow(bundle, error)
+    bundle, error = load_model(model_dir)
+    window = MainWindow(bundle, error, threshold=threshold)
+    if window.settings.dark_theme:
+        window.set_dark_theme(True)
     if show_first_start:
+        window.require_notice = True  # nothing is classified before the notice is confirmed
         menus.first_start_dialog(window)
     if open_paths:
         window.open_paths(open_paths)
@@ -62,6 +102,11 @@ def create_window(open_paths: list[str] | None = None, show_first_start: bool = 
 
 def run_gui(args: list[str]) -> int:
     """Create the QApplication and the main window, open ``args``, run the event loop."""
+    try:
+        options = parse_window_args(list(args))
+    except UsageError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
     try:
         logging_setup.setup_logging()
     except OSError as exc:  # unwritable log folder: log to the terminal only
@@ -77,8 +122,8 @@ def run_gui(args: list[str]) -> int:
     if problem:
         log.critical("%s", problem)
         sys.stderr.write(problem + "\n")
-    window = create_window()
+    window = create_window(model_dir=options.model_dir, threshold=options.threshold)
     window.show()
-    if args:
-        window.open_paths(list(args))
+    if options.paths:
+        window.open_paths(options.paths)
     return int(app.exec())

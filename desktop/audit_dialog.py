@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.audit import AuditError, AuditEvent, AuditLog
+from desktop.presentation import format_threshold
 from desktop.table_models import ListTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -42,7 +43,7 @@ class AuditTableModel(ListTableModel):
             return None
         e = self.events[index.row()]
         prob = "" if e.probability is None else f"{e.probability:.4f}"
-        thr = "" if e.threshold is None else f"{e.threshold:.3f}"
+        thr = "" if e.threshold is None else format_threshold(e.threshold)
         return (e.time, e.action, e.path, prob, thr, e.decision, e.note,
                 e.file_sha256[:16], e.model_sha256[:16], e.user)[index.column()]
 

@@ -5,26 +5,32 @@ machines without a display. Classification goes through
 :func:`pneumonia_core.pipeline.classify_many`, the same engine, model and threshold as the app.
 
 Exit codes: 0 every input classified; 3 finished, but some inputs could not be classified
-(error or out-of-scope rows in the CSV); 1 the model could not be loaded or verified;
-2 usage error; 130 interrupted (the CSV is not written).
+(error or out-of-scope rows in the CSV, missing paths, folders without images); 1 the model
+could not be loaded or verified; 2 usage error (including a ``--csv`` that would overwrite an
+input or a file that is not a CSV); 4 ``verify`` found the audit trail tampered or damaged;
+130 interrupted by Ctrl-C, 143 terminated by SIGTERM (the CSV is not written and no temporary
+file is left).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import contextlib
 import logging
 import math
 import os
+import shlex
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from desktop import csv_safe
 
 if TYPE_CHECKING:
+    from pneumonia_core.model import ModelBundle
     from pneumonia_core.pipeline import Result
 
 log = logging.getLogger(__name__)
@@ -33,14 +39,18 @@ EXIT_OK = 0
 EXIT_MODEL = 1
 EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3
+EXIT_TAMPERED = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 CSV_HEADER = ("path", "status", "probability", "prediction", "flagged", "message")
 PROG = "pneumonia-xray"
 
 
 # -- argument parsing ----------------------------------------------------------------------
-def _threshold(text: str) -> float:
+def parse_threshold(text: str) -> float:
+    """A decision threshold from the command line: a number strictly between 0 and 1
+    (argparse type for `classify` and the window)."""
     try:
         value = float(text)
     except ValueError:
@@ -84,14 +94,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cls.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     cls.add_argument("--csv", required=True, type=Path, metavar="OUT.csv",
-                     help="where to write the results (replaced atomically when finished)")
-    cls.add_argument("--threshold", type=_threshold, default=None, metavar="T",
+                     help="where to write the results (replaced atomically when finished, "
+                     "keeping its permissions; a symbolic link is followed and kept). Refused "
+                     "when it is one of the inputs or an existing file that is not a CSV")
+    cls.add_argument("--threshold", type=parse_threshold, default=None, metavar="T",
                      help="decision threshold on P(pneumonia), 0 < T < 1; default: the model's")
     cls.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
                      help="model folder; default: the bundled model")
     cls.add_argument("--workers", type=_workers, default=None, metavar="N",
                      help="worker threads, each with its own interpreter (default: 2 on a "
                      "machine with two cores or more, else 1)")
+    ver = sub.add_parser(
+        "verify",
+        help="check that the audit trail is intact (hash chain and triggers)",
+        description="Verify the audit trail: every row's chained hash, the append-only "
+        "triggers and the newest rows. Exit status: 0 intact, 4 tampered or damaged (the "
+        "rows are named), 1 the file cannot be read.",
+    )
+    ver.add_argument("--db", type=Path, default=None, metavar="FILE",
+                     help="data file to check (default: the app's own)")
     return parser
 
 
@@ -113,39 +134,62 @@ def version_text(model_dir: Path | None = None) -> tuple[str, bool]:
         meta = ModelMetadata.load(folder)
     except MetadataError as exc:
         return f"{line}\nmodel: unavailable ({exc})", False
+    from pneumonia_core.formatting import format_fraction
+    from pneumonia_core.integrity import IntegrityError, verify_folder
+
+    try:
+        state = verify_folder(folder).describe()
+    except IntegrityError as exc:
+        return f"{line}\nmodel: refused ({exc})", False
     return (f"{line}\nmodel: {meta.name} {meta.version} ({meta.quantization}, "
-            f"sha256 {meta.sha256[:12]}, threshold {meta.threshold_value:g})"), True
+            f"sha256 {meta.sha256[:12]}, threshold {format_fraction(meta.threshold_value)}), "
+            f"{state}"), True
+
+
+def unverified_text(bundle: ModelBundle) -> str:
+    """The warning for results of a model folder that is not the one pinned in this build."""
+    v = bundle.verification
+    return (f"UNVERIFIED MODEL {bundle.folder} (folder digest {v.short}): {v.reason}. Its "
+            "results are not those of the model this app was validated with.")
 
 
 # -- classification --------------------------------------------------------------------------
 def csv_row(result: Result) -> list[str]:
     """One CSV row: probability with 4 decimals and prediction only for classified files.
-    Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
+    Text cells that a spreadsheet would run as a formula get a leading apostrophe; CR and LF
+    in a file name or message are written as ``\\r`` / ``\\n`` so every row is one line."""
     from pneumonia_core.pipeline import display_path
 
     ok = result.status == "ok"
     probability = f"{result.probability:.4f}" if ok and result.probability is not None else ""
     message = result.message
     if ok and not message and result.probability is not None and result.threshold is not None:
+        from pneumonia_core.formatting import format_pair
+
         relation = ">=" if result.positive else "<"
-        message = f"P(pneumonia) {result.probability:.4f} {relation} threshold {result.threshold:.4f}"
+        p_text, t_text = format_pair(result.probability, result.threshold)
+        message = f"P(pneumonia) {p_text} {relation} threshold {t_text}"
     return [
-        str(csv_safe.cell(display_path(result.path))),
+        str(csv_safe.safe_cell(display_path(result.path))),
         result.status,
         probability,
         (result.prediction or "") if ok else "",
         "1" if result.flagged else "0",
-        str(csv_safe.cell(message.replace("\r", " ").replace("\n", " "))),
+        str(csv_safe.safe_cell(message.replace("\r", " ").replace("\n", " "))),
     ]
 
 
 class Progress:
-    """``classified 1200/5000 (240/s)`` on stderr, at most once a second, only on a terminal."""
+    """Progress on stderr: on a terminal ``classified 1200/5000 (240/s)`` rewritten in place at
+    most every ``interval`` s; otherwise (a log file, a pipe, a service) one plain line every
+    ``plain_interval`` s (``classify: 1200/5000 files, 240/s, 0:00:15 left``), also logged."""
 
-    def __init__(self, total: int, stream: TextIO, interval: float = 1.0) -> None:
+    def __init__(self, total: int, stream: TextIO, interval: float = 1.0,
+                 plain_interval: float = 5.0) -> None:
         self.total = total
         self.stream = stream
         self.interval = interval
+        self.plain_interval = plain_interval
         self.live = bool(getattr(stream, "isatty", lambda: False)())
         self.start = time.perf_counter()
         self._last = self.start
@@ -155,13 +199,22 @@ class Progress:
         return done / elapsed if elapsed > 0 else 0.0
 
     def update(self, done: int) -> None:
-        if not self.live:
-            return
         now = time.perf_counter()
-        if now - self._last >= self.interval or done == self.total:
+        if self.live:
+            if now - self._last >= self.interval or done == self.total:
+                self._last = now
+                self.stream.write(f"\rclassified {done}/{self.total} ({self.rate(done):.0f}/s)")
+                self.stream.flush()
+            return
+        if now - self._last >= self.plain_interval and done < self.total:
             self._last = now
-            self.stream.write(f"\rclassified {done}/{self.total} ({self.rate(done):.0f}/s)")
+            rate = self.rate(done)
+            left = (self.total - done) / rate if rate > 0 else 0.0
+            line = (f"classify: {done}/{self.total} files, {rate:.0f}/s, "
+                    f"{int(left // 60)}:{int(left % 60):02d} left")
+            self.stream.write(line + "\n")
             self.stream.flush()
+            log.info("%s", line)
 
     def finish(self) -> None:
         if self.live:
@@ -171,47 +224,227 @@ class Progress:
 
 def write_csv_atomically(target: Path, rows: Iterable[Sequence[str]]) -> None:
     """Stream rows into a temporary file beside ``target`` and rename it over ``target`` only
-    when every row is written, so a crash or Ctrl-C never leaves a partial or clobbered CSV."""
-    from pneumonia_core.provenance import atomic_writer
+    when every row is written, so a crash, Ctrl-C or SIGTERM never leaves a partial or
+    clobbered CSV, nor a temporary file (see :func:`desktop.csv_safe.write_csv_atomic`:
+    permissions kept, a symbolic link followed and kept)."""
+    csv_safe.write_csv_atomic(target, CSV_HEADER, rows, lineterminator="\n")
 
-    with atomic_writer(target, newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(CSV_HEADER)
-        for row in rows:
-            writer.writerow(row)
+
+# -- output safety ---------------------------------------------------------------------------
+#: Suffixes of files ``--csv`` may replace (besides a file whose first line is our header).
+_CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def _looks_like_csv(path: Path) -> bool:
+    """An empty file, or UTF-8 text without NUL bytes that is named like a CSV or starts with
+    this command's header: a file ``--csv`` may replace."""
+    import codecs
+
+    from pneumonia_core.sniff import sniff
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    if not head:
+        return True
+    if b"\0" in head:
+        return False
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    if sniff(head) not in (None, "text file"):
+        return False
+    first = text.splitlines()[0] if text else ""
+    return path.suffix.lower() in _CSV_SUFFIXES or first.strip() == ",".join(CSV_HEADER)
 
 
 def _output_problem(target: Path) -> str | None:
-    """Why ``--csv`` cannot be written, checked before any work is done; None when fine."""
-    if target.is_dir():
-        return f"--csv {target} is a folder; give a file name"
-    parent = target.parent if str(target.parent) else Path(".")
+    """Why ``--csv`` cannot be written, checked before any work is done; None when fine.
+    A symbolic link is followed: its target is what gets replaced."""
+    real = csv_safe.resolve_target(target)
+    shown = f"--csv {target}" + (f" (a link to {real})" if target.is_symlink() else "")
+    if real.is_dir():
+        return f"{shown} is a folder; give a file name"
+    parent = real.parent
     if not parent.is_dir():
-        return f"--csv {target}: folder {parent} does not exist"
+        return f"{shown}: folder {parent} does not exist"
     if not os.access(parent, os.W_OK):
-        return f"--csv {target}: folder {parent} is not writable"
+        return f"{shown}: folder {parent} is not writable"
+    if real.exists():
+        if not real.is_file():
+            return f"{shown} is not a regular file; nothing was written"
+        if not _looks_like_csv(real):
+            return (f"{shown} exists and is not a CSV file (it would be replaced); choose "
+                    "another name. Nothing was written")
     return None
 
 
-def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
+def _overwrites_input(target: Path, inputs: Iterable[str]) -> str | None:
+    """The input that ``--csv`` would overwrite (same file by path, symbolic link or hard
+    link), or None."""
+    real = csv_safe.resolve_target(target)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return None  # does not exist yet: cannot be an input
+    key = (st.st_dev, st.st_ino)
+    for p in inputs:
+        try:
+            other = os.stat(p)
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == key:
+            return p
+    return None
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C so temporary files are removed."""
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` in the main thread (so ``finally``
+    and ``except`` blocks run and remove temporary files); the old handler is restored."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Terminated(signum)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+# -- classify --------------------------------------------------------------------------------
+#: How many names per skip reason the summary shows (all are in the log).
+SHOWN_NAMES = 3
+
+
+@dataclass
+class Inputs:
+    """The expanded inputs of a run and what was left out, for the summary."""
+
+    files: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+
+
+def expand_inputs(paths: Sequence[str]) -> Inputs:
+    """Expand each given path; a missing path stays in ``files`` (its row says so) and is
+    listed in ``missing``; a folder without image files is listed in ``empty``."""
+    from pneumonia_core.pipeline import display_path, iter_image_files
+
+    found = Inputs()
+
+    def skip(path: str, reason: str) -> None:
+        found.skipped.setdefault(reason, []).append(path)
+        log.info("skipped (%s): %s", reason, display_path(path))
+
+    for raw in paths:
+        try:
+            os.stat(raw)
+        except FileNotFoundError:  # also a dangling symbolic link
+            found.missing.append(raw)
+            found.files.append(raw)
+            continue
+        except (OSError, ValueError):
+            pass  # exists but cannot be examined: its row gives the reason
+        files = list(iter_image_files([raw], on_skip=skip))
+        if os.path.isdir(raw) and not files:
+            found.empty.append(raw)
+        found.files.extend(files)
+    return found
+
+
+def _names(paths: list[str]) -> str:
+    from pneumonia_core.pipeline import display_path
+
+    shown = ", ".join(csv_safe.one_line(display_path(os.path.basename(p)))
+                      for p in paths[:SHOWN_NAMES])
+    return shown + (", ..." if len(paths) > SHOWN_NAMES else "")
+
+
+def skipped_text(skipped: dict[str, list[str]], log_file: Path | None = None) -> str:
+    """``skipped 3 file(s) in folders: 2 hidden (.a, .b), 1 unknown type (notes.txt)``."""
+    if not skipped:
+        return ""
+    n = sum(len(v) for v in skipped.values())
+    parts = [f"{len(v)} {reason} ({_names(v)})" for reason, v in sorted(skipped.items())]
+    where = f"the log {log_file}" if log_file is not None else "the log"
+    return f"skipped {n} file(s) in folders: " + ", ".join(parts) + f" (all listed in {where})"
+
+
+def log_to_file() -> Path | None:
+    """Also log (INFO and up) to the app's rotating log file, where every skipped file and
+    every error row is listed; the terminal keeps showing warnings only. None when the log
+    folder cannot be written (the run goes on)."""
+    from desktop import logging_setup
+
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if type(handler) is logging.StreamHandler and handler.level == logging.NOTSET:
+            handler.setLevel(logging.WARNING)
+    try:
+        return logging_setup.setup_logging(logging.INFO)
+    except OSError as exc:
+        log.warning("cannot write the log file: %s", exc)
+        return None
+
+
+def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] = ()) -> int:
     from pneumonia_core.model import ModelBundle, ModelError
-    from pneumonia_core.pipeline import classify_many, default_workers, iter_image_files
+    from pneumonia_core.pipeline import classify_many, default_workers, display_path
     from pneumonia_core.runtime import quiet_runtime_banner
+
+    def error(text: str) -> None:
+        stderr.write(f"{PROG}: error: {csv_safe.one_line(text)}\n")
 
     problem = _output_problem(args.csv)
     if problem:
-        stderr.write(f"{PROG}: error: {problem}\n")
+        error(problem)
         return EXIT_USAGE
+    log_file = log_to_file()
+    csv_safe.remove_stale_temps(args.csv)
+    found = expand_inputs(args.paths)
+    clash = _overwrites_input(args.csv, [*args.paths, *found.files])
+    if clash is not None:
+        error(f"--csv {args.csv} is the input file {display_path(clash)}; it would be "
+              "overwritten. Choose another output name. Nothing was written")
+        return EXIT_USAGE
+    for p in found.missing:
+        error(f"{display_path(p)}: no such file or folder")
+    for p in found.empty:
+        error(f"{display_path(p)}: no image files found in this folder")
+    skipped = skipped_text(found.skipped, log_file)
+    if not found.files:
+        if skipped:
+            stderr.write(f"{PROG}: {skipped}\n")
+        error(f"nothing to classify; {args.csv} was not written")
+        return EXIT_INCOMPLETE
     try:
         with quiet_runtime_banner():
             bundle = ModelBundle.load(args.model_dir)
     except ModelError as exc:
-        stderr.write(f"{PROG}: error: the model could not be loaded: {exc}\n")
+        error(f"the model could not be loaded: {exc}")
         return EXIT_MODEL
     point = (bundle.operating_point if args.threshold is None
              else bundle.operating_point.with_threshold(args.threshold, source="--threshold"))
     threshold = point.threshold
-    files = list(iter_image_files(args.paths))
+    # An unverified folder was logged as a WARNING by ModelBundle.load; the summary says it again.
+    files = found.files
+    missing = set(found.missing)
     progress = Progress(len(files), stderr)
     counts = {"ok": 0, "error": 0, "out_of_scope": 0, "flagged": 0}
 
@@ -219,36 +452,101 @@ def run_classify(args: argparse.Namespace, stderr: TextIO) -> int:
         for done, result in enumerate(
                 classify_many(files, bundle, point, workers=args.workers or default_workers()),
                 start=1):
-            counts[result.status] = counts.get(result.status, 0) + 1
-            counts["flagged"] += result.flagged
+            if result.path not in missing:
+                counts[result.status] = counts.get(result.status, 0) + 1
+                counts["flagged"] += result.flagged
             if result.status != "ok":
-                log.info("%s: %s: %s", result.path, result.status, result.message)
+                log.info("%s: %s: %s", display_path(result.path), result.status, result.message)
             progress.update(done)
             yield csv_row(result)
 
+    run = {"argv": [PROG, *argv], "csv": str(args.csv), "threshold": threshold,
+           "model_dir": str(args.model_dir or ""), "files": len(files),
+           "missing": len(found.missing), "empty_folders": len(found.empty),
+           "skipped": {k: len(v) for k, v in found.skipped.items()}}
     try:
-        write_csv_atomically(args.csv, rows())
-    except KeyboardInterrupt:
+        with sigterm_unwinds():
+            write_csv_atomically(args.csv, rows())
+    except (KeyboardInterrupt, Terminated) as exc:
         progress.finish()
-        stderr.write(f"{PROG}: interrupted; {args.csv} was not written\n")
-        return EXIT_INTERRUPTED
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        stderr.write(f"{PROG}: {what}; {args.csv} was not written\n")
+        _audit_run(bundle, dict(run, outcome=what, counts=counts), stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except OSError as exc:
         progress.finish()
-        stderr.write(f"{PROG}: error: cannot write {args.csv}: {exc}\n")
+        error(f"cannot write {args.csv}: {exc}")
+        _audit_run(bundle, dict(run, outcome=f"cannot write the CSV: {exc}", counts=counts),
+                   stderr)
         return EXIT_USAGE
     progress.finish()
-    n = len(files)
+    n = len(files) - len(found.missing)
     elapsed = time.perf_counter() - progress.start
-    skipped = counts["error"] + counts["out_of_scope"]
+    from pneumonia_core.formatting import format_fraction
+
+    model_line = ("model: verified" if bundle.verified
+                  else f"model: {unverified_text(bundle)}")
     stderr.write(
         f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
-        f"{threshold:.4f}: {counts['ok']} ok, {counts['error']} error, {counts['out_of_scope']} "
-        f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n"
+        f"{format_fraction(threshold)}: {counts['ok']} ok, {counts['error']} error, {counts['out_of_scope']} "
+        f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n{model_line}\n"
     )
-    if n == 0:
-        stderr.write(f"{PROG}: no image files found in the given paths\n")
-        return EXIT_INCOMPLETE
-    return EXIT_INCOMPLETE if skipped else EXIT_OK
+    if found.missing:
+        stderr.write(f"{PROG}: {len(found.missing)} path(s) not found ({_names(found.missing)}); "
+                     "each has an error row\n")
+    if skipped:
+        stderr.write(f"{PROG}: {skipped}\n")
+    incomplete = counts["error"] + counts["out_of_scope"] + len(found.missing) + len(found.empty)
+    code = EXIT_INCOMPLETE if incomplete else EXIT_OK
+    if not _audit_run(bundle, dict(run, outcome="written", counts=counts, exit=code), stderr):
+        code = code or EXIT_INCOMPLETE
+    return code
+
+
+def _audit_run(bundle: ModelBundle, run: dict, stderr: TextIO) -> bool:
+    """Append one ``run:classify`` event (command line, model digest, counts, CSV path) to the
+    audit trail in the app's data file; a failure is reported, not raised."""
+    from desktop import paths
+    from desktop.audit import AuditEvent, AuditLog, migrate_legacy
+    from desktop.sqlite_util import StorageError
+
+    counts = run.get("counts", {})
+    note = (f"{shlex.join(run['argv'])} -> {run['csv']}: {run['outcome']}; "
+            + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    try:
+        db = paths.review_db_path()
+        migrate_legacy(db, paths.legacy_audit_db_path())
+        with AuditLog(db) as audit:
+            audit.append(AuditEvent(action="run:classify", path=run["csv"],
+                                    model_sha256=bundle.metadata.sha256,
+                                    threshold=run["threshold"], decision=run["outcome"],
+                                    note=note,
+                                    details=dict(run, **bundle.verification.audit_details())))
+    except (OSError, StorageError) as exc:
+        stderr.write(f"{PROG}: warning: this run could not be recorded in the audit trail: "
+                     f"{exc}\n")
+        return False
+    return True
+
+
+def run_verify(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """``verify``: check the audit trail read-only (works on read-only media too)."""
+    import sqlite3
+
+    from desktop import paths
+    from desktop.audit import verify_file
+
+    db = args.db if args.db is not None else paths.review_db_location()
+    if not db.is_file():
+        stderr.write(f"{PROG}: error: no data file at {db}\n")
+        return EXIT_MODEL
+    try:
+        check = verify_file(db)
+    except sqlite3.Error as exc:
+        stderr.write(f"{PROG}: error: cannot read {db}: {exc}\n")
+        return EXIT_MODEL
+    (stdout if check.ok else stderr).write(f"{db}: {check.summary()}\n")
+    return EXIT_OK if check.ok else EXIT_TAMPERED
 
 
 # -- entry point -----------------------------------------------------------------------------
@@ -275,6 +573,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
 
         return run_self_test(args.model_dir, out, err)
     if args.command == "classify":
-        return run_classify(args, err)
+        return run_classify(args, err, list(sys.argv[1:] if argv is None else argv))
+    if args.command == "verify":
+        return run_verify(args, out, err)
     parser.print_usage(err)
     return EXIT_USAGE

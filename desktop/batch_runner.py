@@ -43,9 +43,9 @@ class BatchRunner(QObject):
     finished = Signal(bool)  # True when cancelled
     errored = Signal(str)
 
-    def __init__(self, review_db: Path, audit_db: Path, parent: QObject | None = None) -> None:
+    def __init__(self, db: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.review_db, self.audit_db = review_db, audit_db
+        self.db = db
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._worker: workers.GeneratorWorker | None = None
@@ -54,6 +54,8 @@ class BatchRunner(QObject):
         self._flags: list[FlagEntry] = []
         self.done = 0
         self.total = 0
+        #: Why the last job stopped early ('' when it did not), e.g. the data file is full.
+        self.error = ""
         self._cancelled = False
         self._dropping = False
         self._t0 = 0.0
@@ -73,6 +75,7 @@ class BatchRunner(QObject):
             self._queue.append((paths, bundle, point))
             return
         self.done = self.total = 0
+        self.error = ""
         self._cancelled = False
         self._t0 = time.perf_counter()
         self._launch(paths, bundle, point)
@@ -80,7 +83,7 @@ class BatchRunner(QObject):
     def _launch(self, paths: list[str], bundle: ModelBundle | None,
                 point: OperatingPoint | None) -> None:
         w = workers.GeneratorWorker(classify_job, list(paths), bundle, point,
-                                    self.review_db, self.audit_db, workers=CLASSIFY_WORKERS)
+                                    self.db, workers=CLASSIFY_WORKERS)
         w.nice = WORKER_NICE
         w.signals.yielded.connect(self._on_yielded)
         w.signals.errored.connect(self._on_errored)
@@ -130,7 +133,11 @@ class BatchRunner(QObject):
         self.progress.emit(self.done, self.total)
 
     def _on_errored(self, exc: object) -> None:
-        self.errored.emit(f"Classification stopped: {type(exc).__name__}: {exc}")
+        from desktop.sqlite_util import StorageError
+
+        self.error = str(exc) if isinstance(exc, StorageError) else f"{type(exc).__name__}: {exc}"
+        self._queue.clear()  # what comes next could not be saved either
+        self.errored.emit(f"Classification stopped: {self.error}")
 
     def _on_finished(self) -> None:
         if self._dropping:

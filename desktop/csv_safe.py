@@ -1,7 +1,28 @@
-"""CSV cells that spreadsheets will not execute: text starting with ``= + - @`` (or a tab or
-carriage return) gets a leading apostrophe (OWASP CSV injection advice). Numbers are kept."""
+"""Safe CSV output for every CSV the app and the batch command write.
+
+* Cells that spreadsheets would execute: text starting with ``= + - @`` (or a tab or
+  carriage return) gets a leading apostrophe (OWASP CSV injection advice). Numbers are kept.
+* :func:`one_line`: carriage returns and line feeds inside a cell (a file name may hold them)
+  are written as the two characters ``\\r`` / ``\\n``, so every record is one physical line
+  (``wc -l``, ``grep`` and line-based importers see one row per file).
+* :func:`write_csv_atomic`: through :func:`pneumonia_core.provenance.atomic_writer`, written to
+  a temporary file beside the target, flushed to disk and renamed over it only when complete;
+  the temporary file is removed on any failure or interruption (exceptions, Ctrl-C, SIGTERM
+  turned into an exception by the caller), and :func:`remove_stale_temps` removes those a
+  SIGKILLed process left. An existing target keeps its permission bits; a symbolic link is
+  followed explicitly: its target file is replaced and the link is kept.
+"""
 
 from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+
+from pneumonia_core.provenance import atomic_writer, remove_stale_temps, resolve_target
+
+__all__ = ["cell", "one_line", "remove_stale_temps", "resolve_target", "safe_cell",
+           "write_csv_atomic"]
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -13,3 +34,29 @@ def cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(_TRIGGERS):
         return "'" + value
     return value
+
+
+def one_line(text: str) -> str:
+    """``text`` with CR and LF written as the escapes ``\\r`` and ``\\n``."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def safe_cell(value: object) -> object:
+    """:func:`one_line` then :func:`cell`: the form of every text cell the app writes."""
+    return cell(one_line(value) if isinstance(value, str) else value)
+
+
+def write_csv_atomic(dest: str | os.PathLike[str], header: Iterable[str],
+                     rows: Iterable[Iterable[object]], lineterminator: str = "\r\n") -> int:
+    """Write ``header`` and ``rows`` (cells through :func:`safe_cell`) as UTF-8 CSV to
+    ``dest`` with :func:`pneumonia_core.provenance.atomic_writer` (temporary file, fsync,
+    rename; mode kept, symbolic link followed). Returns the number of rows. On any exception
+    (including KeyboardInterrupt) nothing is left behind and an existing file is untouched."""
+    n = 0
+    with atomic_writer(dest, newline="") as fh:
+        writer = csv.writer(fh, lineterminator=lineterminator)
+        writer.writerow(list(header))
+        for row in rows:
+            writer.writerow([safe_cell(v) for v in row])
+            n += 1
+    return n

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.presentation import format_threshold
 from pneumonia_core.metadata import INTENDED_USE, LIMITATIONS, ModelMetadata
 
 
@@ -34,7 +35,7 @@ def model_html(meta: ModelMetadata | None, threshold: float | None, error: str =
         return ("<h3>Model</h3><p style='color:#b00'><b>No model loaded.</b> "
                 f"{html.escape(error)}</p><p>Images can be viewed but not classified.</p>")
     rule = html.escape(str(meta.threshold.get("rule", "")))
-    thr = f"{threshold:.3f}" if threshold is not None else "?"
+    thr = format_threshold(threshold) if threshold is not None else "?"
     return (
         "<h3>Model</h3><table>"
         f"<tr><td>Name</td><td>{html.escape(meta.name)}</td></tr>"
@@ -42,7 +43,8 @@ def model_html(meta: ModelMetadata | None, threshold: float | None, error: str =
         f"<tr><td>Created</td><td>{html.escape(meta.created)}</td></tr>"
         f"<tr><td>SHA-256</td><td><tt>{meta.sha256}</tt></td></tr>"
         f"<tr><td>Quantization</td><td>{html.escape(meta.quantization)}</td></tr>"
-        f"<tr><td>Threshold in use</td><td>{thr} (model default {meta.threshold_value:.3f}"
+        f"<tr><td>Threshold in use</td><td>{thr} (model default "
+        f"{format_threshold(meta.threshold_value)}"
         f"{'; ' + rule if rule else ''})</td></tr></table>"
     )
 
@@ -100,13 +102,16 @@ class ThresholdDialog(QDialog):
         lay.addWidget(QLabel(
             "Images with a probability at or above the threshold are predicted PNEUMONIA and "
             "flagged for review.\nLowering it flags more films (more sensitive, more false "
-            f"alarms). The model's validated default is {model_default:.3f}."))
+            f"alarms). The model's validated default is {format_threshold(model_default)}."))
         form = QFormLayout()
+        # In percent with one decimal, as format_threshold shows it everywhere.
         self.spin = QDoubleSpinBox()
-        self.spin.setRange(0.001, 0.999)
-        self.spin.setDecimals(3)
-        self.spin.setSingleStep(0.01)
-        self.spin.setValue(current)
+        self.spin.setRange(0.1, 99.9)
+        self.spin.setDecimals(1)
+        self.spin.setSingleStep(1.0)
+        self.spin.setSuffix(" %")
+        self.spin.setValue(100.0 * current)
+        self._current = current
         form.addRow("Threshold", self.spin)
         lay.addLayout(form)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -120,5 +125,12 @@ class ThresholdDialog(QDialog):
 
     def _default(self) -> None:
         self.use_default = True
-        self.spin.setValue(self._model_default)
+        self.spin.setValue(100.0 * self._model_default)
         self.accept()
+
+    def value(self) -> float:
+        """The chosen threshold as a fraction; the current one when the shown (rounded)
+        value was not changed, so OK without an edit changes nothing."""
+        if abs(self.spin.value() - round(100.0 * self._current, 1)) < 1e-9:
+            return self._current
+        return self.spin.value() / 100.0

@@ -12,13 +12,14 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from desktop.audit import AuditEvent, AuditLog, classification_event
-from desktop.review_store import FlagEntry, ReviewStore
+from desktop.audit import AuditEvent, classification_event
+from desktop.presentation import demographics
+from desktop.review_store import FlagEntry, ReviewStore, fs_bytes_of
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import (
     PREVIEW_MAX_SIDE,
@@ -53,6 +54,10 @@ class ResultRow:
     threshold: float | None = None
 
     flagged: bool = False  # positive, unreadable or out of scope
+    #: DICOM patient name, patient ID, study date, view (presentation.DEMOGRAPHICS); ()
+    #: for files without DICOM tags.
+    demographics: tuple[str, ...] = ()
+    batch: int = 0  # which opening (batch) of this session the row came from
 
     @property
     def name(self) -> str:
@@ -60,8 +65,9 @@ class ResultRow:
 
     @classmethod
     def from_result(cls, r: Result) -> ResultRow:
+        demo = demographics(r.dicom) if r.dicom else ()
         return cls(r.path, r.status, r.probability, r.prediction or "", r.message,
-                   r.file_sha256, r.threshold, r.flagged)
+                   r.file_sha256, r.threshold, r.flagged, demo if any(demo) else ())
 
     def redecide(self, point: OperatingPoint) -> bool:
         """Apply another operating point to an ok row; returns True when its flag changed."""
@@ -75,10 +81,11 @@ class ResultRow:
 
 
 def flag_entry(row: ResultRow, model_sha256: str) -> FlagEntry:
-    """The review-list entry of a flagged row."""
+    """The review-list entry of a flagged row (keeping a non-UTF-8 name's exact bytes)."""
     return FlagEntry(path=display_path(row.path), file_sha256=row.file_sha256, status=row.status,
                      probability=row.probability, prediction=row.prediction,
-                     message=row.message, threshold=row.threshold, model_sha256=model_sha256)
+                     message=row.message, threshold=row.threshold, model_sha256=model_sha256,
+                     fs_path=fs_bytes_of(row.path))
 
 
 @dataclass
@@ -103,23 +110,21 @@ SAVE_CHUNK_SECONDS = 0.2
 
 
 def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | None,
-                 operating_point: OperatingPoint | float | None, review_db: Path, audit_db: Path,
+                 operating_point: OperatingPoint | float | None, db: Path,
                  workers: int = 1) -> Iterator[Discovered | Classified]:
     """Expand ``paths`` and classify each file once, yielding one event per file in input
     order (``workers`` classification threads, see :func:`pneumonia_core.pipeline.classify_many`).
 
     Flagged files are saved to the review list and every classification is appended to the
-    audit log *before* it is yielded: results are committed in small chunks (one transaction
-    per chunk, at most ``SAVE_CHUNK_FILES`` files or ``SAVE_CHUNK_SECONDS``; the first file
-    at once), so what the user sees is saved and a killed process loses only unseen work.
+    audit log (both in the data file ``db``) *before* it is yielded: results are committed in
+    small chunks (one transaction per chunk holding the flags and the audit events, at most
+    ``SAVE_CHUNK_FILES`` files or ``SAVE_CHUNK_SECONDS``; the first file at once), so what the user sees is saved and a killed process loses only unseen work.
     Without a model (it failed to load) every file becomes an error row saying so.
     Stop early by closing the generator (the worker does, between items).
     """
     files = list(iter_image_files(paths))
     yield Discovered(len(files))
-    model_sha = bundle.metadata.sha256 if bundle is not None else ""
-    store = ReviewStore(review_db)
-    audit = AuditLog(audit_db)
+    store = ReviewStore(db)
     results = classify_many(files, bundle, operating_point, workers=workers)
     pending: list[tuple[Result, ResultRow]] = []
     last_save = 0.0
@@ -129,22 +134,23 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
             now = time.monotonic()
             if (len(pending) >= SAVE_CHUNK_FILES or now - last_save >= SAVE_CHUNK_SECONDS
                     or k == len(files) - 1):
-                yield from _save_chunk(pending, model_sha, store, audit, bundle is not None)
+                yield from _save_chunk(pending, bundle, store)
                 pending = []
                 last_save = time.monotonic()
     finally:
         results.close()  # stops the classification threads first
         store.close()
-        audit.close()
 
 
-def _save_chunk(pending: list[tuple[Result, ResultRow]], model_sha: str, store: ReviewStore,
-                audit: AuditLog, save: bool) -> Iterator[Classified]:
+def _save_chunk(pending: list[tuple[Result, ResultRow]], bundle: ModelBundle | None,
+                store: ReviewStore) -> Iterator[Classified]:
     flags: dict[str, FlagEntry] = {}
-    if save:
-        audit.append_many([classification_event(r, model_sha) for r, _ in pending])
-        stored = store.upsert_many([flag_entry(row, model_sha) for _, row in pending
-                                    if row.flagged])
+    if bundle is not None:
+        model_sha = bundle.metadata.sha256
+        facts = bundle.verification.audit_details()  # folder digest + verified flag
+        stored = store.upsert_many(
+            [flag_entry(row, model_sha) for _, row in pending if row.flagged],
+            audit=[classification_event(r, model_sha, details=facts) for r, _ in pending])
         flags = {e.path: e for e in stored}
     for _, row in pending:
         yield Classified(row, flags.get(display_path(row.path)) if row.flagged else None)
@@ -161,6 +167,8 @@ class Preview:
     cam: np.ndarray | None = None  # the model's (h, w) class-activation map
     result: Result | None = None  # classification of the same bytes (with cam)
     error: str = ""
+    dicom: dict[str, str] = field(default_factory=dict)  # DICOM tags (patient, study, view)
+    display_range: tuple[float, float] | None = None  # see DecodedImage.display_range
 
     @property
     def nbytes(self) -> int:
@@ -191,21 +199,20 @@ def load_preview(path: str, bundle: ModelBundle | None,
             cam = result.cam
         except Exception:
             log.exception("CAM failed for %s", path)
-    return Preview(path, pixels, decoded.original_size, decoded.source_format, cam, result)
+    return Preview(path, pixels, decoded.original_size, decoded.source_format, cam, result,
+                   dicom=decoded.dicom, display_range=decoded.display_range)
 
 
 def sync_flags(changed: list[ResultRow], threshold: float, old_threshold: float,
-               model_sha256: str, review_db: Path, audit_db: Path) -> list[FlagEntry]:
+               model_sha256: str, db: Path) -> list[FlagEntry]:
     """After a threshold change (rows already re-decided, see :meth:`ResultRow.redecide`):
     add newly flagged files to the review list, drop entries no longer flagged while still
-    pending, and audit the change. Returns the entries added."""
-    added: list[FlagEntry] = []
-    with ReviewStore(review_db) as store, AuditLog(audit_db) as audit:
-        audit.append(AuditEvent(action="threshold", model_sha256=model_sha256,
-                                threshold=threshold, note=f"{old_threshold:g} -> {threshold:g}"))
-        for row in changed:
-            if row.flagged:
-                added.append(store.upsert(flag_entry(row, model_sha256)))
-            else:
-                store.remove_pending(display_path(row.path), row.file_sha256)
+    pending, and audit the change, all in one transaction. Returns the entries added."""
+    event = AuditEvent(action="threshold", model_sha256=model_sha256, threshold=threshold,
+                       note=f"{old_threshold:g} -> {threshold:g}")
+    with ReviewStore(db) as store:
+        added = store.apply_threshold_change(
+            [flag_entry(row, model_sha256) for row in changed if row.flagged],
+            [(display_path(row.path), row.file_sha256) for row in changed if not row.flagged],
+            event)
     return added

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QModelIndex, Qt
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -17,6 +20,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSplitter,
     QTableView,
@@ -27,27 +31,41 @@ from PySide6.QtWidgets import (
 
 from desktop import menus, paths
 from desktop import worker as workers
-from desktop.audit import AuditError, AuditLog
+from desktop.audit import (
+    AuditCheck,
+    AuditError,
+    AuditLog,
+    current_user,
+    migrate_legacy,
+    verify_file,
+)
 from desktop.batch_runner import BatchRunner
+from desktop.filter_bar import FilterBar, elide_left, install_column_menu
 from desktop.jobs import Preview, ResultRow
 from desktop.panels import FlaggedPanel, ResultPanel
+from desktop.presentation import demographics_lines, format_threshold
 from desktop.preview_loader import PreviewLoader
 from desktop.review_actions import ReviewActions
-from desktop.review_store import FlagEntry, ReviewStore, ReviewStoreError
+from desktop.review_store import FlagEntry, ReviewStore, archived_folders, entry_folder
 from desktop.settings import Settings
-from desktop.table_models import ROW_ROLE, ResultTableModel, SortProxy
+from desktop.sqlite_util import StorageError, copy_database
+from desktop.table_models import DEMOGRAPHIC_HEADERS, ROW_ROLE, ResultTableModel, SortProxy
 from desktop.viewer import ImageViewer
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import IMAGE_SUFFIXES
 from pneumonia_core.metadata import INTENDED_USE
 from pneumonia_core.model import ModelBundle
+from pneumonia_core.pipeline import display_path
 
 log = logging.getLogger(__name__)
+
+#: How often the window looks for review marks saved by other windows (ms).
+REFRESH_MS = 5000
 
 
 class MainWindow(ReviewActions, QMainWindow):
     def __init__(self, bundle: ModelBundle | None, model_error: str = "",
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, threshold: float | None = None) -> None:
         super().__init__()
         self.bundle = bundle
         self.model_error = model_error
@@ -56,24 +74,31 @@ class MainWindow(ReviewActions, QMainWindow):
         self.model_point = (bundle.operating_point if bundle is not None
                             else OperatingPoint.fallback())
         self.model_threshold = self.model_point.threshold
-        self.threshold = self.settings.threshold(self.model_threshold)
+        #: ``--threshold`` from the command line: wins over the saved setting this session.
+        self.threshold_arg = threshold
+        self.threshold = (threshold if threshold is not None
+                          else self.settings.threshold(self.model_threshold))
         self.storage_error = ""
-        try:
-            self.review_db, self.audit_db = paths.review_db_path(), paths.audit_db_path()
-            self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.audit_db)
-        except (OSError, ReviewStoreError, AuditError) as exc:  # read-only or full disk
-            import tempfile
-
-            tmp = Path(tempfile.mkdtemp(prefix="pneumonia-xray-"))
-            self.storage_error = (f"{exc} The review list and audit log are kept in {tmp} "
-                                  "for this session only.")
-            log.error("%s", self.storage_error)
-            self.review_db, self.audit_db = tmp / "review.sqlite3", tmp / "audit.sqlite3"
-            self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.audit_db)
+        self.shown_path: str | None = None
+        #: Classification waits for the intended-use notice (set by desktop.app).
+        self.require_notice = False
+        self.held_paths: list[str] = []
+        #: Openings (batches) of this session: number of the last one, the ones queued,
+        #: the one whose rows arrive now; flagged count of the run in progress.
+        self._batch_seq = 0
+        self._batch_queue: list[int] = []
+        self.current_batch = 0
+        self._run_active = False
+        self._run_flagged = 0
+        self._scroll_to_batch = False
+        self._have_demographics = False  # a DICOM file with patient/study fields was opened
+        self._batch_summary = ""  # the last finished batch's counts (the count line)
+        self._open_storage()
+        self.audit_check: AuditCheck | None = None  # set by the start-up check (background)
         self.setWindowTitle("pneumonia-xray: chest X-ray triage aid")
         self.setAcceptDrops(True)
         self._build()
-        self.runner = BatchRunner(self.review_db, self.audit_db, self)
+        self.runner = BatchRunner(self.review_db, self)
         self.runner.rows_ready.connect(self._on_rows)
         self.runner.progress.connect(self._on_progress)
         self.runner.started.connect(self._on_batch_started)
@@ -82,16 +107,44 @@ class MainWindow(ReviewActions, QMainWindow):
         self.previews = PreviewLoader(self)
         self.previews.bundle, self.previews.point = bundle, self.point
         self.previews.ready.connect(self._on_preview)
-        self.previews.loading.connect(lambda p: self.viewer.set_message(f"Loading {p}…"))
+        self.previews.loading.connect(self._on_preview_loading)
         self._sync_worker: workers.FunctionWorker | None = None
+        #: This session's review decisions, newest last: (entry before, new state).
+        self.undo_stack: list[tuple[FlagEntry, str]] = []
+        self.reviewer = current_user()
+        self.flagged.reviewer_label.setText(f"Reviewer: {self.reviewer}")
         menus.build(self)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(  # not during a batch: its own saves change the file
+            lambda: None if self.runner.running else self.refresh_flags_if_changed())
+        self._refresh_timer.start()
+        self._start_audit_check()
         self.flagged.model.set_entries(self.store.entries())
+        self.flagged.set_archived(archived_folders(self.store))
+        self.flagged.archive_button.clicked.connect(self.toggle_archive)
+        for signal in (self.flagged.model.dataChanged, self.flagged.model.modelReset,
+                       self.flagged.model.rowsInserted, self.flagged.model.rowsRemoved,
+                       self.flagged.filter_bar.changed):
+            signal.connect(self._update_count_line)
+        demo_cols = set(range(4, 4 + len(DEMOGRAPHIC_HEADERS)))
+        self._apply_result_columns = install_column_menu(
+            self.table, self.settings.hidden_columns, self.settings.save,
+            has_data=lambda c: c not in demo_cols or self._have_demographics)
+        flag_demo = {c + 1 for c in demo_cols}
+        self._apply_flag_columns = install_column_menu(
+            self.flagged.view, self.settings.hidden_flag_columns, self.settings.save,
+            has_data=lambda c: c not in flag_demo or bool(self.flagged.model.demographics))
         self._update_model_info()
+        self.result_panel.show_row(None, self.point)
         self._restore_geometry()
 
     @property
     def point(self) -> OperatingPoint:
-        """The operating point in force: the model's, at the user's threshold if overridden."""
+        """The operating point in force: the model's, at the user's threshold if overridden
+        (``--threshold`` on the command line, else the saved setting)."""
+        if self.threshold_arg is not None and self.threshold == self.threshold_arg:
+            return self.model_point.with_threshold(self.threshold, source="--threshold")
         if self.settings.threshold_override is None:
             return self.model_point.with_threshold(self.threshold, source=self.model_point.source,
                                                    description=self.model_point.description)
@@ -109,6 +162,10 @@ class MainWindow(ReviewActions, QMainWindow):
         if self.bundle is None:
             problems.append("The model could not be loaded, so images can be viewed but NOT "
                             f"classified. {self.model_error}")
+        if self.bundle is not None and not self.bundle.verified:
+            v = self.bundle.verification
+            problems.append(f"UNVERIFIED MODEL in {self.bundle.folder}: {v.reason}; folder "
+                            f"digest {v.short}. Its results must not be relied on.")
         if self.storage_error:
             problems.append(self.storage_error)
         self.banner.setVisible(bool(problems))
@@ -130,15 +187,28 @@ class MainWindow(ReviewActions, QMainWindow):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # File and folder names keep their distinguishing end ("…1951_bacteria_4882.jpeg").
+        elide_left(self.table, (0, ResultTableModel.HEADERS.index("Folder")))
         hh = self.table.horizontalHeader()
         # Fixed widths: ResizeToContents would measure every row on each insert (slow).
-        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, width in ((1, 86), (2, 92), (3, 84)):
+        # The file name keeps a useful width; the last shown column takes what is left, and
+        # more columns than fit scroll sideways instead of squeezing the name.
+        hh.setStretchLastSection(True)
+        for c, width in ((0, 150), (1, 84), (2, 112), (3, 110), (4, 110), (5, 90), (6, 84),
+                         (7, 50), (8, 160), (9, 120)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             hh.resizeSection(c, width)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.table.activated.connect(lambda _i: self.viewer.setFocus())
+        self.table.setTabKeyNavigation(False)
+        self.results_filter = FilterBar(self.results_proxy, [
+            ("All results", None),
+            ("Flagged", lambda r: r.flagged),
+            ("Not flagged", lambda r: not r.flagged),
+            ("Could not assess", lambda r: r.status not in ("ok", "pending")),
+            ("Latest batch", lambda r: r.batch == self._batch_seq),
+        ], placeholder="Search file, folder, patient…")
+        ll.addWidget(self.results_filter)
         ll.addWidget(self.table, 1)
         prog = QHBoxLayout()
         self.progress = QProgressBar()
@@ -167,18 +237,35 @@ class MainWindow(ReviewActions, QMainWindow):
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(round(self.settings.heatmap_opacity * 100))
-        self.opacity_slider.setFixedWidth(130)
+        self.opacity_slider.setFixedWidth(90)
         self.opacity_slider.setToolTip("Heatmap opacity")
         self.opacity_slider.valueChanged.connect(self._on_opacity)
+        self.keep_display_check = QCheckBox("Keep W/L")
+        self.keep_display_check.setToolTip(
+            "On: window/level and invert carry over to the next film (the overlay says so).\n"
+            "Off: every film opens with the full window, not inverted.")
+        self.keep_display_check.setChecked(self.settings.keep_display_across_films)
+        self.viewer.keep_display = self.settings.keep_display_across_films
+        self.keep_display_check.toggled.connect(self.set_keep_display)
+        self.contour_button = QToolButton()
+        self.contour_button.setText("Contour")
+        self.contour_button.setCheckable(True)
+        self.contour_button.setToolTip("Outline the strongest heatmap region")
+        self.contour_button.setEnabled(self.bundle is not None)
+        self.contour_button.toggled.connect(self.viewer.set_heatmap_contour)
+        self.heatmap_button.setToolTip("Heatmap of where the model looked (flagged films only; "
+                                       "inferno colours, legend on the film)")
         tools.addWidget(self.heatmap_button)
+        tools.addWidget(self.contour_button)
         tools.addWidget(QLabel("Opacity"))
         tools.addWidget(self.opacity_slider)
+        tools.addWidget(self.keep_display_check)
         tools.addStretch(1)
         self.hint_label = QLabel("Keys: ←/→ +/− = I 1–5 0 H")
         self.hint_label.setToolTip("←/→ previous/next image · +/− zoom · = fit · I invert · "
                                    "1–5 window/level presets · 0 reset · H heatmap "
                                    "(all in the View menu)")
-        self.hint_label.setStyleSheet("color:#666;")
+        self.hint_label.setStyleSheet("color: palette(mid);")
         self.hint_label.setMinimumWidth(10)  # may be clipped, never squeezes the tools
         self.viewer.setToolTip("Wheel: zoom · left drag: pan · right drag: window/level · "
                                "double-click: fit")
@@ -191,38 +278,155 @@ class MainWindow(ReviewActions, QMainWindow):
         self.result_panel = ResultPanel()
         self.flagged = FlaggedPanel()
         self.flagged.review_requested.connect(self.set_review)
-        self.flagged.entry_activated.connect(lambda e: self.show_path(e.path))
+        self.flagged.entry_selected.connect(lambda e: self.show_path(e.open_path))
+        self.flagged.entry_activated.connect(lambda e: self.show_path(e.open_path))
         self.flagged.export_requested.connect(self.export_flagged_dialog)
-        right.addWidget(self.result_panel)
+        # In a scroll area: a long message can never squeeze the panel into overprinting.
+        self.result_scroll = QScrollArea()
+        self.result_scroll.setWidgetResizable(True)
+        self.result_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.result_scroll.setWidget(self.result_panel)
+        right.addWidget(self.result_scroll)
         right.addWidget(self.flagged)
         right.setSizes([210, 600])
         split.addWidget(right)
-        split.setSizes([440, 560, 470])
+        split.setSizes([400, 540, 500])
         split.setStretchFactor(1, 1)
         outer.addWidget(split, 1)
         use = self.meta.intended_use if self.meta else INTENDED_USE
         self.intended_use_label = QLabel(f"Intended use: {use}")
         self.intended_use_label.setWordWrap(True)
-        self.intended_use_label.setStyleSheet("background:#fff4ce; color:#333; padding:4px;")
+        self._style_intended_use()
         outer.addWidget(self.intended_use_label)
         self.setCentralWidget(central)
         self.resize(1400, 860)
+
+    def _style_intended_use(self) -> None:
+        dark = self.settings.dark_theme
+        self.intended_use_label.setStyleSheet(
+            "background:#3d3200; color:#f0e6b0; padding:4px;" if dark
+            else "background:#fff4ce; color:#333; padding:4px;")
+
+    def set_dark_theme(self, dark: bool) -> None:
+        """Dark reading-room theme (or the platform's); remembered in the settings."""
+        from desktop import table_models, theme
+
+        self.settings.dark_theme = bool(dark)
+        self.settings.save()
+        theme.apply_theme(bool(dark))
+        table_models.set_dark(bool(dark))
+        self._style_intended_use()
+        if getattr(self, "dark_action", None) is not None and self.dark_action.isChecked() != dark:
+            self.dark_action.setChecked(dark)
+        self.update()
+
+    def set_keep_display(self, keep: bool) -> None:
+        """Whether window/level and invert carry over to the next film (remembered)."""
+        self.settings.keep_display_across_films = bool(keep)
+        self.settings.save()
+        self.viewer.keep_display = bool(keep)
+        if self.keep_display_check.isChecked() != keep:
+            self.keep_display_check.setChecked(keep)
+        self.viewer.update()
+
+    def _open_storage(self) -> None:
+        """Open the data file (review list + audit trail), importing a separate audit file of
+        an earlier version. When it cannot be written (read-only, full, missing folder) a
+        temporary copy is used for this session and the banner says why."""
+        try:
+            self.review_db = self.audit_db = paths.review_db_path()
+            try:
+                migrate_legacy(self.review_db, paths.legacy_audit_db_path())
+            except AuditError as exc:  # a damaged old audit file must not block the app
+                self.storage_error = str(exc)
+                log.error("%s", exc)
+            self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.review_db)
+            return
+        except (OSError, StorageError) as exc:  # read-only, full disk, missing folder
+            cause = str(exc)
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="pneumonia-xray-"))
+        fallback = tmp / paths.REVIEW_DB_NAME
+        copied = copy_database(paths.review_db_location(), fallback)
+        self.storage_error = (
+            f"{cause.rstrip('.')}. Marks and the audit trail are kept in {tmp} for this session only"
+            + (" (starting from a copy of the saved list)." if copied else ".")
+            + " Fix the data folder and restart to save them for good.")
+        log.error("%s", self.storage_error)
+        self.review_db = self.audit_db = fallback
+        self.store, self.audit = ReviewStore(fallback), AuditLog(fallback)
+
+    def _start_audit_check(self) -> None:
+        """Verify the audit trail's hash chain and triggers in the background (a large trail
+        takes seconds); a broken trail is announced in the banner and the log."""
+        w = workers.FunctionWorker(verify_file, self.review_db)
+        w.signals.returned.connect(self._on_audit_check)
+        w.signals.errored.connect(lambda e: self._on_audit_check(
+            AuditCheck(0, [f"the audit trail cannot be read: {e}"])))
+        self._audit_worker = w
+        workers.start(w)
+
+    def _on_audit_check(self, check: AuditCheck) -> None:
+        self.audit_check = check
+        if check.ok:
+            log.info("%s", check.summary())
+            return
+        log.error("%s", check.summary())
+        text = check.summary() + " (Tools > Verify audit trail)"
+        try:
+            lines = [t for t in self.banner.text().split("\n")
+                     if t and "AUDIT TRAIL TAMPERED" not in t]
+            self.banner.setText("\n".join([*lines, text]))
+            self.banner.setVisible(True)
+        except RuntimeError:  # the window was closed before the check finished
+            pass
 
     def _update_model_info(self) -> None:
         if self.meta is None:
             self.result_panel.set_model_info("No model loaded.")
             return
         m = self.meta
+        state = "verified" if self.bundle is not None and self.bundle.verified else "UNVERIFIED"
         self.result_panel.set_model_info(
-            f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… · "
-            f"threshold {self.threshold:.3f} ({self.point.source})")
+            f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… ({state}) · "
+            f"threshold {format_threshold(self.threshold)} ({self.point.source})")
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:
-        """Classify files and folders (recursively) in the background."""
+        """Classify files and folders (recursively) in the background; held back until the
+        intended-use notice is confirmed when it is required (:attr:`require_notice`), and
+        refused, with the cause, while the data file cannot take the results (deleted or
+        replaced)."""
         paths_ = [str(p) for p in paths_ if str(p)]
-        if paths_:
-            self.runner.start(paths_, self.bundle, self.point)
+        if not paths_:
+            return
+        if self.require_notice and not self.settings.first_start_acknowledged:
+            self.held_paths.extend(paths_)
+            self.count_label.setText(f"{len(self.held_paths)} item(s) waiting: confirm the "
+                                     "intended-use notice to start")
+            menus.first_start_dialog(self)
+            return
+        try:
+            self.store.check_present()
+        except StorageError as exc:
+            self.count_label.setText(f"Stopped: {exc}")
+            self.show_error(f"Classification not started: {exc}")
+            return
+        self._batch_seq += 1
+        names = ", ".join(Path(p).name or p for p in paths_[:2]) + (
+            f" +{len(paths_) - 2}" if len(paths_) > 2 else "")
+        self.results.batch_labels[self._batch_seq] = (
+            f"{self._batch_seq} · {names} · {datetime.now().strftime('%H:%M')}")
+        self._batch_queue.append(self._batch_seq)
+        self.runner.start(paths_, self.bundle, self.point)
+
+    def release_held_paths(self) -> None:
+        """The notice was confirmed: classify what was opened meanwhile."""
+        held, self.held_paths = self.held_paths, []
+        if held:
+            self.count_label.setText("Starting…")
+            self.open_paths(held)
 
     def open_files_dialog(self) -> None:
         pattern = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
@@ -256,37 +460,90 @@ class MainWindow(ReviewActions, QMainWindow):
         self.results.clear()
         self.previews.clear()
         self.viewer.set_image(None, None, "Results cleared. The flagged list is kept.")
+        self._set_shown(None)
         self.result_panel.show_row(None, self.point)
         self.progress.setValue(0)
+        self._batch_summary = ""
         self.count_label.setText("No images")
 
     def cancel_batch(self) -> None:
+        """Esc: stop the running classification; does nothing (and says so) when none runs."""
+        if not self.runner.running:
+            self.statusBar().showMessage("No classification is running", 3000)
+            return
         self.runner.cancel()
         self.count_label.setText("Cancelling…")
 
     def _on_batch_started(self) -> None:
+        """A job (one opening) starts: its rows get its batch number and label."""
         self.cancel_button.setEnabled(True)
+        if not self._run_active:  # a new run (queued openings continue the same run)
+            self._run_active = True
+            self._run_flagged = 0
+        if self._batch_queue:
+            self.current_batch = self._batch_queue.pop(0)
+        self._scroll_to_batch = True
 
     def _on_rows(self, rows: list[ResultRow], flags: list[FlagEntry]) -> None:
+        for r in rows:
+            r.batch = self.current_batch
+        first_new = self.results.rowCount()
         self.results.append_rows(rows)
+        self._run_flagged += sum(1 for r in rows if r.flagged)
+        demo = {display_path(r.path): r.demographics for r in rows if r.demographics}
+        if demo:
+            self.flagged.model.set_demographics(demo)
+            if not self._have_demographics:  # show the DICOM columns now that they have data
+                self._have_demographics = True
+                self._apply_result_columns()
+            self._apply_flag_columns()
         if flags:
             self.flagged.model.upsert(flags)
         if not self.table.currentIndex().isValid() and self.results_proxy.rowCount():
             self.table.setCurrentIndex(self.results_proxy.index(0, 0))
+        if self._scroll_to_batch and first_new < self.results.rowCount():
+            # Show where the new batch begins (rows are appended at the end).
+            idx = self.results_proxy.mapFromSource(self.results.index(first_new, 0))
+            if idx.isValid():
+                self.table.scrollTo(idx, QAbstractItemView.ScrollHint.PositionAtTop)
+                self._scroll_to_batch = False
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
-        self.count_label.setText(f"{done} of {total} classified")
+        if self.bundle is None:
+            self.count_label.setText(f"This batch: {done} of {total} listed "
+                                     "(no model: not classified)")
+            return
+        self.count_label.setText(f"This batch: {done} of {total} classified, "
+                                 f"{self._run_flagged} flagged")
 
     def _on_batch_finished(self, cancelled: bool) -> None:
         self.cancel_button.setEnabled(False)
-        rows = self.results.rows()
-        flagged = sum(1 for r in rows if r.flagged)
+        self._run_active = False
+        self._batch_queue.clear()
         state = "Cancelled" if cancelled else "Done"
-        self.count_label.setText(f"{state}: {self.runner.done} of {self.runner.total} "
-                                 f"classified, {flagged} flagged")
+        if self.runner.error:
+            state = f"Stopped: {self.runner.error}"
+        if self.bundle is None:
+            self.count_label.setText(
+                f"{state}: {self.runner.done} of {self.runner.total} file(s) listed, none "
+                "classified: no model loaded")
+            self.statusBar().showMessage(self.count_label.text(), 10000)
+            return
+        self._batch_summary = (f"{state}: this batch {self.runner.done} of {self.runner.total} "
+                               f"classified, {self._run_flagged} flagged")
+        self._update_count_line()
         self.statusBar().showMessage(self.count_label.text(), 10000)
+
+    def _update_count_line(self, *args: object) -> None:
+        """'Done: this batch 16 of 16 classified, 9 flagged · worklist: 23 pending'; the
+        worklist part follows every mark."""
+        if not self._batch_summary or self.runner.running:
+            return
+        pending = sum(1 for e in self.flagged.model.entries() if e.review_state == "pending"
+                      and entry_folder(e) not in self.flagged.archived)
+        self.count_label.setText(f"{self._batch_summary} · worklist: {pending} pending")
 
     # -- navigation and preview ------------------------------------------------------------
     def current_row(self) -> ResultRow | None:
@@ -303,28 +560,66 @@ class MainWindow(ReviewActions, QMainWindow):
         self.table.setCurrentIndex(self.results_proxy.index(r, 0))
 
     def show_path(self, path: str) -> None:
+        """Show ``path``'s film: select its results row, or (a flagged entry of an earlier
+        session) load it directly."""
         src = self.results.row_of(path)
         if src is not None:
             idx = self.results_proxy.mapFromSource(self.results.index(src, 0))
-            self.table.setCurrentIndex(idx)
-            return
-        entry = next((e for e in self.flagged.model.entries() if e.path == path), None)
+            if idx.isValid():
+                if idx != self.table.currentIndex():
+                    self.table.setCurrentIndex(idx)
+                    self.table.scrollTo(idx)
+                elif self.shown_path != display_path(path):
+                    self.previews.request(path)
+                return
+        entry = next((e for e in self.flagged.model.entries() if e.open_path == path), None)
         row = ResultRow(path, entry.status, entry.probability, entry.prediction, entry.message,
                         entry.file_sha256, entry.threshold, True) if entry else None
         self.result_panel.show_row(row, self.point)
+        self._set_shown(None)
         self.previews.request(path)
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         row = current.data(ROW_ROLE) if current.isValid() else None
         self.result_panel.show_row(row, self.point)
         if row is not None:
-            self.previews.request(row.path)
+            self.flagged.select_path(display_path(row.path))
+            if self.shown_path == display_path(row.path):  # e.g. after a threshold change
+                self.viewer.heatmap_allowed = row.flagged
+                self.viewer.update()
+            if self.shown_path != display_path(row.path):
+                self._set_shown(None)
+                self.previews.request(row.path)
+
+    def _film_flagged(self, path: str) -> bool:
+        """Whether the film is flagged now (its results row, else its review entry): the
+        heatmap is shown for flagged films only."""
+        i = self.results.row_of(path)
+        if i is not None:
+            return self.results.row_at(i).flagged
+        shown = display_path(path)
+        return any(e.path == shown for e in self.flagged.model.entries())
+
+    def _set_shown(self, path: str | None) -> None:
+        """Record which film is on screen (None: none, or one is loading); the review
+        actions are enabled only for the entry of this film."""
+        self.shown_path = path
+        self.flagged.set_shown_path(path)
+
+    def _on_preview_loading(self, path: str) -> None:
+        # Never leave the previous film on screen while another one is selected.
+        self._set_shown(None)
+        self.viewer.set_image(None, None, f"Loading {Path(path).name}…")
 
     def _on_preview(self, preview: Preview) -> None:
         if preview.pixels is None:
             self.viewer.set_image(None, None, f"Cannot show {preview.path}:\n{preview.error}")
         else:
-            self.viewer.set_image(preview.pixels, preview.cam)
+            self.viewer.set_image(preview.pixels, preview.cam,
+                                  value_range=preview.display_range,
+                                  info_lines=demographics_lines(preview.dicom),
+                                  heatmap_allowed=self._film_flagged(preview.path))
+        self._set_shown(display_path(preview.path))
 
     def set_heatmap(self, visible: bool) -> None:
         if self.heatmap_button.isChecked() != visible:
@@ -348,7 +643,13 @@ class MainWindow(ReviewActions, QMainWindow):
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
 
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.refresh_flags_if_changed()  # another window may have marked meanwhile
+        super().changeEvent(event)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self._refresh_timer.stop()
         self.runner.cancel()
         self.runner.wait(10000)
         self.previews.wait(5000)

@@ -29,8 +29,17 @@ HOTKEYS: list[tuple[str, str, list[str], str]] = [
     ("&View", "Invert", ["I"], "invert"),
     ("&View", "Reset window/level", ["0"], "reset"),
     ("&View", "Heatmap overlay", ["H"], "heatmap"),
+    ("&Review", "Mark reviewed (film on screen)", ["R"], "mark_reviewed"),
+    ("&Review", "Dismiss (film on screen)", ["D"], "mark_dismissed"),
+    ("&Review", "Reopen (back to pending)", ["O"], "mark_reopen"),
+    ("&Review", "Next pending film", ["J"], "next_pending"),
+    ("&Review", "Previous pending film", ["K"], "prev_pending"),
+    ("&Review", "Edit note", ["N"], "focus_note"),
+    ("&Review", "Undo last review", ["Ctrl+Z"], "undo_review"),
+    ("&Review", "Search the worklist", ["Ctrl+F"], "focus_search"),
     ("&Tools", "Decision threshold…", [], "threshold_dialog"),
     ("&Tools", "Audit trail…", [], "audit_dialog"),
+    ("&Tools", "Verify audit trail", [], "verify_audit_dialog"),
     ("&Help", "Intended use…", [], "first_start_dialog"),
     ("&Help", "About…", ["F1"], "about_dialog"),
 ]
@@ -47,6 +56,11 @@ def _handlers(w: MainWindow) -> dict[str, object]:
         "invert": v.toggle_invert,
         "reset": v.reset_view,
         "heatmap": lambda: w.set_heatmap(not w.heatmap_button.isChecked()),
+        "mark_reviewed": lambda: w.review_current("reviewed"),
+        "mark_dismissed": lambda: w.review_current("dismissed"),
+        "mark_reopen": lambda: w.review_current("pending"),
+        "next_pending": lambda: w.next_pending(+1),
+        "prev_pending": lambda: w.next_pending(-1),
         "threshold_dialog": lambda: threshold_dialog(w),
         "audit_dialog": lambda: audit_dialog(w),
         "first_start_dialog": lambda: first_start_dialog(w, force=True),
@@ -67,6 +81,19 @@ def build(w: MainWindow) -> None:
         action.triggered.connect(handlers.get(name) or getattr(w, name))
         menu.addAction(action)
         w.addAction(action)
+    view = menus["&View"]
+    view.addSeparator()
+    keep = QAction("Keep window/level for the next film", w)
+    keep.setCheckable(True)
+    keep.setChecked(w.settings.keep_display_across_films)
+    keep.toggled.connect(w.set_keep_display)
+    w.keep_display_check.toggled.connect(keep.setChecked)
+    view.addAction(keep)
+    w.dark_action = QAction("Dark theme (reading room)", w)
+    w.dark_action.setCheckable(True)
+    w.dark_action.setChecked(w.settings.dark_theme)
+    w.dark_action.toggled.connect(w.set_dark_theme)
+    view.addAction(w.dark_action)
     presets = menus["&View"].addMenu("Window/level preset")
     from desktop.imaging import PRESETS
 
@@ -88,11 +115,14 @@ def first_start_dialog(w: MainWindow, force: bool = False) -> FirstStartDialog |
     """The intended-use notice: on first start (until confirmed) or from the Help menu."""
     if w.settings.first_start_acknowledged and not force:
         return None
+    if getattr(w, "first_start", None) is not None and w.first_start.isVisible():
+        return w.first_start  # already on screen (e.g. a second open before confirming)
     d = FirstStartDialog(w.meta, w)
 
     def done() -> None:
         w.settings.first_start_acknowledged = True
         w.settings.save()
+        w.release_held_paths()
 
     d.accepted.connect(done)
     d.open()
@@ -113,7 +143,7 @@ def threshold_dialog(w: MainWindow) -> ThresholdDialog:
         if d.use_default:
             w.apply_threshold(w.model_threshold, override=False)
         else:
-            w.apply_threshold(d.spin.value(), override=True)
+            w.apply_threshold(d.value(), override=True)
 
     d.accepted.connect(done)
     d.open()

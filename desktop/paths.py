@@ -55,14 +55,26 @@ def config_dir() -> Path:
     return _ensure(_base("config"))
 
 
+def review_db_location() -> Path:
+    """Where the data file is, without creating anything."""
+    return _base("data") / REVIEW_DB_NAME
+
+
 def review_db_path() -> Path:
-    """The SQLite file of the flagged-for-review list."""
+    """The ONE SQLite data file: flagged-for-review list and append-only audit trail
+    (one file so that a mark and its audit event commit together)."""
     return data_dir() / REVIEW_DB_NAME
 
 
 def audit_db_path() -> Path:
-    """The SQLite file of the append-only audit log."""
-    return data_dir() / AUDIT_DB_NAME
+    """The audit trail's file: the same file as :func:`review_db_path`."""
+    return review_db_path()
+
+
+def legacy_audit_db_path() -> Path:
+    """The separate audit file of earlier versions, imported once into the data file (see
+    :func:`desktop.audit.migrate_legacy`) and then renamed ``audit.sqlite3.migrated``."""
+    return _base("data") / AUDIT_DB_NAME
 
 
 def settings_path() -> Path:

@@ -1,22 +1,30 @@
 """The flagged-for-review list, persisted in SQLite (Qt-free).
 
 One row per flagged file, keyed by ``(path, file_sha256)``: the same path with other content
-is another entry. Durability: WAL journal, ``synchronous=FULL``, autocommit connection and
-one ``BEGIN IMMEDIATE ... COMMIT`` transaction per change, so a change that returned has
-reached the disk and a killed process loses nothing it reported as saved.
+is another entry. The list and the audit trail (:mod:`desktop.audit`) share ONE database file,
+so a mark and its audit event, or flagged entries and their classification events, commit in
+one transaction. Durability: WAL journal, ``synchronous=FULL``, autocommit connection and one
+``BEGIN IMMEDIATE ... COMMIT`` per change; storage faults (deleted, read-only, full) raise
+:class:`ReviewStoreError` naming the cause (see :mod:`desktop.sqlite_util`).
 
 API (small on purpose; other code such as crash tests may use it from another process)::
 
     store = ReviewStore(path)                        # creates the file/schema if needed
     store.upsert(FlagEntry(path=..., file_sha256=..., status="ok", probability=0.91, ...))
-    store.upsert_many([...])                         # several entries, one transaction
-    store.set_review(path, sha, "reviewed", "seen by Dr X")   # pending|reviewed|dismissed
+    store.upsert_many([...], audit=[AuditEvent...])  # entries + events, one transaction
+    result = store.mark(entry, "pending", "reviewed", "seen by Dr X")   # compare-and-set
+    result.applied / result.conflict / result.entry  # entry: what the database holds now
+    store.set_review(path, sha, "reviewed", "note")  # unconditional (scripts, tests)
     store.entries()                                  # most likely first
     store.export_csv(out_path)
     store.close()
 
-Several connections (threads or processes) may share one file; each thread must use its own
-:class:`ReviewStore`.
+Several windows (threads, processes) may share one file: :meth:`ReviewStore.mark` applies
+only when the entry is still in the state the caller showed (same ``review_state`` and
+``revision``; every mark increments ``revision``); otherwise nothing is written and the
+result carries the entry as it now is, for the window to show. Each mark records the
+reviewer (the OS account unless given) in the entry and in its audit event.
+Each thread must use its own :class:`ReviewStore`.
 """
 
 from __future__ import annotations
@@ -24,23 +32,23 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
-from pathlib import Path
 
-from desktop.sqlite_util import (
-    close_quietly,
-    immediate_transaction,
-    open_durable,
-    write_csv_atomic,
-)
+from desktop.audit import AuditEvent, current_user, insert_events
+from desktop.audit import ensure_schema as ensure_audit_schema
+from desktop.csv_safe import write_csv_atomic
+from desktop.sqlite_util import DurableDB, StorageError, columns_of, utc_now
 
 log = logging.getLogger(__name__)
+
+__all__ = ["REVIEW_STATES", "STATUSES", "FlagEntry", "MarkResult", "ReviewStore",
+           "ReviewStoreError", "archive_folder", "archived_folders", "entry_folder", "utc_now"]
 
 REVIEW_STATES = ("pending", "reviewed", "dismissed")
 STATUSES = ("ok", "error", "out_of_scope")
 
-_SCHEMA = """
+_TABLE = """
 CREATE TABLE IF NOT EXISTS flags (
     path          TEXT NOT NULL,
     file_sha256   TEXT NOT NULL,
@@ -55,23 +63,39 @@ CREATE TABLE IF NOT EXISTS flags (
     note          TEXT NOT NULL DEFAULT '',
     reviewed_at   TEXT NOT NULL DEFAULT '',
     flagged_at    TEXT NOT NULL,
+    reviewer      TEXT NOT NULL DEFAULT '',
+    revision      INTEGER NOT NULL DEFAULT 0,
+    fs_path       BLOB,
     PRIMARY KEY (path, file_sha256)
-);
-"""
+)"""
+
+#: Columns added after the first release: (name, definition) for ALTER TABLE.
+_ADDED = [("reviewer", "TEXT NOT NULL DEFAULT ''"), ("revision", "INTEGER NOT NULL DEFAULT 0"),
+          ("fs_path", "BLOB")]
+
+
+def _ensure_schema(db: sqlite3.Connection) -> None:
+    db.execute(_TABLE)
+    have = columns_of(db, "flags")
+    for name, definition in _ADDED:
+        if name not in have:
+            db.execute(f"ALTER TABLE flags ADD COLUMN {name} {definition}")
+    ensure_audit_schema(db)
+    db.execute(_ARCHIVE_TABLE)  # reader: archived folders (see "Reader: batches" below)
+
 
 #: Most likely first: entries with a probability by descending probability, then the entries
 #: the model could not assess (error, out of scope), then by path.
 _ORDER = "ORDER BY probability IS NULL, probability DESC, path, file_sha256"
 
 
-def utc_now() -> str:
-    """ISO 8601 UTC time with milliseconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
 @dataclass
 class FlagEntry:
-    """One flagged file. ``probability`` is None for error and out-of-scope entries."""
+    """One flagged file. ``probability`` is None for error and out-of-scope entries.
+
+    ``path`` is display text (:func:`pneumonia_core.pipeline.display_path`); ``fs_path`` the
+    file name's exact bytes when they are not valid UTF-8 (else None): open the file with
+    :attr:`open_path`. ``revision`` counts the marks; ``reviewer`` made the last one."""
 
     path: str
     file_sha256: str
@@ -85,10 +109,18 @@ class FlagEntry:
     note: str = ""
     reviewed_at: str = ""
     flagged_at: str = ""
+    reviewer: str = ""
+    revision: int = 0
+    fs_path: bytes | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.path, self.file_sha256)
+
+    @property
+    def open_path(self) -> str:
+        """The path to open the file with (exact bytes for non-UTF-8 names)."""
+        return os.fsdecode(self.fs_path) if self.fs_path else self.path
 
     def sort_key(self) -> tuple:
         """The order of :meth:`ReviewStore.entries` (most likely first)."""
@@ -97,37 +129,65 @@ class FlagEntry:
 
 
 _COLUMNS = [f.name for f in fields(FlagEntry)]
+#: Columns of the CSV export (the raw bytes of a name are not exported; ``path`` shows them
+#: as ``\xNN`` escapes).
+EXPORT_COLUMNS = [c for c in _COLUMNS if c != "fs_path"]
 
 
-class ReviewStoreError(RuntimeError):
+class ReviewStoreError(StorageError):
     """The review list cannot be opened or written; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class MarkResult:
+    """The outcome of :meth:`ReviewStore.mark`. ``entry`` is what the database holds after
+    the call (None when the entry no longer exists); ``message`` explains a conflict."""
+
+    applied: bool
+    entry: FlagEntry | None
+    message: str = ""
+    event: AuditEvent | None = None
+
+    @property
+    def conflict(self) -> bool:
+        return not self.applied
+
+
+def fs_bytes_of(path: str | os.PathLike[str]) -> bytes | None:
+    """The raw bytes of a file name that is not valid UTF-8, else None (nothing to keep)."""
+    p = os.fspath(path)
+    if isinstance(p, bytes):
+        raw = p
+    else:
+        try:
+            p.encode("utf-8")
+            return None
+        except UnicodeEncodeError:
+            raw = os.fsencode(p)
+    try:
+        raw.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        return raw
 
 
 class ReviewStore:
     """SQLite-backed flagged-for-review list. Not shared between threads."""
 
     def __init__(self, path: str | os.PathLike[str], timeout: float = 30.0) -> None:
-        self.path = Path(path)
-        try:
-            self._db = open_durable(self.path, _SCHEMA, timeout)
-        except (OSError, sqlite3.Error) as exc:
-            raise ReviewStoreError(f"Cannot open the review list {self.path}: {exc}") from None
+        self._store = DurableDB(path, _ensure_schema, timeout, ReviewStoreError,
+                                "the review list")
+        self.path = self._store.path
+        self._db = self._store.db
+        self._user = current_user()
 
     # -- writes: one transaction each ----------------------------------------------------
-    def _write(self, sql: str, params: tuple) -> int:
-        try:
-            with immediate_transaction(self._db):
-                cur = self._db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise ReviewStoreError(f"Cannot save to the review list {self.path}: {exc}") from None
-        return cur.rowcount
-
     _UPSERT = (
         f"INSERT INTO flags ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
         "ON CONFLICT (path, file_sha256) DO UPDATE SET status=excluded.status, "
         "probability=excluded.probability, prediction=excluded.prediction, "
         "message=excluded.message, threshold=excluded.threshold, "
-        "model_sha256=excluded.model_sha256"
+        "model_sha256=excluded.model_sha256, fs_path=excluded.fs_path"
     )
 
     @staticmethod
@@ -148,45 +208,112 @@ class ReviewStore:
         Returns the stored entry."""
         return self.upsert_many([entry])[0]
 
-    def upsert_many(self, entries: list[FlagEntry]) -> list[FlagEntry]:
-        """:meth:`upsert` for several entries in ONE transaction (all or none are saved);
-        the classification job saves each chunk of results this way before showing it."""
-        if not entries:
-            return []
+    def upsert_many(self, entries: list[FlagEntry], audit: Iterable[AuditEvent] = ()
+                    ) -> list[FlagEntry]:
+        """:meth:`upsert` for several entries, plus the ``audit`` events, in ONE transaction
+        (all or none are saved); the classification job saves each chunk of results (flags
+        and classification events) this way before showing it."""
         params = [self._checked(e) for e in entries]
-        try:
-            with immediate_transaction(self._db):
-                self._db.executemany(self._UPSERT, params)
-        except sqlite3.Error as exc:
-            raise ReviewStoreError(f"Cannot save to the review list {self.path}: {exc}") from None
+        events = list(audit)
+        if not params and not events:
+            return []
+        with self._store.transaction() as db:
+            if params:
+                db.executemany(self._UPSERT, params)
+            if events:
+                insert_events(db, events, self._user)
         stored = [self.get(e.path, e.file_sha256) for e in entries]
         assert all(s is not None for s in stored)
         return stored  # type: ignore[return-value]
 
-    def set_review(self, path: str, file_sha256: str, state: str, note: str = "") -> FlagEntry:
-        """Mark an entry pending, reviewed or dismissed with a note; returns the entry.
+    def mark(self, entry: FlagEntry, expected_state: str, new_state: str, note: str = "",
+             reviewer: str | None = None) -> MarkResult:
+        """Compare-and-set review mark: set ``new_state`` and ``note`` only if the entry is
+        still in ``expected_state`` at ``entry.revision`` (what the caller showed). The mark
+        and its ``review:<state>`` audit event (reviewer, note, previous state) commit in one
+        transaction. On a conflict nothing is written and the result holds the entry as it
+        now is. ``reviewer`` defaults to the OS account. Raises ReviewStoreError when the
+        data file cannot be written."""
+        for s in (expected_state, new_state):
+            if s not in REVIEW_STATES:
+                raise ValueError(f"state must be one of {REVIEW_STATES}; received {s!r}")
+        who = self._user if reviewer is None else reviewer
+        when = utc_now() if new_state != "pending" else ""
+        event = None
+        with self._store.transaction() as db:
+            cur = db.execute(
+                "UPDATE flags SET review_state=?, note=?, reviewed_at=?, reviewer=?, "
+                "revision=revision+1 WHERE path=? AND file_sha256=? AND review_state=? "
+                "AND revision=?",
+                (new_state, note, when, who, entry.path, entry.file_sha256, expected_state,
+                 int(entry.revision)))
+            if cur.rowcount == 1:
+                [event] = insert_events(db, [AuditEvent(
+                    action=f"review:{new_state}", path=entry.path,
+                    file_sha256=entry.file_sha256, model_sha256=entry.model_sha256,
+                    probability=entry.probability, threshold=entry.threshold,
+                    decision=entry.prediction if entry.status == "ok" else entry.status,
+                    note=note, user=who,
+                    details={"from": expected_state, "revision": int(entry.revision) + 1})],
+                    self._user)
+        stored = self.get(entry.path, entry.file_sha256)
+        if event is not None:
+            return MarkResult(True, stored, "", event)
+        if stored is None:
+            message = f"{entry.path} is no longer in the review list (removed elsewhere)"
+        else:
+            by = f" by {stored.reviewer}" if stored.reviewer else ""
+            at = (f" at {stored.reviewed_at[:19].replace('T', ' ')} UTC"
+                  if stored.reviewed_at else "")
+            message = (f"{os.path.basename(entry.path)} was changed in another window{by}{at}: "
+                       f"it is now {stored.review_state}"
+                       + (f" ({stored.note})" if stored.note else "")
+                       + f", not {expected_state}. Your mark was not saved; the entry now "
+                       "shows its current state.")
+        log.info("mark conflict: %s", message)
+        return MarkResult(False, stored, message)
+
+    def set_review(self, path: str, file_sha256: str, state: str, note: str = "",
+                   reviewer: str | None = None) -> FlagEntry:
+        """Mark an entry pending, reviewed or dismissed with a note, whatever its current
+        state (audited like :meth:`mark`); returns the entry. Windows use :meth:`mark`.
 
         Raises KeyError when the entry does not exist."""
         if state not in REVIEW_STATES:
             raise ValueError(f"state must be one of {REVIEW_STATES}; received {state!r}")
-        when = utc_now() if state != "pending" else ""
-        n = self._write(
-            "UPDATE flags SET review_state=?, note=?, reviewed_at=? WHERE path=? AND file_sha256=?",
-            (state, note, when, path, file_sha256),
-        )
-        if n == 0:
-            raise KeyError(f"no flagged entry for {path} ({file_sha256[:12]})")
-        stored = self.get(path, file_sha256)
-        assert stored is not None
-        return stored
+        for _ in range(100):
+            current = self.get(path, file_sha256)
+            if current is None:
+                raise KeyError(f"no flagged entry for {path} ({file_sha256[:12]})")
+            result = self.mark(current, current.review_state, state, note, reviewer)
+            if result.applied:
+                assert result.entry is not None
+                return result.entry
+        raise ReviewStoreError(f"Cannot save to the review list {self.path}: the entry keeps "
+                               "changing in another window")
+
+    def apply_threshold_change(self, added: list[FlagEntry], dropped: list[tuple[str, str]],
+                               event: AuditEvent) -> list[FlagEntry]:
+        """After a threshold change, in ONE transaction: add (or refresh) the newly flagged
+        entries, drop the ``(path, sha)`` entries no longer flagged while still pending, and
+        append ``event``. Returns the stored added entries."""
+        params = [self._checked(e) for e in added]
+        with self._store.transaction() as db:
+            if params:
+                db.executemany(self._UPSERT, params)
+            db.executemany("DELETE FROM flags WHERE path=? AND file_sha256=? "
+                           "AND review_state='pending'", list(dropped))
+            insert_events(db, [event], self._user)
+        return [e for e in (self.get(a.path, a.file_sha256) for a in added) if e is not None]
 
     def remove_pending(self, path: str, file_sha256: str) -> bool:
         """Drop an entry that is no longer flagged (e.g. after a threshold change), but only
         while nobody has reviewed it. Returns True when a row was removed."""
-        return self._write(
-            "DELETE FROM flags WHERE path=? AND file_sha256=? AND review_state='pending'",
-            (path, file_sha256),
-        ) > 0
+        with self._store.transaction() as db:
+            cur = db.execute(
+                "DELETE FROM flags WHERE path=? AND file_sha256=? AND review_state='pending'",
+                (path, file_sha256))
+        return cur.rowcount > 0
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, path: str, file_sha256: str) -> FlagEntry | None:
@@ -208,23 +335,75 @@ class ReviewStore:
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM flags").fetchone()[0])
 
+    def data_version(self) -> int:
+        """Changes whenever ANOTHER connection (window, process) commited to the file since
+        this number was last read (SQLite ``PRAGMA data_version``); cheap to poll."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def integrity_ok(self) -> bool:
         """SQLite's own integrity check of the file."""
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
+    def check_present(self) -> None:
+        """Raise ReviewStoreError when the data file was deleted or replaced (see
+        :meth:`desktop.sqlite_util.DurableDB.check_present`)."""
+        self._store.check_present()
+
     # -- export --------------------------------------------------------------------------
     def export_csv(self, dest: str | os.PathLike[str]) -> int:
-        """Write all entries (most likely first) as UTF-8 CSV with a header; returns rows."""
+        """Write all entries (most likely first) as UTF-8 CSV with a header, atomically
+        (nothing is left behind on failure); returns rows."""
         entries = self.entries()
-        n = write_csv_atomic(dest, _COLUMNS, ([getattr(e, c) for c in _COLUMNS] for e in entries))
+        n = write_csv_atomic(dest, EXPORT_COLUMNS,
+                             ([getattr(e, c) for c in EXPORT_COLUMNS] for e in entries))
         log.info("exported %d review entries to %s", n, dest)
         return n
 
     def close(self) -> None:
-        close_quietly(self._db, self.path)
+        self._store.close()
 
     def __enter__(self) -> ReviewStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- Reader: batches (issue 14, the reader's worklist) ----------------------------------------
+# Entries are grouped by folder (the batch a reader opened). A finished folder (nothing
+# pending) can be archived: the window hides it from the worklist; nothing is deleted, the
+# archive is audited and can be undone.
+
+_ARCHIVE_TABLE = """
+CREATE TABLE IF NOT EXISTS archived_folders (
+    folder       TEXT PRIMARY KEY,
+    archived_at  TEXT NOT NULL,
+    reviewer     TEXT NOT NULL DEFAULT ''
+)"""
+
+
+def entry_folder(entry: FlagEntry) -> str:
+    """The folder (batch) an entry belongs to: its file's parent folder, as display text."""
+    return os.path.dirname(entry.path)
+
+
+def archive_folder(store: ReviewStore, folder: str, archived: bool = True) -> bool:
+    """Archive (or, with ``archived=False``, restore) ``folder``'s entries, audited. Only a
+    finished folder (no pending entry) can be archived; returns False otherwise."""
+    if archived and any(e.review_state == "pending" for e in store.entries()
+                        if entry_folder(e) == folder):
+        return False
+    with store._store.transaction() as db:
+        if archived:
+            db.execute("INSERT OR REPLACE INTO archived_folders (folder, archived_at, reviewer) "
+                       "VALUES (?, ?, ?)", (folder, utc_now(), store._user))
+        else:
+            db.execute("DELETE FROM archived_folders WHERE folder=?", (folder,))
+        insert_events(db, [AuditEvent(action="archive" if archived else "unarchive",
+                                      path=folder, user=store._user)], store._user)
+    return True
+
+
+def archived_folders(store: ReviewStore) -> set[str]:
+    """The archived folders."""
+    return {r[0] for r in store._db.execute("SELECT folder FROM archived_folders")}

@@ -2,11 +2,13 @@
 
 Checks, in order, and stops at the first failure:
 
-1. the model folder loads and ``model.tflite`` matches the SHA-256 in ``metadata.json``;
-2. a built-in generated chest-like image (numpy, no file needed) goes through the app's own
-   loader (PNG bytes -> :func:`~pneumonia_core.imageio.decode_bytes` ->
-   :func:`~pneumonia_core.imageio.to_model_input`) and the model gives a finite logit, a
-   probability in [0, 1], and the same answer twice;
+1. the model folder loads, passes every metadata check, and is the folder pinned in this
+   build (an unverified folder, see :mod:`pneumonia_core.integrity`, fails the self-test);
+2. a built-in generated chest-like image (:mod:`pneumonia_core.builtin_image`, no file needed)
+   goes through the app's own loader (PNG bytes -> :func:`~pneumonia_core.imageio.decode_bytes`
+   -> :func:`~pneumonia_core.imageio.to_model_input`) and the model gives a finite logit, the
+   same answer twice, and the probability the pin expects of the shipped model (within
+   :data:`~pneumonia_core.builtin_image.SELF_TEST_TOLERANCE`);
 3. the same image, stored as a JPEG 2000 compressed DICOM, decodes through pydicom and the
    pylibjpeg codecs to the same pixels (so compressed DICOM from a PACS can be read).
 
@@ -33,29 +35,6 @@ EXIT_FAILED = 1
 
 class SelfTestError(RuntimeError):
     """One self-test check failed; the message says which and why."""
-
-
-def builtin_image(size: int = 256) -> np.ndarray:
-    """A deterministic grey chest-like picture: bright body, two dark lung fields, noise."""
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    # Film grain from an integer hash (numpy.random is not in the bundle).
-    cells = np.arange(size * size, dtype=np.uint64).reshape(size, size)
-    grain = ((cells * np.uint64(2654435761)) >> np.uint64(7)) % np.uint64(61)
-    img = 140.0 + grain.astype(np.float64)
-    for cx in (0.32, 0.68):
-        lung = ((xx - cx) / 0.15) ** 2 + ((yy - 0.5) / 0.3) ** 2 < 1.0
-        img[lung] -= 100.0
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    img[0, 0], img[0, 1] = 0, 255  # full range: DICOM scaling is then the identity
-    return img
-
-
-def _png_bytes(img: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(img, mode="L").save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _dicom_j2k_bytes(img: np.ndarray) -> bytes:
@@ -106,11 +85,11 @@ def check_model(model_dir: Path | None):  # -> ModelBundle
 
 def check_inference(bundle, img: np.ndarray) -> tuple[float, float]:  # bundle: ModelBundle
     """Loader + model on the built-in image; returns (probability, inference seconds)."""
-    from pneumonia_core.imageio import ImageLoadError, decode_bytes, to_model_input
+    from pneumonia_core.builtin_image import model_input
+    from pneumonia_core.imageio import ImageLoadError
 
     try:
-        decoded = decode_bytes(_png_bytes(img), draft_size=bundle.input_size)
-        gray = to_model_input(decoded.pixels, bundle.input_size)
+        gray = model_input(img, bundle.input_size)
     except ImageLoadError as exc:
         raise SelfTestError(f"image loader: {exc}") from None
     t0 = time.perf_counter()
@@ -125,6 +104,26 @@ def check_inference(bundle, img: np.ndarray) -> tuple[float, float]:  # bundle: 
         raise SelfTestError(
             f"inference: two runs on the same image differ ({first.logit} vs {second.logit})")
     return first.probability, seconds
+
+
+def check_expected(bundle, probability: float) -> None:  # bundle: ModelBundle
+    """The model is the pinned one and gives the pinned probability for the built-in film."""
+    from pneumonia_core.builtin_image import SELF_TEST_TOLERANCE
+    from pneumonia_core.integrity import build_pin
+
+    if not bundle.verified:
+        raise SelfTestError(
+            f"model: {bundle.folder} is an {bundle.verification.describe()}; its built-in "
+            f"film P={probability:.4f} cannot be checked against the shipped model's")
+    pin = build_pin()
+    expected = pin.self_test_probability if pin is not None else None
+    if expected is None:
+        raise SelfTestError("model: this build has no expected self-test probability")
+    if not abs(probability - expected) <= SELF_TEST_TOLERANCE:
+        raise SelfTestError(
+            f"inference: the built-in film scored P={probability:.4f}, the shipped model gives "
+            f"{expected:.4f} (tolerance {SELF_TEST_TOLERANCE}); this runtime or model computes "
+            "something else")
 
 
 def check_dicom(img: np.ndarray) -> None:
@@ -146,6 +145,7 @@ def check_dicom(img: np.ndarray) -> None:
 def run_self_test(model_dir: Path | None, stdout: TextIO, stderr: TextIO) -> int:
     """Run every check; one line on ``stdout`` when all pass, else one on ``stderr``."""
     from pneumonia_core import __version__
+    from pneumonia_core.builtin_image import builtin_image
 
     t0 = time.perf_counter()
     try:
@@ -153,6 +153,7 @@ def run_self_test(model_dir: Path | None, stdout: TextIO, stderr: TextIO) -> int
         t_model = time.perf_counter() - t0
         img = builtin_image()
         probability, t_infer = check_inference(bundle, img)
+        check_expected(bundle, probability)
         check_dicom(img)
     except SelfTestError as exc:
         stderr.write(f"SELF-TEST FAILED: {exc}\n")
@@ -161,8 +162,8 @@ def run_self_test(model_dir: Path | None, stdout: TextIO, stderr: TextIO) -> int
     total = time.perf_counter() - t0
     stdout.write(
         f"SELF-TEST OK: pneumonia-xray {__version__}, model {meta.name} {meta.version} "
-        f"(sha256 {meta.sha256[:12]} verified), LiteRT {_litert_version()}, built-in image "
-        f"P(pneumonia)={probability:.4f}, DICOM JPEG 2000 ok; model load {t_model * 1000:.0f} ms, "
+        f"(sha256 {meta.sha256[:12]} verified, folder {bundle.verification.short}), LiteRT {_litert_version()}, built-in image "
+        f"P(pneumonia)={probability:.4f} as pinned, DICOM JPEG 2000 ok; model load {t_model * 1000:.0f} ms, "
         f"inference {t_infer * 1000:.0f} ms, total {total * 1000:.0f} ms\n"
     )
     return EXIT_OK

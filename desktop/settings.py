@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from desktop import paths
@@ -25,6 +25,15 @@ class Settings:
     first_start_acknowledged: bool = False
     heatmap_opacity: float = 0.45
     last_folder: str = ""
+    last_export_folder: str = ""
+    #: Keep window/level, invert and zoom when the next film is shown (else reset per film).
+    keep_display_across_films: bool = False
+    dark_theme: bool = False
+    #: Results-table and flagged-list columns hidden (header texts; header right-click).
+    hidden_columns: list[str] = field(
+        default_factory=lambda: ["Status", "Patient ID", "Study date", "Batch"])
+    hidden_flag_columns: list[str] = field(
+        default_factory=lambda: ["Patient ID", "Study date", "View", "Folder", "Reviewer"])
 
     def threshold(self, model_default: float) -> float:
         """The threshold in force: the user's override, else the model's."""
@@ -47,8 +56,10 @@ class Settings:
         known = {f.name: f for f in fields(cls)}
         s = cls()
         for key, value in data.items():
-            if key in known:
+            if key in known and _same_kind(getattr(s, key), value):
                 setattr(s, key, value)
+            elif key in known:
+                log.warning("ignoring setting %s of the wrong type: %r", key, value)
         if s.threshold_override is not None and not (
             isinstance(s.threshold_override, (int, float)) and 0.0 < s.threshold_override < 1.0
         ):
@@ -67,3 +78,15 @@ class Settings:
             atomic_write_text(p, json.dumps(asdict(self), indent=2))
         except OSError as exc:
             log.error("cannot save settings: %s", exc)
+
+
+def _same_kind(default: object, value: object) -> bool:
+    """A stored value may replace a default of the same kind (bool, str, list of str);
+    numbers and optional values are checked by :meth:`Settings.load` itself."""
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, list):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return True

@@ -1,50 +1,148 @@
-"""SQLite and CSV helpers shared by the review list and the audit trail (Qt-free).
+"""SQLite helpers shared by the review list and the audit trail (Qt-free).
 
-Both stores use the same durability settings: an autocommit connection, WAL journal,
-``synchronous=FULL`` and one ``BEGIN IMMEDIATE ... COMMIT`` transaction per change; both
-export CSV through a ``.part`` file renamed into place, with every cell made formula-safe.
+Both live in ONE database file (see :mod:`desktop.paths`), so a review mark and its audit
+event, or a chunk of flagged files and their classification events, commit in one
+transaction. Durability: an autocommit connection, WAL journal, ``synchronous=FULL`` and one
+``BEGIN IMMEDIATE ... COMMIT`` per change.
+
+Storage faults are detected and reported with their real cause (:class:`StorageError`):
+
+* the data file (or its folder) deleted or replaced while the app runs: every write first
+  checks that the path still names the file that was opened (device + inode), because SQLite
+  would otherwise keep writing to the deleted file and the data would be gone after a restart;
+* a read-only file or folder: detected when opening, by a real write (not at the first mark);
+* a full disk: SQLite rolls the transaction back itself; the ``ROLLBACK`` here is only issued
+  while a transaction is still open, so "cannot rollback - no transaction is active" never
+  hides "database or disk is full".
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
-
-from desktop import csv_safe
-from pneumonia_core.provenance import atomic_writer
 
 log = logging.getLogger(__name__)
 
 
-def open_durable(path: Path, schema: str, timeout: float = 30.0) -> sqlite3.Connection:
-    """Open (creating folder and file if needed) an autocommit connection with WAL journal,
-    ``synchronous=FULL`` and a busy timeout, and run ``schema``.
-
-    Raises OSError or sqlite3.Error; callers turn them into their own user-facing error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-    db.executescript(schema)
-    return db
+def utc_now() -> str:
+    """ISO 8601 UTC time with milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-@contextmanager
-def immediate_transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``; ``ROLLBACK`` and re-raise on any exception."""
-    db.execute("BEGIN IMMEDIATE")
+class StorageError(RuntimeError):
+    """The data file cannot be opened or written; the message names the real cause and is
+    meant for the user."""
+
+
+def cause_of(path: Path, exc: BaseException) -> str:
+    """The user-facing cause of a failed open or write of the data file ``path``."""
+    text = str(exc)
+    folder = path.parent
+    if not folder.exists():
+        return f"the data folder {folder} was deleted or moved"
+    if not path.exists() and not isinstance(exc, FileNotFoundError):
+        return f"the data file {path} was deleted or moved"
+    if "readonly" in text or "read-only" in text or not os.access(folder, os.W_OK) or (
+            path.exists() and not os.access(path, os.W_OK)):
+        return f"the data folder {folder} is read-only ({text})"
+    if "full" in text or getattr(exc, "errno", None) == 28:
+        return f"the disk holding {folder} is full ({text})"
+    return text
+
+
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+class DurableDB:
+    """One autocommit SQLite connection with WAL, ``synchronous=FULL``, a busy timeout, and
+    :meth:`transaction` that checks the file is still there before every write.
+
+    ``schema(db)`` runs inside the first transaction (create or migrate tables). The open ends
+    with a real write (``meta.last_opened``) so a read-only file or folder fails here, with
+    :class:`StorageError` naming the cause, instead of at the user's first mark.
+    ``error`` is the StorageError subclass raised, ``what`` names the store in messages."""
+
+    def __init__(self, path: str | os.PathLike[str], schema: Callable[[sqlite3.Connection], None],
+                 timeout: float = 30.0, error: type[StorageError] = StorageError,
+                 what: str = "the data file") -> None:
+        self.path = Path(path)
+        self.error = error
+        self.what = what
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise error(f"Cannot open {what} {self.path}: {cause_of(self.path, exc)}") from None
+        try:
+            self.db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._identity = self._stat()
+            with self._raw_transaction():
+                self.db.execute(_META)
+                schema(self.db)
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('last_opened', ?)",
+                                (utc_now(),))
+        except (OSError, sqlite3.Error) as exc:
+            close_quietly(self.db, self.path)
+            raise error(f"Cannot open {what} {self.path}: {cause_of(self.path, exc)}") from None
+
+    def _stat(self) -> tuple[int, int]:
+        st = os.stat(self.path)
+        return (st.st_dev, st.st_ino)
+
+    def check_present(self) -> None:
+        """Raise when the path no longer names the file this connection writes to."""
+        try:
+            same = self._stat() == self._identity
+        except OSError as exc:
+            raise self.error(f"Cannot save to {self.what} {self.path}: "
+                             f"{cause_of(self.path, exc)}; nothing more can be saved there "
+                             "until the app is restarted") from None
+        if not same:
+            raise self.error(f"Cannot save to {self.what} {self.path}: the file was replaced "
+                             "by another one while the app was running; restart the app")
+
+    @contextmanager
+    def _raw_transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+            self.db.execute("COMMIT")
+        except BaseException:
+            rollback_quietly(self.db)
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` after :meth:`check_present`; sqlite3 errors
+        become ``self.error`` with the real cause (full disk, read-only, deleted)."""
+        self.check_present()
+        try:
+            with self._raw_transaction():
+                yield self.db
+        except sqlite3.Error as exc:
+            raise self.error(f"Cannot save to {self.what} {self.path}: "
+                             f"{cause_of(self.path, exc)}") from None
+
+    def close(self) -> None:
+        close_quietly(self.db, self.path)
+
+
+def rollback_quietly(db: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if any (SQLite ends some failed transactions itself,
+    e.g. on a full disk); a failing rollback is logged, never raised over the first error."""
+    if not db.in_transaction:
+        return
     try:
-        yield
-        db.execute("COMMIT")
-    except BaseException:
         db.execute("ROLLBACK")
-        raise
+    except sqlite3.Error:
+        log.exception("rollback failed")
 
 
 def close_quietly(db: sqlite3.Connection, path: Path) -> None:
@@ -55,16 +153,29 @@ def close_quietly(db: sqlite3.Connection, path: Path) -> None:
         log.exception("closing %s", path)
 
 
-def write_csv_atomic(dest: str | os.PathLike[str], header: Sequence[str],
-                     rows: Iterable[Iterable[object]]) -> int:
-    """Write ``header`` and ``rows`` (cells through :func:`csv_safe.cell`) as UTF-8 CSV to
-    ``dest`` atomically (:func:`pneumonia_core.provenance.atomic_writer`: temporary file,
-    fsync, rename). Returns the number of rows written."""
-    n = 0
-    with atomic_writer(dest, newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([csv_safe.cell(v) for v in row])
-            n += 1
-    return n
+def columns_of(db: sqlite3.Connection, table: str) -> list[str]:
+    """The column names of ``table`` ([] when it does not exist)."""
+    return [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+
+
+def copy_database(src: Path, dest: Path) -> bool:
+    """Copy a readable database (e.g. on a read-only disk) to ``dest`` with SQLite's backup
+    API; returns False when there is nothing readable to copy."""
+    if not src.exists():
+        return False
+    try:
+        source = sqlite3.connect(src.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        target = sqlite3.connect(dest)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+        return True
+    except sqlite3.Error as exc:
+        log.warning("cannot copy %s: %s", src, exc)
+        return False
+    finally:
+        source.close()

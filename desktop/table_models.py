@@ -20,22 +20,44 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
+from desktop import presentation
 from desktop.jobs import ResultRow
+from desktop.presentation import finding_text, format_probability, status_text
 from desktop.review_store import FlagEntry
 
 #: Role giving a value that sorts naturally (numbers as numbers, None last).
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 #: Role giving the row object itself.
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
+#: Role giving the lower-case text the search box matches (path, DICOM fields, note).
+SEARCH_ROLE = Qt.ItemDataRole.UserRole + 3
+#: Headers of the DICOM demographic columns (presentation.DEMOGRAPHICS order).
+DEMOGRAPHIC_HEADERS = tuple(h for _t, h, _f in presentation.DEMOGRAPHICS)
 
 _Index = QModelIndex | QPersistentModelIndex
-_STATUS_TEXT = {"ok": "ok", "error": "error", "out_of_scope": "out of scope", "pending": "…"}
-_FLAG_BRUSH = QBrush(QColor(190, 40, 40))
-_WARN_BRUSH = QBrush(QColor(160, 100, 0))
+_BRUSHES: dict[tuple[int, int, int], QBrush] = {}
+_DIM = QColor(128, 128, 128)
+_dark = False
 
 
-def _percent(p: float | None) -> str:
-    return "" if p is None else f"{100.0 * p:.1f}%"
+def set_dark(dark: bool) -> None:
+    """Use lighter finding colours on a dark background (the dark theme)."""
+    global _dark
+    _dark = bool(dark)
+    _BRUSHES.clear()
+
+
+def finding_brush(status: str, flagged: bool) -> QBrush | None:
+    """The Okabe-Ito colour of a finding (always shown with its symbol and words)."""
+    rgb = presentation.finding_rgb(status, flagged)
+    if rgb is None:
+        return None
+    if _dark and rgb == presentation.NEGATIVE_RGB:
+        rgb = presentation.OKABE_ITO["sky_blue"]
+    brush = _BRUSHES.get(rgb)
+    if brush is None:
+        brush = _BRUSHES[rgb] = QBrush(QColor(*rgb))
+    return brush
 
 
 class ListTableModel(QAbstractTableModel):
@@ -89,14 +111,18 @@ class ListTableModel(QAbstractTableModel):
 
 
 class ResultTableModel(ListTableModel):
-    """The results table: file name, probability, prediction, status."""
+    """The results table: file name, probability, finding, status, DICOM demographics,
+    folder and batch (the later columns can be hidden)."""
 
-    HEADERS = ("File", "Probability", "Prediction", "Status")
+    HEADERS = ("File", "Probability", "Finding", "Status", *DEMOGRAPHIC_HEADERS, "Folder",
+               "Batch")
 
     def __init__(self, parent: object | None = None) -> None:
         super().__init__(parent)
         self._rows: list[ResultRow] = []
         self._by_path: dict[str, int] = {}
+        #: batch number -> label ("3 · val · 19:05"), set by the window per opening
+        self.batch_labels: dict[int, str] = {}
 
     def _row_list(self) -> list[ResultRow]:
         return self._rows
@@ -108,23 +134,40 @@ class ResultTableModel(ListTableModel):
         row = self._rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (row.name, _percent(row.probability), row.prediction,
-                    _STATUS_TEXT.get(row.status, row.status))[col]
+            if col >= 4:
+                return self._extra(row, col)
+            return (row.name, format_probability(row.probability),
+                    finding_text(row.status, row.prediction, row.flagged),
+                    status_text(row.status))[col]
         if role == SORT_ROLE:  # plain str/float: the proxy compares them in C++
             if col == 0:
                 return row.name.lower()
             if col == 1:
                 return -1.0 if row.probability is None else row.probability
+            if col == len(self.HEADERS) - 1:
+                return row.batch
+            if col >= 4:
+                return self._extra(row, col).lower()
             return row.prediction if col == 2 else row.status
+        if role == SEARCH_ROLE:
+            return " ".join((row.path, *row.demographics)).lower()
         if role == ROW_ROLE:
             return row
         if role == Qt.ItemDataRole.ToolTipRole:
             return row.path + (f"\n{row.message}" if row.message else "")
-        if role == Qt.ItemDataRole.ForegroundRole and row.flagged:
-            return _FLAG_BRUSH if row.status == "ok" else _WARN_BRUSH
+        if role == Qt.ItemDataRole.ForegroundRole and (col == 2 or row.flagged and col == 0):
+            return finding_brush(row.status, row.flagged)
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def _extra(self, row: ResultRow, col: int) -> str:
+        k = col - 4
+        if k < len(DEMOGRAPHIC_HEADERS):
+            return row.demographics[k] if row.demographics else ""
+        if k == len(DEMOGRAPHIC_HEADERS):
+            return os.path.dirname(row.path)
+        return self.batch_labels.get(row.batch, str(row.batch))
 
     # -- our interface -------------------------------------------------------------------
     def append_rows(self, rows: Sequence[ResultRow]) -> None:
@@ -156,12 +199,16 @@ class ResultTableModel(ListTableModel):
 class FlaggedTableModel(ListTableModel):
     """The flagged-for-review list over :class:`FlagEntry` rows from the review store."""
 
-    HEADERS = ("File", "Probability", "Finding", "Review", "Note")
+    HEADERS = ("File", "Probability", "Finding", "Review", "Note", *DEMOGRAPHIC_HEADERS,
+               "Folder", "Reviewer")
 
     def __init__(self, parent: object | None = None) -> None:
         super().__init__(parent)
         self._entries: list[FlagEntry] = []
         self._by_key: dict[tuple[str, str], int] = {}
+        #: display path -> DICOM demographics (from this session's results; entries of
+        #: earlier sessions have none until their film is opened again)
+        self.demographics: dict[str, tuple[str, ...]] = {}
 
     def _row_list(self) -> list[FlagEntry]:
         return self._entries
@@ -171,23 +218,51 @@ class FlaggedTableModel(ListTableModel):
             return None
         e = self._entries[index.row()]
         col = index.column()
-        finding = e.prediction if e.status == "ok" else e.status.replace("_", " ")
+        finding = finding_text(e.status, e.prediction, True)
         if role == Qt.ItemDataRole.DisplayRole:
-            return (os.path.basename(e.path), _percent(e.probability), finding,
-                    e.review_state, e.note)[col]
+            if col >= 5:
+                return self._extra(e, col)
+            return (os.path.basename(e.path), format_probability(e.probability), finding,
+                    presentation.REVIEW_TEXT.get(e.review_state, e.review_state), e.note)[col]
         if role == SORT_ROLE:  # plain str/float: the proxy compares them in C++
             if col == 1:  # ascending = most likely first, unassessed (no probability) last
                 return 1.0 if e.probability is None else -e.probability
             if col == 0:
                 return os.path.basename(e.path).lower()
+            if col >= 5:
+                return self._extra(e, col).lower()
             return (finding, e.review_state, e.note.lower())[col - 2]
+        if role == SEARCH_ROLE:
+            return " ".join((e.path, e.note, getattr(e, "reviewer", ""),
+                             *self.demographics.get(e.path, ()))).lower()
         if role == ROW_ROLE:
             return e
         if role == Qt.ItemDataRole.ToolTipRole:
             return e.path + (f"\n{e.message}" if e.message else "")
-        if role == Qt.ItemDataRole.ForegroundRole and e.review_state != "pending":
-            return QBrush(QColor(120, 120, 120))
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if e.review_state != "pending":
+                return QBrush(_DIM)
+            return finding_brush(e.status, True) if col == 2 else None
         return None
+
+    def _extra(self, e: FlagEntry, col: int) -> str:
+        k = col - 5
+        if k < len(DEMOGRAPHIC_HEADERS):
+            demo = self.demographics.get(e.path)
+            return demo[k] if demo else ""
+        if k == len(DEMOGRAPHIC_HEADERS):
+            return os.path.dirname(e.path)
+        return getattr(e, "reviewer", "")
+
+    def set_demographics(self, by_path: dict[str, tuple[str, ...]]) -> None:
+        """Add DICOM demographics of entries (display path -> fields)."""
+        changed = {p: d for p, d in by_path.items() if self.demographics.get(p) != d}
+        if not changed:
+            return
+        self.demographics.update(changed)
+        if self._entries:
+            self.dataChanged.emit(self.index(0, 5),
+                                  self.index(len(self._entries) - 1, len(self.HEADERS) - 1))
 
     def set_entries(self, entries: Sequence[FlagEntry]) -> None:
         self.beginResetModel()
@@ -211,6 +286,9 @@ class FlaggedTableModel(ListTableModel):
     def entries(self) -> list[FlagEntry]:
         return self._entries
 
+    def row_of(self, key: tuple[str, str]) -> int | None:
+        return self._by_key.get(key)
+
     def entry_at(self, i: int) -> FlagEntry:
         return self._entries[i]
 
@@ -224,7 +302,9 @@ def _entry_key(e: FlagEntry) -> tuple[str, str]:
 
 
 class SortProxy(QSortFilterProxyModel):
-    """Sorts on :data:`SORT_ROLE` (native comparisons), keeps sorting while rows arrive."""
+    """Sorts on :data:`SORT_ROLE` (native comparisons), keeps sorting while rows arrive, and
+    filters: a search text (every word must occur in :data:`SEARCH_ROLE`) and a predicate
+    on the row object. With neither set, every row is accepted without a Python test."""
 
     def __init__(self, source: QAbstractTableModel, column: int = 0,
                  order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -232,4 +312,37 @@ class SortProxy(QSortFilterProxyModel):
         self.setSourceModel(source)
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(True)
+        self._words: list[str] = []
+        self._predicate: Callable[[Any], bool] | None = None
         self.sort(column, order)
+
+    def set_search(self, text: str) -> None:
+        self._refilter(lambda: setattr(self, "_words", text.lower().split()))
+
+    def set_predicate(self, predicate: Callable[[Any], bool] | None) -> None:
+        self._refilter(lambda: setattr(self, "_predicate", predicate))
+
+    def _refilter(self, change: Callable[[], None]) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10 (invalidateFilter deprecated)
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            change()
+            self.invalidateFilter()
+
+    @property
+    def filtering(self) -> bool:
+        return bool(self._words) or self._predicate is not None
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:  # noqa: N802
+        if not self._words and self._predicate is None:
+            return True
+        src = self.sourceModel()
+        idx = src.index(source_row, 0, source_parent)
+        if self._predicate is not None and not self._predicate(idx.data(ROW_ROLE)):
+            return False
+        if self._words:
+            hay = idx.data(SEARCH_ROLE) or ""
+            return all(w in hay for w in self._words)
+        return True

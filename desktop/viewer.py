@@ -27,6 +27,20 @@ def gray_qimage(gray: np.ndarray) -> QImage:
     return QImage(a.data, w, h, a.strides[0], QImage.Format.Format_Grayscale8).copy()
 
 
+def draw_boxed_text(p: QPainter, lines: list[str], x: int, y: int, top: bool) -> None:
+    """White text on a translucent black box: readable over any part of a film. ``y`` is
+    the box's top (``top``) or bottom edge."""
+    fm = p.fontMetrics()
+    pad = 4
+    h = fm.height() * len(lines) + 2 * pad
+    w = max(fm.horizontalAdvance(t) for t in lines) + 2 * pad
+    y0 = y if top else y - h
+    p.fillRect(QRectF(x, y0, w, h), QColor(0, 0, 0, 170))
+    p.setPen(QColor(255, 255, 255))
+    for i, t in enumerate(lines):
+        p.drawText(x + pad, y0 + pad + fm.ascent() + i * fm.height(), t)
+
+
 def rgba_qimage(rgba: np.ndarray) -> QImage:
     a = np.ascontiguousarray(rgba, dtype=np.uint8)
     h, w, _ = a.shape
@@ -54,8 +68,19 @@ class ImageViewer(QWidget):
         self.inverted = False
         self.heatmap_visible = False
         self.heatmap_opacity = 0.45
+        #: The heatmap is drawn only for flagged films (set per film by the window); for
+        #: others the overlay says so instead of colouring a NORMAL film.
+        self.heatmap_allowed = True
+        self.heatmap_contour = False
         self.zoom = 1.0
         self.fit_mode = True
+        #: Keep window/level and invert for the next film (else each film starts reset).
+        self.keep_display = False
+        #: Stored values (e.g. DICOM, after the modality LUT) shown as display 0 and 255:
+        #: window/level is reported in these units. None: 8-bit display units.
+        self.value_range: tuple[float, float] | None = None
+        #: Lines drawn at the top left over the film (DICOM patient, study date, view).
+        self.info_lines: list[str] = []
         self._offset = QPointF(0, 0)  # image top-left in widget coordinates
         self._drag_start: QPointF | None = None
         self._drag_button = Qt.MouseButton.NoButton
@@ -74,15 +99,33 @@ class ImageViewer(QWidget):
     def overlay_rgba(self) -> np.ndarray | None:
         """The RGBA heatmap (at full opacity, at most ``OVERLAY_MAX_SIDE`` pixels on its long
         side, same aspect as the image) drawn over the whole image with
-        ``heatmap_opacity``; None when hidden."""
-        return self._overlay_rgba if self.heatmap_visible else None
+        ``heatmap_opacity``; None when hidden or not allowed for this film."""
+        return self._overlay_rgba if self.heatmap_shown() else None
+
+    def heatmap_shown(self) -> bool:
+        return self.heatmap_visible and self.heatmap_allowed and self._cam is not None
+
+    def set_heatmap_contour(self, on: bool) -> None:
+        self.heatmap_contour = bool(on)
+        self._overlay = None
+        self._overlay_rgba = None
+        self._render_overlay()
+        self.update()
 
     def set_image(self, pixels: np.ndarray | None, cam: np.ndarray | None = None,
-                  message: str = "") -> None:
-        """Show a new image (keeps window/level and invert, resets to fit)."""
+                  message: str = "", value_range: tuple[float, float] | None = None,
+                  info_lines: list[str] | None = None, heatmap_allowed: bool = True) -> None:
+        """Show a new image, fitted. Window/level and invert are reset to the full range
+        unless :attr:`keep_display` is set (then the overlay says they were kept)."""
         self._pixels = pixels
         self._cam = cam
         self._message = message
+        self.value_range = value_range
+        self.info_lines = list(info_lines or [])
+        self.heatmap_allowed = heatmap_allowed
+        if not self.keep_display:
+            self.centre, self.width_ = imaging.DEFAULT_WINDOW
+            self.inverted = False
         self._overlay = None
         self._overlay_rgba = None
         self._render()
@@ -155,7 +198,8 @@ class ImageViewer(QWidget):
             h, w = self._pixels.shape
             k = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
             shape = (max(1, round(h * k)), max(1, round(w * k)))
-            self._overlay_rgba = imaging.heatmap_rgba(self._cam, shape, 1.0)
+            self._overlay_rgba = imaging.heatmap_rgba(self._cam, shape, 1.0,
+                                                      contour=self.heatmap_contour)
             self._overlay = rgba_qimage(self._overlay_rgba)
 
     # -- zoom and pan ----------------------------------------------------------------------
@@ -222,19 +266,68 @@ class ImageViewer(QWidget):
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 4)
         target = self.image_rect()
         p.drawImage(target, self._image)
-        if self.heatmap_visible and self._overlay is not None:
+        if self.heatmap_shown() and self._overlay is not None:
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             p.setOpacity(self.heatmap_opacity)
             p.drawImage(target, self._overlay)
             p.setOpacity(1.0)
-        p.setPen(QColor(230, 230, 120))
-        label = f"W {self.width_:.0f}  L {self.centre:.0f}  {self.zoom * 100:.0f}%"
+            self._draw_legend(p)
+        if self.info_lines:
+            draw_boxed_text(p, self.info_lines, 8, 8, top=True)
+        draw_boxed_text(p, [self.status_text()], 8, self.height() - 8, top=False)
+        p.end()
+
+    def window_in_units(self) -> tuple[float, float, str]:
+        """(width, level, unit name): in the image's stored units when known (DICOM),
+        else in 8-bit display units."""
+        if self.value_range is None:
+            return self.width_, self.centre, ""
+        lo, hi = self.value_range
+        scale = (hi - lo) / 255.0
+        return abs(self.width_ * scale), lo + self.centre * scale, " (stored values)"
+
+    def is_default_display(self) -> bool:
+        return (not self.inverted
+                and (self.centre, self.width_) == tuple(imaging.DEFAULT_WINDOW))
+
+    def status_text(self) -> str:
+        """The bottom-left overlay: window/level, zoom, invert, heatmap."""
+        w, level, units = self.window_in_units()
+        label = f"W {w:.0f}  L {level:.0f}{units}  {self.zoom * 100:.0f}%"
         if self.inverted:
             label += "  inverted"
+        if self.keep_display and not self.is_default_display():
+            label += "  (W/L kept from previous film)"
         if self.heatmap_visible:
-            label += "  heatmap" if self._cam is not None else "  heatmap: not available"
-        p.drawText(8, self.height() - 8, label)
-        p.end()
+            if self._cam is None:
+                label += "  heatmap: not available"
+            elif not self.heatmap_allowed:
+                label += "  heatmap: shown for flagged films only"
+            else:
+                label += f"  heatmap ({imaging.COLORMAP_NAME})"
+        return label
+
+    def _draw_legend(self, p: QPainter) -> None:
+        """Colour bar at the right: what the heatmap colours mean (relative, per film)."""
+        cols = imaging.legend_colours()
+        bar_h, bar_w = 140, 12
+        x = self.width() - bar_w - 12
+        y = 40
+        lines = ["model attention", "(relative, this film)"]
+        fm = p.fontMetrics()
+        text_w = max(fm.horizontalAdvance(t) for t in lines + ["high", "low"])
+        box = QRectF(x - text_w - 14, y - 2 * fm.height() - 10, text_w + bar_w + 22,
+                     bar_h + 2 * fm.height() + 16)
+        p.fillRect(box, QColor(0, 0, 0, 170))
+        strip = np.ascontiguousarray(
+            np.repeat(cols[::-1][:, None, :], bar_w, axis=1))  # high at the top
+        rgba = np.concatenate([strip, np.full((*strip.shape[:2], 1), 255, np.uint8)], axis=2)
+        p.drawImage(QRectF(x, y, bar_w, bar_h), rgba_qimage(rgba))
+        p.setPen(QColor(255, 255, 255))
+        for i, t in enumerate(lines):
+            p.drawText(int(box.left() + 5), int(box.top() + 4 + fm.ascent() + i * fm.height()), t)
+        p.drawText(int(x - fm.horizontalAdvance("high") - 6), int(y + fm.ascent()), "high")
+        p.drawText(int(x - fm.horizontalAdvance("low") - 6), int(y + bar_h), "low")
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         steps = event.angleDelta().y() / 120.0

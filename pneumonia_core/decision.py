@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from pneumonia_core.formatting import format_threshold
+
 #: The threshold used when no model (hence no metadata threshold) is available, e.g. the
 #: window's probability bar before a model loads. Never used to classify: no model, no result.
 FALLBACK_THRESHOLD = 0.5
@@ -87,8 +89,8 @@ class OperatingPoint:
         return 1.0 / self.scale
 
     def summary(self) -> str:
-        """Short human description, e.g. ``threshold 0.352 (model default)``."""
-        text = f"threshold {self.threshold:.3f} ({self.source})"
+        """Short human description, e.g. ``threshold 35.2% (model default)``."""
+        text = f"threshold {format_threshold(self.threshold)} ({self.source})"
         return f"{text}: {self.description}" if self.description else text
 
     # -- the decision ------------------------------------------------------------------

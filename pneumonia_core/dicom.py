@@ -45,6 +45,10 @@ INFO_TAGS = (
     "StudyDescription",
     "SeriesDescription",
     "PatientAge",
+    # shown to the reader (list columns and viewer overlay), never logged or stored
+    "PatientName",
+    "PatientID",
+    "StudyDate",
 )
 
 
@@ -226,6 +230,7 @@ def decode_dicom(data: bytes) -> DecodedImage:
     if arr.ndim != 2:
         raise ImageLoadError(f"Unsupported DICOM pixel layout: shape {arr.shape}")
 
+    shown: tuple[float, float] | None = None
     try:
         values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
         window = _first_window(ds)
@@ -233,16 +238,22 @@ def decode_dicom(data: bytes) -> DecodedImage:
             out = scale_to_uint8(np.asarray(apply_voi_lut(values, ds, index=0)))
         elif window is not None:
             out = _linear_window(values, *window)
+            shown = (window[0] - window[1] / 2.0, window[0] + window[1] / 2.0 - 1.0)
         else:
             out = scale_to_uint8(values)
+            lo, hi = float(values.min()), float(values.max())
+            if np.isfinite(lo) and np.isfinite(hi) and hi > lo:  # else scaled otherwise
+                shown = (lo, hi)
     except ImageLoadError:
         raise
     except Exception as exc:  # malformed LUTs must not crash the batch
         log.warning("DICOM LUT could not be applied (%s); using raw values", exc)
         out = scale_to_uint8(arr)
+        shown = None
     if photometric == "MONOCHROME1":
         out = 255 - out
-    return DecodedImage(out, "DICOM", (cols, rows), False, 0.0, info)
+        shown = None if shown is None else (shown[1], shown[0])
+    return DecodedImage(out, "DICOM", (cols, rows), False, 0.0, info, shown)
 
 
 def _first_window(ds) -> tuple[float, float] | None:

@@ -2,23 +2,26 @@
 
 Every consumer turns a file into model input through :func:`load_image` (or
 :func:`decode_bytes` + :func:`to_model_input` when the bytes are already in memory), so
-training can never resize differently from the app.
+training can never prepare an image differently from the app.
 
-Pipeline: read the file (bounded size) -> decode (Pillow, or pydicom for DICOM) -> 8-bit
-grayscale (EXIF orientation applied, 16-bit and float scaled by their own range, MONOCHROME1
-inverted, VOI LUT applied) -> resized to ``size x size`` with Pillow's bilinear filter, aspect
-ratio not kept (the way the Kermany training images were made).
-
-JPEGs are decoded with ``Image.draft`` when the model size is requested, which lets libjpeg
-reduce by 1/2, 1/4 or 1/8 inside the decoder; the draft never goes below the target size.
+Pipeline: read the file (bounded size) -> decode IN FULL (Pillow, or pydicom for DICOM) ->
+8-bit grayscale (EXIF orientation applied, 16-bit and float scaled by their own range,
+MONOCHROME1 inverted, VOI LUT applied) -> :func:`to_model_input`, which repeats exactly how
+the training images were made (docs/image-path.md): three identical channels, Pillow's
+default bicubic ``resize((S, S))`` (aspect ratio not kept) and a JPEG round trip at Pillow's
+default quality 75; an image that is already ``S x S`` is used as it is (the training and
+public test images are such files). Whatever the format (JPEG, PNG, BMP, TIFF, DICOM), the
+same pixels give the same model input.
 
 Robustness contract (tested by ``tests/reliability``): every public function here raises only
 :class:`ImageLoadError` for bad input, whatever the bytes; no input can make it hang or allocate
 without bound. Files are opened non-blocking and must be regular files (a FIFO or device never
 blocks the reader), at most :data:`MAX_FILE_BYTES` are read, and the declared pixel count is
 checked against :data:`MAX_PIXELS` from the header before any pixel is decoded. Only the
-formats in :data:`PIL_FORMATS` are handed to Pillow; DICOM goes to pydicom (with the deflate
-bomb of the Deflated Explicit VR transfer syntax defused, see :mod:`pneumonia_core.dicom`).
+formats in :data:`PIL_FORMATS` are handed to Pillow, PNG ancillary chunks over
+:data:`MAX_PNG_ANCILLARY_CHUNK` (text, metadata: never used) are dropped before Pillow reads
+them; DICOM goes to pydicom (with the deflate bomb of the Deflated Explicit VR transfer syntax
+defused, see :mod:`pneumonia_core.dicom`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import io
 import logging
 import os
 import stat as _stat
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,7 +67,17 @@ PREVIEW_MAX_SIDE = 2048
 #: grey stored as RGB (JPEG chroma noise stays well below).
 COLOUR_CUTOFF = 2.0
 
-RESIZE_METHOD = "PIL bilinear, aspect ratio not kept, JPEG draft reduction to >= target size"
+#: Pillow's default JPEG quality, which made the training images (docs/image-path.md).
+TRAINING_JPEG_QUALITY = 75
+RESIZE_METHOD = ("full decode; as the training images were made: grey as RGB, PIL bicubic "
+                 "resize to S x S (aspect ratio not kept), JPEG quality 75 round trip; "
+                 "S x S images used as they are")
+
+#: PNG ancillary chunks (text, ICC profile, EXIF, ...) longer than this are dropped before
+#: Pillow parses the file: Pillow keeps a tEXt chunk whole, twice (bytes and str), so one
+#: 200 MB text chunk cost over 1 GB. The loader uses none of them (EXIF orientation aside,
+#: and a real eXIf chunk is a few kB). Pillow's own per-chunk text limit is the same 1 MiB.
+MAX_PNG_ANCILLARY_CHUNK = 1 << 20
 
 # Pillow only warns on very large images; our own MAX_PIXELS check runs first, and this
 # turns any remaining case into an error instead of a warning.
@@ -84,6 +98,9 @@ class DecodedImage:
     was_color: bool = False  # the file held real colour content (not grey stored as RGB)
     colorfulness: float = 0.0  # mean |R-G| + |G-B| of the colour image, 0 for grey
     dicom: dict[str, str] = field(default_factory=dict)  # Modality, BodyPartExamined, ...
+    #: The stored values (DICOM, after the modality LUT) that pixel values 0 and 255 stand
+    #: for, when the mapping is linear; lets a viewer report window/level in those units.
+    display_range: tuple[float, float] | None = None
 
 
 def is_dicom_bytes(data: bytes) -> bool:
@@ -101,6 +118,19 @@ def _describe_mode(mode: int) -> str:
     if _stat.S_ISSOCK(mode):
         return "Not a regular file: a socket"
     return "Not a regular file (directory, device, pipe or socket)"
+
+
+def _folder_message(path: str) -> str:
+    """What to tell the user about a folder where a file was expected: a folder scan yields a
+    sub-folder it could not list as its own row, so say when that is the problem."""
+    try:
+        with os.scandir(path):
+            pass
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "Folder cannot be read (permission denied): its images were not classified"
+        return f"Folder cannot be read ({exc.strerror or exc}): its images were not classified"
+    return "Is a folder, not an image file"
 
 
 def _os_error_message(exc: OSError, verb: str) -> str:
@@ -132,6 +162,8 @@ def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTE
     except (ValueError, TypeError) as exc:  # embedded NUL, wrong type
         raise ImageLoadError(f"Invalid file name: {exc}") from None
     # Refuse special files before opening them: opening some devices has side effects.
+    if _stat.S_ISDIR(st.st_mode):
+        raise ImageLoadError(_folder_message(p))
     if not _stat.S_ISREG(st.st_mode):
         raise ImageLoadError(_describe_mode(st.st_mode))
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
@@ -154,8 +186,12 @@ def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTE
             )
         chunks: list[bytes] = []
         total = 0
+        # The first read asks for the whole file (plus one byte to see a file that grew): one
+        # buffer and, with a single chunk, no joined copy, so a file costs its size once.
+        want = min(st.st_size + 1, max_bytes + 1)
         while total <= max_bytes:
-            chunk = os.read(fd, min(1 << 24, max_bytes + 1 - total))
+            chunk = os.read(fd, min(want, max_bytes + 1 - total))
+            want = 1 << 24
             if not chunk:
                 break
             chunks.append(chunk)
@@ -270,18 +306,49 @@ def _unsupported(data: bytes) -> ImageLoadError:
     return ImageLoadError(unsupported_message(data))
 
 
-def _decode_pil(data: bytes, draft_size: int | None) -> DecodedImage:
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_without_large_chunks(data: bytes) -> bytes:
+    """``data`` with every PNG ancillary chunk over :data:`MAX_PNG_ANCILLARY_CHUNK` removed
+    (the same object when there is none, or when the chunk layout is damaged: Pillow then
+    reports the damage). Walks chunk headers only; nothing is copied unless a chunk goes."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return data
+    view = memoryview(data)
+    keep: list[memoryview] = [view[:8]]
+    pos, dropped, end = 8, 0, len(data)
+    while pos + 12 <= end:
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        stop = pos + 12 + length
+        if stop > end:
+            break
+        ancillary = bool(kind[0] & 0x20)  # lower-case first letter (PNG spec 5.4)
+        if ancillary and length > MAX_PNG_ANCILLARY_CHUNK:
+            dropped += 1
+            log.info("PNG: dropping a %.1f MB %s chunk (not needed to decode the image)",
+                     length / 1e6, kind.decode("latin-1"))
+        else:
+            keep.append(view[pos:stop])
+        pos = stop
+        if kind == b"IEND":
+            break
+    if not dropped:
+        return data
+    return b"".join(keep)
+
+
+def _decode_pil(data: bytes) -> DecodedImage:
     # No warnings.catch_warnings() here: it swaps the process-wide filter list and is not
     # thread-safe (the app decodes on two threads). Sizes between MAX_PIXELS and twice that
     # make Pillow warn; check_geometry refuses them right after the header is read.
+    # Always a full decode: a JPEG draft (DCT 1/2..1/8 scaling) gives other pixels than the
+    # same film stored losslessly, and the training images were made from full decodes.
     try:
-        im = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
+        im = Image.open(io.BytesIO(_png_without_large_chunks(data)), formats=PIL_FORMATS)
         fmt = im.format or "unknown"
         width, height = im.size
         check_geometry(width, height)  # from the header, before any pixel is decoded
-        if draft_size is not None and fmt == "JPEG":
-            # libjpeg DCT scaling; keeps both sides >= draft_size.
-            im.draft("L" if im.mode == "L" else im.mode, (draft_size, draft_size))
         orientation = _orientation(im)
         im.load()
         if orientation != 1:
@@ -318,15 +385,17 @@ def _orientation(im: Image.Image) -> int:
 
 
 def decode_bytes(data: bytes, draft_size: int | None = None) -> DecodedImage:
-    """Decode image bytes (JPEG/PNG/BMP/TIFF via Pillow, DICOM via pydicom) to 8-bit grey.
+    """Decode image bytes (JPEG/PNG/BMP/TIFF via Pillow, DICOM via pydicom) in full to 8-bit
+    grey. Raises only :class:`ImageLoadError`, whatever the bytes.
 
-    ``draft_size`` lets JPEG decoding reduce early; pass the model's input size when only
-    the model input is needed. Raises only :class:`ImageLoadError`, whatever the bytes.
+    ``draft_size`` is accepted for existing callers and ignored: every file is decoded in
+    full, so that the same pixels give the same model input in every format.
     """
+    del draft_size
     if not data:
         raise ImageLoadError("Empty file (0 bytes)")
     try:
-        return _decode_any(bytes(data), draft_size)
+        return _decode_any(bytes(data))
     except ImageLoadError:
         raise
     except MemoryError:
@@ -338,13 +407,13 @@ def decode_bytes(data: bytes, draft_size: int | None = None) -> DecodedImage:
         raise ImageLoadError(f"Cannot decode file ({type(exc).__name__}: {exc})") from None
 
 
-def _decode_any(data: bytes, draft_size: int | None) -> DecodedImage:
+def _decode_any(data: bytes) -> DecodedImage:
     from pneumonia_core import dicom
 
     if is_dicom_bytes(data):
         return dicom.decode_dicom(data)
     try:
-        return _decode_pil(data, draft_size)
+        return _decode_pil(data)
     except ImageLoadError:
         # Some DICOM files lack the 128-byte preamble; give pydicom a chance.
         if dicom.looks_like_headerless_dicom(data):
@@ -353,13 +422,22 @@ def _decode_any(data: bytes, draft_size: int | None) -> DecodedImage:
 
 
 def to_model_input(gray: np.ndarray, size: int) -> np.ndarray:
-    """Resize an 8-bit grey image to ``size x size`` (aspect not kept), bilinear."""
+    """An 8-bit grey image as the model's ``size x size`` input, prepared exactly as the
+    training images were (docs/image-path.md): ``Image.convert("RGB").resize((size, size))``
+    (Pillow's default bicubic filter, aspect ratio not kept), saved as JPEG at quality 75
+    (Pillow's default) and decoded back to grey. An image already ``size x size`` is returned
+    as it is: the training and public test files are such images, made that way once."""
     if gray.ndim != 2 or gray.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 array, received shape={gray.shape} dtype={gray.dtype}")
     if gray.shape == (size, size):
         return np.ascontiguousarray(gray)
-    im = Image.fromarray(gray, mode="L").resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(im, dtype=np.uint8)
+    # Resizing the grey image and then making it RGB gives the same pixels as resizing the
+    # RGB image (the filter runs per channel) at a third of the cost.
+    small = Image.fromarray(gray, mode="L").resize((size, size), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    small.convert("RGB").save(buf, format="JPEG", quality=TRAINING_JPEG_QUALITY)
+    with Image.open(buf, formats=("JPEG",)) as back:
+        return np.asarray(back.convert("L"), dtype=np.uint8)
 
 
 def load_image(path: str | os.PathLike[str], size: int = 224) -> np.ndarray:
@@ -367,13 +445,13 @@ def load_image(path: str | os.PathLike[str], size: int = 224) -> np.ndarray:
 
     Raises :class:`ImageLoadError` with a message for the user when the file cannot be used.
     """
-    decoded = decode_bytes(read_file_bytes(path), draft_size=size)
+    decoded = decode_bytes(read_file_bytes(path))
     return to_model_input(decoded.pixels, size)
 
 
 def load_decoded(path: str | os.PathLike[str], size: int = 224) -> tuple[np.ndarray, DecodedImage]:
     """Like :func:`load_image`, and also return the decoded image and its facts."""
-    decoded = decode_bytes(read_file_bytes(path), draft_size=size)
+    decoded = decode_bytes(read_file_bytes(path))
     return to_model_input(decoded.pixels, size), decoded
 
 

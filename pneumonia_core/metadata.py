@@ -223,18 +223,9 @@ class ModelMetadata:
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> ModelMetadata:
-        path = Path(folder) / METADATA_FILE
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise MetadataError(f"Model metadata not found: {path}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise MetadataError(f"Cannot read {path}: {exc}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise MetadataError(f"{path} is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+        from pneumonia_core.metadata_checks import read_metadata_json
+
+        return cls.from_dict(read_metadata_json(Path(folder) / METADATA_FILE))
 
     def validate(self) -> None:
         """Check internal consistency; raise :class:`MetadataError` naming the bad field."""

@@ -9,8 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
+from pneumonia_core.integrity import (
+    IntegrityError,
+    Pin,
+    Verification,
+    shipped_model_dir,
+    verify_folder,
+)
 from pneumonia_core.metadata import METADATA_FILE, MetadataError, ModelMetadata, sha256_file
-from pneumonia_core.runtime import TFLiteRunner
+from pneumonia_core.metadata_checks import (
+    check_metadata,
+    parse_metadata_json,
+    read_metadata_bytes,
+)
+from pneumonia_core.runtime import MAX_MODEL_FILE_BYTES, TFLiteRunner
 
 log = logging.getLogger(__name__)
 
@@ -28,24 +40,28 @@ class Prediction:
 
 
 def default_model_dir() -> Path:
-    """``resources/model`` in a checkout, or inside a PyInstaller bundle."""
-    import sys
-
+    """``PNEUMONIA_XRAY_MODEL_DIR`` when set (an unverified model unless it is the shipped
+    folder), else ``resources/model`` in a checkout or inside a PyInstaller bundle."""
     env = os.environ.get("PNEUMONIA_XRAY_MODEL_DIR")
     if env:
         return Path(env)
-    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
-    return base / "resources" / "model"
+    return shipped_model_dir()
 
 
 class ModelBundle:
     """Loads and verifies a model folder; :meth:`predict` is not thread-safe (see
-    :meth:`clone` for one runner per thread)."""
+    :meth:`clone` for one runner per thread).
+
+    ``verification`` says whether the folder is the one pinned in this build
+    (:mod:`pneumonia_core.integrity`); an unverified bundle works, and every place that shows
+    or records a decision says that it came from an unverified model.
+    """
 
     def __init__(self, folder: Path, metadata: ModelMetadata, model_bytes: bytes,
-                 num_threads: int = 1) -> None:
+                 num_threads: int = 1, verification: Verification | None = None) -> None:
         self.folder = folder
         self.metadata = metadata
+        self.verification = verification or Verification("", False, "not checked")
         #: The model's default decision (calibration, threshold, labels) from its metadata.
         self.operating_point = metadata.operating_point()
         self._bytes = model_bytes
@@ -60,27 +76,50 @@ class ModelBundle:
                 f"Model input shape {list(self.runner.input_shape)} does not match metadata "
                 f"{list(expected)}; refusing to run a model that was not converted for this app"
             )
-        for key, spec in metadata.outputs.items():
-            if spec.get("name") not in self.runner.output_details:
-                raise ModelError(
-                    f"Model has no output {spec.get('name')!r} for {key!r}; "
-                    f"outputs are {self.runner.output_names}"
-                )
+        from pneumonia_core.metadata_checks import check_outputs_against_model
+
+        try:
+            check_outputs_against_model(metadata, {name: d["shape"] for name, d
+                                                   in self.runner.output_details.items()})
+        except MetadataError as exc:
+            raise ModelError(str(exc)) from None
 
     @classmethod
-    def load(cls, folder: str | os.PathLike[str] | None = None, num_threads: int = 1) -> ModelBundle:
+    def load(cls, folder: str | os.PathLike[str] | None = None, num_threads: int = 1,
+             pin: Pin | None = None) -> ModelBundle:
+        """Load ``folder`` (default: :func:`default_model_dir`), checked against ``pin``
+        (default: the pin of this build). Raises :class:`ModelError` with a clear message."""
         folder = Path(folder) if folder is not None else default_model_dir()
         try:
-            metadata = ModelMetadata.load(folder)
+            verification = verify_folder(folder, pin)
+        except IntegrityError as exc:
+            if not folder.is_dir():
+                raise ModelError(f"Model metadata not found: {folder / METADATA_FILE}") from None
+            raise ModelError(str(exc)) from None
+        if not verification.verified:
+            log.warning("model folder %s: %s", folder, verification.describe())
+        try:
+            meta_path = folder / METADATA_FILE
+            raw = read_metadata_bytes(meta_path)
+            verification.check_read(METADATA_FILE, raw)
+            metadata = ModelMetadata.from_dict(parse_metadata_json(raw, meta_path))
+            check_metadata(metadata)  # strict: every field the app acts on (issue 16)
             model_path = folder / metadata.file
-        except MetadataError as exc:
+        except (MetadataError, IntegrityError) as exc:
             raise ModelError(str(exc)) from None
         except (TypeError, ValueError, AttributeError, KeyError) as exc:  # wrong JSON types
             raise ModelError(f"{METADATA_FILE} is malformed: {type(exc).__name__}: {exc}") from None
         try:
+            size = model_path.stat().st_size
+            if size > MAX_MODEL_FILE_BYTES:
+                raise ModelError(f"Model file {model_path.name} is {size >> 20} MB, more than "
+                                 f"this app loads ({MAX_MODEL_FILE_BYTES >> 20} MB)")
             model_bytes = model_path.read_bytes()
+            verification.check_read(metadata.file, model_bytes)
         except OSError as exc:
             raise ModelError(f"Cannot read model file {model_path}: {exc}") from None
+        except IntegrityError as exc:
+            raise ModelError(str(exc)) from None
         from pneumonia_core.metadata import sha256_bytes
 
         digest = sha256_bytes(model_bytes)
@@ -90,16 +129,27 @@ class ModelBundle:
                 f"does not match {METADATA_FILE} ({metadata.sha256[:12]}...). The file was altered "
                 "or belongs to another model; reinstall the application."
             )
-        log.info("loaded model %s %s (sha256 %s)", metadata.name, metadata.version, digest[:12])
+        log.info("loaded model %s %s (sha256 %s, %s)", metadata.name, metadata.version,
+                 digest[:12], verification.describe())
         try:
-            return cls(folder, metadata, model_bytes, num_threads)
+            return cls(folder, metadata, model_bytes, num_threads, verification)
         except (TypeError, ValueError, AttributeError, KeyError) as exc:
             raise ModelError(f"Model and {METADATA_FILE} do not fit together: "
                              f"{type(exc).__name__}: {exc}") from None
 
     def clone(self) -> ModelBundle:
         """A new bundle with its own interpreter, for another thread."""
-        return ModelBundle(self.folder, self.metadata, self._bytes, self._num_threads)
+        return ModelBundle(self.folder, self.metadata, self._bytes, self._num_threads,
+                           self.verification)
+
+    @property
+    def verified(self) -> bool:
+        """Whether the model folder is byte-for-byte the one pinned in this build."""
+        return self.verification.verified
+
+    @property
+    def folder_digest(self) -> str:
+        return self.verification.folder_digest
 
     @property
     def input_size(self) -> int:

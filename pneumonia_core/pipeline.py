@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +66,9 @@ class Result:
     file_sha256: str = ""
     cam: np.ndarray | None = None
     seconds: float = 0.0
+    #: DICOM tags of the file (patient, study date, view...; see pneumonia_core.dicom),
+    #: for display only: never written to logs, the audit trail or CSV results.
+    dicom: dict[str, str] = field(default_factory=dict)
     positive: bool | None = None
 
     @property
@@ -104,17 +107,20 @@ def classify_bytes(path: str, data: bytes, bundle: ModelBundle,
         verdict = scope.check_pixels(gray, meta.scope)
     if not verdict.in_scope:
         return Result(path, STATUS_OUT_OF_SCOPE, message=verdict.reason, file_sha256=digest,
-                      threshold=threshold, seconds=time.perf_counter() - t0)
+                      threshold=threshold, seconds=time.perf_counter() - t0,
+                      dicom=decoded.dicom)
     pred = bundle.predict(gray)
     verdict = scope.check_embedding(pred.embedding, meta.scope)
     if not verdict.in_scope:
         return Result(path, STATUS_OUT_OF_SCOPE, message=verdict.reason, file_sha256=digest,
-                      logit=pred.logit, threshold=threshold, seconds=time.perf_counter() - t0)
+                      logit=pred.logit, threshold=threshold, seconds=time.perf_counter() - t0,
+                      dicom=decoded.dicom)
     probability = point.probability(pred.logit)
     return Result(
         path, STATUS_OK, probability=probability, prediction=point.decide(probability),
         message="", logit=pred.logit, threshold=threshold, file_sha256=digest,
         cam=pred.cam if keep_cam else None, seconds=time.perf_counter() - t0,
+        dicom=decoded.dicom,
         positive=point.is_positive(probability),
     )
 
@@ -255,14 +261,39 @@ def display_path(path: str | os.PathLike[str]) -> str:
         return os.fsencode(p).decode("utf-8", "backslashreplace")
 
 
-def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
+#: Why a file inside a folder was not classified (the ``on_skip`` reasons).
+SKIP_HIDDEN = "hidden"
+SKIP_UNKNOWN_TYPE = "unknown type"
+
+#: A DICOM Part 10 file: a 128-byte preamble, then ``DICM``.
+_DICOM_MAGIC_AT = 128
+
+
+def looks_like_dicom(path: str) -> bool:
+    """True when the file starts like a DICOM Part 10 file (128-byte preamble + ``DICM``),
+    whatever its name (Siemens ``.ima``, numbered files without a suffix...)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_DICOM_MAGIC_AT + 4)
+    except OSError:
+        return False
+    return head[_DICOM_MAGIC_AT:] == b"DICM"
+
+
+SkipCallback = Callable[[str, str], None]
+
+
+def iter_image_files(paths: Iterable[str | os.PathLike[str]],
+                     on_skip: SkipCallback | None = None) -> Iterator[str]:
     """Expand files and folders (recursively, sorted, symlink loops visited once).
 
     Files named explicitly are always yielded, whatever their suffix, so the user gets an
     error row for them; inside folders only candidate image files are yielded (known
-    suffixes, or no suffix for DICOM). Hidden files and folders are skipped. A sub-folder
-    that cannot be listed is yielded itself, so that it becomes an error row instead of
-    silently missing files.
+    suffixes, no suffix, or any name whose content starts like DICOM: preamble + ``DICM``).
+    Hidden files and folders and files of other types are skipped, each reported to
+    ``on_skip(path, reason)`` (reason :data:`SKIP_HIDDEN` or :data:`SKIP_UNKNOWN_TYPE`) so
+    the caller can say what was left out. A sub-folder that cannot be listed is yielded
+    itself, so that it becomes an error row instead of silently missing files.
 
     Lazy and iterative: one folder listing is held per level of the current path, so the
     first file comes after one listing and a deep tree cannot exhaust the recursion limit.
@@ -278,7 +309,7 @@ def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
         if not stat.S_ISDIR(st.st_mode):
             yield p
             continue
-        yield from _walk(p, seen_dirs)
+        yield from _walk(p, seen_dirs, on_skip)
 
 
 def _list_dir(folder: str, seen: set[tuple[int, int]]) -> Iterator[os.DirEntry[str]]:
@@ -292,7 +323,8 @@ def _list_dir(folder: str, seen: set[tuple[int, int]]) -> Iterator[os.DirEntry[s
         return iter(sorted(it, key=lambda e: e.name))
 
 
-def _walk(root: str, seen: set[tuple[int, int]]) -> Iterator[str]:
+def _walk(root: str, seen: set[tuple[int, int]], on_skip: SkipCallback | None = None
+          ) -> Iterator[str]:
     try:
         first = _list_dir(root, seen)
     except OSError as exc:
@@ -306,6 +338,8 @@ def _walk(root: str, seen: set[tuple[int, int]]) -> Iterator[str]:
             stack.pop()
             continue
         if entry.name.startswith("."):
+            if on_skip is not None:
+                on_skip(entry.path, SKIP_HIDDEN)
             continue
         try:
             is_dir = entry.is_dir(follow_symlinks=True)
@@ -317,5 +351,7 @@ def _walk(root: str, seen: set[tuple[int, int]]) -> Iterator[str]:
             except OSError as exc:
                 log.warning("cannot list %s: %s", display_path(entry.path), exc.strerror or exc)
                 yield entry.path
-        elif is_candidate_file(entry.name):
+        elif is_candidate_file(entry.name) or looks_like_dicom(entry.path):
             yield entry.path
+        elif on_skip is not None:
+            on_skip(entry.path, SKIP_UNKNOWN_TYPE)

@@ -20,6 +20,31 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+#: The most memory a model's tensors may take together (the shipped model needs about 1.5 MB;
+#: a corrupted shape can ask for tens of GB, which would be allocated before any check).
+MAX_TENSOR_BYTES = 256 * 1024 * 1024
+#: The largest .tflite file the app reads (the shipped model is about 120 KB).
+MAX_MODEL_FILE_BYTES = 256 * 1024 * 1024
+
+
+def check_tensor_memory(details: list[dict[str, Any]], limit: int = MAX_TENSOR_BYTES) -> int:
+    """Bytes the model's tensors need, from the interpreter's tensor details (available before
+    ``allocate_tensors``); ValueError when over ``limit`` or a shape is impossible."""
+    total = 0
+    for d in details:
+        shape = [int(x) for x in d.get("shape", [])]
+        if any(x < 0 for x in shape):
+            raise ValueError(f"tensor {d.get('name')!r} has an impossible shape {shape}")
+        n = 1
+        for x in shape:
+            n *= x
+        total += n * np.dtype(d.get("dtype", np.float32)).itemsize
+        if total > limit:
+            raise ValueError(
+                f"the model's tensors need more than {limit >> 20} MB (tensor {d.get('name')!r} "
+                f"has shape {shape}); refusing to allocate a model this large")
+    return total
+
 #: What LiteRT's C++ runtime prints on the process's stderr for every interpreter it makes.
 _RUNTIME_BANNER = re.compile(r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.\s*$")
 
@@ -73,6 +98,7 @@ class TFLiteRunner:
                 self._interp = interpreter_cls(model_content=bytes(model), num_threads=num_threads)
             else:
                 self._interp = interpreter_cls(model_path=os.fspath(model), num_threads=num_threads)
+            check_tensor_memory(self._interp.get_tensor_details())
             self._interp.allocate_tensors()
             signatures = self._interp.get_signature_list()
         except (ValueError, RuntimeError) as exc:

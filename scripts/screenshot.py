@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """Screenshots of the REAL app window under Xvfb: ``app.png`` (an X-ray in the preview, its
-probability bar, the flagged-for-review list) and ``heatmap.png`` (the same with the
-class-activation overlay).
+probability bar, the worklist of flagged films), ``heatmap.png`` (the same with the
+class-activation overlay and its legend), ``dicom.png`` (a DICOM film with the patient, study
+date and view overlay and columns) and ``dark.png`` (the dark reading-room theme).
 
     .venv/bin/python scripts/screenshot.py docs/screenshots [--images DIR] [--model DIR]
 
 Starts ``Xvfb`` itself when no DISPLAY is set. The study opened is the validation images
 (``--images``, default: the shared data's ``val`` folder) plus one colour photograph and one
-truncated file, so the flagged list also shows how unassessable inputs are flagged. The app
+truncated file, so the flagged list also shows how unassessable inputs are flagged, plus one
+DICOM file made from the first film with made-up demographics ("Demo^Patient"). The app
 runs with a throw-away home folder (no effect on the user's review list). Images are saved
 as palette PNGs, below 300 KB each.
 """
@@ -67,6 +69,44 @@ def build_study(images: Path, dest: Path) -> Path:
     Image.fromarray(photo).save(extra / "holiday_photo.png")
     data = files[0].read_bytes()
     (extra / "upload_truncated.jpeg").write_bytes(data[: len(data) // 5])
+    write_demo_dicom(files[-1], dest / "dicom" / "demo_patient.dcm")
+    return dest
+
+
+DEMO_TAGS = {"PatientName": "Demo^Patient", "PatientID": "DEMO-0001",
+             "StudyDate": "20240131", "ViewPosition": "PA"}
+
+
+def write_demo_dicom(source: Path, dest: Path) -> Path:
+    """A 12-bit DX DICOM of ``source``'s pixels with made-up demographics (no real patient)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    gray = np.asarray(Image.open(source).convert("L"), dtype=np.uint16) * 16 + 40
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.BodyPartExamined = "DX", "CHEST"
+    for k, v in DEMO_TAGS.items():
+        setattr(ds, k, v)
+    ds.Rows, ds.Columns = gray.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = gray.tobytes()
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(buf.getvalue())
     return dest
 
 
@@ -100,7 +140,8 @@ def pump(app, seconds: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out", type=Path, help="output folder for app.png and heatmap.png")
+    ap.add_argument("out", type=Path,
+                    help="output folder for app.png, heatmap.png, dicom.png and dark.png")
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     ap.add_argument("--model", type=Path, default=None, help="model folder (default: bundled)")
     ap.add_argument("--size", default="1440x900", help="window size WxH")
@@ -168,12 +209,35 @@ def _shoot(args: argparse.Namespace, tmp: Path) -> int:
     w.set_heatmap(True)
     pump(app, 0.5)
     sizes["heatmap.png"] = save_small_png(w.grab().toImage(), args.out / "heatmap.png")
+    w.set_heatmap(False)
+    # A DICOM film: patient, study date and view on the film and in the list's columns.
+    dicom = next((r for r in rows if r.path.endswith(".dcm")), None)
+    if dicom is not None:
+        w.show_path(dicom.path)
+        _wait_shown(app, w, dicom.path)
+        w.viewer.apply_preset(2)  # lung window: W/L shown in the file's own (12-bit) units
+        pump(app, 0.5)
+        sizes["dicom.png"] = save_small_png(w.grab().toImage(), args.out / "dicom.png")
+    # The dark reading-room theme, on the most likely positive film again.
+    w.set_dark_theme(True)
+    w.show_path(target.path)
+    _wait_shown(app, w, target.path)
+    pump(app, 0.5)
+    sizes["dark.png"] = save_small_png(w.grab().toImage(), args.out / "dark.png")
     for name, n in sizes.items():
         sys.stdout.write(f"{args.out / name}: {n / 1000:.0f} KB\n")
     sys.stdout.write(f"shown: {target.path} p={target.probability:.3f}; "
                      f"{len(rows)} rows, {len(entries)} flagged\n")
     w.close()
     return 0
+
+
+def _wait_shown(app, w, path: str, seconds: float = 60) -> None:  # noqa: ANN001
+    from pneumonia_core.pipeline import display_path
+
+    t0 = time.monotonic()
+    while w.shown_path != display_path(path) and time.monotonic() - t0 < seconds:
+        pump(app, 0.1)
 
 
 if __name__ == "__main__":

@@ -107,3 +107,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PNEUMONIA_XRAY_HOME", str(h))
     monkeypatch.delenv("PNEUMONIA_XRAY_MODEL_DIR", raising=False)
     return h
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_writes_to_the_real_user_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test that does not choose an app home (``home``) gets a session-wide temporary
+    one: the batch command audits each run in the app's data file, which must never be the
+    real user's."""
+    if not os.environ.get("PNEUMONIA_XRAY_HOME"):
+        os.environ["PNEUMONIA_XRAY_HOME"] = str(tmp_path_factory.mktemp("app-home"))

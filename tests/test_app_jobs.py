@@ -36,7 +36,7 @@ def test_classify_job_yields_saves_and_audits(tmp_path, full_res_images, bundle)
     bad.write_text("nope")
     paths = [str(p) for p in full_res_images[:3]] + [str(bad)]
     thr = bundle.metadata.threshold_value
-    events = list(classify_job(paths, bundle, thr, tmp_path / "r.db", tmp_path / "a.db"))
+    events = list(classify_job(paths, bundle, thr, tmp_path / "r.db"))
     assert isinstance(events[0], Discovered) and events[0].total == 4
     rows = [e.row for e in events[1:] if isinstance(e, Classified)]
     assert [r.path for r in rows] == paths
@@ -49,17 +49,17 @@ def test_classify_job_yields_saves_and_audits(tmp_path, full_res_images, bundle)
     assert flagged == {r.path for r in rows if r.flagged}
     with ReviewStore(tmp_path / "r.db") as store:
         assert {e.path for e in store.entries()} == flagged
-    with AuditLog(tmp_path / "a.db") as audit:
+    with AuditLog(tmp_path / "r.db") as audit:
         assert [e.path for e in audit.all()] == paths
 
 
 def test_classify_job_can_stop_early_and_closes_its_files(tmp_path, full_res_images, bundle):
     gen = classify_job([str(p) for p in full_res_images], bundle, 0.5,
-                       tmp_path / "r.db", tmp_path / "a.db")
+                       tmp_path / "r.db")
     next(gen)
     next(gen)
     gen.close()  # what the worker does on cancel
-    with AuditLog(tmp_path / "a.db") as audit:
+    with AuditLog(tmp_path / "r.db") as audit:
         assert audit.count() == 1
 
 
@@ -86,17 +86,17 @@ def test_sync_flags_after_threshold_change(tmp_path):
     rows = [ResultRow(f"/x/{i}", "ok", p, "NORMAL", "", f"{i}" * 64, 0.5, False)
             for i, p in enumerate([0.2, 0.4, 0.6])]
     rows[2].prediction, rows[2].flagged = "PNEUMONIA", True
-    db, adb = tmp_path / "r.db", tmp_path / "a.db"
+    db = adb = tmp_path / "r.db"
     with ReviewStore(db) as s:
         s.upsert(flag_entry(rows[2], "m"))
     point = OperatingPoint(0.5)
     changed = [r for r in rows if r.redecide(point.with_threshold(0.3))]
     assert [r.path for r in changed] == ["/x/1"]
-    sync_flags(changed, 0.3, 0.5, "m", db, adb)
+    sync_flags(changed, 0.3, 0.5, "m", db)
     with ReviewStore(db) as s:
         assert {e.path for e in s.entries()} == {"/x/1", "/x/2"}
     changed = [r for r in rows if r.redecide(point.with_threshold(0.9))]
-    sync_flags(changed, 0.9, 0.3, "m", db, adb)
+    sync_flags(changed, 0.9, 0.3, "m", db)
     with ReviewStore(db) as s:
         assert s.entries() == []
     with AuditLog(adb) as a:
@@ -173,7 +173,7 @@ def test_classify_job_with_two_threads_matches_one_thread_in_input_order(tmp_pat
 
     def rows(workers: int, name: str) -> list[ResultRow]:
         events = list(classify_job(paths, bundle, thr, tmp_path / f"{name}r.db",
-                                   tmp_path / f"{name}a.db", workers=workers))
+                                   workers=workers))
         return [e.row for e in events if isinstance(e, Classified)]
 
     one, two = rows(1, "one"), rows(2, "two")
@@ -181,7 +181,7 @@ def test_classify_job_with_two_threads_matches_one_thread_in_input_order(tmp_pat
     assert [(r.status, r.probability, r.prediction, r.message, r.file_sha256) for r in two] == \
         [(r.status, r.probability, r.prediction, r.message, r.file_sha256) for r in one]
     assert two[5].status == "error"
-    with AuditLog(tmp_path / "twoa.db") as audit:
+    with AuditLog(tmp_path / "twor.db") as audit:
         assert [e.path for e in audit.all()] == paths
 
 

@@ -7,6 +7,7 @@ CI machines are shared. Set PNEUMONIA_XRAY_LARGE_N=10000 to run the full-size ca
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -53,6 +54,7 @@ def test_large_folder_stays_responsive_with_bounded_rows(qtbot, tmp_path, full_r
     timer.setInterval(10)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
+    gc.collect()  # earlier tests' garbage must not be collected on the GUI thread mid-measurement
     qtbot.wait(50)
     t0 = time.perf_counter()
     with qtbot.waitSignal(w.runner.finished, timeout=600_000):

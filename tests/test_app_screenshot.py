@@ -1,4 +1,4 @@
-"""The screenshot script starts the real window under Xvfb and writes both images."""
+"""The screenshot script starts the real window under Xvfb and writes the four images."""
 
 from __future__ import annotations
 
@@ -40,3 +40,12 @@ def test_screenshot_script_under_xvfb(tmp_path, full_res_images):
     assert np.abs(grey[..., 0] - grey[..., 2]).mean() < 3  # grey
     assert np.abs(h[mid][..., 0] - h[mid][..., 2]).mean() > 10  # coloured overlay
     assert "flagged" in proc.stdout
+    # The DICOM film's overlay names the (made-up) patient; the dark theme has dark panels.
+    dicom = np.asarray(Image.open(tmp_path / "shots" / "dicom.png").convert("L")).astype(int)
+    dark = np.asarray(Image.open(tmp_path / "shots" / "dark.png").convert("L")).astype(int)
+    light = a.mean(axis=2)
+    assert dicom.shape == dark.shape == (800, 1200)
+    right = (slice(300, 700), slice(900, 1200))  # the worklist panel
+    assert dark[right].mean() < 90 < light[right].mean()
+    overlay_box = dicom[60:110, 440:600]  # top-left of the viewer: the boxed patient text
+    assert (overlay_box > 200).mean() > 0.03 and (overlay_box < 40).mean() > 0.3

@@ -29,9 +29,9 @@ def test_results_model_appends_updates_and_sorts(qtbot):
     proxy = SortProxy(m, column=-1)
     with qtbot.waitSignal(m.rowsInserted):
         m.append_rows([_row("b.png", 0.7), _row("a.png", 0.2), _row("c.png", None, "error")])
-    assert m.rowCount() == 3 and m.columnCount() == 4
+    assert m.rowCount() == 3 and m.columnCount() == len(ResultTableModel.HEADERS) == 10
     assert m.index(0, 0).data() == "b.png" and m.index(0, 1).data() == "70.0%"
-    assert m.index(2, 3).data() == "error" and m.index(2, 1).data() == ""
+    assert m.index(2, 3).data() == "could not read" and m.index(2, 1).data() == ""
     assert m.index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is not None  # flagged colour
     assert m.index(1, 0).data(Qt.ItemDataRole.ForegroundRole) is None
     proxy.sort(1, Qt.SortOrder.DescendingOrder)
@@ -60,11 +60,11 @@ def test_flagged_model_most_likely_first_and_unassessed_last(qtbot):
     m.upsert([e("z", 0.8), e("oos", None, "out_of_scope")])
     order = [proxy.index(i, 0).data() for i in range(proxy.rowCount())]
     assert order[:3] == ["y", "z", "x"] and set(order[3:]) == {"bad", "oos"}
-    assert proxy.index(3, 2).data() in ("error", "out of scope")
+    assert proxy.index(3, 2).data() in ("⚠ could not read", "⚠ not a chest X-ray")
     reviewed = e("x", 0.6)
     reviewed.review_state, reviewed.note = "reviewed", "ok"
     m.upsert([reviewed])
     assert m.rowCount() == 5
-    assert m.index(0, 3).data() == "reviewed" and m.index(0, 4).data() == "ok"
+    assert m.index(0, 3).data() == "✓ reviewed" and m.index(0, 4).data() == "ok"
     m.remove(reviewed.key)
     assert m.rowCount() == 4 and [x.path for x in m.entries()][0] == "/d/bad"

@@ -14,6 +14,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from desktop.audit import AuditLog
+from desktop.presentation import format_threshold
 from desktop.review_store import ReviewStore
 from pneumonia_core.imageio import load_image
 from pneumonia_core.model import ModelBundle
@@ -58,7 +59,7 @@ def test_open_folder_results_and_flags_match_the_model(qtbot, tmp_path, full_res
     # persisted and audited
     with ReviewStore(home / "data" / "review.sqlite3") as store:
         assert {e.path for e in store.entries()} == expected_flags
-    with AuditLog(home / "data" / "audit.sqlite3") as audit:
+    with AuditLog(home / "data" / "review.sqlite3") as audit:
         events = [e for e in audit.all() if e.action == "classify"]
         assert len(events) == len(full_res_images)
         assert all(e.model_sha256 == bundle.metadata.sha256 for e in events)
@@ -117,12 +118,13 @@ def test_broken_file_shows_error_row_and_the_rest_go_on(qtbot, tmp_path, full_re
     w.table.setCurrentIndex(w.results_proxy.mapFromSource(w.results.index(src, 0)))
     qtbot.waitUntil(lambda: w.viewer.pixels is None and "Cannot show" in w.viewer._message,
                     timeout=10_000)
-    assert "Could not be read" in w.result_panel.prediction_label.text()
+    assert "could not read" in w.result_panel.prediction_label.text()
 
 
 def _mark(qtbot, w, proxy_row: int, button, note: str):
     w.flagged.select_row(proxy_row)
     entry = w.flagged.current_entry()
+    qtbot.waitUntil(w.flagged.film_shown, timeout=20_000)  # actions wait for the film
     w.flagged.note_edit.setText(note)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     return entry
@@ -137,7 +139,7 @@ def test_review_marks_survive_restart_and_csv_export(qtbot, tmp_path, full_res_i
     assert n_flagged >= 2
     reviewed = _mark(qtbot, w, 0, w.flagged.reviewed_button, "seen, consolidation")
     dismissed = _mark(qtbot, w, 1, w.flagged.dismiss_button, "corrupt upload")
-    assert f"({n_flagged - 2} pending)" in w.flagged.title.text()
+    assert f"{n_flagged - 2} pending of {n_flagged}" in w.flagged.title.text()
     out = tmp_path / "flagged.csv"
     assert w.export_flagged(out) == n_flagged
     w.close()
@@ -160,7 +162,7 @@ def test_review_marks_survive_restart_and_csv_export(qtbot, tmp_path, full_res_i
     assert all(r["model_sha256"] == w2.meta.sha256 for r in rows)
     probs = [float(r["probability"]) for r in rows if r["probability"]]
     assert probs == sorted(probs, reverse=True)
-    with AuditLog(home / "data" / "audit.sqlite3") as audit:
+    with AuditLog(home / "data" / "review.sqlite3") as audit:
         actions = [(e.action, e.note) for e in audit.all()]
     assert ("review:reviewed", "seen, consolidation") in actions
     assert ("review:dismissed", "corrupt upload") in actions
@@ -177,12 +179,12 @@ def test_threshold_override_reflags_and_persists(qtbot, tmp_path, full_res_image
         w.apply_threshold(low)
     assert all(r.flagged and r.prediction == w.meta.labels[1] for r in ok)
     assert {r.path for r in ok} <= {e.path for e in w.flagged.model.entries()}
-    assert f"{low:.3f}" in w.result_panel.model_label.text()
+    assert format_threshold(low) in w.result_panel.model_label.text()
     w.close()
     w2 = new_window(qtbot)
     assert w2.threshold == pytest.approx(low)
     assert "your setting" in w2.result_panel.model_label.text()
-    with AuditLog(home / "data" / "audit.sqlite3") as audit:
+    with AuditLog(home / "data" / "review.sqlite3") as audit:
         assert any(e.action == "threshold" and e.threshold == pytest.approx(low)
                    for e in audit.all())
 

@@ -127,7 +127,10 @@ def test_threshold_override_splits_consistently(tmp_path: Path, model_dir: Path)
     code, _, err = run(["classify", *map(str, images), "--csv", str(out),
                         "--threshold", repr(threshold)])
     assert code == batch.EXIT_OK
-    assert f"threshold {threshold:.4f}" in err
+    from pneumonia_core.formatting import format_fraction as format_threshold
+
+    assert f"threshold {format_threshold(threshold)}:" in err
+    assert "threshold 1.0000" not in err  # a threshold below 1 never reads as 1
     _, rows = read_csv(out)
     for row, path in zip(rows, images, strict=True):
         p = bundle.predict(load_image(path, bundle.input_size)).probability

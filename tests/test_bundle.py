@@ -11,6 +11,7 @@ import ast
 import csv
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -132,11 +133,13 @@ def test_self_test_offline_in_empty_environment(build: dict[str, Path]) -> None:
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("SELF-TEST OK: "), done.stdout
     assert "DICOM JPEG 2000 ok" in lines[0]
+    assert "as pinned" in lines[0]  # the bundled folder is the one pinned in the build
     assert done.stderr == "", done.stderr  # nothing else, not even LiteRT's INFO banner
     sys.stdout.write(f"\n{lines[0]}\nwall time, process start to exit: {wall:.2f} s\n")
     assert wall < 10, "a generous bound; the target on an idle machine is 1 s"
     version = run_bundle(build["exe"], "--version")
     assert version.returncode == 0 and "model:" in version.stdout
+    assert "verified model folder" in version.stdout
 
 
 def test_classify_offline_matches_development_pipeline(build: dict[str, Path]) -> None:
@@ -199,3 +202,20 @@ def test_window_starts_offscreen(build: dict[str, Path]) -> None:
     assert alive, f"the app exited early ({proc.returncode}): {err[-3000:]}"
     assert "loaded model" in log.read_text(errors="replace")
     assert "Traceback" not in err and "could not load the Qt platform plugin" not in err.lower()
+
+
+def test_edited_bundled_model_folder_is_refused_as_tampered(build: dict[str, Path]) -> None:
+    """Editing metadata.json inside the installed bundle (issue 16) is refused, not obeyed.
+    Runs last: the bundled file is restored afterwards."""
+    meta = next(p for p in build["folder"].rglob("metadata.json") if "resources" in p.parts)
+    original = meta.read_bytes()
+    data = json.loads(original)
+    data["threshold"]["value"] = 0.99
+    try:
+        meta.write_text(json.dumps(data))
+        done = run_bundle(build["exe"], "--self-test")
+        assert done.returncode == 1 and done.stdout == ""
+        assert "model folder was altered: changed: metadata.json" in done.stderr, done.stderr
+    finally:
+        meta.write_bytes(original)
+    assert run_bundle(build["exe"], "--self-test").returncode == 0

@@ -367,3 +367,33 @@ def test_external_options_need_a_folder(tiny: dict, tmp_path: Path, caplog) -> N
     assert "--external" in caplog.text
     assert main([str(tiny["run"]), "--out", str(out), "--external", str(tmp_path / "nope")]) == 2
     assert not out.exists()
+
+
+def test_converting_into_the_apps_folder_pins_it(tiny: dict, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """pneumonia-convert --out resources/model rewrites pneumonia_core/pinned_model.py, so the new
+    folder loads as verified (docs/model-integrity.md); another --out pins nothing."""
+    import runpy
+
+    from converter import pin
+    from converter.convert import ConvertOptions, convert_run
+    from pneumonia_core import integrity
+    from pneumonia_core.model import ModelBundle
+
+    shipped = tmp_path / "resources" / "model"
+    pin_file = tmp_path / "pinned_model.py"
+    monkeypatch.setattr(integrity, "shipped_model_dir", lambda: shipped)
+    monkeypatch.setattr(pin, "PIN_FILE", pin_file)
+    convert_run(tiny["run"], tmp_path / "elsewhere", ConvertOptions(calibration_images=20,
+                                                                    measure_scope=False))
+    assert not pin_file.exists()
+    convert_run(tiny["run"], shipped, ConvertOptions(calibration_images=20, measure_scope=False))
+    pinned = runpy.run_path(str(pin_file))
+    assert pinned["FOLDER_DIGEST"] == integrity.folder_digest(shipped)
+    assert pinned["MODEL_SHA256"] == json.loads((shipped / "metadata.json").read_text())["sha256"]
+    own = integrity.Pin(pinned["FOLDER_DIGEST"], pinned["FILES"])
+    bundle = ModelBundle.load(shipped, pin=own)
+    assert bundle.verified
+    from pneumonia_core.builtin_image import predict_builtin
+
+    assert predict_builtin(bundle).probability == pytest.approx(pinned["SELF_TEST_PROBABILITY"])

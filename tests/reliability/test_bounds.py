@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import threading
 import time
 import tracemalloc
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pneumonia_core import imageio
@@ -222,6 +225,46 @@ def test_unreadable_file_and_folder_give_error_rows(tmp_path: Path) -> None:
     rows = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert rows == {
         "locked.png": "Cannot read file: permission denied",
-        "locked_dir": "Is a folder, not an image file",  # cannot be listed: reported, not skipped
+        # cannot be listed: reported as such, not skipped
+        "locked_dir": "Folder cannot be read (permission denied): its images were not classified",
         "ok.png": "read",
     }
+
+
+TEXT_CHUNK = r"""
+import json, resource, sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from pneumonia_core.imageio import load_image
+from pneumonia_core import dicom  # import cost out of the measurement
+dicom.import_pydicom()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+a = load_image(sys.argv[2], 224)
+grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+print(json.dumps({"grew": grew, "sum": int(a.astype(np.int64).sum())}))
+"""
+
+
+@pytest.mark.slow
+def test_png_with_one_huge_text_chunk_costs_its_file_size_once(tmp_path: Path) -> None:
+    """A 120 MB tEXt chunk (Pillow keeps a text chunk whole, as bytes and as str: a 200 MB one
+    took 1.3 GB) is dropped before Pillow parses the file; the image still loads, the same."""
+    from pneumonia_core.imageio import load_image
+    from tests.reliability.builders import encode, xray
+
+    plain = encode(xray((512, 512)), "PNG")
+    size = 120 << 20
+    body = b"Comment\0" + b"x" * size
+    chunk = (struct.pack(">I", len(body)) + b"tEXt" + body
+             + struct.pack(">I", zlib.crc32(b"tEXt" + body)))
+    path = tmp_path / "text.png"
+    path.write_bytes(plain[:33] + chunk + plain[33:])  # after IHDR
+    del body, chunk
+    proc = subprocess.run([sys.executable, "-c", TEXT_CHUNK, str(ROOT), str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["grew"] < 1.4 * size, f"peak RSS grew {r['grew'] / 1e6:.0f} MB for a {size >> 20} MB chunk"
+    plain_path = tmp_path / "plain.png"
+    plain_path.write_bytes(plain)
+    assert r["sum"] == int(load_image(plain_path, 224).astype(np.int64).sum())

@@ -5,9 +5,12 @@ that was reported as saved.
    loop and prints each change after it returned; it is killed 20 times at random moments,
    continuing on the same database. After every kill the database is reopened and checked:
    ``PRAGMA integrity_check`` is ok, every reported change is there with exactly the fields
-   written, and every other row is intact too.
+   written, and every other row is intact too; every mark has its audit event and the
+   audit hash chain verifies.
 2. The real app (offscreen) classifies a folder and marks reviews while it is killed mid-batch,
-   repeatedly, on the same review database.
+   repeatedly, on the same data file; after every kill the audit trail and the review list
+   agree (every flagged classification in the audit has its entry and vice versa, every mark
+   its event) and the chain verifies.
 
 A SIGKILL leaves the OS running, so this tests the transaction discipline (one transaction per
 change, WAL), not power loss (which synchronous=FULL addresses and no test here can simulate).
@@ -43,11 +46,13 @@ def child_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def kill_after(cmd: list[str], env: dict[str, str], delay: float | None
-               ) -> tuple[list[str], bool, list[float]]:
-    """Run ``cmd``; SIGKILL it ``delay`` s after start (None: let it finish). Returns the
-    stdout lines it wrote before dying, whether it was killed, and each line's arrival time."""
+def kill_after(cmd: list[str], env: dict[str, str], delay: float | None,
+               after_lines: int | None = None) -> tuple[list[str], bool, list[float]]:
+    """Run ``cmd``; SIGKILL it ``delay`` s after start, or ``delay`` s after it wrote its
+    ``after_lines``-th line (None: let it finish). Returns the stdout lines it wrote before
+    dying, whether it was killed, and each line's arrival time."""
     t0 = time.monotonic()
+    reached = threading.Event()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     lines: list[str] = []
@@ -59,9 +64,14 @@ def kill_after(cmd: list[str], env: dict[str, str], delay: float | None
             if line.endswith("\n"):  # a half-written line is not a report
                 lines.append(line.rstrip("\n"))
                 stamps.append(time.monotonic() - t0)
+                if after_lines is not None and len(lines) >= after_lines:
+                    reached.set()
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
+    if after_lines is not None:  # wait for the line (or the end), then count the delay
+        while not reached.wait(0.01) and proc.poll() is None:
+            pass
     try:
         proc.wait(timeout=delay if delay is not None else 240)
         killed = False
@@ -70,6 +80,8 @@ def kill_after(cmd: list[str], env: dict[str, str], delay: float | None
         proc.wait(timeout=30)
         killed = True
     thread.join(timeout=30)
+    if proc.stdout is not None:
+        proc.stdout.close()  # an unclosed pipe is a ResourceWarning, an error in this suite
     return lines, killed, stamps
 
 
@@ -121,6 +133,8 @@ def test_review_store_survives_repeated_sigkill(tmp_path: Path) -> None:
         for e in entries.values():  # unreported rows (killed before printing) intact too
             i = int(e.path.rsplit("film-", 1)[1][:6])
             assert e.file_sha256 == entry_sha(i) and e.message == expected_fields(i)["message"]
+        marks_audited = audit_view(db)[1]
+        assert {e.key for e in entries.values() if e.review_state == "reviewed"} == marks_audited
     assert kills == KILLS
     assert len(upserted) > 50 and len(reviewed) > 15, "the children barely wrote anything"
     sys.stderr.write(f"review store: {KILLS} SIGKILLs, {len(upserted)} entries and "
@@ -142,8 +156,7 @@ def test_real_app_killed_mid_batch_loses_no_saved_entry(tmp_path: Path) -> None:
     # One full run first (its saves count too): when do saves start, when is the batch done?
     lines, killed, stamps = kill_after(cmd, env, None)
     assert not killed and "DONE" in lines, "the app did not finish the batch"
-    first_save = stamps[next(i for i, line in enumerate(lines) if line.startswith("F "))]
-    done_at = stamps[lines.index("DONE")]
+    n_reports = lines.index("DONE")
     saved: dict[tuple[str, str], str] = {}
     marks: dict[tuple[str, str], str] = {}
     rng = random.Random(99)
@@ -152,7 +165,10 @@ def test_real_app_killed_mid_batch_loses_no_saved_entry(tmp_path: Path) -> None:
     kills_mid_batch = 0
     for run in range(rounds + 1):
         if run:
-            lines, killed, _ = kill_after(cmd, env, rng.uniform(first_save, done_at))
+            # mid-batch whatever the machine's load: a random moment after a random early
+            # report (timing alone missed the batch when a later run was faster)
+            lines, killed, _ = kill_after(cmd, env, rng.uniform(0.0, 0.3),
+                                          after_lines=rng.randint(1, max(1, n_reports // 3)))
             kills_mid_batch += killed and "DONE" not in lines
         for line in lines:
             if line.startswith("F "):
@@ -175,12 +191,37 @@ def test_real_app_killed_mid_batch_loses_no_saved_entry(tmp_path: Path) -> None:
             assert rows[key][0] == status
         for key, note in marks.items():
             assert rows[key][1:] == ("reviewed", note), f"review mark lost: {key[0]}"
+        flagged_events, marked_events = audit_view(db)
+        assert set(rows) == flagged_events, "audit trail and review list disagree"
+        assert {k for k, v in rows.items() if v[1] == "reviewed"} == marked_events
         assert len(rows) >= previous, "entries disappeared"
         previous = len(rows)
     assert saved, "the app never reported a saved entry (it did not get far enough)"
     assert kills_mid_batch >= rounds - 1, f"only {kills_mid_batch} kills landed mid-batch"
     sys.stderr.write(f"app: {rounds} runs, {kills_mid_batch} killed mid-batch, {len(saved)} saved "
                      f"entries and {len(marks)} review marks reported, 0 lost\n")
+
+
+def audit_view(db: Path) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(files the audit says were flagged, files the audit says were marked reviewed), after
+    checking the audit hash chain and triggers."""
+    from desktop.audit import verify
+    from pneumonia_core.model import ModelBundle
+    from tests.conftest import MODEL_DIR
+
+    negative = ModelBundle.load(MODEL_DIR).operating_point.negative_label
+    con = sqlite3.connect(db)
+    try:
+        check = verify(con)
+        assert check.ok, check.summary()
+        flagged = {(p, s) for p, s, d in con.execute(
+            "SELECT path, file_sha256, decision FROM audit WHERE action='classify'")
+            if d != negative}
+        marked = {(p, s) for p, s in con.execute(
+            "SELECT path, file_sha256 FROM audit WHERE action='review:reviewed'")}
+    finally:
+        con.close()
+    return flagged, marked
 
 
 def _db_path(env: dict[str, str]) -> Path:

@@ -1,0 +1,274 @@
+"""Strict checks of every metadata field the app acts on (issue 16).
+
+A hand-edited ``metadata.json`` must not change decisions silently: each field that steers a
+decision is refused unless it is consistent and in a sane range. What the checks cannot judge
+(a different but plausible threshold, say) is left to the folder pin
+(:mod:`pneumonia_core.integrity`): such a folder runs only as an unverified model.
+
+- :func:`read_metadata_json`: size- and depth-bounded JSON reading (no raw RecursionError);
+- :func:`check_metadata`: labels, calibration, threshold, outputs, scope statistics;
+- :func:`check_outputs_against_model`: the named outputs exist with the right shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pneumonia_core.metadata import ModelMetadata
+
+#: metadata.json larger than this is refused unread (the shipped one is about 100 KB).
+MAX_METADATA_BYTES = 8 * 1024 * 1024
+#: Nesting depth of metadata.json (the schema uses 5).
+MAX_JSON_DEPTH = 24
+#: Calibration methods the app implements (pneumonia_core.metadata.Calibration).
+CALIBRATION_METHODS = ("temperature", "logistic")
+#: Sane calibration slope (1 / temperature): fitted values sit near 1; a temperature of 100
+#: (slope 0.01) would score every film near 0.5.
+SCALE_RANGE = (0.1, 20.0)
+#: Sane calibration offset (logit units).
+MAX_OFFSET = 10.0
+#: Outputs the app reads, and the number of non-batch dimensions each must have.
+OUTPUT_RANKS = {"logit": 0, "cam": 2, "embedding": 1}
+#: The out-of-scope image-statistics keys the guard reads.
+PIXEL_SCOPE_KEYS = ("low", "high", "thumb_size", "layout_mean", "layout_components",
+                    "layout_scale", "max_layout_residual", "max_layout_distance")
+
+
+def _error(message: str) -> Exception:
+    from pneumonia_core.metadata import MetadataError
+
+    return MetadataError(message)
+
+
+def read_metadata_json(path: Path) -> Any:
+    """Parse ``path`` as JSON with bounded size and depth; :class:`MetadataError` otherwise."""
+    return parse_metadata_json(read_metadata_bytes(path), path)
+
+
+def read_metadata_bytes(path: Path) -> bytes:
+    """The bytes of ``path``, refused unread above :data:`MAX_METADATA_BYTES`."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_METADATA_BYTES:
+            raise _error(f"{path.name} is {size >> 20} MB, larger than any model metadata "
+                         f"({MAX_METADATA_BYTES >> 20} MB at most); refusing to read it")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_METADATA_BYTES + 1)
+    except FileNotFoundError:
+        raise _error(f"Model metadata not found: {path}") from None
+    except OSError as exc:
+        raise _error(f"Cannot read {path}: {exc}") from None
+    if len(raw) > MAX_METADATA_BYTES:
+        raise _error(f"{path.name} grew past {MAX_METADATA_BYTES >> 20} MB while it was read")
+    return raw
+
+
+def parse_metadata_json(raw: bytes, path: Path) -> Any:
+    """``raw`` (the bytes of ``path``) as JSON, depth-bounded (no raw RecursionError)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _error(f"Cannot read {path}: {exc}") from None
+    depth = max_bracket_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise _error(f"{path.name} is nested {depth} levels deep (at most {MAX_JSON_DEPTH}); "
+                     "not model metadata")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _error(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:  # pragma: no cover - the depth check comes first
+        raise _error(f"{path.name} is nested too deeply; not model metadata") from None
+
+
+def max_bracket_depth(text: str) -> int:
+    """Deepest ``[``/``{`` nesting outside JSON strings (linear, no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _finite(value: Any) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(float(value)))
+
+
+def _finite_list(value: Any, length: int | None = None) -> bool:
+    return (isinstance(value, list) and len(value) > 0 and all(_finite(v) for v in value)
+            and (length is None or len(value) == length))
+
+
+def check_labels(meta: ModelMetadata) -> None:
+    labels = list(meta.labels)
+    if len(labels) != 2 or len(set(labels)) != 2 or not all(x.strip() for x in labels):
+        raise _error(f"labels must be exactly two distinct class names (negative, positive); "
+                     f"received {labels!r}")
+    if meta.positive_label != labels[1]:
+        raise _error(f"positive_label {meta.positive_label!r} must be the second label "
+                     f"(labels {labels!r}): index 1 is the class the model's score is for")
+
+
+def check_calibration(meta: ModelMetadata) -> None:
+    """An explicit, implemented method (no default) whose map is sane: on top of the typed
+    :class:`~pneumonia_core.metadata.Calibration` (finite numbers, positive scale), the slope
+    ``scale`` = 1 / temperature must lie in :data:`SCALE_RANGE` and ``|offset|`` within
+    :data:`MAX_OFFSET` (far outside, every film scores near 0.5 or near 0 / 1)."""
+    from pneumonia_core.metadata import Calibration
+
+    method = meta.calibration.get("method")
+    if method not in CALIBRATION_METHODS:
+        raise _error(f"calibration.method {method!r} is not one this app implements "
+                     f"({', '.join(CALIBRATION_METHODS)})")
+    key = "temperature" if method == "temperature" else "scale"
+    if key not in meta.calibration or (method == "logistic" and "offset" not in meta.calibration):
+        raise _error(f"calibration ({method}) lacks its parameters: needs "
+                     f"{'temperature' if method == 'temperature' else 'scale and offset'}")
+    for name in ("temperature", "scale", "offset"):
+        if name in meta.calibration and not _finite(meta.calibration[name]):
+            raise _error(f"calibration.{name} must be a finite JSON number; received "
+                         f"{meta.calibration[name]!r}")
+    cal = Calibration.from_dict(meta.calibration)
+    lo, hi = SCALE_RANGE
+    if not lo <= cal.scale <= hi:
+        if method == "temperature":
+            raise _error(f"calibration.temperature must be a number in [{1 / hi:g}, {1 / lo:g}]; "
+                         f"received {meta.calibration.get('temperature')!r}")
+        raise _error(f"calibration.scale must be in [{lo:g}, {hi:g}]; received {cal.scale!r}")
+    if abs(cal.offset) > MAX_OFFSET:
+        raise _error(f"calibration.offset must be within +-{MAX_OFFSET:g}; received {cal.offset!r}")
+
+
+def check_threshold(meta: ModelMetadata) -> None:
+    value = meta.threshold.get("value")
+    if not _finite(value) or not 0.0 < float(value) < 1.0:
+        raise _error(f"threshold.value must be a finite number strictly between 0 and 1; "
+                     f"received {value!r}")
+
+
+def check_output_names(meta: ModelMetadata) -> None:
+    names = []
+    for key in OUTPUT_RANKS:
+        spec = meta.outputs.get(key)
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str) \
+                or not spec["name"]:
+            raise _error(f"outputs.{key} must name the model output it reads")
+        names.append(spec["name"])
+    if len(set(names)) != len(names):
+        raise _error(f"outputs logit, cam and embedding must name different model outputs; "
+                     f"received {names}")
+
+
+def check_scope(meta: ModelMetadata) -> None:
+    """The out-of-scope guard's statistics: complete and finite (an empty or partial scope
+    would switch checks off without a word)."""
+    s = meta.scope
+    problems: list[str] = []
+    if not _finite(s.get("min_std")) or float(s["min_std"]) < 0:
+        problems.append("min_std")
+    mean, std = s.get("embedding_mean"), s.get("embedding_std")
+    if not _finite_list(mean):
+        problems.append("embedding_mean")
+    if not _finite_list(std) or any(v < 0 for v in std):
+        problems.append("embedding_std")
+    elif _finite_list(mean) and len(mean) != len(std):
+        problems.append("embedding_mean/embedding_std (different lengths)")
+    if not _finite(s.get("max_distance")) or float(s["max_distance"]) <= 0:
+        problems.append("max_distance")
+    px = s.get("pixels")
+    if not isinstance(px, Mapping):
+        problems.append("pixels")
+    else:
+        problems += [f"pixels.{k}" for k in _pixel_problems(px)]
+    if problems:
+        raise _error(f"scope statistics of the out-of-scope guard missing or not finite: "
+                     f"{', '.join(problems)}; refusing a model whose guard would be off")
+
+
+def _pixel_problems(px: Mapping[str, Any]) -> list[str]:
+    from pneumonia_core.scope import PIXEL_FEATURES
+
+    bad = [k for k in PIXEL_SCOPE_KEYS if k not in px]
+    if bad:
+        return bad
+    low, high = px["low"], px["high"]
+    for name in PIXEL_FEATURES:
+        ok = (isinstance(low, Mapping) and isinstance(high, Mapping) and _finite(low.get(name))
+              and _finite(high.get(name)) and float(low[name]) <= float(high[name]))
+        if not ok:
+            bad.append(f"low/high[{name}]")
+    side = px["thumb_size"]
+    if not isinstance(side, int) or isinstance(side, bool) or not 4 <= side <= 64:
+        return [*bad, "thumb_size"]
+    if not _finite_list(px["layout_mean"], side * side):
+        bad.append("layout_mean")
+    comps = px["layout_components"]
+    if not (isinstance(comps, list) and comps and all(_finite_list(c, side * side) for c in comps)):
+        bad.append("layout_components")
+    elif not _finite_list(px["layout_scale"], len(comps)) or min(px["layout_scale"]) <= 0:
+        bad.append("layout_scale")
+    for key in ("max_layout_residual", "max_layout_distance"):
+        if not _finite(px[key]) or float(px[key]) <= 0:
+            bad.append(key)
+    return bad
+
+
+def check_metadata(meta: ModelMetadata) -> None:
+    """Every check that needs only the metadata; raises MetadataError naming the field."""
+    check_labels(meta)
+    check_calibration(meta)
+    check_threshold(meta)
+    check_output_names(meta)
+    check_scope(meta)  # its length against the model's embedding: check_outputs_against_model
+
+
+def _core_shape(shape: list[int]) -> list[int]:
+    """The shape without its leading batch dimension of one."""
+    return list(shape[1:]) if shape and shape[0] == 1 else list(shape)
+
+
+def check_outputs_against_model(meta: ModelMetadata, model_outputs: Mapping[str, Any]) -> None:
+    """Each named output exists in the model with the shape its role needs and the shape the
+    metadata declares; ``model_outputs`` maps output name -> shape. Raises MetadataError."""
+    for key, rank in OUTPUT_RANKS.items():
+        name = meta.outputs[key]["name"]
+        if name not in model_outputs:
+            raise _error(f"Model has no output {name!r} for {key!r}; outputs are "
+                         f"{sorted(model_outputs)}")
+        shape = [int(x) for x in model_outputs[name]]
+        core = _core_shape(shape)
+        if key == "logit":
+            ok = math.prod(core) == 1
+        else:
+            ok = len(core) == rank and all(d > 0 for d in core)
+        if not ok:
+            need = {"logit": "one value", "cam": "a 2-D map", "embedding": "a 1-D vector"}[key]
+            raise _error(f"outputs.{key} names model output {name!r} of shape {shape}; "
+                         f"{key} must be {need}")
+        declared = meta.outputs[key].get("shape")
+        if declared is not None and list(declared) != shape:
+            raise _error(f"outputs.{key}.shape {declared} does not match the model's {shape}")
+    emb = math.prod(_core_shape([int(x) for x in model_outputs[meta.outputs["embedding"]["name"]]]))
+    if len(meta.scope.get("embedding_mean", [])) != emb:
+        raise _error(f"scope.embedding_mean has {len(meta.scope.get('embedding_mean', []))} "
+                     f"values; the model's embedding has {emb}")
