@@ -14,7 +14,9 @@ Fitting (``fit_operating_point``), when the model card is to say so:
   training data and the external set, which a temperature cannot);
 - threshold: the highest specificity whose sensitivity on the external set is at least the
   target (default :data:`EXTERNAL_TARGET_SENSITIVITY`, a margin above the 0.97 the held-back
-  films must keep: on ~200 pneumonia films one more miss moves sensitivity by 0.005).
+  films must keep: on ~200 pneumonia films one more miss moves sensitivity by 0.005), then
+  lowered to just above the highest NORMAL score below it: the same specificity with every
+  PNEUMONIA film in between kept (:func:`widen_threshold`), a free sensitivity margin.
 """
 
 from __future__ import annotations
@@ -130,6 +132,19 @@ def fit_logistic(labels: Any, logits: Any, iterations: int = 50) -> tuple[float,
     return scale, offset
 
 
+def widen_threshold(labels: Any, probs: Any, threshold: float) -> float:
+    """The lowest threshold with the same specificity as ``threshold``: halfway between the
+    highest NORMAL score below it and the next higher score. Sensitivity can only rise."""
+    y = np.asarray(labels).ravel()
+    p = np.asarray(probs, np.float64).ravel()
+    below = p[(y == 0) & (p < threshold)]
+    if below.size == 0:
+        return float(threshold)
+    top = float(below.max())
+    above = p[p > top]
+    return (top + float(above.min())) / 2.0 if above.size else float(threshold)
+
+
 def fit_operating_point(scores: ExternalScores, base: OperatingPoint,
                         target_sensitivity: float = EXTERNAL_TARGET_SENSITIVITY
                         ) -> tuple[OperatingPoint, dict[str, Any], dict[str, Any]]:
@@ -140,7 +155,10 @@ def fit_operating_point(scores: ExternalScores, base: OperatingPoint,
     y, z = scores.labels[ok], scores.logits[ok]
     scale, offset = fit_logistic(y, z)
     probs = 1.0 / (1.0 + np.exp(-(scale * z + offset)))
-    chosen = choose_threshold(y, probs, target_sensitivity)
+    chosen = dict(choose_threshold(y, probs, target_sensitivity))
+    value = widen_threshold(y, probs, float(chosen["value"]))
+    chosen.update(value=value, sensitivity=float(np.mean(probs[y == 1] >= value)),
+                  specificity=float(np.mean(probs[y == 0] < value)))
     n = int(ok.sum())
     where = f"external set {scores.name} ({n} films the app classified, {int(y.sum())} PNEUMONIA)"
     calibration = {"method": "logistic", "scale": scale, "offset": offset,
@@ -148,8 +166,9 @@ def fit_operating_point(scores: ExternalScores, base: OperatingPoint,
     threshold = {
         "value": float(chosen["value"]),
         "rule": (f"highest specificity with sensitivity >= {target_sensitivity} on the "
-                 f"calibrated probabilities of the {where}; the threshold sits halfway between "
-                 "the lowest positive score it must keep and the next lower score"),
+                 f"calibrated probabilities of the {where}, then lowered to halfway between the "
+                 "highest NORMAL score below it and the next higher score (same specificity, "
+                 "every PNEUMONIA film in between kept)"),
         "target_sensitivity": float(target_sensitivity),
         "sensitivity": float(chosen["sensitivity"]),
         "specificity": float(chosen["specificity"]),

@@ -11,7 +11,7 @@
 #
 # Defaults: DATA_DIR=../shared/data/chest_xray, RUN_DIR=../runs/release-<UTC time> (outside the
 # repository; one sub-folder per member plus ensemble/), MODEL_DIR=resources/model,
-# MEMBERS="wide_ls wide_acquisition" (presets in training/config.py), EXTERNAL=DATA_DIR/test_public.
+# MEMBERS="wide_ls wide_acquisition wide_acquisition_std" (presets in training/config.py), EXTERNAL=DATA_DIR/test_public.
 # BASELINE_RUN=<run dir of the seed_baseline config> adds the seed recipe to the model card.
 # Extra pneumonia-train options go in TRAIN_ARGS (e.g. TRAIN_ARGS="--seed 7"). A member folder
 # that already holds a finished run (report.json) is reused, so an interrupted release resumes.
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 DATA="${1:-../shared/data/chest_xray}"
 RUN_DIR="${2:-../runs/release-$(date -u +%Y%m%dT%H%M%S)}"
 MODEL_DIR="${3:-resources/model}"
-MEMBERS="${MEMBERS:-wide_ls wide_acquisition}"
+MEMBERS="${MEMBERS:-wide_ls wide_acquisition wide_acquisition_std}"
 EXTERNAL="${EXTERNAL:-$DATA/test_public}"
 PY=.venv/bin
 

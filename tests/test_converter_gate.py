@@ -46,3 +46,16 @@ def test_flips_far_from_the_threshold_are_refused() -> None:
     assert not report.passed
     assert report.agreement_outside_band < MIN_AGREEMENT
     assert any("outside" in f for f in report.failures)
+
+
+def test_widened_threshold_keeps_specificity_and_gains_sensitivity() -> None:
+    from converter.external import widen_threshold
+
+    y = np.array([0, 0, 0, 1, 1, 1, 0, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.9])
+    t0 = 0.47  # keeps 0.6 and 0.9 (and the NORMAL 0.5 above); misses 0.35, 0.4, 0.45
+    t = widen_threshold(y, p, t0)
+    assert t == (0.3 + 0.35) / 2  # just above the highest NORMAL below t0
+    assert np.mean(p[y == 0] < t) == np.mean(p[y == 0] < t0)
+    assert np.mean(p[y == 1] >= t) == 1.0 > np.mean(p[y == 1] >= t0)
+    assert widen_threshold(y, p, 0.05) == 0.05  # no NORMAL below: unchanged
