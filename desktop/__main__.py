@@ -2,6 +2,7 @@
 
     pneumonia-xray [FILES_OR_FOLDERS...]          open the app (optionally with files)
     pneumonia-xray classify PATH... --csv OUT     headless batch classification
+    pneumonia-xray calibrate FOLDER_OR_CSV        fit a site profile (desktop/calibrate.py)
     pneumonia-xray verify [--db FILE]             check the audit trail's hash chain
     pneumonia-xray --version | --self-test
 """
@@ -14,17 +15,31 @@ import sys
 _HEADLESS = ("--version", "-V", "--self-test", "-h", "--help")
 
 
+def _split_model_dir(args: list[str]) -> tuple[list[str], list[str]]:
+    """(leading ``--model-dir DIR`` arguments, the rest)."""
+    rest = list(args)
+    lead: list[str] = []
+    while rest and rest[0].startswith("--model-dir"):
+        n = 1 if "=" in rest[0] else 2
+        lead, rest = lead + rest[:n], rest[n:]
+    return lead, rest
+
+
 def is_headless(args: list[str]) -> bool:
     """True when the command line asks for a headless command (``--model-dir DIR`` may come
     first); anything else, including file names, opens the window."""
-    rest = list(args)
-    while rest and rest[0].startswith("--model-dir"):
-        rest = rest[1:] if "=" in rest[0] else rest[2:]
-    return bool(rest) and (rest[0] in ("classify", "verify") or rest[0] in _HEADLESS)
+    rest = _split_model_dir(args)[1]
+    return bool(rest) and (rest[0] in ("classify", "verify", "calibrate")
+                           or rest[0] in _HEADLESS)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    lead, rest = _split_model_dir(args)
+    if rest and rest[0] == "calibrate":
+        from desktop import calibrate
+
+        return calibrate.main(rest[1:] + lead)
     if is_headless(args):
         from desktop import batch
 

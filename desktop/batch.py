@@ -60,7 +60,8 @@ def parse_threshold(text: str) -> float:
     return value
 
 
-def _workers(text: str) -> int:
+def workers_option(text: str) -> int:
+    """``--workers N``: an integer from 1 to 16 (also used by ``calibrate``)."""
     try:
         value = int(text)
     except ValueError:
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Triage aid for pediatric frontal chest X-rays (offline). Without a "
         "command, opens the app window.",
         epilog=f"window: {PROG} [FILE_OR_FOLDER ...] opens the app, optionally with files. "
-        f"Headless: {PROG} classify --help.",
+        f"Headless: {PROG} classify --help, {PROG} calibrate --help (site profile).",
     )
     parser.add_argument("-V", "--version", action="store_true",
                         help="print the app and model versions and exit")
@@ -101,7 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="decision threshold on P(pneumonia), 0 < T < 1; default: the model's")
     cls.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
                      help="model folder; default: the bundled model")
-    cls.add_argument("--workers", type=_workers, default=None, metavar="N",
+    site = cls.add_mutually_exclusive_group()
+    site.add_argument("--site-profile", type=Path, default=None, metavar="PROFILE",
+                      help="use this site profile (from `calibrate`) for this run; refused "
+                      "(edited, another model): exit 1, nothing written")
+    site.add_argument("--no-site-profile", action="store_true",
+                      help="use the model's own calibration and threshold, not the site "
+                      "profile in force (docs/site-calibration.md)")
+    cls.add_argument("--workers", type=workers_option, default=None, metavar="N",
                      help="worker threads, each with its own interpreter (default: 2 on a "
                      "machine with two cores or more, else 1)")
     ver = sub.add_parser(
@@ -439,9 +447,22 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     except ModelError as exc:
         error(f"the model could not be loaded: {exc}")
         return EXIT_MODEL
-    point = (bundle.operating_point if args.threshold is None
-             else bundle.operating_point.with_threshold(args.threshold, source="--threshold"))
+    from desktop import site_config
+    from pneumonia_core.site_profile import SiteProfileError
+
+    try:
+        active = site_config.for_classify(bundle.metadata.sha256, args.no_site_profile,
+                                          args.site_profile)
+    except SiteProfileError as exc:
+        error(f"{exc} Nothing was written")
+        return EXIT_MODEL
+    if active.problem:
+        stderr.write(f"{PROG}: warning: {active.problem} Using the model's own operating point.\n")
+    point = active.operating_point(bundle)
+    if args.threshold is not None:
+        point = point.with_threshold(args.threshold, source=f"{point.source} + --threshold")
     threshold = point.threshold
+    log.info("operating point: %s", active.describe())
     # An unverified folder was logged as a WARNING by ModelBundle.load; the summary says it again.
     files = found.files
     missing = set(found.missing)
@@ -463,7 +484,9 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     run = {"argv": [PROG, *argv], "csv": str(args.csv), "threshold": threshold,
            "model_dir": str(args.model_dir or ""), "files": len(files),
            "missing": len(found.missing), "empty_folders": len(found.empty),
-           "skipped": {k: len(v) for k, v in found.skipped.items()}}
+           "skipped": {k: len(v) for k, v in found.skipped.items()},
+           "operating_point": point.source, "site_profile": active.describe(),
+           "site_profile_sha256": active.profile.sha256 if active.profile else ""}
     try:
         with sigterm_unwinds():
             write_csv_atomically(args.csv, rows())
@@ -489,7 +512,11 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     stderr.write(
         f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
         f"{format_fraction(threshold)}: {counts['ok']} ok, {counts['error']} error, {counts['out_of_scope']} "
-        f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n{model_line}\n"
+        f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n"
+        f"operating point: {active.describe()}"
+        + (f"; --threshold {format_fraction(threshold)} replaces its threshold"
+           if args.threshold else "")
+        + f"\n{model_line}\n"
     )
     if found.missing:
         stderr.write(f"{PROG}: {len(found.missing)} path(s) not found ({_names(found.missing)}); "
@@ -512,7 +539,8 @@ def _audit_run(bundle: ModelBundle, run: dict, stderr: TextIO) -> bool:
 
     counts = run.get("counts", {})
     note = (f"{shlex.join(run['argv'])} -> {run['csv']}: {run['outcome']}; "
-            + ", ".join(f"{v} {k}" for k, v in counts.items()))
+            + ", ".join(f"{v} {k}" for k, v in counts.items())
+            + f"; operating point: {run['site_profile']}")
     try:
         db = paths.review_db_path()
         migrate_legacy(db, paths.legacy_audit_db_path())

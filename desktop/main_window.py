@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import menus, paths
+from desktop import menus, paths, site_actions
 from desktop import worker as workers
 from desktop.audit import (
     AuditCheck,
@@ -73,6 +73,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.meta = bundle.metadata if bundle is not None else None
         self.model_point = (bundle.operating_point if bundle is not None
                             else OperatingPoint.fallback())
+        site_actions.resolve_at_start(self)  # a site profile replaces the model's point
         self.model_threshold = self.model_point.threshold
         #: ``--threshold`` from the command line: wins over the saved setting this session.
         self.threshold_arg = threshold
@@ -114,6 +115,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.reviewer = current_user()
         self.flagged.reviewer_label.setText(f"Reviewer: {self.reviewer}")
         menus.build(self)
+        site_actions.install(self)
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(REFRESH_MS)
         self._refresh_timer.timeout.connect(  # not during a batch: its own saves change the file
@@ -390,7 +392,8 @@ class MainWindow(ReviewActions, QMainWindow):
         state = "verified" if self.bundle is not None and self.bundle.verified else "UNVERIFIED"
         self.result_panel.set_model_info(
             f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… ({state}) · "
-            f"threshold {format_threshold(self.threshold)} ({self.point.source})")
+            f"threshold {format_threshold(self.threshold)} ({self.point.source})\n"
+            + site_actions.describe(self))
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:

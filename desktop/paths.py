@@ -55,6 +55,11 @@ def config_dir() -> Path:
     return _ensure(_base("config"))
 
 
+def config_base() -> Path:
+    """The settings folder's path, NOT created (for readers such as ``classify``)."""
+    return _base("config")
+
+
 def review_db_location() -> Path:
     """Where the data file is, without creating anything."""
     return _base("data") / REVIEW_DB_NAME

@@ -10,7 +10,8 @@ Checks, in order, and stops at the first failure:
    same answer twice, and the probability the pin expects of the shipped model (within
    :data:`~pneumonia_core.builtin_image.SELF_TEST_TOLERANCE`);
 3. the same image, stored as a JPEG 2000 compressed DICOM, decodes through pydicom and the
-   pylibjpeg codecs to the same pixels (so compressed DICOM from a PACS can be read).
+   pylibjpeg codecs to the same pixels (so compressed DICOM from a PACS can be read);
+4. the site profile in force (if any) verifies and belongs to this model.
 
 Prints one ``SELF-TEST OK`` line with versions and timing, or ``SELF-TEST FAILED: reason``
 on stderr with exit status 1.
@@ -155,6 +156,7 @@ def run_self_test(model_dir: Path | None, stdout: TextIO, stderr: TextIO) -> int
         probability, t_infer = check_inference(bundle, img)
         check_expected(bundle, probability)
         check_dicom(img)
+        site = check_site_profile(bundle)
     except SelfTestError as exc:
         stderr.write(f"SELF-TEST FAILED: {exc}\n")
         return EXIT_FAILED
@@ -164,9 +166,21 @@ def run_self_test(model_dir: Path | None, stdout: TextIO, stderr: TextIO) -> int
         f"SELF-TEST OK: pneumonia-xray {__version__}, model {meta.name} {meta.version} "
         f"(sha256 {meta.sha256[:12]} verified, folder {bundle.verification.short}), LiteRT {_litert_version()}, built-in image "
         f"P(pneumonia)={probability:.4f} as pinned, DICOM JPEG 2000 ok; model load {t_model * 1000:.0f} ms, "
-        f"inference {t_infer * 1000:.0f} ms, total {total * 1000:.0f} ms\n"
+        f"inference {t_infer * 1000:.0f} ms, total {total * 1000:.0f} ms; operating point: "
+        f"{site}\n"
     )
     return EXIT_OK
+
+
+def check_site_profile(bundle) -> str:  # bundle: ModelBundle
+    """The operating point in force (docs/site-calibration.md); a site profile that is present
+    but refused (edited, another model) fails the self-test: the deployment is not as meant."""
+    from desktop import site_config
+
+    active = site_config.for_classify(bundle.metadata.sha256, no_site_profile=False)
+    if active.problem:
+        raise SelfTestError(f"site profile: {active.problem}")
+    return active.describe()
 
 
 def _litert_version() -> str:

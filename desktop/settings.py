@@ -25,6 +25,7 @@ class Settings:
     first_start_acknowledged: bool = False
     heatmap_opacity: float = 0.45
     last_folder: str = ""
+    site_profile_off: bool = False  # "Revert to model default": no site profile in force
     last_export_folder: str = ""
     #: Keep window/level, invert and zoom when the next film is shown (else reset per film).
     keep_display_across_films: bool = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -109,6 +109,11 @@ def test_keyboard_only_review_with_auto_advance_undo_and_reopen(qtbot, study, ho
     assert n >= 3
     order = [w.flagged.proxy.index(i, 0).data(Qt.ItemDataRole.UserRole + 2).key
              for i in range(n)]
+    # Start with nothing selected (the first results row may itself be flagged, and J moves on
+    # from the current entry): J then shows the first, most likely, pending entry.
+    w.table.setCurrentIndex(QModelIndex())
+    w.flagged.view.setCurrentIndex(QModelIndex())
+    assert w.flagged.current_entry() is None
     w.table.setFocus()
     _key(w, "j")  # next pending: the first (most likely) entry
     assert w.flagged.current_entry().key == order[0]
