@@ -122,14 +122,39 @@ def build_stand_in(tflite_path: Path, size: int) -> Any:
     return keras.Model(inp, out, name="tflite_stand_in")
 
 
-def _from_training() -> Any | None:
-    """The default architecture from ``training.model`` (random weights), if it has landed."""
+def _from_training(tflite_path: Path | None = None, target: int = 0) -> Any | None:
+    """The shipped architecture from ``training.model`` (random weights): the training config
+    recorded in the model folder's metadata.json (an ensemble as that many copies of its
+    member architecture, counted by the kernel weights ``target``), else the default preset."""
     try:
-        from training.config import get_preset
+        from dataclasses import replace
+
+        from training.config import TrainConfig, get_preset
+        from training.ensemble import ARCHITECTURE, build_ensemble
         from training.model import build_model
     except ImportError:
         return None
-    return build_model(get_preset("default"))
+    config = None
+    meta_path = tflite_path.parent / "metadata.json" if tflite_path is not None else None
+    if meta_path is not None and meta_path.is_file():
+        import json
+
+        recorded = json.loads(meta_path.read_text()).get("training", {}).get("config")
+        if isinstance(recorded, dict):
+            try:
+                config = TrainConfig.from_dict(recorded)
+            except (TypeError, ValueError) as exc:
+                log.warning("metadata's training config is not a TrainConfig (%s)", exc)
+    if config is None:
+        return build_model(get_preset("default"))
+    if config.architecture != ARCHITECTURE:
+        return build_model(config)
+    member = replace(config, architecture="xraynet")
+    for n in range(2, 7):
+        m = build_ensemble([build_model(member) for _ in range(n)])
+        if keras_kernel_weights(m) == target:
+            return m
+    return m
 
 
 def load_float_model(run_dir: Path | None, tflite_path: Path, size: int) -> FloatModel:
@@ -156,12 +181,12 @@ def load_float_model(run_dir: Path | None, tflite_path: Path, size: int) -> Floa
         return fm
     note = ""
     try:
-        m = _from_training()
+        m = _from_training(tflite_path, target)
     except Exception as exc:  # a half-written training module must not stop the bench
         log.warning("training.model could not build the default model (%s)", exc)
         m = None
     if m is not None:
-        fm = FloatModel(m, "training.model default architecture, random weights",
+        fm = FloatModel(m, "training.model, the shipped architecture, random weights",
                         "training.model", keras_kernel_weights(m), target)
         if fm.same_network:
             return fm

@@ -47,6 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-apply the run's threshold rule (target sensitivity) to the converted "
                         "model's calibrated validation probabilities instead of keeping the "
                         "run's threshold value")
+    p.add_argument("--external", type=Path, metavar="DIR",
+                   help="labelled folder (NORMAL/, PNEUMONIA/), e.g. test_public: scored through "
+                        "the app's own path and reported with 95%% intervals next to the "
+                        "validation split, in validation.json, metadata.json and the model card")
+    p.add_argument("--external-name", metavar="NAME", help="its name in the reports "
+                   "(default: the folder name)")
+    p.add_argument("--fit-on-external", action="store_true",
+                   help="fit the shipped calibration (logistic: scale and offset) and threshold "
+                        "on the external set instead of the validation split; the card says so")
+    p.add_argument("--external-target-sensitivity", type=float, default=None, metavar="S",
+                   help="sensitivity the external threshold must keep (default 0.985)")
+    p.add_argument("--selected-on-external", action="store_true",
+                   help="state in the card that the recipe was chosen by its external results")
     p.add_argument("--seed", type=int, default=0, help="seed for drawing calibration images")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -77,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    if (args.fit_on_external or args.selected_on_external) and args.external is None:
+        log.error("--fit-on-external and --selected-on-external need --external DIR")
+        return EXIT_USAGE
+    if args.external is not None and not args.external.is_dir():
+        log.error("--external %s is not a folder", args.external)
+        return EXIT_USAGE
     if args.calibration_images < 10:
         log.error("--calibration-images must be at least 10; received %d", args.calibration_images)
         return EXIT_USAGE
@@ -100,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         scope_images=args.scope_images,
         force=args.force, name=args.name, version=args.model_version, baseline=args.baseline,
         experiments=args.experiments, measure_scope=not args.skip_scope_eval, seed=args.seed,
-        rethreshold=args.rethreshold,
+        rethreshold=args.rethreshold, external=args.external, external_name=args.external_name,
+        fit_on_external=args.fit_on_external, selected_on_external=args.selected_on_external,
     )
+    if args.external_target_sensitivity is not None:
+        options.external_target_sensitivity = args.external_target_sensitivity
     started = time.monotonic()
     try:
         result = convert_run(args.run_dir, args.out, options, progress=ProgressLine())

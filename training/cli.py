@@ -3,6 +3,8 @@
     pneumonia-train --data DIR --out RUN_DIR [--config default|seed_baseline] [--epochs N]
                     [--limit N] [--seed S] [--resume] [--set key=value ...]
     pneumonia-train evaluate RUN_DIR [--split val|test|train] [--data DIR]
+    pneumonia-train evaluate RUN_DIR --external DIR [--usage untouched|selection|...]
+    pneumonia-train ensemble --out RUN_DIR MEMBER_RUN MEMBER_RUN [...]
 """
 
 from __future__ import annotations
@@ -102,10 +104,38 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--split", default="val", choices=("val", "test", "train"))
     p.add_argument("--data", help="data root, when it moved since training")
+    p.add_argument("--external", metavar="DIR",
+                   help="report on any labelled folder with NORMAL/ and PNEUMONIA/ (e.g. "
+                        "test_public) next to the validation split, with 95%% intervals")
+    p.add_argument("--name", help="name of the external set in the report (default: folder name)")
+    p.add_argument("--usage", default="untouched",
+                   choices=("untouched", "selection", "threshold", "calibration"),
+                   help="how the external set was used, stated in the report")
     p.add_argument("--cache-dir")
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def _ensemble_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pneumonia-train ensemble", description=(
+        "Combine finished xraynet runs (same validation split) into one model whose logit and "
+        "CAM are the members' means; writes, calibrates and evaluates a run folder."))
+    p.add_argument("members", nargs="+", metavar="MEMBER_RUN")
+    p.add_argument("--out", required=True, help="ensemble run folder to create")
+    p.add_argument("--cache-dir")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def run_ensemble(args: argparse.Namespace) -> int:
+    from training.ensemble import make_ensemble
+    from training.train import seed_everything
+
+    seed_everything(0)
+    make_ensemble([Path(m) for m in args.members], Path(args.out), _cache_dir(args))
+    return 0
 
 
 def run_training(args: argparse.Namespace) -> int:
@@ -130,22 +160,32 @@ def run_training(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from training.evaluate import evaluate
+    from training.evaluate import evaluate, evaluate_external
     from training.run import load_run
 
     run = load_run(args.run_dir, args.data)
-    evaluate(run, args.split, _cache_dir(args))
+    if args.external:
+        evaluate_external(run, Path(args.external), args.name, args.usage, _cache_dir(args))
+    else:
+        evaluate(run, args.split, _cache_dir(args))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    evaluate_mode = bool(argv) and argv[0] == "evaluate"
-    args = _eval_parser().parse_args(argv[1:]) if evaluate_mode else _train_parser().parse_args(argv)
+    mode = argv[0] if argv and argv[0] in ("evaluate", "ensemble") else "train"
+    if mode == "evaluate":
+        args, action = _eval_parser().parse_args(argv[1:]), run_evaluate
+    elif mode == "ensemble":
+        args, action = _ensemble_parser().parse_args(argv[1:]), run_ensemble
+    else:
+        args, action = _train_parser().parse_args(argv), run_training
     _setup_logging(args.verbose)
+    from training.run import RunError
+
     try:
-        return run_evaluate(args) if evaluate_mode else run_training(args)
-    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+        return action(args)
+    except (FileNotFoundError, FileExistsError, ValueError, RunError) as exc:
         log.error("%s", exc)
         return 2
 

@@ -34,6 +34,18 @@ class AugmentConfig:
     brightness: float = 0.0
     contrast: float = 0.0
     horizontal_flip: bool = False
+    # Acquisition differences (AcquisitionAugment in training/model.py), all off by default:
+    gamma: float = 0.0  # gamma drawn log-uniformly in [1/(1+g), 1+g]
+    window: float = 0.0  # black/white points moved by up to this fraction of 255 (contrast curve)
+    blur_sharpen: float = 0.0  # unsharp-mask amount in [-b, b] (negative blurs)
+    noise: float = 0.0  # Gaussian noise, sigma up to this fraction of 255
+    resample: float = 0.0  # per batch: downscale by up to this fraction and back up
+    marker_p: float = 0.0  # probability of a bright marker/letter-like box near a top corner
+
+    @property
+    def acquisition(self) -> bool:
+        return any(v > 0 for v in (self.gamma, self.window, self.blur_sharpen, self.noise,
+                                   self.resample, self.marker_p))
 
     @property
     def shear_coefficient(self) -> float:
@@ -48,6 +60,9 @@ class TrainConfig:
     image_size: int = 224
     channels: int = 1  # channels the network sees; 3 replicates the grey channel in the model
     width: int = 24  # base filter count of xraynet
+    # xraynet input scaling, inside the model (so the app feeds raw pixels either way):
+    # "rescale" = x / 255; "per_image" = (x - mean) / std of each image (exposure-invariant)
+    input_norm: str = "rescale"
     dropout: float = 0.2
     epochs: int = 12
     batch_size: int = 32
@@ -104,6 +119,37 @@ PRESETS: dict[str, TrainConfig] = {
             contrast=0.2,
             horizontal_flip=False,
         ),
+    ),
+    # Issue 12 (training/EXPERIMENTS.md, runs r1 and r2; chosen on test_public): twice the
+    # width (303k parameters), label smoothing 0.1; r1 with stronger brightness/contrast ...
+    "wide_ls": TrainConfig(
+        name="wide_ls",
+        width=48,
+        label_smoothing=0.1,
+        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
+                                   translation=0.1, brightness=0.3, contrast=0.4),
+    ),
+    # ... r2 with the acquisition augmentation (gamma, window, blur/sharpen, noise,
+    # resampling, corner markers).
+    "wide_acquisition": TrainConfig(
+        name="wide_acquisition",
+        width=48,
+        label_smoothing=0.1,
+        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
+                                   translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
+                                   window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4,
+                                   marker_p=0.3),
+    ),
+    # ... r3: r2 with each film standardised inside the model (input_norm=per_image).
+    "wide_acquisition_std": TrainConfig(
+        name="wide_acquisition_std",
+        width=48,
+        label_smoothing=0.1,
+        input_norm="per_image",
+        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
+                                   translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
+                                   window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4,
+                                   marker_p=0.3),
     ),
     # The seed notebook's recipe: 150x150 RGB, Conv32-Pool-Conv64-Pool-Dropout0.2-Conv64-Pool-
     # Flatten-Dense64-Dense1, Adam(1e-3), binary cross-entropy, ImageDataGenerator(rescale=1/255,

@@ -17,6 +17,7 @@ import numpy as np
 from pneumonia_core.metrics import (  # noqa: F401  (compute_metrics is part of this module's API)
     REPORT_KEYS,
     choose_threshold,
+    classification_summary,
     compute_metrics,
     expected_calibration_error,
     fit_temperature,
@@ -160,4 +161,97 @@ def evaluate(run: R.Run, split: str = "val", cache_dir: Path | None = None) -> d
     log.info("%s: ROC AUC %s  sensitivity %s  specificity %s  ECE %s  -> %s", split,
              _fmt(report["roc_auc"]), _fmt(report["sensitivity"]), _fmt(report["specificity"]),
              _fmt(report["ece"]), run.run_dir / report_json)
+    return report
+
+
+USAGES = ("untouched", "selection", "threshold", "calibration")
+
+
+def folder_samples(folder: Path) -> list[tuple[Path, int]]:
+    """``(path, label)`` of every image in ``folder/{NORMAL,PNEUMONIA}`` (any labelled folder)."""
+    folder = Path(folder).resolve()
+    return [(s.path, s.label) for s in D.scan_split(folder.parent, folder.name)]
+
+
+def external_logits(run: R.Run, folder: Path, cache_dir: Path | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, list[Path]]:
+    """(labels, logits, paths) of the run's best checkpoint on an external labelled folder."""
+    from training.train import predict_logits
+
+    entries = folder_samples(folder)
+    labels = np.array([label for _, label in entries], dtype=np.int64)
+    x = D.load_arrays([p for p, _ in entries], run.image_size, cache_dir)[..., None]
+    log.info("predicting %d images of %s", len(entries), folder)
+    return labels, predict_logits(run.model, x), [p for p, _ in entries]
+
+
+def _ci(report: dict[str, Any], key: str) -> str:
+    """``value (low-high)`` of a :func:`classification_summary` entry."""
+    v = report[key]
+    return f"{_fmt(v['value'])} ({_fmt(v['ci_low'])}-{_fmt(v['ci_high'])})"
+
+
+def summary_with_intervals(labels: np.ndarray, probs: np.ndarray, threshold: float,
+                           n_bins: int) -> dict[str, Any]:
+    """:func:`pneumonia_core.metrics.classification_summary` plus ``ece`` at ``n_bins``."""
+    out = classification_summary(labels, probs, threshold, ece_bins=sorted({10, 15, n_bins}))
+    out["ece"] = out[f"ece_{n_bins}"]
+    return out
+
+
+def external_markdown(run: R.Run, name: str, usage: str, rows: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        f"# External evaluation: {run.run_dir.name} on {name}",
+        "",
+        f"Calibrated with T = {run.temperature:.3f} and decided at threshold "
+        f"{run.threshold:.4f}, both from the validation split. How {name} was used: "
+        f"**{usage}**. Intervals are 95%: exact (Clopper-Pearson) for sensitivity and "
+        "specificity, bootstrap (2000 resamples, per class) for the ROC AUC.",
+        "",
+        "| set | n (pneumonia) | ROC AUC | sensitivity | specificity | ECE |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, r in rows.items():
+        lines.append(f"| {label} | {r['n']} ({r['n_positive']}) | {_ci(r, 'roc_auc')} | "
+                     f"{_ci(r, 'sensitivity')} | {_ci(r, 'specificity')} | {_fmt(r['ece'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_external(run: R.Run, folder: Path, name: str | None = None,
+                      usage: str = "untouched", cache_dir: Path | None = None) -> dict[str, Any]:
+    """The run on any labelled folder (``NORMAL/``, ``PNEUMONIA/``) next to its validation
+    split, with 95% intervals; writes ``report_external_<name>.json``/``.md`` and the external
+    logits (``external_<name>_logits.npy``, file order in the JSON)."""
+    if usage not in USAGES:
+        raise ValueError(f"usage must be one of {USAGES}; received {usage!r}")
+    folder = Path(folder)
+    name = name or folder.resolve().name
+    if not run.calibration or not run.threshold_info:
+        calibrate(run, cache_dir)
+    labels, logits, paths = external_logits(run, folder, cache_dir)
+    n_bins = run.config.ece_bins
+    ext = summary_with_intervals(labels, run.probabilities(logits), run.threshold, n_bins)
+    ext["ece_uncalibrated"] = expected_calibration_error(labels, sigmoid(logits), n_bins)
+    val_logits_path = run.run_dir / R.VAL_LOGITS_FILE
+    if val_logits_path.is_file():
+        val_labels = np.array([label for _, label in run.split["val"]], dtype=np.int64)
+        val_logits = np.load(val_logits_path)
+    else:
+        val_labels, val_logits = split_logits(run, "val", cache_dir)
+    val = summary_with_intervals(val_labels, run.probabilities(val_logits), run.threshold, n_bins)
+    report = {"name": name, "folder": folder.resolve().name, "usage": usage,
+              "temperature": run.temperature, "threshold": run.threshold,
+              "config_digest": run.provenance.get("config_digest"),
+              "external": ext, "validation": val,
+              "files": [p.relative_to(folder.resolve()).as_posix() for p in paths]}
+    R.write_json(run.run_dir / f"report_external_{name}.json", R.clean_nan(report))
+    np.save(run.run_dir / f"external_{name}_logits.npy", logits)
+    rows = {"validation split (selection, threshold, calibration)": val,
+            f"{name} ({usage})": ext}
+    (run.run_dir / f"report_external_{name}.md").write_text(
+        external_markdown(run, name, usage, rows))
+    log.info("%s: ROC AUC %s, sensitivity %s, specificity %s, ECE %s (validation: ROC AUC %s, "
+             "specificity %s)", name, _ci(ext, "roc_auc"), _ci(ext, "sensitivity"),
+             _ci(ext, "specificity"), _fmt(ext["ece"]), _ci(val, "roc_auc"),
+             _ci(val, "specificity"))
     return report

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers
 
 from training.config import AugmentConfig, TrainConfig
@@ -43,6 +44,109 @@ class Shear(layers.RandomShear):
             if isinstance(value, (list, tuple)):
                 config[key] = float(max(abs(v) for v in value))
         return config
+
+
+def _gaussian_kernel(sigma: float, radius: int) -> Any:
+    t = np.arange(-radius, radius + 1, dtype=np.float32)
+    g = np.exp(-(t ** 2) / (2 * sigma ** 2))
+    k = np.outer(g, g)
+    return (k / k.sum())[:, :, None, None]
+
+
+@keras.saving.register_keras_serializable(package="pneumonia_xray")
+class AcquisitionAugment(layers.Layer):
+    """Acquisition differences between X-ray sites, on raw 0..255 grey images (training only).
+
+    Per image: a contrast curve (gamma), a moved black/white window, blur or sharpening
+    (unsharp mask), Gaussian noise, and with probability ``marker_p`` a bright box or frame (a
+    laterality marker / letter stand-in) near a top corner, so a marker cannot be a shortcut.
+    Per batch: downscale by up to ``resample`` and back up (nearest or area down, bilinear up),
+    as films reach 224 pixels through different resampling filters. Identity at inference.
+    Draws come from the layer's own seed, so runs stay deterministic.
+    """
+
+    def __init__(self, gamma: float = 0.0, window: float = 0.0, blur_sharpen: float = 0.0,
+                 noise: float = 0.0, resample: float = 0.0, marker_p: float = 0.0,
+                 seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gamma, self.window, self.blur_sharpen = float(gamma), float(window), float(blur_sharpen)
+        self.noise, self.resample, self.marker_p = float(noise), float(resample), float(marker_p)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._kernel = _gaussian_kernel(1.2, 3)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"gamma": self.gamma, "window": self.window,
+                       "blur_sharpen": self.blur_sharpen, "noise": self.noise,
+                       "resample": self.resample, "marker_p": self.marker_p, "seed": self.seed})
+        return config
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def _u(self, shape: Any, lo: float = 0.0, hi: float = 1.0) -> Any:
+        return keras.random.uniform(shape, lo, hi, seed=self.seed_generator)
+
+    def call(self, x: Any, training: bool | None = None) -> Any:
+        if not training:
+            return x
+        import tensorflow as tf
+
+        x = tf.cast(x, tf.float32)
+        b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+        per = tf.stack([b, 1, 1, 1])
+        if self.resample > 0:
+            s = self._u((), 1.0 - self.resample, 1.0)
+            small = tf.cast(tf.round(tf.cast(h, tf.float32) * s), tf.int32)
+            small_w = tf.cast(tf.round(tf.cast(w, tf.float32) * s), tf.int32)
+            use_nearest = self._u(()) < 0.5
+            down = tf.cond(use_nearest,
+                           lambda: tf.image.resize(x, [small, small_w], method="nearest"),
+                           lambda: tf.image.resize(x, [small, small_w], method="area"))
+            x = tf.reshape(tf.image.resize(down, [h, w], method="bilinear"), tf.shape(x))
+        if self.blur_sharpen > 0:
+            pad = self._kernel.shape[0] // 2
+            padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+            blurred = tf.nn.depthwise_conv2d(padded, tf.constant(self._kernel), [1, 1, 1, 1],
+                                             "VALID")
+            amount = self._u(per, -self.blur_sharpen, self.blur_sharpen)
+            x = x + amount * (x - blurred)
+        x = tf.clip_by_value(x, 0.0, 255.0)
+        if self.gamma > 0:
+            g = tf.exp(self._u(per, -1.0, 1.0) * float(np.log1p(self.gamma)))
+            x = 255.0 * tf.pow(x / 255.0, g)
+        if self.window > 0:
+            lo = self._u(per, -self.window, self.window) * 255.0
+            hi = 255.0 + self._u(per, -self.window, self.window) * 255.0
+            x = tf.clip_by_value((x - lo) / (hi - lo) * 255.0, 0.0, 255.0)
+        if self.noise > 0:
+            sigma = self._u(per, 0.0, self.noise * 255.0)
+            x = x + sigma * keras.random.normal(tf.shape(x), seed=self.seed_generator)
+        if self.marker_p > 0:
+            x = self._marker(x, b, h, w)
+        return tf.clip_by_value(x, 0.0, 255.0)
+
+    def _marker(self, x: Any, b: Any, h: Any, w: Any) -> Any:
+        import tensorflow as tf
+
+        per = tf.stack([b, 1, 1])
+        hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+        bw = tf.floor(self._u(per, 0.03, 0.10) * wf)  # box width/height: 7..22 px at 224
+        bh = tf.floor(self._u(per, 0.03, 0.10) * hf)
+        right = self._u(per) < 0.5
+        x0 = tf.floor(self._u(per, 0.0, 0.22) * wf)
+        x0 = tf.where(right, wf - bw - x0, x0)
+        y0 = tf.floor(self._u(per, 0.0, 0.30) * hf)
+        yy = tf.cast(tf.range(h), tf.float32)[None, :, None]
+        xx = tf.cast(tf.range(w), tf.float32)[None, None, :]
+        inside = (xx >= x0) & (xx < x0 + bw) & (yy >= y0) & (yy < y0 + bh)
+        stroke = tf.floor(self._u(per, 2.0, 4.0))
+        hollow = ((xx >= x0 + stroke) & (xx < x0 + bw - stroke) & (yy >= y0 + stroke)
+                  & (yy < y0 + bh - stroke) & (self._u(per) < 0.5))
+        on = inside & ~hollow & (self._u(per) < self.marker_p)
+        value = self._u(tf.stack([b, 1, 1, 1]), 170.0, 255.0)
+        return tf.where(on[..., None], value, x)
 
 
 def build_augmentation(aug: AugmentConfig, seed: int) -> keras.Sequential:
@@ -70,6 +174,10 @@ def build_augmentation(aug: AugmentConfig, seed: int) -> keras.Sequential:
                                            name="contrast"))
     if aug.horizontal_flip:
         stack.append(layers.RandomFlip("horizontal", seed=s + 7, name="flip"))
+    if aug.acquisition:
+        stack.append(AcquisitionAugment(aug.gamma, aug.window, aug.blur_sharpen, aug.noise,
+                                        aug.resample, aug.marker_p, seed=s + 8,
+                                        name="acquisition"))
     if not stack:
         stack.append(layers.Identity(name="no_augmentation"))
     return keras.Sequential(stack, name="augment")
@@ -81,11 +189,34 @@ def _sep_block(x: Any, filters: int, name: str) -> Any:
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def build_xraynet_backbone(size: int, width: int) -> keras.Model:
+@keras.saving.register_keras_serializable(package="pneumonia_xray")
+class PerImageStandardize(layers.Layer):
+    """``(x - mean) / max(std, 1)`` over each image's pixels: the same film at another
+    exposure or contrast window gives (nearly) the same input. Part of the model, so training
+    and the app normalise identically."""
+
+    def call(self, x: Any) -> Any:
+        mean = keras.ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        var = keras.ops.mean(keras.ops.square(x - mean), axis=(1, 2, 3), keepdims=True)
+        return (x - mean) / keras.ops.sqrt(keras.ops.maximum(var, 1.0))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+INPUT_NORMS = ("rescale", "per_image")
+
+
+def build_xraynet_backbone(size: int, width: int, input_norm: str = "rescale") -> keras.Model:
     """Strided stem + max pool, then separable conv stages with BatchNorm; feature map at
     size/16 (14x14 for 224). Sized to train on two shared CPU cores."""
+    if input_norm not in INPUT_NORMS:
+        raise ValueError(f"unknown input_norm {input_norm!r}; choose one of {INPUT_NORMS}")
     inp = keras.Input((size, size, 1), name="pixels")
-    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inp)
+    if input_norm == "per_image":
+        x = PerImageStandardize(name="standardize")(inp)
+    else:
+        x = layers.Rescaling(1.0 / 255.0, name="rescale")(inp)
     x = layers.Conv2D(width // 2, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)  # size/2
@@ -104,7 +235,7 @@ def build_xraynet_backbone(size: int, width: int) -> keras.Model:
 def build_xraynet(cfg: TrainConfig) -> keras.Model:
     inp = keras.Input((cfg.image_size, cfg.image_size, 1), name=INPUT_NAME)
     x = build_augmentation(cfg.augmentation, cfg.seed)(inp)
-    feat = build_xraynet_backbone(cfg.image_size, cfg.width)(x)
+    feat = build_xraynet_backbone(cfg.image_size, cfg.width, cfg.input_norm)(x)
     x = layers.Dropout(cfg.dropout, seed=cfg.seed, name="head_dropout")(feat)
     cam = layers.Conv2D(1, 1, name="cam_head")(x)
     logit = layers.GlobalAveragePooling2D(name="logit")(cam)
@@ -137,7 +268,13 @@ def build_seed_cnn(cfg: TrainConfig) -> keras.Model:
     return keras.Model(inp, logit, name="seed_cnn")
 
 
-BUILDERS = {"xraynet": build_xraynet, "seed_cnn": build_seed_cnn}
+def _no_ensemble_training(cfg: TrainConfig) -> keras.Model:
+    raise ValueError("an ensemble is not trained: combine finished runs with "
+                     "'pneumonia-train ensemble --out DIR RUN RUN ...'")
+
+
+BUILDERS = {"xraynet": build_xraynet, "seed_cnn": build_seed_cnn,
+            "xraynet_ensemble": _no_ensemble_training}
 
 
 def build_model(cfg: TrainConfig) -> keras.Model:

@@ -147,6 +147,23 @@ def test_int8_model_matches_keras_on_the_same_inputs(tiny: dict, converted: dict
     assert abs(report.auc_drop) <= 0.005
 
 
+def test_int8_logit_is_the_float_mean_of_the_cam_not_one_of_256_levels(tiny: dict,
+                                                                        converted: dict) -> None:
+    from pneumonia_core.runtime import TFLiteRunner
+
+    runner = TFLiteRunner(converted["out"] / "model.tflite")
+    outs = [runner.run(x[None]) for x in tiny["xv"]]
+    logits = np.array([float(np.ravel(o["logit"])[0]) for o in outs])
+    cam_means = np.array([float(np.mean(o["cam"])) for o in outs])
+    # the pool runs in float on the dequantized CAM: its mean IS the logit ...
+    np.testing.assert_allclose(logits, cam_means, rtol=0, atol=1e-5)
+    # ... and no int8 output grid: every distinct film gets its own score (a requantized int8
+    # logit puts these 100 films on a few dozen levels)
+    assert len(np.unique(logits)) >= 0.97 * len(logits)
+    step = np.diff(np.unique(logits))
+    assert step.min() < 0.01 * (logits.max() - logits.min()) / 255
+
+
 def test_heatmap_has_the_declared_shape_and_follows_the_keras_map(tiny: dict, converted: dict) -> None:
     from pneumonia_core.model import ModelBundle
     from training.model import build_export_model
@@ -302,6 +319,54 @@ def test_rethreshold_applies_the_runs_rule_to_the_converted_model(tiny: dict, tm
     assert sens >= 0.98
     assert (sens, spec) == (pytest.approx(thr["sensitivity"]), pytest.approx(thr["specificity"]))
     assert "--rethreshold" in (out / "MODEL_CARD.md").read_text()
+
+
+def test_external_set_is_scored_as_classify_would_and_fits_the_operating_point(
+        tiny: dict, tmp_path: Path) -> None:
+    from converter.convert import ConvertOptions, convert_run
+    from pneumonia_core.metadata import ModelMetadata
+    from pneumonia_core.metrics import sensitivity_specificity
+    from pneumonia_core.model import ModelBundle
+    from pneumonia_core.pipeline import classify_many
+
+    external = tiny["data_root"] / "val"  # any labelled NORMAL/ + PNEUMONIA/ folder
+    out = tmp_path / "model"
+    convert_run(tiny["run"], out, ConvertOptions(
+        calibration_images=20, measure_scope=False, external=external, external_name="ext",
+        fit_on_external=True, external_target_sensitivity=0.98, selected_on_external=True))
+    meta = ModelMetadata.load(out)
+    assert meta.calibration["method"] == "logistic" and "ext" in meta.calibration["fitted_on"]
+    assert "ext" in meta.threshold["fitted_on"] and meta.threshold["target_sensitivity"] == 0.98
+    assert not (out / "threshold.json").exists() and not (out / "calibration.json").exists()
+    # what classify says with the shipped folder reproduces the recorded external figures
+    files = sorted(external.glob("*/*.jpeg"))
+    results = list(classify_many(files, ModelBundle.load(out)))
+    ok = [(r, 1 if "PNEUMONIA" in r.path else 0) for r in results if r.status == "ok"]
+    sens, spec = sensitivity_specificity([y for _, y in ok], [r.probability for r, _ in ok],
+                                         meta.threshold_value)
+    ext = meta.validation["external"]
+    assert ext["n_files"] == len(files) and ext["n"] == len(ok)
+    assert ext["sensitivity"]["value"] == pytest.approx(sens) and sens >= 0.98
+    assert ext["specificity"]["value"] == pytest.approx(spec)
+    assert ext["usage"] == "selection, calibration and threshold"
+    lo, hi = ext["roc_auc"]["ci_low"], ext["roc_auc"]["ci_high"]
+    assert lo <= ext["roc_auc"]["value"] <= hi
+    perf = json.loads((out / "validation.json").read_text())["performance"]
+    assert perf["validation"]["n"] == len(tiny["yv"]) and perf["external"]["name"] == "ext"
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "| external set `ext` | selection, calibration and threshold |" in card
+    assert "| validation split (carved from train/) | selection of the checkpoint |" in card
+    assert "Logistic calibration" in card and str(tiny["base"]) not in card
+
+
+def test_external_options_need_a_folder(tiny: dict, tmp_path: Path, caplog) -> None:
+    from converter.cli import main
+
+    out = tmp_path / "model"
+    assert main([str(tiny["run"]), "--out", str(out), "--fit-on-external"]) == 2
+    assert "--external" in caplog.text
+    assert main([str(tiny["run"]), "--out", str(out), "--external", str(tmp_path / "nope")]) == 2
+    assert not out.exists()
 
 
 def test_converting_into_the_apps_folder_pins_it(tiny: dict, tmp_path: Path,

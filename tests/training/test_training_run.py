@@ -139,6 +139,53 @@ def test_evaluate_subcommand_reports_another_split(tiny_run: Path) -> None:
     assert report["threshold"] == thr["value"]
 
 
+@pytest.mark.slow
+def test_external_evaluation_reports_intervals_next_to_validation(tiny_run: Path,
+                                                                   small_data_root: Path) -> None:
+    external = small_data_root / "val"  # any labelled NORMAL/ + PNEUMONIA/ folder
+    assert main(["evaluate", str(tiny_run), "--external", str(external), "--name", "ext",
+                 "--usage", "selection", "--no-cache"]) == 0
+    report = json.loads((tiny_run / "report_external_ext.json").read_text())
+    n_files = len(list(external.glob("*/*.jpeg")))
+    assert report["usage"] == "selection" and report["external"]["n"] == n_files == len(report["files"])
+    split = json.loads((tiny_run / "split.json").read_text())
+    assert report["validation"]["n"] == len(split["val"])
+    thr = json.loads((tiny_run / "threshold.json").read_text())
+    assert report["threshold"] == thr["value"] == report["external"]["threshold"]
+    for part in ("external", "validation"):
+        r = report[part]
+        for key in ("sensitivity", "specificity", "roc_auc"):
+            v = r[key]
+            assert 0.0 <= v["ci_low"] <= v["value"] <= v["ci_high"] <= 1.0, (part, key, v)
+    assert len(np.load(tiny_run / "external_ext_logits.npy")) == n_files
+    md = (tiny_run / "report_external_ext.md").read_text()
+    assert "ext (selection)" in md and "validation split" in md
+    # a folder without NORMAL/ and PNEUMONIA/ is a clear error, not a crash
+    assert main(["evaluate", str(tiny_run), "--external", str(tiny_run / "plots")]) == 2
+
+
+def test_augmentation_is_deterministic_and_identity_at_inference() -> None:
+    import keras
+
+    from training.config import AugmentConfig
+    from training.model import build_augmentation
+
+    aug = AugmentConfig(gamma=0.5, window=0.1, blur_sharpen=1.0, noise=0.03, resample=0.5,
+                        marker_p=1.0)
+    x = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 1)).astype(np.float32)
+    outs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(1)
+        layer = build_augmentation(aug, seed=5)
+        outs.append(np.asarray(layer(x, training=True)))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert not np.allclose(outs[0], x) and outs[0].min() >= 0 and outs[0].max() <= 255
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    # every image got a bright marker box (marker_p=1) near a top corner
+    top = outs[0][:, : int(64 * 0.45)]
+    assert all((img >= 169.9).sum() >= 4 for img in top)
+
+
 def test_seed_baseline_is_the_seed_architecture() -> None:
     from training.config import get_preset
     from training.model import build_export_model, build_model
@@ -166,3 +213,52 @@ def test_default_config_has_flip_off_and_cam_head() -> None:
     model = build_model(cfg)
     assert model.get_layer("cam_head").filters == 1
     assert model.get_layer("backbone").output.shape[1:3] == (14, 14)
+
+
+def test_per_image_input_norm_ignores_exposure_and_survives_saving(tmp_path: Path) -> None:
+
+    from training.config import TrainConfig
+    from training.model import build_model, load_keras_model
+
+    cfg = TrainConfig(image_size=64, width=8, input_norm="per_image")
+    model = build_model(cfg)
+    x = np.random.default_rng(1).uniform(0, 200, (3, 64, 64, 1)).astype(np.float32)
+    a = np.asarray(model(x, training=False))
+    b = np.asarray(model(x * 0.6 + 40.0, training=False))  # another exposure of the same film
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    np.testing.assert_allclose(np.asarray(load_keras_model(path)(x, training=False)), a,
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="input_norm"):
+        build_model(TrainConfig(image_size=64, width=8, input_norm="zscore"))
+
+
+@pytest.mark.slow
+def test_ensemble_logit_and_cam_are_the_members_means(tiny_run: Path, small_data_root: Path,
+                                                       tmp_path: Path) -> None:
+    from training.run import load_run
+
+    other = tmp_path / "run_lr"  # same seed, so the same split; other weights
+    assert main(tiny_train_args(small_data_root, other, tmp_path / "cache",
+                                "--set", "learning_rate=0.01", epochs=1)) == 0
+    out = tmp_path / "ens"
+    assert main(["ensemble", "--out", str(out), str(tiny_run), str(other), "--no-cache"]) == 0
+    for name in ("config.json", "model.keras", "split.json", "calibration.json",
+                 "threshold.json", "report.json", "val_logits.npy"):
+        assert (out / name).is_file(), name
+    ens, a, b = load_run(out), load_run(tiny_run), load_run(other)
+    x = ens.load_arrays([p for p, _ in ens.split["val"]])
+    la, lb = (np.asarray(r.model(x, training=False)).ravel() for r in (a, b))
+    assert not np.allclose(la, lb)
+    export = ens.export_model()(x, training=False)
+    np.testing.assert_allclose(np.asarray(export["logit"]).ravel(), (la + lb) / 2, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(export["cam"]).mean(axis=(1, 2)), (la + lb) / 2,
+                               atol=1e-4)
+    config = json.loads((out / "config.json").read_text())
+    assert [m["run"] for m in config["ensemble_of"]] == ["run_a", "run_lr"]
+    assert config["config"]["architecture"] == "xraynet_ensemble"
+    # members trained on another split are refused
+    third = tmp_path / "run_seed"
+    assert main(tiny_train_args(small_data_root, third, tmp_path / "cache", epochs=1, seed=4)) == 0
+    assert main(["ensemble", "--out", str(tmp_path / "bad"), str(tiny_run), str(third)]) == 2

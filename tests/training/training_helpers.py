@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# 64x64 inputs and 8 base filters: a training step takes milliseconds.
-TINY_SETS = ["image_size=64", "width=8", "batch_size=8"]
+# 64x64 inputs and 8 base filters: a training step takes milliseconds. The acquisition
+# augmentation is on, so the determinism and resume tests cover its random draws too.
+TINY_SETS = ["image_size=64", "width=8", "batch_size=8", "augmentation.gamma=0.4",
+             "augmentation.window=0.1", "augmentation.blur_sharpen=1.0", "augmentation.noise=0.02",
+             "augmentation.resample=0.4", "augmentation.marker_p=0.5"]
 
 
 def tiny_train_args(data: Path, out: Path, cache: Path, *extra: str, epochs: int = 1,
