@@ -30,8 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from pneumonia_core.decision import OperatingPoint
-from pneumonia_core.metrics import choose_threshold, classification_summary
+from pneumonia_core.decision import OperatingPoint, sigmoid
+from pneumonia_core.metrics import (
+    choose_threshold,
+    classification_summary,
+    fit_logistic,
+    sensitivity_specificity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,31 +112,6 @@ def score_folder(model_dir: Path, folder: Path, name: str | None = None,
     return scores
 
 
-def fit_logistic(labels: Any, logits: Any, iterations: int = 50) -> tuple[float, float]:
-    """Maximum-likelihood ``(scale, offset)`` of ``P = sigmoid(scale * logit + offset)``
-    (Newton's method on the two-parameter log loss; a tiny ridge keeps separable data finite)."""
-    y = np.asarray(labels, np.float64).ravel()
-    z = np.asarray(logits, np.float64).ravel()
-    if y.size == 0 or y.min() == y.max():
-        raise ValueError("logistic calibration needs both classes")
-    w = np.array([1.0, 0.0])
-    x = np.stack([z, np.ones_like(z)], axis=1)
-    ridge = 1e-3
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(x @ w)))
-        grad = x.T @ (p - y) + ridge * w
-        hess = (x * (p * (1 - p))[:, None]).T @ x + ridge * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        w = w - step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    scale, offset = float(w[0]), float(w[1])
-    if not (math.isfinite(scale) and scale > 0 and math.isfinite(offset)):
-        raise ValueError(f"logistic calibration failed (scale {scale}, offset {offset}): the "
-                         "external logits do not rank the classes")
-    return scale, offset
-
-
 def widen_threshold(labels: Any, probs: Any, threshold: float) -> float:
     """The lowest threshold with the same specificity as ``threshold``: halfway between the
     highest NORMAL score below it and the next higher score. Sensitivity can only rise."""
@@ -153,12 +133,17 @@ def fit_operating_point(scores: ExternalScores, base: OperatingPoint,
     Returns the point and the metadata ``calibration`` and ``threshold`` sections."""
     ok = scores.classified & scores.with_logit
     y, z = scores.labels[ok], scores.logits[ok]
+    if y.size == 0 or y.min() == y.max():
+        raise ValueError("logistic calibration needs films of both classes")
     scale, offset = fit_logistic(y, z)
-    probs = 1.0 / (1.0 + np.exp(-(scale * z + offset)))
+    if not (math.isfinite(scale) and scale > 0 and math.isfinite(offset)):
+        raise ValueError(f"logistic calibration failed (scale {scale}, offset {offset}): the "
+                         "external logits do not rank the classes")
+    probs = sigmoid(scale * z + offset)
     chosen = dict(choose_threshold(y, probs, target_sensitivity))
     value = widen_threshold(y, probs, float(chosen["value"]))
-    chosen.update(value=value, sensitivity=float(np.mean(probs[y == 1] >= value)),
-                  specificity=float(np.mean(probs[y == 0] < value)))
+    sens, spec = sensitivity_specificity(y, probs, value)
+    chosen.update(value=value, sensitivity=sens, specificity=spec)
     n = int(ok.sum())
     where = f"external set {scores.name} ({n} films the app classified, {int(y.sum())} PNEUMONIA)"
     calibration = {"method": "logistic", "scale": scale, "offset": offset,

@@ -61,6 +61,12 @@ def write_pin(folder: str | Path, target: Path | None = None) -> Pin:
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(render(pin), encoding="utf-8")
     tmp.replace(target)
+    if target == PIN_FILE:  # this process sees the new pin too (refit_scope re-checks the folder)
+        import sys
+
+        module = sys.modules.get("pneumonia_core.pinned_model")
+        if module is not None:  # exec the new source: a same-second, same-size .pyc could be stale
+            exec(compile(target.read_text(encoding="utf-8"), str(target), "exec"), module.__dict__)
     log.info("pinned %s: folder digest %s, %d files, self-test P %.6f -> %s", folder,
              pin.folder_digest[:12], len(pin.files), pin.self_test_probability, target)
     return pin

@@ -25,7 +25,7 @@ from pneumonia_core.decision import OperatingPoint, at_or_above, sigmoid
 __all__ = [
     "REPORT_KEYS", "THRESHOLD_RULE", "average_precision", "bootstrap_auc_interval",
     "choose_threshold", "clopper_pearson", "classification_summary", "compute_metrics",
-    "confusion", "expected_calibration_error", "fit_temperature", "pearson", "pr_curve",
+    "confusion", "expected_calibration_error", "fit_logistic", "fit_temperature", "log_loss", "pearson", "pr_curve",
     "reliability_bins", "roc_auc", "roc_curve", "sensitivity_specificity", "sigmoid",
 ]
 
@@ -214,6 +214,51 @@ def fit_temperature(labels: Any, logits: Any, lo: float = 0.05, hi: float = 20.0
             d = a + g * (b - a)
             fd = _nll(y, z, math.exp(d))
     return float(math.exp((a + b) / 2))
+
+
+def log_loss(labels: Any, probs: Any) -> float:
+    """Mean binary cross-entropy of ``probs`` (clipped to [1e-15, 1 - 1e-15])."""
+    y, p = _arrays(labels, probs)
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _logistic_nll(scale: float, offset: float, z: np.ndarray, y: np.ndarray) -> float:
+    s = scale * z + offset
+    return float(np.mean(np.logaddexp(0.0, s) - y * s))
+
+
+def fit_logistic(labels: Any, logits: Any, with_offset: bool = True) -> tuple[float, float]:
+    """Maximum-likelihood ``(scale, offset)`` of ``P = sigmoid(scale * logit + offset)``
+    (``offset`` fixed at 0 when ``with_offset`` is False: temperature scaling, T = 1/scale).
+    Damped Newton from (1, 0); never diverges (each step must lower the log loss). The one
+    logistic (Platt-style) calibration fit, used by the converter's external fit and the site
+    calibration."""
+    y_int, z = _arrays(labels, logits)
+    y = y_int.astype(np.float64)
+    a, b = 1.0, 0.0
+    f = _logistic_nll(a, b, z, y)
+    for _ in range(200):
+        p = 1.0 / (1.0 + np.exp(-(a * z + b)))
+        w = p * (1 - p)
+        g = np.array([np.mean((p - y) * z), np.mean(p - y)])
+        h = np.array([[np.mean(w * z * z), np.mean(w * z)], [np.mean(w * z), np.mean(w)]])
+        h += 1e-9 * np.eye(2)
+        step = np.linalg.solve(h, g) if with_offset else np.array([g[0] / h[0, 0], 0.0])
+        t = 1.0
+        while t > 1e-10:
+            fa, fb = a - t * step[0], b - t * step[1]
+            fn = _logistic_nll(fa, fb, z, y)
+            if fn <= f:
+                break
+            t /= 2
+        else:
+            break
+        a, b = fa, fb
+        if f - fn < 1e-13:
+            break
+        f = fn
+    return float(a), float(b)
 
 
 THRESHOLD_RULE = ("highest specificity with sensitivity >= target on the calibrated validation "

@@ -63,54 +63,6 @@ class SiteCalibrationError(SiteProfileError):
     """The site's films cannot support a calibration (guard rails); nothing is written."""
 
 
-# -- small numerics (no scipy in the app) ------------------------------------------------------
-def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
-    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-15, 1 - 1e-15)
-    y = np.asarray(labels, dtype=np.float64)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
-def _nll(scale: float, offset: float, z: np.ndarray, y: np.ndarray) -> float:
-    s = scale * z + offset
-    return float(np.mean(np.logaddexp(0.0, s) - y * s))
-
-
-def fit_calibration(logits: Sequence[float], labels: Sequence[int],
-                    with_offset: bool = True) -> tuple[float, float]:
-    """Maximum-likelihood ``(scale, offset)`` of ``sigmoid(scale * logit + offset)``
-    (``offset`` fixed at 0 when ``with_offset`` is False: temperature scaling, T = 1/scale).
-    Damped Newton from (1, 0); never diverges (each step must lower the log loss)."""
-    z = np.asarray(logits, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    a, b = 1.0, 0.0
-    f = _nll(a, b, z, y)
-    for _ in range(200):
-        p = sigmoid(a * z + b)
-        w = p * (1 - p)
-        g = np.array([np.mean((p - y) * z), np.mean(p - y)])
-        h = np.array([[np.mean(w * z * z), np.mean(w * z)], [np.mean(w * z), np.mean(w)]])
-        h += 1e-9 * np.eye(2)
-        if with_offset:
-            step = np.linalg.solve(h, g)
-        else:
-            step = np.array([g[0] / h[0, 0], 0.0])
-        t = 1.0
-        while t > 1e-10:
-            fa, fb = a - t * step[0], b - t * step[1]
-            fn = _nll(fa, fb, z, y)
-            if fn <= f:
-                break
-            t /= 2
-        else:
-            break
-        a, b = fa, fb
-        if f - fn < 1e-13:
-            f = fn
-            break
-        f = fn
-    return float(a), float(b)
-
-
 def choose_threshold(probs: Sequence[float], labels: Sequence[int],
                      target_sensitivity: float) -> float:
     """The model's own threshold rule (:func:`pneumonia_core.metrics.choose_threshold`)."""
@@ -140,7 +92,7 @@ def evaluate(labels: Sequence[int], probs: Sequence[float], threshold: float) ->
     y = np.asarray(labels).astype(np.int64)
     p = np.asarray(probs, dtype=np.float64)
     out = metrics.classification_summary(y, p, threshold, ece_bins=(ECE_BINS,))
-    out["log_loss"] = log_loss(y, p)
+    out["log_loss"] = metrics.log_loss(y, p)
     return out
 
 
@@ -173,7 +125,7 @@ def _fit_method(z: np.ndarray, y: np.ndarray, method: str) -> tuple[float, float
     """(scale, offset): temperature scaling is the model's own fit (offset 0)."""
     if method == "temperature":
         return 1.0 / metrics.fit_temperature(y, z), 0.0
-    return fit_calibration(z, y, with_offset=True)
+    return metrics.fit_logistic(y, z, with_offset=True)
 
 
 def check_films(labels: Sequence[int], label_names: Sequence[str] = ("NORMAL", "PNEUMONIA"),
@@ -229,7 +181,7 @@ def fit_site(logits: Sequence[float], labels: Sequence[int], model_point: Operat
             a, b = _fit_method(z[tr], y[tr], method)
             pp[~tr] = sigmoid(a * z[~tr] + b)
         a, b = _fit_method(z, y, method)
-        candidates[method] = {"scale": a, "offset": b, "cv_log_loss": log_loss(y, pp)}
+        candidates[method] = {"scale": a, "offset": b, "cv_log_loss": metrics.log_loss(y, pp)}
         cv_probs[method] = pp
     method = min(candidates, key=lambda m: candidates[m]["cv_log_loss"])
     scale, offset = candidates[method]["scale"], candidates[method]["offset"]

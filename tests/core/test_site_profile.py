@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pneumonia_core import site_plots
+from pneumonia_core import metrics, site_plots
 from pneumonia_core import site_profile as sp
 from pneumonia_core.decision import OperatingPoint
 
@@ -35,16 +35,16 @@ def test_fit_recovers_a_known_calibration() -> None:
     rng = np.random.default_rng(1)
     z = rng.normal(0, 3, 20000)
     y = (rng.random(z.size) < sp.sigmoid(0.6 * z - 1.5)).astype(int)
-    a, b = sp.fit_calibration(z, y, with_offset=True)
+    a, b = metrics.fit_logistic(y, z, with_offset=True)
     assert a == pytest.approx(0.6, abs=0.03) and b == pytest.approx(-1.5, abs=0.06)
-    t, zero = sp.fit_calibration(z, y, with_offset=False)
+    t, zero = metrics.fit_logistic(y, z, with_offset=False)
     assert zero == 0.0 and 0 < t < 1
 
 
 def test_fit_does_not_diverge_on_separable_films() -> None:
     z = np.r_[np.linspace(-5, -1, 60), np.linspace(1, 5, 60)]
     y = np.r_[np.zeros(60, int), np.ones(60, int)]
-    a, b = sp.fit_calibration(z, y)
+    a, b = metrics.fit_logistic(y, z)
     assert np.isfinite(a) and np.isfinite(b) and a > 0
 
 

@@ -220,3 +220,31 @@ def test_a_file_swapped_after_hashing_is_not_run_under_the_verdict(
     monkeypatch.setattr(model, "verify_folder", verify_then_swap)
     with pytest.raises(ModelError, match=f"{swapped} in the model folder changed while"):
         ModelBundle.load(copy)
+
+
+def test_writing_the_pin_updates_this_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    """A refit that re-pins and then loads the folder in the same process (scripts/
+    refit_scope.py) sees the new pin, not the one imported at start."""
+    import sys
+    import types
+
+    import converter.pin as cp
+    from pneumonia_core.integrity import build_pin
+
+    target = tmp_path / "pinned_model.py"
+    target.write_text(cp.PIN_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    module = types.ModuleType("pneumonia_core.pinned_model")
+    exec(compile(target.read_text(encoding="utf-8"), str(target), "exec"), module.__dict__)
+    monkeypatch.setattr(cp, "PIN_FILE", target)
+    monkeypatch.setitem(sys.modules, "pneumonia_core.pinned_model", module)
+    import pneumonia_core
+
+    monkeypatch.setattr(pneumonia_core, "pinned_model", module, raising=False)
+    copy = tmp_path / "model"
+    shutil.copytree(SHIPPED, copy)
+    (copy / "recipe.json").write_text((copy / "recipe.json").read_text() + " ")
+    before = build_pin().folder_digest
+    pin = cp.write_pin(copy, target)
+    assert pin.folder_digest != before
+    assert build_pin().folder_digest == pin.folder_digest
