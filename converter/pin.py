@@ -61,12 +61,16 @@ def write_pin(folder: str | Path, target: Path | None = None) -> Pin:
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(render(pin), encoding="utf-8")
     tmp.replace(target)
-    if target == PIN_FILE:  # this process sees the new pin too (refit_scope re-checks the folder)
-        import sys
+    # This process sees the new pin too (refit_scope re-checks the folder), but only when the
+    # file written is the loaded module's own source: a PIN_FILE pointed elsewhere (tests) must
+    # not change the pin every later check in this process uses.
+    import sys
 
-        module = sys.modules.get("pneumonia_core.pinned_model")
-        if module is not None:  # exec the new source: a same-second, same-size .pyc could be stale
-            exec(compile(target.read_text(encoding="utf-8"), str(target), "exec"), module.__dict__)
+    module = sys.modules.get("pneumonia_core.pinned_model")
+    source = getattr(module, "__file__", None)
+    if module is not None and source and Path(source).resolve() == target.resolve():
+        # exec the new source: a same-second, same-size .pyc could be stale
+        exec(compile(target.read_text(encoding="utf-8"), str(target), "exec"), module.__dict__)
     log.info("pinned %s: folder digest %s, %d files, self-test P %.6f -> %s", folder,
              pin.folder_digest[:12], len(pin.files), pin.self_test_probability, target)
     return pin

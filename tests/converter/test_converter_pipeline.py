@@ -387,7 +387,11 @@ def test_converting_into_the_apps_folder_pins_it(tiny: dict, tmp_path: Path,
     convert_run(tiny["run"], tmp_path / "elsewhere", ConvertOptions(calibration_images=20,
                                                                     measure_scope=False))
     assert not pin_file.exists()
+    from pneumonia_core import pinned_model
+
+    real_pin = pinned_model.FOLDER_DIGEST
     convert_run(tiny["run"], shipped, ConvertOptions(calibration_images=20, measure_scope=False))
+    assert pinned_model.FOLDER_DIGEST == real_pin, "a pin written elsewhere changed this process's"
     pinned = runpy.run_path(str(pin_file))
     assert pinned["FOLDER_DIGEST"] == integrity.folder_digest(shipped)
     assert pinned["MODEL_SHA256"] == json.loads((shipped / "metadata.json").read_text())["sha256"]

@@ -235,6 +235,7 @@ def test_writing_the_pin_updates_this_process(tmp_path: Path, monkeypatch: pytes
     target = tmp_path / "pinned_model.py"
     target.write_text(cp.PIN_FILE.read_text(encoding="utf-8"), encoding="utf-8")
     module = types.ModuleType("pneumonia_core.pinned_model")
+    module.__file__ = str(target)  # the module loaded from the file that write_pin rewrites
     exec(compile(target.read_text(encoding="utf-8"), str(target), "exec"), module.__dict__)
     monkeypatch.setattr(cp, "PIN_FILE", target)
     monkeypatch.setitem(sys.modules, "pneumonia_core.pinned_model", module)
