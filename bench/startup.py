@@ -120,12 +120,17 @@ def time_window_result(cmd: list[str], repeats: int, timeout: float = 60.0,
     """Seconds from spawning the app with one image on its command line to the app's log line
     saying the batch finished (``desktop.qt.batch_runner``): the window is up and shows a result.
     Works for the frozen bundle too, since it needs no code in the process. The app is then
-    terminated. Median of ``repeats`` (after one untimed warm-up)."""
+    terminated. Median of ``repeats`` (after one untimed warm-up). The intended-use notice is
+    marked as confirmed in the temporary settings (a returning user): a first start waits for
+    the reader to confirm it before classifying anything, which no timer should count."""
     times: list[float] = []
     detail = ""
     for i in range(max(1, repeats) + 1):
         home = Path(tempfile.mkdtemp(prefix="bench_home_"))
         log_file = home / "app" / "log" / "pneumonia-xray.log"
+        settings = home / "app" / "config" / "settings.json"
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text('{"first_start_acknowledged": true}\n', encoding="utf-8")
         try:
             t0 = time.perf_counter()
             proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(home, model_dir),

@@ -79,35 +79,13 @@ DEMO_TAGS = {"PatientName": "Demo^Patient", "PatientID": "DEMO-0001",
 
 def write_demo_dicom(source: Path, dest: Path) -> Path:
     """A 12-bit DX DICOM of ``source``'s pixels with made-up demographics (no real patient)."""
-    import io
-
     import numpy as np
     from PIL import Image
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from bench.dicom_films import write_dx_dicom
 
     gray = np.asarray(Image.open(source).convert("L"), dtype=np.uint16) * 16 + 40
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.BodyPartExamined = "DX", "CHEST"
-    for k, v in DEMO_TAGS.items():
-        setattr(ds, k, v)
-    ds.Rows, ds.Columns = gray.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = gray.tobytes()
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(buf.getvalue())
-    return dest
+    return write_dx_dicom(dest, gray, "MONOCHROME2", 12, **DEMO_TAGS)
 
 
 def save_small_png(qimage, path: Path) -> int:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from bench.dicom_films import dx_dicom_bytes
+
 
 def _save(im: Image.Image, fmt: str, **kw: object) -> bytes:
     buf = io.BytesIO()
@@ -75,33 +77,7 @@ def jpeg_q95_rgb_progressive(g: np.ndarray) -> bytes:
 
 def _dicom(pixels: np.ndarray, photometric: str, bits_stored: int,
            rle: bool = False) -> bytes:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
-
-    ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image, For Presentation
-    ds.SOPInstanceUID = generate_uid()
-    ds.Modality = "DX"
-    ds.BodyPartExamined = "CHEST"
-    ds.ViewPosition = "AP"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = 16 if pixels.dtype == np.uint16 else 8
-    ds.BitsStored = bits_stored
-    ds.HighBit = bits_stored - 1
-    ds.PixelRepresentation = 0
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
-    if rle:
-        ds.compress(RLELossless, np.ascontiguousarray(pixels))
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    return dx_dicom_bytes(pixels, photometric, bits_stored, rle=rle, ViewPosition="AP")
 
 
 def dicom_12bit(g: np.ndarray) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
+from bench.dicom_films import write_dx_dicom
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.pipeline import classify_file
 from tests.desktop.qt.app_helpers import new_window, save_png, wait_preview, xray_like
@@ -19,33 +19,9 @@ pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 
 
 def write_dicom(path: Path, stored: np.ndarray, photometric: str) -> Path:
-    """A minimal uncompressed 16-bit DX DICOM file."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "DX"
-    ds.BodyPartExamined = "CHEST"
-    ds.PatientName = "Test^Phantom"
-    ds.Rows, ds.Columns = stored.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.PixelData = stored.astype(np.uint16).tobytes()
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    path.write_bytes(buf.getvalue())
-    return path
+    """A minimal uncompressed 16-bit (12 stored) DX DICOM file."""
+    return write_dx_dicom(path, stored.astype(np.uint16), photometric, 12,
+                          PatientName="Test^Phantom")
 
 
 def _select(qtbot, w, path: Path) -> None:

@@ -4,13 +4,13 @@ with archive, new rows scrolled into view, counts that say what they count."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from bench.dicom_films import write_dx_dicom
 from desktop.audit import AuditLog
 from desktop.qt.table_models import DEMOGRAPHIC_HEADERS, ROW_ROLE
 from desktop.settings import Settings
@@ -21,31 +21,7 @@ pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 
 def write_dicom_study(path: Path, stored: np.ndarray, **tags: str) -> Path:
     """A 12-bit DX DICOM with patient and study tags."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "DX"
-    ds.BodyPartExamined = "CHEST"
-    for k, v in tags.items():
-        setattr(ds, k, v)
-    ds.Rows, ds.Columns = stored.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = stored.astype(np.uint16).tobytes()
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buf.getvalue())
-    return path
+    return write_dx_dicom(path, stored.astype(np.uint16), "MONOCHROME2", 12, **tags)
 
 
 def _col(model, header: str) -> int:
