@@ -91,10 +91,11 @@ class FirstStartDialog(QDialog):
 
 
 class ThresholdDialog(QDialog):
-    """Edit the decision threshold; 'Model default' clears the override."""
+    """Edit the decision threshold; the default button clears the override. ``default_source``
+    names where the default comes from (the model, or the site profile in force)."""
 
     def __init__(self, current: float, model_default: float,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, default_source: str = "model default") -> None:
         super().__init__(parent)
         self.setWindowTitle("Decision threshold")
         self.use_default = False
@@ -102,7 +103,7 @@ class ThresholdDialog(QDialog):
         lay.addWidget(QLabel(
             "Images with a probability at or above the threshold are predicted PNEUMONIA and "
             "flagged for review.\nLowering it flags more films (more sensitive, more false "
-            f"alarms). The model's validated default is {format_threshold(model_default)}."))
+            f"alarms). The default is {format_threshold(model_default)} ({default_source})."))
         form = QFormLayout()
         # In percent with one decimal, as format_threshold shows it everywhere.
         self.spin = QDoubleSpinBox()
@@ -116,7 +117,9 @@ class ThresholdDialog(QDialog):
         lay.addLayout(form)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
-        default = buttons.addButton("Model default", QDialogButtonBox.ButtonRole.ResetRole)
+        is_site = default_source.startswith("site profile")
+        default = buttons.addButton("Site profile default" if is_site else "Model default",
+                                    QDialogButtonBox.ButtonRole.ResetRole)
         default.clicked.connect(self._default)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)

@@ -137,7 +137,7 @@ def audit_dialog(w: MainWindow) -> AuditDialog:
 
 
 def threshold_dialog(w: MainWindow) -> ThresholdDialog:
-    d = ThresholdDialog(w.threshold, w.model_threshold, w)
+    d = ThresholdDialog(w.threshold, w.model_threshold, w, default_source=w.model_point.source)
 
     def done() -> None:
         if d.use_default:

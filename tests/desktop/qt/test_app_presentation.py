@@ -106,3 +106,18 @@ def test_threshold_dialog_uses_the_one_format_and_ok_without_edit_changes_nothin
     assert d.value() == 0.35237  # shown rounded, kept exact
     d.spin.setValue(20.0)
     assert d.value() == pytest.approx(0.20)
+
+
+@pytest.mark.parametrize("source, button", [("model default", "Model default"),
+                                            ("site profile, imported", "Site profile default")])
+def test_threshold_dialog_names_where_its_default_comes_from(qtbot, source, button):
+    from PySide6.QtWidgets import QLabel, QPushButton
+
+    from desktop.qt.dialogs import ThresholdDialog
+
+    d = ThresholdDialog(0.4, 0.2487, default_source=source)
+    qtbot.addWidget(d)
+    texts = [b.text() for b in d.findChildren(QPushButton)]
+    assert button in texts
+    label = " ".join(w.text() for w in d.findChildren(QLabel))
+    assert f"The default is 24.9% ({source})." in label
