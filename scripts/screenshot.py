@@ -84,7 +84,7 @@ def write_demo_dicom(source: Path, dest: Path) -> Path:
 
     from bench.dicom_films import write_dx_dicom
 
-    gray = np.asarray(Image.open(source).convert("L"), dtype=np.uint16) * 16 + 40
+    gray = np.asarray(Image.open(source).convert("L"), dtype=np.uint16) * 15 + 40  # <= 4095
     return write_dx_dicom(dest, gray, "MONOCHROME2", 12, **DEMO_TAGS)
 
 
@@ -193,7 +193,7 @@ def _shoot(args: argparse.Namespace, tmp: Path) -> int:
     if dicom is not None:
         w.show_path(dicom.path)
         _wait_shown(app, w, dicom.path)
-        w.viewer.apply_preset(2)  # lung window: W/L shown in the file's own (12-bit) units
+        # Default window: W/L shown in the file's own (12-bit) stored units.
         pump(app, 0.5)
         sizes["dicom.png"] = save_small_png(w.grab().toImage(), args.out / "dicom.png")
     # The dark reading-room theme, on the most likely positive film again.
