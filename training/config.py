@@ -41,15 +41,21 @@ class AugmentConfig:
     noise: float = 0.0  # Gaussian noise, sigma up to this fraction of 255
     resample: float = 0.0  # per batch: downscale by up to this fraction and back up
     marker_p: float = 0.0  # probability of a bright marker/letter-like box near a top corner
+    jpeg_p: float = 0.0  # probability of a JPEG round trip at a quality drawn from the range below
+    jpeg_quality_min: int = 50
+    jpeg_quality_max: int = 95
 
     @property
     def acquisition(self) -> bool:
         return any(v > 0 for v in (self.gamma, self.window, self.blur_sharpen, self.noise,
-                                   self.resample, self.marker_p))
+                                   self.resample, self.marker_p, self.jpeg_p))
 
     @property
     def shear_coefficient(self) -> float:
         return math.tan(math.radians(self.shear_degrees))
+
+
+_LATER_JPEG_KEYS = ("jpeg_p", "jpeg_quality_min", "jpeg_quality_max")
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,16 @@ class TrainConfig:
         return replace(self, **clean)
 
     def digest(self) -> str:
-        """SHA-256 of the canonical JSON of this configuration (first 16 hex digits)."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """SHA-256 of the canonical JSON of this configuration (first 16 hex digits).
+
+        Fields added after runs were recorded (the JPEG round trip) are left out while off, so
+        the digest of every earlier configuration, as written in its run's config.json, holds.
+        """
+        data = self.to_dict()
+        if self.augmentation.jpeg_p == 0:
+            for key in _LATER_JPEG_KEYS:
+                data["augmentation"].pop(key)
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -150,6 +164,18 @@ PRESETS: dict[str, TrainConfig] = {
                                    translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
                                    window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4,
                                    marker_p=0.3),
+    ),
+    # ... r5: r3 with a JPEG round trip (quality 50-95) on half of the training films, so the
+    # app's JPEG quality 75 step after a file of any JPEG quality moves the score little.
+    "wide_acquisition_std_jpeg": TrainConfig(
+        name="wide_acquisition_std_jpeg",
+        width=48,
+        label_smoothing=0.1,
+        input_norm="per_image",
+        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
+                                   translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
+                                   window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4,
+                                   marker_p=0.3, jpeg_p=0.5),
     ),
     # The seed notebook's recipe: 150x150 RGB, Conv32-Pool-Conv64-Pool-Dropout0.2-Conv64-Pool-
     # Flatten-Dense64-Dense1, Adam(1e-3), binary cross-entropy, ImageDataGenerator(rescale=1/255,

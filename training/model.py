@@ -59,7 +59,10 @@ class AcquisitionAugment(layers.Layer):
 
     Per image: a contrast curve (gamma), a moved black/white window, blur or sharpening
     (unsharp mask), Gaussian noise, and with probability ``marker_p`` a bright box or frame (a
-    laterality marker / letter stand-in) near a top corner, so a marker cannot be a shortcut.
+    laterality marker / letter stand-in) near a top corner, so a marker cannot be a shortcut,
+    and with probability ``jpeg_p`` a JPEG round trip at a quality drawn uniformly from
+    ``jpeg_quality`` (the app's inputs pass through JPEG quality 75 after files that were
+    themselves JPEG at any quality, so the exact compression artefacts must not matter).
     Per batch: downscale by up to ``resample`` and back up (nearest or area down, bilinear up),
     as films reach 224 pixels through different resampling filters. Identity at inference.
     Draws come from the layer's own seed, so runs stay deterministic.
@@ -67,10 +70,15 @@ class AcquisitionAugment(layers.Layer):
 
     def __init__(self, gamma: float = 0.0, window: float = 0.0, blur_sharpen: float = 0.0,
                  noise: float = 0.0, resample: float = 0.0, marker_p: float = 0.0,
-                 seed: int | None = None, **kwargs: Any) -> None:
+                 seed: int | None = None, jpeg_p: float = 0.0,
+                 jpeg_quality: tuple[int, int] = (50, 95), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gamma, self.window, self.blur_sharpen = float(gamma), float(window), float(blur_sharpen)
         self.noise, self.resample, self.marker_p = float(noise), float(resample), float(marker_p)
+        self.jpeg_p = float(jpeg_p)
+        self.jpeg_quality = (int(jpeg_quality[0]), int(jpeg_quality[1]))
+        if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
+            raise ValueError(f"JPEG quality range must lie in 1..100, got {jpeg_quality}")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._kernel = _gaussian_kernel(1.2, 3)
@@ -79,7 +87,8 @@ class AcquisitionAugment(layers.Layer):
         config = super().get_config()
         config.update({"gamma": self.gamma, "window": self.window,
                        "blur_sharpen": self.blur_sharpen, "noise": self.noise,
-                       "resample": self.resample, "marker_p": self.marker_p, "seed": self.seed})
+                       "resample": self.resample, "marker_p": self.marker_p, "seed": self.seed,
+                       "jpeg_p": self.jpeg_p, "jpeg_quality": list(self.jpeg_quality)})
         return config
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -125,7 +134,27 @@ class AcquisitionAugment(layers.Layer):
             x = x + sigma * keras.random.normal(tf.shape(x), seed=self.seed_generator)
         if self.marker_p > 0:
             x = self._marker(x, b, h, w)
-        return tf.clip_by_value(x, 0.0, 255.0)
+        x = tf.clip_by_value(x, 0.0, 255.0)
+        if self.jpeg_p > 0:
+            x = self._jpeg(x, b)
+        return x
+
+    def _jpeg(self, x: Any, b: Any) -> Any:
+        """Per image, with probability ``jpeg_p``: encode and decode as JPEG (one channel)."""
+        import tensorflow as tf
+
+        lo, hi = self.jpeg_quality
+        quality = tf.cast(tf.floor(self._u(tf.reshape(b, [1]), lo, hi + 1)), tf.int32)
+        quality = tf.minimum(quality, hi)
+        apply = self._u(tf.reshape(b, [1])) < self.jpeg_p
+
+        def one(args: Any) -> Any:
+            img, q, on = args
+            return tf.cond(on, lambda: tf.image.adjust_jpeg_quality(img / 255.0, q) * 255.0,
+                           lambda: img)
+
+        out = tf.map_fn(one, (x, quality, apply), fn_output_signature=tf.float32)
+        return tf.reshape(out, tf.shape(x))
 
     def _marker(self, x: Any, b: Any, h: Any, w: Any) -> Any:
         import tensorflow as tf
@@ -177,6 +206,9 @@ def build_augmentation(aug: AugmentConfig, seed: int) -> keras.Sequential:
     if aug.acquisition:
         stack.append(AcquisitionAugment(aug.gamma, aug.window, aug.blur_sharpen, aug.noise,
                                         aug.resample, aug.marker_p, seed=s + 8,
+                                        jpeg_p=aug.jpeg_p,
+                                        jpeg_quality=(aug.jpeg_quality_min,
+                                                      aug.jpeg_quality_max),
                                         name="acquisition"))
     if not stack:
         stack.append(layers.Identity(name="no_augmentation"))

@@ -186,6 +186,44 @@ def test_augmentation_is_deterministic_and_identity_at_inference() -> None:
     assert all((img >= 169.9).sum() >= 4 for img in top)
 
 
+def test_jpeg_round_trip_augmentation_applies_the_drawn_quality() -> None:
+    import keras
+
+    from training.model import AcquisitionAugment
+
+    rng = np.random.default_rng(0)
+    # smooth gradients plus texture, like a film: JPEG error grows as quality falls
+    base = np.linspace(0, 255, 64, dtype=np.float32)[None, :, None] * np.ones((64, 1, 1))
+    x = np.clip(base[None] + rng.normal(0, 20, (16, 64, 64, 1)), 0, 255).astype(np.float32)
+
+    def error(p: float, quality: tuple[int, int]) -> np.ndarray:
+        keras.utils.set_random_seed(1)
+        layer = AcquisitionAugment(jpeg_p=p, jpeg_quality=quality, seed=3)
+        out = np.asarray(layer(x, training=True))
+        assert out.shape == x.shape and out.min() >= 0 and out.max() <= 255
+        np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+        return np.abs(out - x).mean(axis=(1, 2, 3))
+
+    high, low = error(1.0, (95, 95)), error(1.0, (10, 10))
+    assert (high > 0).all() and (low > 2 * high).all()
+    half = error(0.5, (50, 95))
+    assert 0 < (half == 0).sum() < len(half)  # some films kept, some re-encoded
+    np.testing.assert_array_equal(half, error(0.5, (50, 95)))  # deterministic under a seed
+    with pytest.raises(ValueError, match="1..100"):
+        AcquisitionAugment(jpeg_p=1.0, jpeg_quality=(90, 50))
+
+
+def test_digest_of_configs_without_jpeg_is_unchanged() -> None:
+    from training.config import AugmentConfig, TrainConfig, get_preset
+
+    # recorded in the config.json of run r3 before the JPEG round trip existed
+    assert get_preset("wide_acquisition_std").with_overrides(
+        name="wide_acquisition").digest() == "e907d28a74221687"
+    on = TrainConfig(augmentation=AugmentConfig(jpeg_p=0.5))
+    assert on.digest() != TrainConfig().digest()
+    assert get_preset("wide_acquisition_std_jpeg").augmentation.acquisition
+
+
 def test_seed_baseline_is_the_seed_architecture() -> None:
     from training.config import get_preset
     from training.model import build_export_model, build_model
