@@ -177,6 +177,19 @@ PRESETS: dict[str, TrainConfig] = {
                                    window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4,
                                    marker_p=0.3, jpeg_p=0.5),
     ),
+    # ... r6: r3 on a longer schedule (20 epochs of cosine decay instead of 12).
+    "wide_acquisition_std_long": TrainConfig(
+        name="wide_acquisition_std_long",
+        width=48,
+        label_smoothing=0.1,
+        input_norm="per_image",
+        epochs=20,
+        early_stopping_patience=6,
+        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
+                                   translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
+                                   window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4,
+                                   marker_p=0.3),
+    ),
     # The seed notebook's recipe: 150x150 RGB, Conv32-Pool-Conv64-Pool-Dropout0.2-Conv64-Pool-
     # Flatten-Dense64-Dense1, Adam(1e-3), binary cross-entropy, ImageDataGenerator(rescale=1/255,
     # shear_range=0.2 [degrees], zoom_range=0.2, horizontal_flip=True), no class weights.
