@@ -11,7 +11,8 @@
 #
 # Defaults: DATA_DIR=../shared/data/chest_xray, RUN_DIR=../runs/release-<UTC time> (outside the
 # repository; one sub-folder per member plus ensemble/), MODEL_DIR=resources/model,
-# MEMBERS="wide_ls wide_acquisition wide_acquisition_std" (presets in training/config.py), EXTERNAL=DATA_DIR/test_public.
+# MEMBERS="wide_ls wide_acquisition wide_acquisition_std" (presets in training/config.py; PRESET@SEED
+# trains a preset with another seed, into the member folder PRESET_seedSEED), EXTERNAL=DATA_DIR/test_public.
 # BASELINE_RUN=<run dir of the seed_baseline config> adds the seed recipe to the model card.
 # Extra pneumonia-train options go in TRAIN_ARGS (e.g. TRAIN_ARGS="--seed 7"). A member folder
 # that already holds a finished run (report.json) is reused, so an interrupted release resumes.
@@ -23,15 +24,20 @@ RUN_DIR="${2:-../runs/release-$(date -u +%Y%m%dT%H%M%S)}"
 MODEL_DIR="${3:-resources/model}"
 MEMBERS="${MEMBERS:-wide_ls wide_acquisition wide_acquisition_std}"
 EXTERNAL="${EXTERNAL:-$DATA/test_public}"
-PY=.venv/bin
+PY="${PY:-.venv/bin}"  # where pneumonia-train and pneumonia-convert live
 
 start=$(date +%s)
 runs=()
-for preset in $MEMBERS; do
-    member="$RUN_DIR/$preset"
+for spec in $MEMBERS; do
+    # a member is PRESET or PRESET@SEED (the same recipe with another seed)
+    preset="${spec%@*}"
+    seed_args=()
+    [[ "$spec" == *@* ]] && seed_args=(--seed "${spec#*@}")
+    member="$RUN_DIR/${spec/@/_seed}"
     if [[ ! -f "$member/report.json" ]]; then
         # shellcheck disable=SC2086
-        "$PY/pneumonia-train" --data "$DATA" --out "$member" --config "$preset" ${TRAIN_ARGS:-}
+        "$PY/pneumonia-train" --data "$DATA" --out "$member" --config "$preset" \
+            "${seed_args[@]}" ${TRAIN_ARGS:-}
     fi
     runs+=("$member")
 done
