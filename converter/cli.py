@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from converter.tflite_export import DEFAULT_QUANTIZATION, QUANTIZATIONS
+
 log = logging.getLogger("pneumonia-convert")
 
 EXIT_OK, EXIT_REFUSED, EXIT_EXISTS = 0, 1, 2
@@ -27,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="finished training run folder")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="model folder to write")
-    p.add_argument("--quantization", choices=("int8", "float16", "float32"), default="int8",
-                   help="int8 (default): full-integer post-training quantization with float "
-                        "input/output; float16 weights; or float32")
+    p.add_argument("--quantization", choices=QUANTIZATIONS, default=DEFAULT_QUANTIZATION,
+                   help=f"{DEFAULT_QUANTIZATION} (default; the shipped model's, see "
+                        "training/EXPERIMENTS.md), int8 (full-integer post-training quantization "
+                        "with float input/output and float final pools) or float16 weights")
     p.add_argument("--calibration-images", type=int, default=300, metavar="N",
                    help="training images that calibrate the int8 ranges (default 300)")
     p.add_argument("--scope-images", type=int, default=1000, metavar="N",

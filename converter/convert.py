@@ -29,7 +29,7 @@ from converter import external as external_set
 from converter import model_card, validation
 from converter.reliability_plot import plot_reliability
 from converter.run_source import RunSource, load_run_source
-from converter.tflite_export import OUTPUT_NAMES, QUANTIZATIONS, convert
+from converter.tflite_export import DEFAULT_QUANTIZATION, OUTPUT_NAMES, QUANTIZATIONS, convert
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import RESIZE_METHOD
 from pneumonia_core.metadata import MODEL_FILE, InputSpec, ModelMetadata, sha256_bytes
@@ -64,7 +64,7 @@ class ConversionRefused(RuntimeError):
 
 @dataclass
 class ConvertOptions:
-    quantization: str = "int8"
+    quantization: str = DEFAULT_QUANTIZATION
     calibration_images: int = 300
     scope_images: int = 1000  # training images for the out-of-scope statistics
     force: bool = False

@@ -26,6 +26,11 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("int8", "float16", "float32")
+#: What ``pneumonia-convert`` (and so the release) writes unless told otherwise. float32: on the
+#: width-48 members int8 was only 1.3x faster per image on one thread, yet a JPEG q95
+#: re-encoding of a film moved the int8 logit 3.5x as far as the float one (0.15 vs 0.043 on the
+#: 16 official val films; training/EXPERIMENTS.md "int8 or float32").
+DEFAULT_QUANTIZATION = "float32"
 OUTPUT_NAMES = ("logit", "cam", "embedding")
 FLOAT_OPS = ("MEAN",)  # ops int8 conversion leaves in float (see the module docstring)
 INPUT_NAME = "image"

@@ -2,7 +2,7 @@
 # The release recipe in one command (issue 12; training/EXPERIMENTS.md says why): train each
 # configuration in MEMBERS on the real data (seeds fixed, so the weights are reproducible on
 # CPU), combine them into one ensemble model when there is more than one (pneumonia-train
-# ensemble: the logit and heatmap are the members' means), then convert it to int8 into the
+# ensemble: the logit and heatmap are the members' means), then convert it to TFLite into the
 # app's model folder with the external set EXTERNAL (test_public) scored through the app's path,
 # the shipped calibration (logistic) and threshold (sensitivity >= 0.985) fitted on it, and the
 # card saying so. No weights are ever trained on EXTERNAL.
@@ -13,6 +13,8 @@
 # repository; one sub-folder per member plus ensemble/), MODEL_DIR=resources/model,
 # MEMBERS="wide_ls wide_acquisition wide_acquisition_std" (presets in training/config.py; PRESET@SEED
 # trains a preset with another seed, into the member folder PRESET_seedSEED), EXTERNAL=DATA_DIR/test_public.
+# QUANTIZATION=int8|float16|float32 overrides pneumonia-convert's default (float32, the shipped
+# model's precision; converter/tflite_export.py says why).
 # BASELINE_RUN=<run dir of the seed_baseline config> adds the seed recipe to the model card.
 # Extra pneumonia-train options go in TRAIN_ARGS (e.g. TRAIN_ARGS="--seed 7"). A member folder
 # that already holds a finished run (report.json) is reused, so an interrupted release resumes.
@@ -49,6 +51,9 @@ fi
 trained=$(date +%s)
 convert_args=("$final" --out "$MODEL_DIR" --force --rethreshold --experiments training/EXPERIMENTS.md
               --external "$EXTERNAL" --fit-on-external --selected-on-external)
+if [[ -n "${QUANTIZATION:-}" ]]; then
+    convert_args+=(--quantization "$QUANTIZATION")
+fi
 if [[ -n "${BASELINE_RUN:-}" ]]; then
     convert_args+=(--baseline "$BASELINE_RUN")
 fi

@@ -22,7 +22,7 @@ exit 0
 """
 
 
-def _release(tmp_path: Path, members: str) -> list[str]:
+def _release(tmp_path: Path, members: str, **env_extra: str) -> list[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     log = tmp_path / "calls.log"
@@ -30,7 +30,8 @@ def _release(tmp_path: Path, members: str) -> list[str]:
         exe = bin_dir / name
         exe.write_text(FAKE.format(log=log))
         exe.chmod(0o755)
-    env = {**os.environ, "PY": str(bin_dir), "MEMBERS": members, "EXTERNAL": "EXT"}
+    env = {**os.environ, "PY": str(bin_dir), "MEMBERS": members, "EXTERNAL": "EXT",
+           **env_extra}
     subprocess.run(["bash", str(ROOT / "scripts" / "train_release.sh"), "DATA",
                     str(tmp_path / "runs"), str(tmp_path / "model")],
                    check=True, env=env, cwd=ROOT, capture_output=True, text=True)
@@ -50,10 +51,12 @@ def test_members_with_seeds_ensemble_and_resume(tmp_path: Path) -> None:
                         f"{runs}/wide_ls_seed7")
     assert calls[3].startswith(f"pneumonia-convert {runs}/ensemble --out {tmp_path}/model")
     assert "--external EXT --fit-on-external" in calls[3] and len(calls) == 4
+    assert "--quantization" not in calls[3]  # the converter's default is the shipped precision
     assert (runs / "release_time.json").is_file()
     # a second release over the same folder reuses every finished member and the ensemble
     assert _release(tmp_path, "wide_ls wide_ls@7") == [calls[3]]
     # one member: no ensemble, the member itself is converted
-    one = _release(tmp_path, "default@3")
+    one = _release(tmp_path, "default@3", QUANTIZATION="int8")
     assert one[0].endswith("--config default --seed 3")
     assert one[1].startswith(f"pneumonia-convert {runs}/default_seed3 ")
+    assert one[1].endswith("--quantization int8")
