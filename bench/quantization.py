@@ -6,7 +6,8 @@ is int8, an int8 conversion otherwise (int8 calibrated on training-split images 
 ``pneumonia-convert`` draws them). The result is written as a model folder beside a copy of the
 shipped metadata (same calibration and threshold), so :mod:`bench.accuracy` can score it through
 the app's own :class:`pneumonia_core.model.ModelBundle`. Both ``.tflite`` files are timed here,
-one after the other on the same inputs, on one thread; their sizes are recorded too.
+one after the other on the same inputs, on one thread; the other one's size is recorded too
+(the shipped one's is :mod:`bench.sizes`').
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ def build_other_model_dir(model_dir: Path, export_model: Any, quantization: str,
 def bench_quantization(model_dir: Path, float_model: Any, run_dir: Path | None,
                        corpus_images: list[Path], inputs: list[np.ndarray], runs: int,
                        calibration_images: int, out_dir: Path) -> dict[str, Any]:
-    """Sizes and 1-thread latency of the shipped ``.tflite`` and of the same network in the
-    other precision; the other model folder is left in ``out_dir`` for the accuracy check."""
+    """1-thread latency of the shipped ``.tflite`` and of the same network in the other
+    precision, and the other one's file size; the other model folder is left in ``out_dir``
+    for the accuracy check."""
     from bench.inference import bench_tflite
     from bench.sizes import mb
     from pneumonia_core.metadata import ModelMetadata
@@ -95,7 +97,7 @@ def bench_quantization(model_dir: Path, float_model: Any, run_dir: Path | None,
             run_dir, corpus_images, calibration_images, meta.input.size)
     build_other_model_dir(model_dir, build_export_model(float_model), other, images, out_dir)
     out["other_how"] = f"converter.tflite_export.convert(export model, {other!r})"
-    out[f"{shipped}_tflite_mb"] = mb((model_dir / meta.file).stat().st_size)
+    # the shipped file's size is the sizes section's shipped_tflite_mb (one place)
     out[f"{other}_tflite_mb"] = mb((out_dir / "model.tflite").stat().st_size)
     for name, path in ((shipped, model_dir / meta.file), (other, out_dir / "model.tflite")):
         out.update(bench_tflite(path, inputs, runs, threads=(1,), name=name))

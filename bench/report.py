@@ -98,7 +98,6 @@ def upgrade_legacy(res: dict[str, Any]) -> dict[str, Any]:
     sizes = dict(res.get("sizes", {}))
     if "int8_tflite_mb" in sizes:
         res["quantization"] = {"shipped": "int8", "other": "float32",
-                               "int8_tflite_mb": sizes["int8_tflite_mb"],
                                "float32_tflite_mb": sizes.pop("float32_tflite_mb", None),
                                "other_how": sizes.pop("float32_how", None)}
         sizes["shipped_tflite_mb"] = sizes.pop("int8_tflite_mb")
@@ -159,8 +158,16 @@ def ratio_rows(res: dict[str, Any]) -> list[Row]:
             "network, 1 thread (float32 ms / int8 ms per image)" + _tradeoff_note(qt),
             _div(_get(qt, "tflite_float32_1t", "median_ms"), _get(qt, "tflite_int8_1t", "median_ms"))),
         Row("size_float32_over_int8", "float32 .tflite / int8 .tflite (file size)"
-            + _tradeoff_note(qt), _div(qt.get("float32_tflite_mb"), qt.get("int8_tflite_mb"))),
+            + _tradeoff_note(qt), _div(_tflite_mb(res, "float32"), _tflite_mb(res, "int8"))),
     ]
+
+
+def _tflite_mb(res: dict[str, Any], precision: str) -> float | None:
+    """The ``.tflite`` size in that precision: the shipped file's (sizes section) or the
+    other precision's conversion (quantization section)."""
+    if precision == shipped_quantization(res):
+        return _get(res, "sizes", "shipped_tflite_mb")
+    return _get(res, "quantization", f"{precision}_tflite_mb")
 
 
 def _tradeoff_note(qt: dict[str, Any]) -> str:
