@@ -46,14 +46,16 @@ class Settings:
     memory_files: int = 5000
     memory_gui: bool = True
     accuracy_limit: int | None = None
+    #: representative images for an int8 conversion of the shipped network (as the converter)
+    calibration_images: int = 300
     sections: tuple[str, ...] = ("inference", "throughput", "startup", "memory", "sizes",
-                                 "accuracy", "projection")
+                                 "quantization", "accuracy", "projection")
 
     @classmethod
     def quick(cls) -> Settings:
         return cls(tflite_runs=50, compiled_runs=20, predict_runs=10, throughput_files=48,
                    throughput_repeats=1, naive_files=8, startup_repeats=1, memory_files=200,
-                   memory_gui=False, accuracy_limit=64)
+                   memory_gui=False, accuracy_limit=64, calibration_images=32)
 
 
 def _step(name: str, t0: float) -> None:
@@ -73,6 +75,7 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
     res: dict[str, Any] = {"machine": machine.describe(ROOT)}
     res["settings"] = {**asdict(settings), "model": f"{meta.name} {meta.version} "
                        f"({meta.quantization}, sha256 {meta.sha256[:12]})",
+                       "quantization": meta.quantization,
                        "model_dir": str(model_dir), "run_dir": str(run_dir) if run_dir else None}
     errors: dict[str, str] = {}
     want = set(settings.sections)
@@ -81,7 +84,7 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
 
     float_model = None
     float_kind = ""
-    if want & {"inference", "throughput", "sizes", "projection"}:
+    if want & {"inference", "throughput", "quantization", "projection"}:
         _step("loading the float Keras baseline (TensorFlow)", t0)
         from bench.keras_models import load_float_model
 
@@ -164,18 +167,35 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
     def sizes() -> dict[str, Any]:
         from bench.sizes import bench_sizes
 
-        return bench_sizes(model_dir, float_model, run_dir, bundle_dir)
+        return bench_sizes(model_dir, run_dir, bundle_dir)
+
+    from bench.quantization import OTHER_MODEL_DIR
+
+    other_dir = work / OTHER_MODEL_DIR
+
+    def quantization() -> dict[str, Any]:
+        from bench.quantization import bench_quantization, other_quantization
+
+        if float_kind not in ("run-dir", "training.model"):
+            return {"shipped": meta.quantization, "other": other_quantization(meta.quantization),
+                    "status": "not measured: no float Keras model of the shipped network "
+                    "that the converter can export"}
+        return bench_quantization(model_dir, float_model, run_dir, sources,
+                                  corpus.model_inputs(sources[:16], size), settings.tflite_runs,
+                                  settings.calibration_images, other_dir)
 
     def accuracy() -> dict[str, Any]:
         from bench.accuracy import bench_accuracy
 
-        return bench_accuracy(run_dir, model_dir, settings.accuracy_limit)
+        return bench_accuracy(run_dir, model_dir, settings.accuracy_limit,
+                              other_dir if other_dir.is_dir() else None)
 
     guarded("inference", inference)
     guarded("throughput", throughput)
     guarded("startup", startup)
     guarded("memory", memory)
     guarded("sizes", sizes)
+    guarded("quantization", quantization)
     guarded("accuracy", accuracy)
 
     def projection() -> dict[str, Any]:
@@ -189,10 +209,11 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
         from bench.projection import build_projection_model_dir
         from bench.throughput import bench_throughput
 
-        pdir, pmodel = build_projection_model_dir(model_dir, sources[:16], work / "projection")
+        pdir, pmodel = build_projection_model_dir(model_dir, sources[:16], work / "projection",
+                                                  meta.quantization)
         inputs = corpus.model_inputs(sources[:16], size)
         out: dict[str, Any] = {"status": "ok", "model": "training default architecture, random "
-                               "weights, int8 by converter.tflite_export.convert"}
+                               f"weights, {meta.quantization} by converter.tflite_export.convert"}
         inf = bench_tflite(pdir / "model.tflite", inputs, settings.tflite_runs)
         inf.update(bench_keras(pmodel, size, inputs, settings.predict_runs, settings.compiled_runs))
         out["inference"] = inf
@@ -235,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small workloads (< about a minute)")
     p.add_argument("--run-dir", type=Path, default=None,
-                   help="training run folder: its model.keras is the float baseline and its "
-                   "split.json's val list the accuracy check")
+                   help="training run folder: its model.keras is the float baseline, its "
+                   "split.json's val list the accuracy check and its train list the int8 "
+                   "calibration images")
     p.add_argument("--model-dir", type=Path, default=ROOT / "resources" / "model",
                    help="shipped model folder (default: %(default)s)")
     p.add_argument("--bundle-dir", type=Path, default=ROOT / "dist" / "pneumonia-xray",

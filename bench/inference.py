@@ -1,4 +1,5 @@
-"""Per-image inference: shipped int8 ``.tflite`` on LiteRT vs the float Keras model.
+"""Per-image inference: the shipped ``.tflite`` (whatever its quantization) on LiteRT vs the
+float Keras model.
 
 All variants get the same preprocessed images (batch of one, float32 raw pixels) and are
 timed per call; the result is the median of many calls.
@@ -15,15 +16,16 @@ from bench.timing import time_calls
 
 
 def bench_tflite(model_path: Path, inputs: list[np.ndarray], runs: int,
-                 threads: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
-    """Median latency of ``TFLiteRunner.run`` (the app's runtime) per thread count."""
+                 threads: tuple[int, ...] = (1, 2), name: str = "shipped") -> dict[str, Any]:
+    """Median latency of ``TFLiteRunner.run`` (the app's runtime) per thread count, keyed
+    ``tflite_{name}_{threads}t``."""
     from pneumonia_core.runtime import TFLiteRunner
 
     out: dict[str, Any] = {}
     for n in threads:
         runner = TFLiteRunner(model_path, num_threads=n)
         t = time_calls(lambda i, r=runner: r.run(inputs[i % len(inputs)]), runs, warmup=5)
-        out[f"tflite_int8_{n}t"] = t.to_dict()
+        out[f"tflite_{name}_{n}t"] = t.to_dict()
     return out
 
 

@@ -223,14 +223,3 @@ def compiled_call(model: Any, size: int) -> Callable[[np.ndarray], Any]:
         return out.numpy()
 
     return call
-
-
-def float32_tflite_bytes(model: Any) -> bytes:
-    """The same Keras model converted to a float32 ``.tflite`` (no quantization), for size."""
-    import contextlib
-    import io
-
-    import tensorflow as tf
-
-    with contextlib.redirect_stdout(io.StringIO()):  # keras prints the export's signature
-        return tf.lite.TFLiteConverter.from_keras_model(model).convert()

@@ -1,6 +1,6 @@
 """Projection for the training module's default architecture while the shipped model is
 still another network (the development placeholder): convert the default architecture with
-random weights to int8 by the converter's own path, write it as a model folder beside a copy
+random weights, in the shipped model's precision, by the converter's own path, write it as a model folder beside a copy
 of the shipped metadata, and run the same inference and throughput benchmarks on it.
 
 Random weights change no FLOPs, so the timings predict the real model's; accuracy is not
@@ -18,8 +18,9 @@ import numpy as np
 
 
 def build_projection_model_dir(model_dir: Path, calibration_images: list[Path],
-                               out_dir: Path) -> tuple[Path, Any]:
-    """(model folder with the default architecture as int8 .tflite, its float Keras model)."""
+                               out_dir: Path, quantization: str = "int8") -> tuple[Path, Any]:
+    """(model folder with the default architecture as a ``quantization`` .tflite, its float
+    Keras model); ``calibration_images`` calibrate an int8 conversion."""
     from bench.keras_models import quiet_tf
 
     quiet_tf()
@@ -36,7 +37,8 @@ def build_projection_model_dir(model_dir: Path, calibration_images: list[Path],
     images = [load_image(p, size).astype(np.float32)[None, :, :, None] for p in calibration_images]
     with warnings.catch_warnings():  # TF's converter warns about its own tf.lite.Interpreter
         warnings.simplefilter("ignore", UserWarning)
-        data = convert(build_export_model(model), "int8", lambda: iter(images))
+        data = convert(build_export_model(model), quantization,
+                       (lambda: iter(images)) if quantization == "int8" else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "model.tflite").write_bytes(data)
     runner = TFLiteRunner(data)
@@ -44,6 +46,7 @@ def build_projection_model_dir(model_dir: Path, calibration_images: list[Path],
     meta["name"] = f"projection-{cfg.architecture}-random-weights"
     meta["file"] = "model.tflite"
     meta["sha256"] = sha256_bytes(data)
+    meta["quantization"] = quantization
     meta["input"]["shape"] = [1, size, size, 1]
     meta["outputs"] = {k: {"name": k, "shape": [int(x) for x in v["shape"]]}
                        for k, v in runner.output_details.items()}

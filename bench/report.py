@@ -20,8 +20,12 @@ RATIO_KEYS = (
     "pipeline_vs_naive",
     "decode_limit_over_pipeline",
     "decode_limit_over_pipeline_cpu",
+    "speed_int8_over_float32_1t",
     "size_float32_over_int8",
 )
+
+#: Result keys of runs recorded while every shipped model was int8, and their neutral names.
+_LEGACY_INFERENCE = {"tflite_int8_1t": "tflite_shipped_1t", "tflite_int8_2t": "tflite_shipped_2t"}
 
 
 @dataclass
@@ -39,8 +43,8 @@ class Row:
             return "n/a"
         if self.unit == "x":
             return f"{self.value:.2f}x" if self.value < 10 else f"{self.value:.1f}x"
-        if self.unit == "s":
-            return f"{self.value:.2f} s"
+        if self.unit in ("s", "ms"):
+            return f"{self.value:.2f} {self.unit}"
         if self.unit == "AUC":
             return f"{self.value:+.4f}"
         return f"{self.value:.1f} {self.unit}".strip()
@@ -77,28 +81,68 @@ def _check(value: float | None, op: str, limit: float) -> bool | None:
     return value >= limit if op == ">=" else value <= limit
 
 
+def upgrade_legacy(res: dict[str, Any]) -> dict[str, Any]:
+    """A results dict in the current layout from one written before bench/ named things by
+    the shipped model's quantization (then always int8: keys ``tflite_int8_*``,
+    ``int8_tflite_mb``, accuracy side ``"int8"``), for ``--from-json``; current ones unchanged."""
+    inf = res.get("inference", {})
+    if not any(k in inf for k in _LEGACY_INFERENCE):
+        return res
+    res = dict(res)
+    res["settings"] = {"quantization": "int8", **res.get("settings", {})}
+    res["inference"] = {_LEGACY_INFERENCE.get(k, k): v for k, v in inf.items()}
+    proj = res.get("projection", {})
+    if isinstance(proj.get("inference"), dict):
+        res["projection"] = {**proj, "inference": {_LEGACY_INFERENCE.get(k, k): v
+                                                   for k, v in proj["inference"].items()}}
+    sizes = dict(res.get("sizes", {}))
+    if "int8_tflite_mb" in sizes:
+        res["quantization"] = {"shipped": "int8", "other": "float32",
+                               "float32_tflite_mb": sizes.pop("float32_tflite_mb", None),
+                               "other_how": sizes.pop("float32_how", None)}
+        sizes["shipped_tflite_mb"] = sizes.pop("int8_tflite_mb")
+        res["sizes"] = sizes
+    acc = res.get("accuracy", {})
+    if acc.get("status") == "ok" and "int8" in acc:
+        acc = {k: v for k, v in acc.items() if k not in (
+            "int8", "auc_drop", "logit_mean_abs_diff", "decision_agreement")}
+        old = res["accuracy"]
+        acc["shipped"] = {"quantization": "int8", **old["int8"], "auc_drop": old.get("auc_drop"),
+                          "logit_mean_abs_diff": old.get("logit_mean_abs_diff"),
+                          "decision_agreement": old.get("decision_agreement")}
+        res["accuracy"] = acc
+    return res
+
+
+def shipped_quantization(res: dict[str, Any]) -> str:
+    """The shipped model's quantization as recorded by the run (``"?"`` when unknown)."""
+    return str(res.get("settings", {}).get("quantization") or "?")
+
+
 def ratio_rows(res: dict[str, Any]) -> list[Row]:
+    res = upgrade_legacy(res)
+    q = shipped_quantization(res)
     inf = res.get("inference", {})
     tp = res.get("throughput", {})
     w = tp.get("workers", 2)
     pred = _get(inf, "keras_predict", "median_ms")
-    t1 = _get(inf, "tflite_int8_1t", "median_ms")
-    t2 = _get(inf, "tflite_int8_2t", "median_ms")
+    t1 = _get(inf, "tflite_shipped_1t", "median_ms")
+    t2 = _get(inf, "tflite_shipped_2t", "median_ms")
     tff = _get(inf, "keras_tf_function", "median_ms")
     app = _get(tp, f"app_{w}t", "images_per_s") or _get(tp, "app_1t", "images_per_s")
     dec = _get(tp, f"decode_only_{w}t", "images_per_s") or _get(tp, "decode_only_1t", "images_per_s")
     naive = _get(tp, "naive_keras", "images_per_s")
-    sizes = res.get("sizes", {})
+    qt = res.get("quantization", {})
     r1 = _div(pred, t1)
     r2 = _div(pred, t2)
     dl = _div(dec, app)
     return [
-        Row("inference_vs_predict_1t", "int8 LiteRT, 1 thread vs Keras `model.predict` (per image)",
-            r1, goal=">= 20x", met=_check(r1, ">=", 20)),
-        Row("inference_vs_predict_2t", "int8 LiteRT, 2 threads vs Keras `model.predict` (per image)",
-            r2, goal=">= 20x", met=_check(r2, ">=", 20)),
-        Row("inference_vs_tf_function", "int8 LiteRT, 1 thread vs compiled `tf.function` (per image)",
-            _div(tff, t1)),
+        Row("inference_vs_predict_1t", f"shipped model ({q}) LiteRT, 1 thread vs Keras "
+            "`model.predict` (per image)", r1, goal=">= 20x", met=_check(r1, ">=", 20)),
+        Row("inference_vs_predict_2t", f"shipped model ({q}) LiteRT, 2 threads vs Keras "
+            "`model.predict` (per image)", r2, goal=">= 20x", met=_check(r2, ">=", 20)),
+        Row("inference_vs_tf_function", f"shipped model ({q}) LiteRT, 1 thread vs compiled "
+            "`tf.function` (per image)", _div(tff, t1)),
         Row("pipeline_vs_naive", f"app pipeline ({w} threads) vs naive pipeline (images/s)",
             _div(app, naive)),
         Row("decode_limit_over_pipeline",
@@ -110,12 +154,32 @@ def ratio_rows(res: dict[str, Any]) -> list[Row]:
             goal="<= 1.5x",
             met=_check(_div(_get(tp, "app_1t", "cpu_ms_per_image"),
                             _get(tp, "decode_only_1t", "cpu_ms_per_image")), "<=", 1.5)),
-        Row("size_float32_over_int8", "float32 .tflite / int8 .tflite (file size)",
-            _div(sizes.get("float32_tflite_mb"), sizes.get("int8_tflite_mb"))),
+        Row("speed_int8_over_float32_1t", "int8 .tflite speed-up over float32 .tflite, same "
+            "network, 1 thread (float32 ms / int8 ms per image)" + _tradeoff_note(qt),
+            _div(_get(qt, "tflite_float32_1t", "median_ms"), _get(qt, "tflite_int8_1t", "median_ms"))),
+        Row("size_float32_over_int8", "float32 .tflite / int8 .tflite (file size)"
+            + _tradeoff_note(qt), _div(_tflite_mb(res, "float32"), _tflite_mb(res, "int8"))),
     ]
 
 
+def _tflite_mb(res: dict[str, Any], precision: str) -> float | None:
+    """The ``.tflite`` size in that precision: the shipped file's (sizes section) or the
+    other precision's conversion (quantization section)."""
+    if precision == shipped_quantization(res):
+        return _get(res, "sizes", "shipped_tflite_mb")
+    return _get(res, "quantization", f"{precision}_tflite_mb")
+
+
+def _tradeoff_note(qt: dict[str, Any]) -> str:
+    """Which of the two precisions is shipped, for the trade-off rows' labels."""
+    if qt.get("shipped") and qt.get("other"):
+        return f"; {qt['shipped']} shipped, {qt['other']} converted in this run"
+    return ""
+
+
 def goal_rows(res: dict[str, Any]) -> list[Row]:
+    res = upgrade_legacy(res)
+    q = shipped_quantization(res)
     tp = res.get("throughput", {})
     w = tp.get("workers", 2)
     st = res.get("startup", {})
@@ -140,7 +204,12 @@ def goal_rows(res: dict[str, Any]) -> list[Row]:
     cpu_ms = _get(tp, "app_1t", "cpu_ms_per_image")
     est = (f"CPU-bound estimate on {w} idle cores: {w * 1e3 / cpu_ms:.0f} images/s "
            f"({cpu_ms:.2f} CPU-ms/image, 1-thread pass)") if cpu_ms else ""
+    t1 = _get(res, "inference", "tflite_shipped_1t", "median_ms")
     rows = [
+        Row("inference_budget", f"budget: shipped model ({q}) inference per image, 1 thread",
+            t1, "ms", "<= 5 ms", _check(t1, "<=", 5.0)),
+        Row("classify_budget", f"budget: `classify` full-resolution images/s on {w} cores "
+            f"(app pipeline, {w} threads)", app, "images/s", ">= 150", _check(app, ">=", 150)),
         Row("throughput", f"batch pipeline throughput, {w} threads, full-resolution JPEGs", app,
             "images/s", ">= 250", _check(app, ">=", 250), note=est),
         Row("throughput_gui", "app window throughput (open folder to last row), full-resolution "
@@ -173,16 +242,24 @@ def goal_rows(res: dict[str, Any]) -> list[Row]:
             "<= 150 MB", _check(sizes.get("bundle_mb"), "<=", 150),
             note=sizes.get("bundle_note", "")),
     ]
-    if acc.get("status") == "ok":
-        rows.append(Row("auc_drop", "ROC AUC lost by int8 quantization (validation split)",
-                        acc.get("auc_drop"), "AUC", "reported",
-                        note=f"{acc['decision_agreement']:.2%} of {acc['images']} decisions "
-                        f"identical; sensitivity {acc['float']['sensitivity']:.4f} -> "
-                        f"{acc['int8']['sensitivity']:.4f}, specificity "
-                        f"{acc['float']['specificity']:.4f} -> {acc['int8']['specificity']:.4f}"))
-    else:
-        rows.append(Row("auc_drop", "ROC AUC lost by int8 quantization (validation split)", None,
-                        "AUC", "reported", note=str(acc.get("status", "not run"))))
+    other = _get(res, "quantization", "other") or "other precision"
+    for key, side, label in (
+            ("auc_drop", "shipped", f"ROC AUC lost by the shipped model ({q}) vs float Keras "
+             "(validation split)"),
+            ("auc_drop_other", "other", f"ROC AUC lost by the same network as {other} (not "
+             "shipped, converted in this run) vs float Keras (validation split)")):
+        a = acc.get(side) if acc.get("status") == "ok" else None
+        if isinstance(a, dict):
+            rows.append(Row(key, label, a.get("auc_drop"), "AUC", "reported",
+                            note=f"{a['decision_agreement']:.2%} of {acc['images']} decisions "
+                            f"identical to float Keras; sensitivity "
+                            f"{acc['float']['sensitivity']:.4f} -> {a['sensitivity']:.4f}, "
+                            f"specificity {acc['float']['specificity']:.4f} -> "
+                            f"{a['specificity']:.4f}"))
+        else:
+            rows.append(Row(key, label, None, "AUC", "reported",
+                            note=str(acc.get("status", "not run")) if acc.get("status") != "ok"
+                            else "the other precision was not converted (quantization section)"))
     return rows
 
 
@@ -192,11 +269,13 @@ def projection_rows(res: dict[str, Any]) -> list[Row]:
     proj = res.get("projection", {})
     if proj.get("status") != "ok":
         return []
-    sub = {"inference": proj.get("inference", {}), "throughput": proj.get("throughput", {})}
+    sub = {"inference": proj.get("inference", {}), "throughput": proj.get("throughput", {}),
+           "settings": {"quantization": shipped_quantization(res)}}
     keep = {"inference_vs_predict_1t", "inference_vs_predict_2t", "inference_vs_tf_function",
             "decode_limit_over_pipeline", "decode_limit_over_pipeline_cpu"}
     rows = [r for r in ratio_rows(sub) if r.key in keep]
-    return rows + [r for r in goal_rows(sub) if r.key == "throughput"]
+    return rows + [r for r in goal_rows(sub) if r.key in ("inference_budget", "classify_budget",
+                                                          "throughput")]
 
 
 def _fmt(v: Any) -> str:
@@ -208,6 +287,7 @@ def _fmt(v: Any) -> str:
 
 
 def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
+    res = upgrade_legacy(res)
     rows: list[tuple[str, str]] = []
     for k, v in res.get("inference", {}).items():
         if isinstance(v, dict) and "median_ms" in v:
@@ -243,6 +323,12 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
                          if v.get("ok") else f"n/a: {v.get('detail', '')[-160:]}"))
     for k, v in res.get("sizes", {}).items():
         rows.append((f"size {k}", _fmt(v)))
+    for k, v in res.get("quantization", {}).items():
+        if isinstance(v, dict) and "median_ms" in v:
+            rows.append((f"quantization {k}", f"{v['median_ms']:.3f} ms median "
+                         f"(p10 {v['p10_ms']:.3f}, p90 {v['p90_ms']:.3f}, {v['runs']} runs)"))
+        else:
+            rows.append((f"quantization {k}", _fmt(v)))
     proj = res.get("projection", {})
     for sect in ("inference", "throughput"):
         for k, v in proj.get(sect, {}).items():
@@ -252,15 +338,23 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
                 rows.append((f"projected throughput {k}", f"{v['images_per_s']:.1f} images/s"))
     acc = res.get("accuracy", {})
     if acc.get("status") == "ok":
-        for side in ("float", "int8"):
-            a = acc[side]
-            rows.append((f"accuracy {side}", f"AUC {a['roc_auc']:.4f}, sensitivity "
+        for side in ("float", "shipped", "other"):
+            a = acc.get(side)
+            if not isinstance(a, dict):
+                continue
+            name = side if side == "float" else f"{side} ({a.get('quantization', '?')})"
+            rows.append((f"accuracy {name}", f"AUC {a['roc_auc']:.4f}, sensitivity "
                          f"{a['sensitivity']:.4f}, specificity {a['specificity']:.4f} at "
                          f"threshold {a['threshold']:.4f} ({acc['images']} val images)"))
-        rows.append(("accuracy agreement", f"{acc['decision_agreement']:.4f} of decisions equal; "
-                     f"mean |logit diff| {acc['logit_mean_abs_diff']:.4f}"
-                     + ("" if acc.get("model_from_this_run") else
-                        "; WARNING: the int8 model's metadata names another training run")))
+            if side != "float":
+                rows.append((f"accuracy agreement {name}", f"{a['decision_agreement']:.4f} of "
+                             f"decisions equal to float Keras; mean |logit diff| "
+                             f"{a['logit_mean_abs_diff']:.4f}"
+                             + (f", max {a['logit_max_abs_diff']:.4f}"
+                                if a.get("logit_max_abs_diff") is not None else "")))
+        if not acc.get("model_from_this_run"):
+            rows.append(("accuracy warning", "the shipped model's metadata names another "
+                         "training run"))
     else:
         rows.append(("accuracy", str(acc.get("status", "not run"))))
     return rows

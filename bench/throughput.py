@@ -3,7 +3,7 @@
 Variants, all over the same files:
 
 - ``app_1t``: the app's code path, :func:`pneumonia_core.pipeline.classify_file` per file
-  (read once, SHA-256, draft decode, resize, scope checks, LiteRT int8, calibrated decision).
+  (read once, SHA-256, draft decode, resize, scope checks, LiteRT with the shipped model, calibrated decision).
 - ``app_2t`` (workers = usable cores): the same per file through the app's parallel engine,
   :func:`pneumonia_core.pipeline.classify_many` (one model clone per thread, input order).
 - ``naive``: the seed's way: full decode (no JPEG draft), resize, Keras ``model.predict`` per image.

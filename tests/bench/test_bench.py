@@ -103,7 +103,7 @@ def test_every_benchmark_returns_sane_numbers_on_a_tiny_workload(tmp_path: Path)
     res = run_all(tiny, MODEL_DIR, None, tmp_path / "no_bundle", tmp_path / "work")
     assert res["errors"] == {}
     inf = res["inference"]
-    for key in ("tflite_int8_1t", "tflite_int8_2t", "keras_predict", "keras_tf_function"):
+    for key in ("tflite_shipped_1t", "tflite_shipped_2t", "keras_predict", "keras_tf_function"):
         t = inf[key]
         assert _positive(t["median_ms"]) and t["p10_ms"] <= t["median_ms"] <= t["p90_ms"]
     tp = res["throughput"]
@@ -115,19 +115,23 @@ def test_every_benchmark_returns_sane_numbers_on_a_tiny_workload(tmp_path: Path)
     assert tuple(ratios) == report.RATIO_KEYS
     assert all(_positive(r["value"]) for r in ratios.values())
     assert ratios["size_float32_over_int8"]["value"] > 1.5  # int8 weights are 4x smaller
+    quant = res["quantization"]  # the shipped network again, in the other precision
+    assert quant["shipped"] == res["settings"]["quantization"] != quant["other"]
+    assert quant["calibration" if quant["other"] == "int8" else "other_how"]
     assert res["startup"]["python_bare"]["ok"] and _positive(res["startup"]["python_bare"]["median_s"])
     mem = res["memory"]["headless"]
     assert mem["ok"] and mem["files"] == 12 and mem["classified_ok"] > 0
     assert mem["peak_rss_mb"] >= mem["rss_after_model_load_mb"] > 10
-    assert _positive(res["sizes"]["int8_tflite_mb"]) and res["sizes"]["bundle_mb"] is None
+    assert _positive(res["sizes"]["shipped_tflite_mb"]) and res["sizes"]["bundle_mb"] is None
     assert res["accuracy"] == {"status": "needs --run-dir"}
-    assert {g["key"] for g in res["goals"]} >= {"throughput", "peak_rss", "window_ready"}
+    assert {g["key"] for g in res["goals"]} >= {"throughput", "peak_rss", "window_ready",
+                                                "inference_budget", "classify_budget"}
     prof = res["throughput"]["profile"]
     assert _positive(prof["cpu_ms_per_image"])
     assert prof["stages_ms_per_image"]["inference (ModelBundle.predict)"] > 0
     proj = res["projection"]
     if proj.get("status") == "ok":  # the shipped model is not the training default yet
-        assert _positive(proj["inference"]["tflite_int8_1t"]["median_ms"])
+        assert _positive(proj["inference"]["tflite_shipped_1t"]["median_ms"])
         assert _positive(proj["throughput"]["app_2t"]["images_per_s"])
         assert report.projection_rows(res)
     else:
