@@ -13,6 +13,7 @@
 # repository; one sub-folder per member plus ensemble/), MODEL_DIR=resources/model,
 # MEMBERS="wide_ls wide_acquisition wide_acquisition_std" (presets in training/config.py; PRESET@SEED
 # trains a preset with another seed, into the member folder PRESET_seedSEED), EXTERNAL=DATA_DIR/test_public.
+# VERSION=X.Y.Z is the model version written into metadata.json and the card.
 # QUANTIZATION=int8|float16|float32 overrides pneumonia-convert's default (float32, the shipped
 # model's precision; converter/tflite_export.py says why).
 # BASELINE_RUN=<run dir of the seed_baseline config> adds the seed recipe to the model card.
@@ -51,6 +52,9 @@ fi
 trained=$(date +%s)
 convert_args=("$final" --out "$MODEL_DIR" --force --rethreshold --experiments training/EXPERIMENTS.md
               --external "$EXTERNAL" --fit-on-external --selected-on-external)
+if [[ -n "${VERSION:-}" ]]; then
+    convert_args+=(--model-version "$VERSION")
+fi
 if [[ -n "${QUANTIZATION:-}" ]]; then
     convert_args+=(--quantization "$QUANTIZATION")
 fi

@@ -56,7 +56,8 @@ def test_members_with_seeds_ensemble_and_resume(tmp_path: Path) -> None:
     # a second release over the same folder reuses every finished member and the ensemble
     assert _release(tmp_path, "wide_ls wide_ls@7") == [calls[3]]
     # one member: no ensemble, the member itself is converted
-    one = _release(tmp_path, "default@3", QUANTIZATION="int8")
+    one = _release(tmp_path, "default@3", QUANTIZATION="int8", VERSION="9.9.9")
     assert one[0].endswith("--config default --seed 3")
     assert one[1].startswith(f"pneumonia-convert {runs}/default_seed3 ")
-    assert one[1].endswith("--quantization int8")
+    assert one[1].endswith("--model-version 9.9.9 --quantization int8")
+    assert "--model-version" not in calls[3]
