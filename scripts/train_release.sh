@@ -12,7 +12,7 @@
 # Defaults: DATA_DIR=../shared/data/chest_xray, RUN_DIR=../runs/release-<UTC time> (outside the
 # repository; one sub-folder per member plus ensemble/), MODEL_DIR=resources/model,
 # MEMBERS="wide_ls wide_acquisition wide_acquisition_std" (presets in training/config.py; PRESET@SEED
-# trains a preset with another seed, into the member folder PRESET_seedSEED), EXTERNAL=DATA_DIR/test_public.
+# trains a preset with another initialisation seed (same split), into the member folder PRESET_seedSEED), EXTERNAL=DATA_DIR/test_public.
 # VERSION=X.Y.Z is the model version written into metadata.json and the card.
 # QUANTIZATION=int8|float16|float32 overrides pneumonia-convert's default (float32, the shipped
 # model's precision; converter/tflite_export.py says why).
@@ -32,10 +32,11 @@ PY="${PY:-.venv/bin}"  # where pneumonia-train and pneumonia-convert live
 start=$(date +%s)
 runs=()
 for spec in $MEMBERS; do
-    # a member is PRESET or PRESET@SEED (the same recipe with another seed)
+    # a member is PRESET or PRESET@SEED: the same recipe with another initialisation seed, on
+    # the same data split (an ensemble needs one held-out validation split for all members)
     preset="${spec%@*}"
     seed_args=()
-    [[ "$spec" == *@* ]] && seed_args=(--seed "${spec#*@}")
+    [[ "$spec" == *@* ]] && seed_args=(--init-seed "${spec#*@}")
     member="$RUN_DIR/${spec/@/_seed}"
     if [[ ! -f "$member/report.json" ]]; then
         # shellcheck disable=SC2086

@@ -88,7 +88,10 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="default", choices=sorted(PRESETS))
     p.add_argument("--epochs", type=int)
     p.add_argument("--limit", type=int, help="use at most N images of train/ (stratified)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="seed of everything, the data split included")
+    p.add_argument("--init-seed", type=int, metavar="SEED",
+                   help="another seed for the weights, augmentation and epoch order while the "
+                        "data split keeps the configuration's: members that can be ensembled")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set width=16 --set augmentation.zoom=0.1")
@@ -145,6 +148,8 @@ def run_training(args: argparse.Namespace) -> int:
 
     cfg = get_preset(args.config).with_overrides(epochs=args.epochs, limit=args.limit, seed=args.seed)
     cfg = apply_sets(cfg, args.set)
+    if args.init_seed is not None:
+        cfg = cfg.with_overrides(split_seed=cfg.data_seed, seed=args.init_seed)
     t0 = time.perf_counter()
     run_dir = train(cfg, Path(args.data), Path(args.out), resume=args.resume,
                     cache_dir=_cache_dir(args))

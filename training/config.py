@@ -61,7 +61,8 @@ _LATER_JPEG_KEYS = ("jpeg_p", "jpeg_quality_min", "jpeg_quality_max")
 @dataclass(frozen=True)
 class TrainConfig:
     name: str = "default"
-    seed: int = 1337
+    seed: int = 1337  # weights, augmentation, epoch order, and the data split unless split_seed
+    split_seed: int | None = None  # the train/validation split's seed (None: ``seed``)
     architecture: str = "xraynet"  # "xraynet" (CAM head) or "seed_cnn" (seed baseline)
     image_size: int = 224
     channels: int = 1  # channels the network sees; 3 replicates the grey channel in the model
@@ -99,6 +100,11 @@ class TrainConfig:
             values["augmentation"] = AugmentConfig(**values["augmentation"])
         return cls(**values)
 
+    @property
+    def data_seed(self) -> int:
+        """The seed of the train/validation split (and of ``limit``'s draw)."""
+        return self.seed if self.split_seed is None else self.split_seed
+
     def with_overrides(self, **overrides: Any) -> TrainConfig:
         """A copy with the given non-None fields replaced."""
         clean = {k: v for k, v in overrides.items() if v is not None}
@@ -107,10 +113,13 @@ class TrainConfig:
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of this configuration (first 16 hex digits).
 
-        Fields added after runs were recorded (the JPEG round trip) are left out while off, so
-        the digest of every earlier configuration, as written in its run's config.json, holds.
+        Fields added after runs were recorded (the JPEG round trip, ``split_seed``) are left
+        out while off, so the digest of every earlier configuration, as written in its run's
+        config.json, holds.
         """
         data = self.to_dict()
+        if self.split_seed is None:
+            data.pop("split_seed")
         if self.augmentation.jpeg_p == 0:
             for key in _LATER_JPEG_KEYS:
                 data["augmentation"].pop(key)

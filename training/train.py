@@ -70,11 +70,11 @@ def prepare_split(data_root: Path, cfg: TrainConfig) -> Prepared:
     hashes = [D.file_sha256(s.path) for s in samples]
     if cfg.limit is not None and cfg.limit < len(samples):
         groups = D.group_ids(samples, hashes)
-        keep = D.stratified_limit(samples, cfg.limit, cfg.seed, groups)
+        keep = D.stratified_limit(samples, cfg.limit, cfg.data_seed, groups)
         kept = {s.rel for s in keep}
         hashes = [h for s, h in zip(samples, hashes, strict=True) if s.rel in kept]
         samples = keep
-    train, val = D.grouped_split(samples, cfg.val_fraction, cfg.seed, hashes)
+    train, val = D.grouped_split(samples, cfg.val_fraction, cfg.data_seed, hashes)
     log.info("data: %d train (%d pneumonia), %d val (%d pneumonia), fingerprint %s",
              len(train), sum(s.label for s in train), len(val), sum(s.label for s in val), fp[:12])
     return Prepared(data_root, train, val, fp)
@@ -83,7 +83,7 @@ def prepare_split(data_root: Path, cfg: TrainConfig) -> Prepared:
 def write_split(path: Path, prep: Prepared, cfg: TrainConfig) -> None:
     R.write_json(path, {
         "data_root": str(prep.data_root),
-        "seed": cfg.seed,
+        "seed": cfg.data_seed,
         "val_fraction": cfg.val_fraction,
         "limit": cfg.limit,
         "train": [{"path": s.rel, "label": s.label} for s in prep.train],

@@ -46,7 +46,7 @@ def test_members_with_seeds_ensemble_and_resume(tmp_path: Path) -> None:
     calls = _release(tmp_path, "wide_ls wide_ls@7")
     assert calls[0] == (f"pneumonia-train --data DATA --out {runs}/wide_ls --config wide_ls")
     assert calls[1] == (f"pneumonia-train --data DATA --out {runs}/wide_ls_seed7 "
-                        "--config wide_ls --seed 7")
+                        "--config wide_ls --init-seed 7")
     assert calls[2] == (f"pneumonia-train ensemble --out {runs}/ensemble {runs}/wide_ls "
                         f"{runs}/wide_ls_seed7")
     assert calls[3].startswith(f"pneumonia-convert {runs}/ensemble --out {tmp_path}/model")
@@ -57,7 +57,7 @@ def test_members_with_seeds_ensemble_and_resume(tmp_path: Path) -> None:
     assert _release(tmp_path, "wide_ls wide_ls@7") == [calls[3]]
     # one member: no ensemble, the member itself is converted
     one = _release(tmp_path, "default@3", QUANTIZATION="int8", VERSION="9.9.9")
-    assert one[0].endswith("--config default --seed 3")
+    assert one[0].endswith("--config default --init-seed 3")
     assert one[1].startswith(f"pneumonia-convert {runs}/default_seed3 ")
     assert one[1].endswith("--model-version 9.9.9 --quantization int8")
     assert "--model-version" not in calls[3]

@@ -300,3 +300,14 @@ def test_ensemble_logit_and_cam_are_the_members_means(tiny_run: Path, small_data
     third = tmp_path / "run_seed"
     assert main(tiny_train_args(small_data_root, third, tmp_path / "cache", epochs=1, seed=4)) == 0
     assert main(["ensemble", "--out", str(tmp_path / "bad"), str(tiny_run), str(third)]) == 2
+    # ... while --init-seed changes the weights and keeps the split: an ensemble member
+    fourth = tmp_path / "run_init"
+    assert main(tiny_train_args(small_data_root, fourth, tmp_path / "cache", "--init-seed", "4",
+                                epochs=1)) == 0
+    assert (json.loads((fourth / "split.json").read_text())
+            == json.loads((tiny_run / "split.json").read_text()))
+    cfg = json.loads((fourth / "config.json").read_text())["config"]
+    assert (cfg["seed"], cfg["split_seed"]) == (4, 3)
+    assert not np.allclose(_weights(fourth / "model.keras")[0], _weights(tiny_run / "model.keras")[0])
+    assert main(["ensemble", "--out", str(tmp_path / "ens2"), str(tiny_run), str(fourth),
+                 "--no-cache"]) == 0
