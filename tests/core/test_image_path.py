@@ -114,15 +114,9 @@ def test_lossless_encodings_same_decision_and_probability(encoded: list[dict],
 
 
 def test_jpeg_q95_reencodings_same_decision_and_probability_within_0_05(
-        encoded: list[dict], bundle: ModelBundle, request: pytest.FixtureRequest) -> None:
-    if REAL:
-        # Measured (docs/image-path.md): with the shipped int8 model, re-encoding 3 of the 16
-        # val films as JPEG q95 moves P by more than 0.05 (up to 0.17; one borderline normal
-        # crosses the threshold) on EVERY candidate path, today's included: a property of the
-        # model, not of the loader. Strict: a more robust model makes this fail, so the marker
-        # is then removed.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="shipped model not robust to "
-                                              "JPEG q95 re-encoding (docs/image-path.md)"))
+        encoded: list[dict], bundle: ModelBundle) -> None:
+    # int8 models failed this (up to 0.17 with 1.0.0, 0.058 with 1.1.0); the float32 1.2.0
+    # passes it (docs/image-path.md)
     assert _differences(encoded, bundle, lossy=True) == []
 
 
