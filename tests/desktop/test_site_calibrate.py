@@ -22,16 +22,30 @@ pytestmark = pytest.mark.usefixtures("home")
 
 
 def generated_films(root: Path, n: int = 60) -> Path:
-    """A labelled tree of generated films. They carry no real disease signal; the shipped
-    model happens to score the generated 'pneumonia' patch LOWER, so that variant goes into
-    NORMAL/: the model then ranks the classes better than chance, which is all the checks of
-    bookkeeping (profile vs recomputation) need. Real films are used when present."""
-    for label, patch in (("NORMAL", True), ("PNEUMONIA", False)):
-        d = root / label
-        d.mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            arr = synthetic_xray(7000 + 100 * patch + i, pneumonia=patch)
-            Image.fromarray(arr).save(d / f"{label.lower()}_{i:03d}.jpeg", quality=90)
+    """A labelled tree of ``n`` NORMAL and ``n`` PNEUMONIA generated films. They carry no real
+    disease signal, so they are labelled by the shipped model's own logit plus noise (a fixed
+    seed, 0.3 times the logits' spread): the model then ranks the classes clearly but not
+    perfectly, whatever model is shipped, which is all the bookkeeping checks (profile vs
+    recomputation) need. Real films are used when present."""
+    from pneumonia_core.imageio import load_image
+    from pneumonia_core.model import ModelBundle
+
+    bundle = ModelBundle.load(MODEL_DIR)
+    pool = root / "pool"
+    pool.mkdir(parents=True)
+    paths, logits = [], []
+    for i in range(2 * n):
+        paths.append(pool / f"film_{i:03d}.jpeg")
+        Image.fromarray(synthetic_xray(7000 + i, pneumonia=i % 2 == 1)).save(paths[-1], quality=90)
+        logits.append(bundle.predict(load_image(paths[-1], bundle.input_size)).logit)
+    z = np.asarray(logits)
+    noisy = z + np.random.default_rng(0).normal(0.0, 0.3 * (z.std() + 1e-6), len(z))
+    order = np.argsort(noisy, kind="stable")
+    for label, chosen in (("NORMAL", order[:n]), ("PNEUMONIA", order[n:])):
+        (root / label).mkdir()
+        for k, i in enumerate(sorted(chosen)):
+            paths[i].rename(root / label / f"{label.lower()}_{k:03d}.jpeg")
+    pool.rmdir()
     return root
 
 
@@ -44,8 +58,18 @@ def films(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generated_films(tmp_path_factory.mktemp("site_films"))
 
 
+#: The sensitivity the test profiles are fitted for. Not the model's own target (0.985): with
+#: pneumonia-cnn 1.2.0 the 196 PNEUMONIA films of test_public cannot show 0.985 by the
+#: command's guard rail (cross-validated sensitivity 0.959, 95% interval up to 0.982), and
+#: that refusal is tested in tests/core/test_site_profile.py.
+TARGET = "0.98"
+
+
 def run(*args: str) -> tuple[int, str, str]:
+    """``pneumonia-xray calibrate ARGS``, with ``--target-sensitivity TARGET`` unless given."""
     out, err = io.StringIO(), io.StringIO()
+    if "--target-sensitivity" not in args:
+        args = (*args, "--target-sensitivity", TARGET)
     code = calibrate.main([*args], stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
