@@ -127,6 +127,14 @@ class TrainConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: The acquisition augmentation of the issue-12 presets (r2 onwards, training/EXPERIMENTS.md).
+_ACQUISITION = AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
+                             translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
+                             window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4, marker_p=0.3)
+#: Width 48, label smoothing, per-image standardisation and the acquisition augmentation (r3).
+_WIDE_STD = TrainConfig(name="wide_acquisition_std", width=48, label_smoothing=0.1,
+                        input_norm="per_image", augmentation=_ACQUISITION)
+
 PRESETS: dict[str, TrainConfig] = {
     # Grayscale 224x224 CNN with a 1x1 conv CAM head + global average pooling (model contract).
     "default": TrainConfig(
@@ -154,51 +162,16 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # ... r2 with the acquisition augmentation (gamma, window, blur/sharpen, noise,
     # resampling, corner markers).
-    "wide_acquisition": TrainConfig(
-        name="wide_acquisition",
-        width=48,
-        label_smoothing=0.1,
-        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
-                                   translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
-                                   window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4,
-                                   marker_p=0.3),
-    ),
+    "wide_acquisition": replace(_WIDE_STD, name="wide_acquisition", input_norm="rescale"),
     # ... r3: r2 with each film standardised inside the model (input_norm=per_image).
-    "wide_acquisition_std": TrainConfig(
-        name="wide_acquisition_std",
-        width=48,
-        label_smoothing=0.1,
-        input_norm="per_image",
-        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
-                                   translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
-                                   window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4,
-                                   marker_p=0.3),
-    ),
+    "wide_acquisition_std": _WIDE_STD,
     # ... r5: r3 with a JPEG round trip (quality 50-95) on half of the training films, so the
-    # app's JPEG quality 75 step after a file of any JPEG quality moves the score little.
-    "wide_acquisition_std_jpeg": TrainConfig(
-        name="wide_acquisition_std_jpeg",
-        width=48,
-        label_smoothing=0.1,
-        input_norm="per_image",
-        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
-                                   translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
-                                   window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4,
-                                   marker_p=0.3, jpeg_p=0.5),
-    ),
+    # app's JPEG quality 75 step after a file of any JPEG quality should move the score little.
+    "wide_acquisition_std_jpeg": replace(_WIDE_STD, name="wide_acquisition_std_jpeg",
+                                         augmentation=replace(_ACQUISITION, jpeg_p=0.5)),
     # ... r6: r3 on a longer schedule (20 epochs of cosine decay instead of 12).
-    "wide_acquisition_std_long": TrainConfig(
-        name="wide_acquisition_std_long",
-        width=48,
-        label_smoothing=0.1,
-        input_norm="per_image",
-        epochs=20,
-        early_stopping_patience=6,
-        augmentation=AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
-                                   translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
-                                   window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4,
-                                   marker_p=0.3),
-    ),
+    "wide_acquisition_std_long": replace(_WIDE_STD, name="wide_acquisition_std_long", epochs=20,
+                                         early_stopping_patience=6),
     # The seed notebook's recipe: 150x150 RGB, Conv32-Pool-Conv64-Pool-Dropout0.2-Conv64-Pool-
     # Flatten-Dense64-Dense1, Adam(1e-3), binary cross-entropy, ImageDataGenerator(rescale=1/255,
     # shear_range=0.2 [degrees], zoom_range=0.2, horizontal_flip=True), no class weights.
