@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from bench import report
@@ -121,28 +120,11 @@ def test_results_written_while_int8_was_always_shipped_still_render() -> None:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny trained run folder (the converter tests' generated task and contract model)."""
-    import keras
 
-    from tests.converter.test_converter_pipeline import (
-        SIZE,
-        _build_model,
-        _load,
-        _write_images,
-        make_run,
-    )
+    from tests.converter.test_converter_pipeline import make_run, train_tiny_model
 
     base = tmp_path_factory.mktemp("bench_tiny_run")
-    data_root = base / "data"
-    train = _write_images(data_root, "train", 30)
-    val = _write_images(data_root, "val", 12)
-    x, y = _load(data_root, train)
-    model = _build_model(SIZE)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
-    model.fit(np.repeat(x, 2, axis=0), np.repeat(y, 2, axis=0), batch_size=20, epochs=8,
-              verbose=0)
-    split = {"data_root": str(data_root), "seed": 1, "val_fraction": 0.5, "limit": None,
-             "train": train, "val": val}
+    data_root, model, split = train_tiny_model(base, n_val=12, repeats=2, epochs=8)
     return make_run(base / "run", data_root, model, split, temperature=1.5, threshold=0.5)
 
 

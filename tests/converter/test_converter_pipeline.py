@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -85,23 +86,30 @@ def make_run(run_dir: Path, data_root: Path, model, split: dict, temperature: fl
     return run_dir
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def train_tiny_model(base: Path, n_val: int, repeats: int, epochs: int) -> tuple[Path, Any, dict]:
+    """Generated train/val images under ``base/data`` and the contract model fitted on the
+    train images (each seen ``repeats`` times per epoch): (data root, model, split)."""
     import keras
 
-    base = tmp_path_factory.mktemp("tiny_run")
     data_root = base / "data"
     train = _write_images(data_root, "train", 30)
-    val = _write_images(data_root, "val", 50)
+    val = _write_images(data_root, "val", n_val)
     x, y = _load(data_root, train)
     model = _build_model(SIZE)
     model.compile(optimizer=keras.optimizers.Adam(1e-2),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True))
-    model.fit(np.repeat(x, 4, axis=0), np.repeat(y, 4, axis=0), batch_size=20, epochs=25,
-              verbose=0, shuffle=True)
+    model.fit(np.repeat(x, repeats, axis=0), np.repeat(y, repeats, axis=0), batch_size=20,
+              epochs=epochs, verbose=0, shuffle=True)
     split = {"data_root": str(data_root), "seed": 1, "val_fraction": 0.5, "limit": None,
              "train": train, "val": val}
-    xv, yv = _load(data_root, val)
+    return data_root, model, split
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    base = tmp_path_factory.mktemp("tiny_run")
+    data_root, model, split = train_tiny_model(base, n_val=50, repeats=4, epochs=25)
+    xv, yv = _load(data_root, split["val"])
     logits = np.asarray(model(xv, training=False)).ravel()
     from pneumonia_core.metrics import roc_auc
 
