@@ -116,7 +116,7 @@ def test_lossless_encodings_same_decision_and_probability(encoded: list[dict],
 def test_jpeg_q95_reencodings_same_decision_and_probability_within_0_05(
         encoded: list[dict], bundle: ModelBundle) -> None:
     # int8 models failed this (up to 0.17 with 1.0.0, 0.058 with 1.1.0); the float32 1.2.0
-    # passes it (docs/image-path.md)
+    # and 1.3.0 pass it (docs/image-path.md)
     assert _differences(encoded, bundle, lossy=True) == []
 
 

@@ -41,8 +41,8 @@ def test_screenshot_script_under_xvfb(tmp_path, full_res_images):
     assert grey.std() > 20  # an image, not an empty viewer
     assert np.abs(grey[..., 0] - grey[..., 2]).mean() < 3  # grey
     # coloured overlay: a clear share of the preview is tinted, none of it without the heatmap
-    # (how much depends on where the model looks and on the black margins in this crop: 0.20
-    # with 1.2.0, whose map is more concentrated than 1.1.0's)
+    # (how much depends on where the model looks and on the black margins in this crop; 0.20
+    # with 1.2.0, whose map was more concentrated than 1.1.0's)
     tinted = np.abs(h[mid][..., 0] - h[mid][..., 2]) > 15
     assert tinted.mean() > 0.1 and not (np.abs(grey[..., 0] - grey[..., 2]) > 15).any()
     assert "flagged" in proc.stdout
