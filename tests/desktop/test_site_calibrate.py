@@ -59,7 +59,7 @@ def films(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 #: The sensitivity the test profiles are fitted for. Not the model's own target (0.985): that
-#: sits on the command's guard rail for test_public's 196 PNEUMONIA films (refused with
+#: sits on the command's guard rail for test_public's 194 distinct PNEUMONIA films (refused with
 #: pneumonia-cnn 1.2.0, cross-validated sensitivity 0.959 with a 95% interval up to 0.982;
 #: accepted with a warning with 1.3.0, 0.969), so the tests would depend on which side a model
 #: falls. The refusal itself is tested in tests/core/test_site_profile.py.
