@@ -78,6 +78,9 @@ class TrainConfig:
     lr_schedule: str = "cosine"  # "cosine" or "constant"
     optimizer: str = "adamw"  # "adamw" or "adam"
     label_smoothing: float = 0.0
+    # mixup: each training film is blended with a random partner, pixels and label alike, with
+    # a weight drawn from Beta(alpha, alpha) per film and epoch (training.train.mixup); 0 = off
+    mixup_alpha: float = 0.0
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     class_weighting: str = "balanced"  # "balanced" or "none"
     early_stopping_patience: int = 4
@@ -113,13 +116,15 @@ class TrainConfig:
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of this configuration (first 16 hex digits).
 
-        Fields added after runs were recorded (the JPEG round trip, ``split_seed``) are left
-        out while off, so the digest of every earlier configuration, as written in its run's
-        config.json, holds.
+        Fields added after runs were recorded (the JPEG round trip, ``split_seed``, mixup) are
+        left out while off, so the digest of every earlier configuration, as written in its
+        run's config.json, holds.
         """
         data = self.to_dict()
         if self.split_seed is None:
             data.pop("split_seed")
+        if self.mixup_alpha == 0:
+            data.pop("mixup_alpha")
         if self.augmentation.jpeg_p == 0:
             for key in _LATER_JPEG_KEYS:
                 data["augmentation"].pop(key)
@@ -172,6 +177,10 @@ PRESETS: dict[str, TrainConfig] = {
     # ... r6: r3 on a longer schedule (20 epochs of cosine decay instead of 12).
     "wide_acquisition_std_long": replace(_WIDE_STD, name="wide_acquisition_std_long", epochs=20,
                                          early_stopping_patience=6),
+    # ... r14/r15: r5 with mixup (alpha 0.2) on top of the label smoothing.
+    "wide_acquisition_std_jpeg_mixup": replace(_WIDE_STD, name="wide_acquisition_std_jpeg_mixup",
+                                               mixup_alpha=0.2,
+                                               augmentation=replace(_ACQUISITION, jpeg_p=0.5)),
     # The seed notebook's recipe: 150x150 RGB, Conv32-Pool-Conv64-Pool-Dropout0.2-Conv64-Pool-
     # Flatten-Dense64-Dense1, Adam(1e-3), binary cross-entropy, ImageDataGenerator(rescale=1/255,
     # shear_range=0.2 [degrees], zoom_range=0.2, horizontal_flip=True), no class weights.

@@ -102,6 +102,31 @@ def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
     return {c: float(n / (2 * max(counts[c], 1))) for c in (0, 1)}
 
 
+def sample_weights(labels: np.ndarray, weights: dict[int, float] | None) -> np.ndarray:
+    """Per-film loss weights from :func:`class_weights` (all 1 without them)."""
+    y = np.asarray(labels).astype(int)
+    if weights is None:
+        return np.ones(len(y), dtype=np.float32)
+    return np.array([weights[0], weights[1]], dtype=np.float32)[y]
+
+
+def mixup(x: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float, rng: np.random.Generator
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blend each film with a random partner (Zhang et al. 2018, mixup): with ``lam`` drawn
+    from Beta(alpha, alpha) per film, pixels, label and loss weight all become
+    ``lam * own + (1 - lam) * partner's``. Returns float32 copies; the inputs are not changed."""
+    if alpha <= 0:
+        raise ValueError(f"mixup needs alpha > 0, got {alpha}")
+    n = len(y)
+    partner = rng.permutation(n)
+    lam = rng.beta(alpha, alpha, n).astype(np.float32)
+    lx = lam.reshape((n,) + (1,) * (x.ndim - 1))
+    xm = lx * x.astype(np.float32) + (1.0 - lx) * x[partner].astype(np.float32)
+    ym = lam * y.astype(np.float32) + (1.0 - lam) * y[partner].astype(np.float32)
+    wm = lam * w.astype(np.float32) + (1.0 - lam) * w[partner].astype(np.float32)
+    return xm, ym, wm
+
+
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
     """Learning rate for a 0-based epoch: constant, or cosine from lr to lr/50 over the epochs."""
     if cfg.lr_schedule == "constant" or cfg.epochs <= 1:
@@ -203,8 +228,17 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
         model.optimizer.learning_rate.assign(lr)
         reseed_random_layers(model, epoch)
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(y_train))
-        hist = model.fit(x_train[order], y_train[order], batch_size=cfg.batch_size, epochs=1,
-                         shuffle=False, class_weight=weights, verbose=0)
+        if cfg.mixup_alpha > 0:
+            # soft labels: the class weights travel as per-film weights, blended like the labels
+            xm, ym, wm = mixup(x_train[order], y_train[order],
+                               sample_weights(y_train[order], weights), cfg.mixup_alpha,
+                               np.random.default_rng([cfg.seed, epoch, 1]))
+            hist = model.fit(xm, ym, sample_weight=wm, batch_size=cfg.batch_size, epochs=1,
+                             shuffle=False, verbose=0)
+            del xm, ym, wm
+        else:
+            hist = model.fit(x_train[order], y_train[order], batch_size=cfg.batch_size, epochs=1,
+                             shuffle=False, class_weight=weights, verbose=0)
         logits = predict_logits(model, x_val)
         auc = roc_auc(y_val, logits)
         row = {"epoch": epoch + 1, "loss": float(hist.history["loss"][-1]),

@@ -221,7 +221,53 @@ def test_digest_of_configs_without_jpeg_is_unchanged() -> None:
         name="wide_acquisition").digest() == "e907d28a74221687"
     on = TrainConfig(augmentation=AugmentConfig(jpeg_p=0.5))
     assert on.digest() != TrainConfig().digest()
+    assert TrainConfig(mixup_alpha=0.2).digest() != TrainConfig().digest()
+    assert get_preset("wide_acquisition_std_jpeg_mixup").mixup_alpha == 0.2
     assert get_preset("wide_acquisition_std_jpeg").augmentation.acquisition
+
+
+def test_mixup_blends_films_labels_and_weights_with_one_draw_per_film() -> None:
+    from training.train import mixup, sample_weights
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (8, 5, 5, 1)).astype(np.float32)
+    y = np.array([0, 1, 1, 0, 1, 1, 1, 0], dtype=np.float32)
+    w = sample_weights(y, {0: 2.0, 1: 0.5})
+    np.testing.assert_array_equal(w, np.where(y == 1, 0.5, 2.0))
+    before = x.copy()
+    xm, ym, wm = mixup(x, y, w, 0.4, np.random.default_rng(7))
+    np.testing.assert_array_equal(x, before)  # inputs untouched
+    # the documented formula, replayed with the same draws (partner first, then lambda)
+    replay = np.random.default_rng(7)
+    partner, lam = replay.permutation(8), replay.beta(0.4, 0.4, 8).astype(np.float32)
+    np.testing.assert_allclose(ym, lam * y + (1 - lam) * y[partner], rtol=1e-6)
+    np.testing.assert_allclose(wm, lam * w + (1 - lam) * w[partner], rtol=1e-6)
+    np.testing.assert_allclose(xm, lam[:, None, None, None] * x
+                               + (1 - lam[:, None, None, None]) * x[partner], rtol=1e-5)
+    assert ((ym >= 0) & (ym <= 1)).all() and not np.isin(ym, (0, 1)).all()  # soft labels
+    again = mixup(x, y, w, 0.4, np.random.default_rng(7))
+    for a, b in zip((xm, ym, wm), again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert sample_weights(y, None).tolist() == [1.0] * 8
+    with pytest.raises(ValueError, match="alpha > 0"):
+        mixup(x, y, w, 0.0, np.random.default_rng(0))
+
+
+@pytest.mark.slow
+def test_mixup_run_trains_on_blended_films(tiny_run: Path, small_data_root: Path,
+                                           tmp_path: Path) -> None:
+    out = tmp_path / "run_mixup"
+    assert main(tiny_train_args(small_data_root, out, tmp_path / "cache",
+                                "--set", "mixup_alpha=0.4", epochs=2)) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["config"]["mixup_alpha"] == 0.4
+    assert saved["config_digest"] != json.loads((tiny_run / "config.json").read_text())["config_digest"]
+    # same seed, split and epochs as tiny_run: only the blending differs, so the weights do
+    assert not np.allclose(_weights(out / "model.keras")[0], _weights(tiny_run / "model.keras")[0])
+    from training.train import read_history
+
+    losses = [r["loss"] for r in read_history(out / "history.csv")]
+    assert len(losses) == 2 and all(np.isfinite(losses))
 
 
 def test_seed_baseline_is_the_seed_architecture() -> None:
