@@ -1,6 +1,7 @@
 """Projection for the training module's default architecture while the shipped model is
 still another network (the development placeholder): convert the default architecture with
-random weights, in the shipped model's precision, by the converter's own path, write it as a model folder beside a copy
+random weights, in the shipped model's precision, by the converter's own path
+(:func:`bench.quantization.build_model_folder`), write it as a model folder beside a copy
 of the shipped metadata, and run the same inference and throughput benchmarks on it.
 
 Random weights change no FLOPs, so the timings predict the real model's; accuracy is not
@@ -9,8 +10,6 @@ projected. Skipped once the shipped model is the default architecture.
 
 from __future__ import annotations
 
-import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,10 @@ def build_projection_model_dir(model_dir: Path, calibration_images: list[Path],
     """(model folder with the default architecture as a ``quantization`` .tflite, its float
     Keras model); ``calibration_images`` calibrate an int8 conversion."""
     from bench.keras_models import quiet_tf
+    from bench.quantization import build_model_folder
 
     quiet_tf()
-    from converter.tflite_export import convert
     from pneumonia_core.imageio import load_image
-    from pneumonia_core.metadata import METADATA_FILE, sha256_bytes
     from pneumonia_core.runtime import TFLiteRunner
     from training.config import get_preset
     from training.model import build_export_model, build_model
@@ -35,27 +33,20 @@ def build_projection_model_dir(model_dir: Path, calibration_images: list[Path],
     model = build_model(cfg)
     size = cfg.image_size
     images = [load_image(p, size).astype(np.float32)[None, :, :, None] for p in calibration_images]
-    with warnings.catch_warnings():  # TF's converter warns about its own tf.lite.Interpreter
-        warnings.simplefilter("ignore", UserWarning)
-        data = convert(build_export_model(model), quantization,
-                       (lambda: iter(images)) if quantization == "int8" else None)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "model.tflite").write_bytes(data)
-    runner = TFLiteRunner(data)
-    meta = json.loads((model_dir / METADATA_FILE).read_text())
-    meta["name"] = f"projection-{cfg.architecture}-random-weights"
-    meta["file"] = "model.tflite"
-    meta["sha256"] = sha256_bytes(data)
-    meta["quantization"] = quantization
-    meta["input"]["shape"] = [1, size, size, 1]
-    meta["outputs"] = {k: {"name": k, "shape": [int(x) for x in v["shape"]]}
-                       for k, v in runner.output_details.items()}
-    # The app refuses an incomplete scope (pneumonia_core.metadata_checks): keep the shipped
-    # image statistics (they describe images, not the model) and give the random-weight
-    # model's features a neutral standardisation with an explicit no-op limit.
-    width = int(np.prod(runner.output_details["embedding"]["shape"][1:]))
-    meta["scope"] = {**meta.get("scope", {}), "embedding_mean": [0.0] * width,
-                     "embedding_std": [1.0] * width, "max_distance": 1e9,
-                     "distance_rule": "none: random-weight projection model (benchmark only)"}
-    (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2))
+
+    def edit(meta: dict[str, Any], data: bytes) -> None:
+        runner = TFLiteRunner(data)
+        meta["name"] = f"projection-{cfg.architecture}-random-weights"
+        meta["input"]["shape"] = [1, size, size, 1]
+        meta["outputs"] = {k: {"name": k, "shape": [int(x) for x in v["shape"]]}
+                           for k, v in runner.output_details.items()}
+        # The app refuses an incomplete scope (pneumonia_core.metadata_checks): keep the shipped
+        # image statistics (they describe images, not the model) and give the random-weight
+        # model's features a neutral standardisation with an explicit no-op limit.
+        width = int(np.prod(runner.output_details["embedding"]["shape"][1:]))
+        meta["scope"] = {**meta.get("scope", {}), "embedding_mean": [0.0] * width,
+                         "embedding_std": [1.0] * width, "max_distance": 1e9,
+                         "distance_rule": "none: random-weight projection model (benchmark only)"}
+
+    build_model_folder(model_dir, build_export_model(model), quantization, images, out_dir, edit)
     return out_dir, model

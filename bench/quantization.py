@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -55,10 +56,13 @@ def representative_images(run_dir: Path | None, fallback: list[Path], n: int, si
     return [load_image(p, size).astype(np.float32)[None, :, :, None] for p in paths], how
 
 
-def build_other_model_dir(model_dir: Path, export_model: Any, quantization: str,
-                          images: list[np.ndarray], out_dir: Path) -> Path:
-    """Convert ``export_model`` to ``quantization`` and write it as a model folder holding a
-    copy of the shipped metadata (file, digest and quantization updated)."""
+def build_model_folder(model_dir: Path, export_model: Any, quantization: str,
+                       images: list[np.ndarray], out_dir: Path,
+                       edit: Callable[[dict[str, Any], bytes], None] | None = None) -> Path:
+    """Convert ``export_model`` to ``quantization`` by the converter's own function (``images``
+    calibrate an int8 conversion) and write it as a model folder holding a copy of the shipped
+    metadata (file, digest and quantization updated; ``edit(meta, tflite_bytes)`` may change
+    more before it is written)."""
     from bench.keras_models import quiet_tf
 
     quiet_tf()
@@ -73,6 +77,8 @@ def build_other_model_dir(model_dir: Path, export_model: Any, quantization: str,
     (out_dir / "model.tflite").write_bytes(data)
     meta = json.loads((model_dir / METADATA_FILE).read_text(encoding="utf-8"))
     meta.update(file="model.tflite", sha256=sha256_bytes(data), quantization=quantization)
+    if edit is not None:
+        edit(meta, data)
     (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return out_dir
 
@@ -95,7 +101,7 @@ def bench_quantization(model_dir: Path, float_model: Any, run_dir: Path | None,
     if other == "int8":
         images, out["calibration"] = representative_images(
             run_dir, corpus_images, calibration_images, meta.input.size)
-    build_other_model_dir(model_dir, build_export_model(float_model), other, images, out_dir)
+    build_model_folder(model_dir, build_export_model(float_model), other, images, out_dir)
     out["other_how"] = f"converter.tflite_export.convert(export model, {other!r})"
     # the shipped file's size is the sizes section's shipped_tflite_mb (one place)
     out[f"{other}_tflite_mb"] = mb((out_dir / "model.tflite").stat().st_size)
