@@ -4,6 +4,7 @@
     pneumonia-xray classify PATH... --csv OUT     headless batch classification
     pneumonia-xray calibrate FOLDER_OR_CSV        fit a site profile (desktop/calibrate.py)
     pneumonia-xray verify [--db FILE]             check the audit trail's hash chain
+    pneumonia-xray profile keygen|sign|verify     site-profile signatures (desktop/profile_cli.py)
     pneumonia-xray --version | --self-test
 """
 
@@ -29,7 +30,7 @@ def is_headless(args: list[str]) -> bool:
     """True when the command line asks for a headless command (``--model-dir DIR`` may come
     first); anything else, including file names, opens the window."""
     rest = _split_model_dir(args)[1]
-    return bool(rest) and (rest[0] in ("classify", "verify", "calibrate")
+    return bool(rest) and (rest[0] in ("classify", "verify", "calibrate", "profile")
                            or rest[0] in _HEADLESS)
 
 
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         from desktop import calibrate
 
         return calibrate.main(rest[1:] + lead)
+    if rest and rest[0] == "profile":
+        from desktop import profile_cli
+
+        return profile_cli.main(rest[1:])
     if is_headless(args):
         from desktop import cli
 

@@ -255,6 +255,15 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             return fail(EXIT_USAGE, f"{src} is neither a folder nor a CSV file")
     except InputError as exc:
         return fail(EXIT_USAGE, str(exc))
+    if not args.dry_run:  # the one output rule (desktop.safe_output), before any work
+        from desktop.safe_output import check_output
+
+        inputs = [src, *(p for p, _ in films.items)]
+        problem = check_output(out, "profile", inputs, label="--out") or next(
+            (pr for png in sp.plot_paths(out)
+             if (pr := check_output(png, "png", inputs, label="plot"))), None)
+        if problem:
+            return fail(EXIT_USAGE, problem)
     for item in films.ignored:
         stderr.write(f"  ignored {item['path']}: {item['reason']}\n")
     stderr.write(f"{PROG}: {len(films.items)} labelled film(s) in {src} "
@@ -295,17 +304,24 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         return EXIT_OK
     body = sp.profile_body(fit, meta.sha256, meta.name, meta.version, __version__,
                            source=str(src.name or src), excluded=excluded)
+    try:  # the bounds every reader applies (pneumonia_core.profile_bounds): never write a
+        sp.parse_profile(sp.seal(body), meta.sha256)  # profile that would be refused
+    except sp.SiteProfileError as exc:
+        return fail(EXIT_REFUSED, f"{exc}. Nothing was written.")
     rel_png, roc_png = sp.plot_paths(out)
     b, a = fit.before, fit.after
+    from pneumonia_core.provenance import atomic_write_bytes
+
     try:
-        sp.write_atomically(rel_png, site_plots.reliability_png(
-            fit.labels, fit.probs_before, fit.probs_after, b["ece_10"], a["ece_10"]), force=True)
-        sp.write_atomically(roc_png, site_plots.roc_png(
+        if out.exists() and not args.force:
+            raise FileExistsError(f"{out} exists; pass --force to replace it")
+        atomic_write_bytes(rel_png, site_plots.reliability_png(
+            fit.labels, fit.probs_before, fit.probs_after, b["ece_10"], a["ece_10"]))
+        atomic_write_bytes(roc_png, site_plots.roc_png(
             fit.labels, fit.probs_after, a["roc_auc"]["value"],
             (1 - b["specificity"]["value"], b["sensitivity"]["value"]),
-            (1 - a["specificity"]["value"], a["sensitivity"]["value"])),
-            force=True)
-        sp.write_atomically(out, sp.seal(body).encode("ascii"), force=args.force)
+            (1 - a["specificity"]["value"], a["sensitivity"]["value"])))
+        atomic_write_bytes(out, sp.seal(body).encode("ascii"))
     except FileExistsError as exc:
         return fail(EXIT_USAGE, str(exc))
     except OSError as exc:

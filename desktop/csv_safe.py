@@ -21,8 +21,8 @@ from collections.abc import Iterable
 
 from pneumonia_core.provenance import atomic_writer, remove_stale_temps, resolve_target
 
-__all__ = ["cell", "one_line", "remove_stale_temps", "resolve_target", "safe_cell",
-           "write_csv_atomic"]
+__all__ = ["cell", "one_line", "path_text", "remove_stale_temps", "resolve_target",
+           "safe_cell", "write_csv_atomic"]
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -41,6 +41,34 @@ def one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+def path_text(path: str | os.PathLike[str]) -> str:
+    """A file path as one unambiguous line of text: two different names never give the same
+    text. On POSIX (where a name may hold any byte but ``/`` and NUL) a backslash is written
+    ``\\\\``, CR and LF ``\\r`` / ``\\n``, other control characters and bytes that are
+    not UTF-8 ``\\xNN``; so a name with a carriage return (``a\\rb``) and one with a literal
+    backslash and ``r`` (``a\\\\rb``) differ. On Windows names cannot hold control characters
+    and the backslash is the separator: the path is kept as it is."""
+    if os.name == "nt":
+        return one_line(os.fsdecode(path))
+    text = os.fsencode(path).decode("utf-8", "surrogateescape")
+    out: list[str] = []
+    for ch in text:
+        o = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\n":
+            out.append("\\n")
+        elif 0xDC80 <= o <= 0xDCFF:  # a byte that is not UTF-8 (PEP 383)
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\x{o:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def safe_cell(value: object) -> object:
     """:func:`one_line` then :func:`cell`: the form of every text cell the app writes."""
     return cell(one_line(value) if isinstance(value, str) else value)
@@ -50,8 +78,14 @@ def write_csv_atomic(dest: str | os.PathLike[str], header: Iterable[str],
                      rows: Iterable[Iterable[object]], lineterminator: str = "\r\n") -> int:
     """Write ``header`` and ``rows`` (cells through :func:`safe_cell`) as UTF-8 CSV to
     ``dest`` with :func:`pneumonia_core.provenance.atomic_writer` (temporary file, fsync,
-    rename; mode kept, symbolic link followed). Returns the number of rows. On any exception
+    rename; mode kept, symbolic link followed) after :func:`desktop.safe_output.check_output`
+    (:class:`~desktop.safe_output.OutputError`, an OSError, when ``dest`` must not be
+    replaced). Returns the number of rows. On any exception
     (including KeyboardInterrupt) nothing is left behind and an existing file is untouched."""
+    from desktop.safe_output import require_output
+
+    header = list(header)
+    require_output(dest, "csv", header=",".join(header))  # the one output rule
     n = 0
     with atomic_writer(dest, newline="") as fh:
         writer = csv.writer(fh, lineterminator=lineterminator)

@@ -45,7 +45,9 @@ log = logging.getLogger(__name__)
 MACHINE_ENV = "PNEUMONIA_XRAY_SITE_PROFILE"
 SOURCE_MODEL = "model default"
 SOURCES = {"user": "imported by you", "machine": "machine-wide", "bundle": "bundled",
-           "option": "given with --site-profile"}
+           "option": "given with --site-profile",
+           # a file in the user's folder that was never imported through the app (issue 23)
+           "user_unrecorded": "placed in your config folder outside the app (not imported)"}
 
 
 def user_profile_path() -> Path:
@@ -83,6 +85,8 @@ class ActiveProfile:
     path: str = ""
     problem: str = ""  # why a profile that exists is not used ("" when none)
     turned_off: str = ""  # who turned site profiles off ("" when nobody did)
+    signature: str = ""  # how it is signed (desktop.profile_authority.check_signature)
+    overrides: str = ""  # the machine-wide profile a user's profile takes precedence over
 
     @property
     def source(self) -> str:
@@ -102,7 +106,8 @@ class ActiveProfile:
     def describe(self) -> str:
         """One line: which operating point is in force and why."""
         if self.profile is not None:
-            return f"{self.source}: {self.profile.summary()}; {self.path}"
+            extra = "".join(f"; {t}" for t in (self.signature, self.overrides) if t)
+            return f"{self.source}: {self.profile.summary()}; {self.path}{extra}"
         if self.problem:
             return f"model default (site profile REFUSED: {self.problem})"
         if self.turned_off:
@@ -113,18 +118,25 @@ class ActiveProfile:
 def resolve(model_sha256: str, turned_off: str = "") -> ActiveProfile:
     """The profile in force for the model with ``model_sha256``; ``turned_off`` (who turned
     profiles off, e.g. ``--no-site-profile``) gives the model default."""
-    for origin, path in candidates():
-        if not path.exists():
-            continue
+    from desktop import profile_authority
+
+    found = [(origin, path) for origin, path in candidates() if path.exists()]
+    for origin, path in found[:1]:
         if turned_off:
             return ActiveProfile(turned_off=turned_off, path=str(path))
+        if origin == "user":
+            origin = profile_authority.user_origin(path)
         try:
             profile = load_profile(path, model_sha256)
+            signature = profile_authority.check_signature(path)
         except SiteProfileError as exc:
             log.warning("site profile refused, using the model default: %s", exc)
             return ActiveProfile(origin="", path=str(path), problem=str(exc))
-        log.info("site profile in force (%s): %s", origin, profile.summary())
-        return ActiveProfile(profile, origin, str(path))
+        overrides = next((f"overrides the machine-wide profile {p}" for o, p in found[1:]
+                          if o == "machine"), "")
+        log.info("site profile in force (%s, %s): %s", origin, signature, profile.summary())
+        return ActiveProfile(profile, origin, str(path), signature=signature,
+                             overrides=overrides)
     return ActiveProfile()
 
 
@@ -138,6 +150,10 @@ def import_profile(source: str | os.PathLike[str], model_sha256: str) -> SitePro
     except OSError as exc:
         raise SiteProfileError(f"cannot read {source}: {exc.strerror or exc}") from None
     profile = parse_profile(raw, model_sha256, str(source))
+    from desktop import profile_authority
+    from pneumonia_core.profile_signing import signature_path
+
+    profile_authority.check_signature(source, raw)
     target = paths.config_dir() / PROFILE_FILE
     # plots first (a missing one is only a missing picture), the profile last
     for src_png, dest_png in zip(plot_paths(source), plot_paths(target), strict=True):
@@ -147,7 +163,12 @@ def import_profile(source: str | os.PathLike[str], model_sha256: str) -> SitePro
             dest_png.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("plot %s not copied: %s", src_png, exc)
+    try:  # the signature travels with the profile (none: an old one must not stay)
+        write_atomically(signature_path(target), signature_path(source).read_bytes(), force=True)
+    except FileNotFoundError:
+        signature_path(target).unlink(missing_ok=True)
     write_atomically(target, raw, force=True)
+    profile_authority.record_import(target, raw, str(source))
     return SiteProfile(profile.data, str(target))
 
 
@@ -162,7 +183,11 @@ def for_classify(model_sha256: str, no_site_profile: bool,
     from desktop.settings import Settings
 
     if explicit is not None:
-        return ActiveProfile(load_profile(explicit, model_sha256), "option", str(explicit))
+        from desktop import profile_authority
+
+        profile = load_profile(explicit, model_sha256)
+        return ActiveProfile(profile, "option", str(explicit),
+                             signature=profile_authority.check_signature(explicit))
     if no_site_profile:
         return resolve(model_sha256, "--no-site-profile")
     path = paths.config_base() / paths.SETTINGS_NAME

@@ -443,6 +443,15 @@ def parse_profile(text: str | bytes, model_sha256: str | None = None,
             f"{where} belongs to another model (sha256 {bound[:12]}), not to the model in use "
             f"(sha256 {model_sha256[:12]}); a profile is valid only for the model it was fitted "
             "with. Refit it on this model with `pneumonia-xray calibrate`.")
+    from pneumonia_core.profile_bounds import problems as implausible
+
+    try:
+        found = implausible(data, model_sha256)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SiteProfileError(f"{where} lacks a field or has a wrong type: {exc}") from None
+    if found:
+        raise SiteProfileError(f"{where} is implausible and refused: " + "; ".join(found)
+                               + " (docs/model-integrity.md, site profiles)")
     return profile
 
 
