@@ -252,6 +252,7 @@ def _verify(db: sqlite3.Connection) -> AuditCheck:
         if name not in present:
             problems.append(f"trigger {name} is missing (dropped outside the app; UPDATE/DELETE "
                             "are no longer refused)")
+    problems += _trigger_text_problems(db)
     if "hash" not in columns_of(db, "audit"):
         return AuditCheck(0, problems + ["the audit table has no hash chain"])
     prev = GENESIS
@@ -259,10 +260,13 @@ def _verify(db: sqlite3.Connection) -> AuditCheck:
     edited: list[int] = []
     broken: list[int] = []
     last_id = 0
+    gaps: list[str] = []
     cur = db.execute(f"SELECT {', '.join(COLUMNS)} FROM audit ORDER BY id")
     for r in cur:
         row = dict(zip(COLUMNS, r, strict=True))
         n += 1
+        if row["id"] != last_id + 1 and last_id:
+            gaps.append(f"{last_id + 1}..{row['id'] - 1}")
         last_id = row["id"]
         if row["prev_hash"] != prev:
             broken.append(row["id"])
@@ -275,6 +279,10 @@ def _verify(db: sqlite3.Connection) -> AuditCheck:
     if broken:
         problems.append(f"chain broken before {len(broken)} row(s) (a row was deleted, inserted "
                         "or reordered): id " + ", ".join(map(str, broken[:MAX_REPORTED])))
+    if gaps:  # SQLite never reuses nor skips an AUTOINCREMENT id within one table
+        problems.append(f"{len(gaps)} gap(s) in the event ids (rows deleted, the chain "
+                        "rewritten after them): ids " + ", ".join(gaps[:MAX_REPORTED])
+                        + " missing")
     seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name='audit'").fetchone()
     if seq is not None and int(seq[0]) > last_id:
         problems.append(f"the newest rows were deleted: ids {last_id + 1}..{int(seq[0])} "
@@ -282,14 +290,61 @@ def _verify(db: sqlite3.Connection) -> AuditCheck:
     return AuditCheck(n, problems)
 
 
-def verify_file(path: str | os.PathLike[str]) -> AuditCheck:
-    """:func:`verify` on a read-only connection of its own (any thread; read-only media too).
-    Raises sqlite3.Error when the file cannot be read."""
-    con = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+def _normal_sql(sql: str | None) -> str:
+    return " ".join((sql or "").split()).rstrip(";").lower()
+
+
+def _trigger_text_problems(db: sqlite3.Connection) -> list[str]:
+    """Triggers on the audit table whose SQL is not the app's own (a same-named no-op
+    trigger refuses nothing), and triggers the app never creates."""
+    out: list[str] = []
+    for name, sql in db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type='trigger' AND tbl_name='audit'"):
+        if name not in TRIGGERS:
+            out.append(f"unknown trigger {name} on the audit table (created outside the app)")
+        elif _normal_sql(sql) != _normal_sql(TRIGGERS[name]):
+            out.append(f"trigger {name} was REPLACED by one with other SQL (it may refuse "
+                       "nothing)")
+    return out
+
+
+def full_check(db: sqlite3.Connection, db_path: str | os.PathLike[str],
+               anchor: object = None) -> AuditCheck:
+    """:func:`verify` plus the anchor kept outside the database (:mod:`desktop.audit_anchor`;
+    ``anchor``: an exported one to check against, else the app's own for ``db_path``) and
+    the review list replayed from the trail (:mod:`desktop.review_reconcile`), in one read
+    transaction."""
+    from desktop import audit_anchor, review_reconcile
+
+    own = anchor is None
+    anchor_error = ""
+    if own:  # read BEFORE the snapshot: the anchor, written after each commit, never leads it
+        try:
+            anchor = audit_anchor.read(audit_anchor.anchor_path(db_path))
+        except ValueError as exc:
+            anchor_error = str(exc)
+    outer = db.in_transaction
+    if not outer:
+        db.execute("BEGIN")
     try:
-        return verify(con)
+        check = _verify(db)
+        check.problems += [anchor_error] if anchor_error else audit_anchor.problems(
+            db, anchor, "the anchor kept outside the database" if own else "the given anchor")
+        check.problems += review_reconcile.summary(review_reconcile.disagreements(db))
+        return check
     finally:
-        con.close()
+        if not outer:
+            db.execute("COMMIT")
+
+
+def verify_file(path: str | os.PathLike[str], anchor: object = None) -> AuditCheck:
+    """:func:`full_check` on a read-only connection of its own (any thread; read-only media
+    too, see :func:`desktop.sqlite_util.read_only_connection`). Raises sqlite3.Error when the
+    file cannot be read."""
+    from desktop.sqlite_util import read_only_connection
+
+    with read_only_connection(Path(path)) as con:
+        return full_check(con, path, anchor)
 
 
 class AuditLog:
@@ -300,6 +355,9 @@ class AuditLog:
         self._user = current_user()
         self._store = DurableDB(self.path, ensure_schema, timeout, AuditError, "the audit log")
         self._db = self._store.db
+        from desktop import audit_anchor
+
+        self._store.after_commit = lambda: audit_anchor.record(self._db, self.path)
 
     def append(self, event: AuditEvent) -> AuditEvent:
         """Append one event in its own transaction; returns it with ``id`` and ``time``."""
@@ -326,13 +384,13 @@ class AuditLog:
         return int(self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
 
     def verify(self) -> AuditCheck:
-        """See :func:`verify`."""
-        return verify(self._db)
+        """See :func:`full_check` (chain, triggers, anchor, review list)."""
+        return full_check(self._db, self.path)
 
     def export_csv(self, dest: str | os.PathLike[str]) -> int:
         """Write every event, oldest first, as UTF-8 CSV with a header; returns rows."""
         rows = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM audit ORDER BY id")
-        n = write_csv_atomic(dest, COLUMNS, rows)
+        n = write_csv_atomic(dest, COLUMNS, rows)  # the one output rule applies
         log.info("exported %d audit events to %s", n, dest)
         return n
 

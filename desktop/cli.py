@@ -9,6 +9,8 @@ Exit codes: 0 every input classified; 3 finished, but some inputs could not be c
 (error or out-of-scope rows in the CSV, missing paths, folders without images); 1 the model
 could not be loaded or verified; 2 usage error (including a ``--csv`` that would overwrite an
 input or a file that is not a CSV); 4 ``verify`` found the audit trail tampered or damaged;
+5 ``classify`` finished, but with an UNVERIFIED model folder (not the one pinned in this build:
+every CSV row says so in its ``model`` cell);
 130 interrupted by Ctrl-C, 143 terminated by SIGTERM (the CSV is not written and no temporary
 file is left).
 """
@@ -44,7 +46,10 @@ EXIT_TAMPERED = 4
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
-CSV_HEADER = ("path", "status", "probability", "prediction", "flagged", "message")
+CSV_HEADER = ("path", "status", "probability", "prediction", "flagged", "message", "model")
+EXIT_UNVERIFIED = 5
+#: The ``model`` cell of a row classified by the model pinned in this build.
+MODEL_VERIFIED = "verified"
 PROG = "pneumonia-xray"
 
 
@@ -92,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="classify files and folders into a CSV without a window",
         description="Classify image files and folders (recursively) into a CSV: "
         + ",".join(CSV_HEADER) + ". Exit status: 0 all classified, 3 some inputs could not "
-        "be classified (see their rows), 1 model unusable, 2 usage error.",
+        "be classified (see their rows), 1 model unusable, 2 usage error, 5 finished with an "
+        "UNVERIFIED model folder (every row's model cell says so). Paths: a backslash, CR, LF "
+        "and bytes that are not UTF-8 are written \\\\, \\r, \\n, \\xNN.",
     )
     cls.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     cls.add_argument("--csv", required=True, type=Path, metavar="OUT.csv",
@@ -122,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ver.add_argument("--db", type=Path, default=None, metavar="FILE",
                      help="data file to check (default: the app's own)")
+    ver.add_argument("--anchor", type=Path, default=None, metavar="ANCHOR.json",
+                     help="check against this exported anchor (IT's record) instead of the "
+                     "one the app keeps outside the database")
+    ver.add_argument("--export-anchor", type=Path, default=None, metavar="OUT.json",
+                     help="after checking, write the current head (hash and count) for IT "
+                     "to record")
+    ver.add_argument("--reanchor", action="store_true",
+                     help="accept the database as it is now as the new anchor (after IT has "
+                     "looked into a reported problem); audited")
     return parser
 
 
@@ -163,28 +179,36 @@ def unverified_text(bundle: ModelBundle) -> str:
 
 
 # -- classification --------------------------------------------------------------------------
-def csv_row(result: Result) -> list[str]:
+def model_state(bundle: ModelBundle) -> str:
+    """The ``model`` cell: ``verified``, or ``UNVERIFIED <folder digest>``."""
+    if bundle.verified:
+        return MODEL_VERIFIED
+    return f"UNVERIFIED model folder {bundle.verification.short}"
+
+
+def csv_row(result: Result, model: str = MODEL_VERIFIED) -> list[str]:
     """One CSV row: probability with 4 decimals and prediction only for classified files.
     Text cells that a spreadsheet would run as a formula get a leading apostrophe; CR and LF
-    in a file name or message are written as ``\\r`` / ``\\n`` so every row is one line."""
-    from pneumonia_core.pipeline import display_path
-
+    in a message are written as ``\\r`` / ``\\n`` so every row is one line; the path is
+    :func:`desktop.csv_safe.path_text` (unambiguous); ``model`` is :func:`model_state`."""
     ok = result.status == "ok"
     probability = f"{result.probability:.4f}" if ok and result.probability is not None else ""
     message = result.message
-    if ok and not message and result.probability is not None and result.threshold is not None:
+    if ok and result.probability is not None and result.threshold is not None:
         from pneumonia_core.formatting import format_pair
 
         relation = ">=" if result.positive else "<"
         p_text, t_text = format_pair(result.probability, result.threshold)
-        message = f"P(pneumonia) {p_text} {relation} threshold {t_text}"
+        message = f"P(pneumonia) {p_text} {relation} threshold {t_text}" + (
+            f"; {message}" if message else "")  # e.g. the frame note
     return [
-        str(csv_safe.safe_cell(display_path(result.path))),
+        str(csv_safe.cell(csv_safe.path_text(result.path))),
         result.status,
         probability,
         (result.prediction or "") if ok else "",
         "1" if result.flagged else "0",
         str(csv_safe.safe_cell(message.replace("\r", " ").replace("\n", " "))),
+        model,
     ]
 
 
@@ -240,74 +264,12 @@ def write_csv_atomically(target: Path, rows: Iterable[Sequence[str]]) -> None:
 
 
 # -- output safety ---------------------------------------------------------------------------
-#: Suffixes of files ``--csv`` may replace (besides a file whose first line is our header).
-_CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+def _output_problem(target: Path, inputs: Iterable[str] = ()) -> str | None:
+    """Why ``--csv`` cannot be written (the one rule for every output,
+    :func:`desktop.safe_output.check_output`); None when fine."""
+    from desktop.safe_output import check_output
 
-
-def _looks_like_csv(path: Path) -> bool:
-    """An empty file, or UTF-8 text without NUL bytes that is named like a CSV or starts with
-    this command's header: a file ``--csv`` may replace."""
-    import codecs
-
-    from pneumonia_core.sniff import sniff
-
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except OSError:
-        return False
-    if not head:
-        return True
-    if b"\0" in head:
-        return False
-    try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return False
-    if sniff(head) not in (None, "text file"):
-        return False
-    first = text.splitlines()[0] if text else ""
-    return path.suffix.lower() in _CSV_SUFFIXES or first.strip() == ",".join(CSV_HEADER)
-
-
-def _output_problem(target: Path) -> str | None:
-    """Why ``--csv`` cannot be written, checked before any work is done; None when fine.
-    A symbolic link is followed: its target is what gets replaced."""
-    real = csv_safe.resolve_target(target)
-    shown = f"--csv {target}" + (f" (a link to {real})" if target.is_symlink() else "")
-    if real.is_dir():
-        return f"{shown} is a folder; give a file name"
-    parent = real.parent
-    if not parent.is_dir():
-        return f"{shown}: folder {parent} does not exist"
-    if not os.access(parent, os.W_OK):
-        return f"{shown}: folder {parent} is not writable"
-    if real.exists():
-        if not real.is_file():
-            return f"{shown} is not a regular file; nothing was written"
-        if not _looks_like_csv(real):
-            return (f"{shown} exists and is not a CSV file (it would be replaced); choose "
-                    "another name. Nothing was written")
-    return None
-
-
-def _overwrites_input(target: Path, inputs: Iterable[str]) -> str | None:
-    """The input that ``--csv`` would overwrite (same file by path, symbolic link or hard
-    link), or None."""
-    real = csv_safe.resolve_target(target)
-    try:
-        st = os.stat(real)
-    except OSError:
-        return None  # does not exist yet: cannot be an input
-    key = (st.st_dev, st.st_ino)
-    for p in inputs:
-        try:
-            other = os.stat(p)
-        except OSError:
-            continue
-        if (other.st_dev, other.st_ino) == key:
-            return p
-    return None
+    return check_output(target, "csv", inputs, label="--csv", header=",".join(CSV_HEADER))
 
 
 class Terminated(BaseException):
@@ -427,10 +389,9 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     log_file = log_to_file()
     csv_safe.remove_stale_temps(args.csv)
     found = expand_inputs(args.paths)
-    clash = _overwrites_input(args.csv, [*args.paths, *found.files])
+    clash = _output_problem(args.csv, [*args.paths, *found.files])
     if clash is not None:
-        error(f"--csv {args.csv} is the input file {display_path(clash)}; it would be "
-              "overwritten. Choose another output name. Nothing was written")
+        error(clash)
         return EXIT_USAGE
     for p in found.missing:
         error(f"{display_path(p)}: no such file or folder")
@@ -467,6 +428,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     # An unverified folder was logged as a WARNING by ModelBundle.load; the summary says it again.
     files = found.files
     missing = set(found.missing)
+    state = model_state(bundle)
     progress = Progress(len(files), stderr)
     counts = {"ok": 0, "error": 0, "out_of_scope": 0, "flagged": 0}
 
@@ -480,7 +442,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
             if result.status != "ok":
                 log.info("%s: %s: %s", display_path(result.path), result.status, result.message)
             progress.update(done)
-            yield csv_row(result)
+            yield csv_row(result, state)
 
     run = {"argv": [PROG, *argv], "csv": str(args.csv), "threshold": threshold,
            "model_dir": str(args.model_dir or ""), "files": len(files),
@@ -526,6 +488,8 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
         stderr.write(f"{PROG}: {skipped}\n")
     incomplete = counts["error"] + counts["out_of_scope"] + len(found.missing) + len(found.empty)
     code = EXIT_INCOMPLETE if incomplete else EXIT_OK
+    if not bundle.verified:  # impossible to miss: exit status, CSV column, last summary line
+        code = EXIT_UNVERIFIED
     if not _audit_run(bundle, dict(run, outcome="written", counts=counts, exit=code), stderr):
         code = code or EXIT_INCOMPLETE
     return code
@@ -562,20 +526,91 @@ def run_verify(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """``verify``: check the audit trail read-only (works on read-only media too)."""
     import sqlite3
 
-    from desktop import paths
+    from desktop import audit_anchor, paths
     from desktop.audit import verify_file
 
     db = args.db if args.db is not None else paths.review_db_location()
     if not db.is_file():
+        missing = audit_anchor.missing_database_problem(db)
+        if missing:
+            stderr.write(f"{PROG}: AUDIT TRAIL TAMPERED OR DAMAGED: {missing}\n")
+            return EXIT_TAMPERED
         stderr.write(f"{PROG}: error: no data file at {db}\n")
         return EXIT_MODEL
+    anchor = None
+    if args.anchor is not None:
+        try:
+            anchor = audit_anchor.read(args.anchor)
+        except ValueError as exc:
+            stderr.write(f"{PROG}: error: {exc}\n")
+            return EXIT_USAGE
+        if anchor is None:
+            stderr.write(f"{PROG}: error: no anchor file {args.anchor}\n")
+            return EXIT_USAGE
+    if args.reanchor:
+        return _reanchor(db, stdout, stderr)
     try:
-        check = verify_file(db)
+        check = verify_file(db, anchor)
     except sqlite3.Error as exc:
         stderr.write(f"{PROG}: error: cannot read {db}: {exc}\n")
         return EXIT_MODEL
     (stdout if check.ok else stderr).write(f"{db}: {check.summary()}\n")
+    if args.export_anchor is not None:
+        code = _export_anchor(db, args.export_anchor, stdout, stderr)
+        if code:
+            return code
     return EXIT_OK if check.ok else EXIT_TAMPERED
+
+
+def _export_anchor(db: Path, dest: Path, stdout: TextIO, stderr: TextIO) -> int:
+    """Write the database's current head for IT (the one output rule applies)."""
+    import sqlite3
+
+    from desktop import audit_anchor
+    from desktop.safe_output import check_output
+    from desktop.sqlite_util import read_only_connection
+    from pneumonia_core.provenance import atomic_write_text
+
+    problem = check_output(dest, "anchor", [db], label="--export-anchor")
+    if problem:
+        stderr.write(f"{PROG}: error: {problem}\n")
+        return EXIT_USAGE
+    try:
+        with read_only_connection(db) as con:
+            now = audit_anchor.head(con, db.resolve())
+        atomic_write_text(dest, now.text())
+    except (OSError, sqlite3.Error) as exc:
+        stderr.write(f"{PROG}: error: cannot export the anchor: {exc}\n")
+        return EXIT_USAGE
+    stdout.write(f"anchor written to {dest}: {now.describe()}\n")
+    return EXIT_OK
+
+
+def _reanchor(db: Path, stdout: TextIO, stderr: TextIO) -> int:
+    """``verify --reanchor``: record the database as it is now (an audited event names the
+    anchor it replaces)."""
+    from desktop import audit_anchor
+    from desktop.audit import AuditEvent, AuditLog
+    from desktop.sqlite_util import StorageError
+
+    target = audit_anchor.anchor_path(db)
+    try:
+        old = audit_anchor.read(target)
+    except ValueError as exc:
+        old, note = None, str(exc)
+    else:
+        note = f"replaces {old.describe()}" if old else "no anchor before"
+    try:
+        target.unlink(missing_ok=True)
+        with AuditLog(db) as log:  # the event's commit records the new anchor
+            log.append(AuditEvent(action="anchor:reset", path=str(db), note=note))
+    except (OSError, StorageError) as exc:
+        stderr.write(f"{PROG}: error: cannot record a new anchor: {exc}\n")
+        return EXIT_MODEL
+    new = audit_anchor.read(target)
+    stdout.write(f"{db}: new audit anchor {new.describe() if new else '(not written)'}; "
+                 f"{note}\n")
+    return EXIT_OK if new else EXIT_MODEL
 
 
 # -- entry point -----------------------------------------------------------------------------

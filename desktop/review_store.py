@@ -180,6 +180,9 @@ class ReviewStore:
         self.path = self._store.path
         self._db = self._store.db
         self._user = current_user()
+        from desktop import audit_anchor
+
+        self._store.after_commit = lambda: audit_anchor.record(self._db, self.path)
 
     # -- writes: one transaction each ----------------------------------------------------
     _UPSERT = (

@@ -73,6 +73,8 @@ class DurableDB:
         self.path = Path(path)
         self.error = error
         self.what = what
+        #: Called after every successful :meth:`transaction` (the audit anchor, issue 23).
+        self.after_commit: Callable[[], None] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
@@ -129,6 +131,8 @@ class DurableDB:
         except sqlite3.Error as exc:
             raise self.error(f"Cannot save to {self.what} {self.path}: "
                              f"{cause_of(self.path, exc)}") from None
+        if self.after_commit is not None:
+            self.after_commit()
 
     def close(self) -> None:
         close_quietly(self.db, self.path)
@@ -158,24 +162,62 @@ def columns_of(db: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
 
 
+@contextmanager
+def read_only_connection(src: Path) -> Iterator[sqlite3.Connection]:
+    """A connection that only reads ``src``, also where SQLite cannot open it read-only in
+    place: a WAL database in a read-only folder needs its ``-shm`` file, which SQLite cannot
+    create there ("attempt to write a readonly database", "unable to open database file").
+    Then the file and its ``-wal`` are copied, byte for byte, to a private temporary folder
+    and read there (the WAL's committed transactions are replayed; the original is never
+    written). Raises sqlite3.Error when neither works."""
+    import shutil
+    import tempfile
+
+    src = Path(src)
+    try:
+        con = sqlite3.connect(src.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            con.close()
+            raise
+    except sqlite3.OperationalError as exc:
+        log.info("reading a private copy of %s (%s)", src, exc)
+        with tempfile.TemporaryDirectory(prefix="pneumonia-xray-ro-") as tmp:
+            copy = Path(tmp) / src.name
+            try:
+                shutil.copyfile(src, copy)
+                wal = src.with_name(src.name + "-wal")
+                if wal.exists():
+                    shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+            except OSError as err:
+                raise sqlite3.OperationalError(f"cannot read {src}: {err}") from None
+            con = sqlite3.connect(copy)
+            try:
+                yield con
+            finally:
+                con.close()
+        return
+    try:
+        yield con
+    finally:
+        con.close()
+
+
 def copy_database(src: Path, dest: Path) -> bool:
-    """Copy a readable database (e.g. on a read-only disk) to ``dest`` with SQLite's backup
-    API; returns False when there is nothing readable to copy."""
+    """Copy a readable database (e.g. on a read-only disk, see :func:`read_only_connection`)
+    to ``dest`` with SQLite's backup API; returns False when there is nothing readable to
+    copy."""
     if not src.exists():
         return False
     try:
-        source = sqlite3.connect(src.resolve().as_uri() + "?mode=ro", uri=True)
-    except sqlite3.Error:
-        return False
-    try:
-        target = sqlite3.connect(dest)
-        try:
-            source.backup(target)
-        finally:
-            target.close()
+        with read_only_connection(src) as source:
+            target = sqlite3.connect(dest)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
         return True
     except sqlite3.Error as exc:
         log.warning("cannot copy %s: %s", src, exc)
         return False
-    finally:
-        source.close()

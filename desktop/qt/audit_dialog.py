@@ -64,6 +64,10 @@ class AuditDialog(QDialog):
         self.model = AuditTableModel(events, self)
         lay.addWidget(QLabel(f"{total} events in {audit_db} (append-only); newest "
                              f"{len(events)} shown, newest first."))
+        self.anchor_label = QLabel(anchor_text(audit_db))
+        self.anchor_label.setObjectName("audit_anchor")
+        self.anchor_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.anchor_label)
         self.view = QTableView()
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -74,11 +78,39 @@ class AuditDialog(QDialog):
         row.addStretch(1)
         export = QPushButton("Export CSV…")
         export.clicked.connect(self._export)
+        export_anchor = QPushButton("Export anchor…")
+        export_anchor.setToolTip("The head hash and event count, for IT to record elsewhere")
+        export_anchor.clicked.connect(self._export_anchor)
+        row.addWidget(export_anchor)
         close = QPushButton("Close")
         close.clicked.connect(self.accept)
         row.addWidget(export)
         row.addWidget(close)
         lay.addLayout(row)
+
+    def export_anchor_to(self, dest: Path) -> str:
+        """Write the trail's current head for IT (``verify --export-anchor``); the message."""
+        import io
+
+        from desktop import cli
+
+        out, err = io.StringIO(), io.StringIO()
+        code = cli._export_anchor(self.audit_db, dest, out, err)
+        if code:
+            raise OSError(err.getvalue().strip())
+        return out.getvalue().strip()
+
+    def _export_anchor(self) -> None:
+        dest, _ = QFileDialog.getSaveFileName(self, "Export audit anchor", "audit-anchor.json",
+                                              "JSON files (*.json)")
+        if not dest:
+            return
+        try:
+            text = self.export_anchor_to(Path(dest))
+        except OSError as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))
+            return
+        QMessageBox.information(self, "Export", text)
 
     def export_to(self, dest: Path) -> int:
         with AuditLog(self.audit_db) as log:
@@ -95,3 +127,18 @@ class AuditDialog(QDialog):
             QMessageBox.warning(self, "Export failed", f"Could not write {dest}:\n{exc}")
             return
         QMessageBox.information(self, "Export", f"{n} audit events written to {dest}")
+
+
+def anchor_text(audit_db: Path) -> str:
+    """The anchor kept outside the database, for people (the audit window)."""
+    from desktop import audit_anchor
+
+    where = audit_anchor.anchor_path(audit_db)
+    try:
+        anchor = audit_anchor.read(where)
+    except ValueError as exc:
+        return f"Anchor: {exc}"
+    if anchor is None:
+        return f"Anchor: none recorded yet ({where})"
+    return f"Anchor kept outside the database ({where}): {anchor.describe()}; full hash " \
+           f"{anchor.head_hash}"

@@ -3,6 +3,7 @@ a whole; any other folder runs only as an unverified model (issue 16)."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import shutil
@@ -180,11 +181,19 @@ def test_classify_with_an_unverified_model_says_so_and_the_audit_records_it(
     Image.fromarray(synthetic_xray(3)).save(images / "a.png")
     code, _, err = run_cli(["classify", str(images), "--csv", str(tmp_path / "o.csv"),
                             "--model-dir", str(bad)])
-    assert code == 0
+    from desktop import cli
+
+    assert code == cli.EXIT_UNVERIFIED  # issue 23: impossible to miss in a script too
     assert err.rstrip().splitlines()[-1].startswith("model: UNVERIFIED MODEL")
+    with open(tmp_path / "o.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {r["model"] for r in rows} == {
+        f"UNVERIFIED model folder {verify_folder(bad).folder_digest[:12]}"}
     code, _, err = run_cli(["classify", str(images), "--csv", str(tmp_path / "o.csv"),
                             "--model-dir", str(SHIPPED)])
     assert code == 0 and "UNVERIFIED" not in err and err.rstrip().endswith("model: verified")
+    with open(tmp_path / "o.csv", newline="") as fh:
+        assert {r["model"] for r in csv.DictReader(fh)} == {"verified"}
 
     for folder, verified in ((bad, 0), (SHIPPED, 1)):
         bundle = ModelBundle.load(folder)
