@@ -226,7 +226,8 @@ def decode_dicom(data: bytes) -> DecodedImage:
         was_color = colorful > COLOUR_CUTOFF
         gray = (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.float64)
         out = scale_to_uint8(gray) if gray.max() > gray.min() else gray.astype(np.uint8)
-        return DecodedImage(out, "DICOM", (cols, rows), was_color, colorful, info)
+        return DecodedImage(out, "DICOM", (cols, rows), was_color, colorful, info,
+                            frames=frames)
     if arr.ndim != 2:
         raise ImageLoadError(f"Unsupported DICOM pixel layout: shape {arr.shape}")
 
@@ -253,7 +254,7 @@ def decode_dicom(data: bytes) -> DecodedImage:
     if photometric == "MONOCHROME1":
         out = 255 - out
         shown = None if shown is None else (shown[1], shown[0])
-    return DecodedImage(out, "DICOM", (cols, rows), False, 0.0, info, shown)
+    return DecodedImage(out, "DICOM", (cols, rows), False, 0.0, info, shown, frames=frames)
 
 
 def _first_window(ds) -> tuple[float, float] | None:

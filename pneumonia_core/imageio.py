@@ -101,6 +101,9 @@ class DecodedImage:
     #: The stored values (DICOM, after the modality LUT) that pixel values 0 and 255 stand
     #: for, when the mapping is linear; lets a viewer report window/level in those units.
     display_range: tuple[float, float] | None = None
+    #: Frames (pages) in the file: multi-frame DICOM, APNG, multi-page TIFF. Only the first
+    #: is decoded and judged; :func:`pneumonia_core.pipeline.frame_note` says so.
+    frames: int = 1
 
 
 def is_dicom_bytes(data: bytes) -> bool:
@@ -350,6 +353,8 @@ def _decode_pil(data: bytes) -> DecodedImage:
         width, height = im.size
         check_geometry(width, height)  # from the header, before any pixel is decoded
         orientation = _orientation(im)
+        frames = max(1, int(getattr(im, "n_frames", 1) or 1))
+        im.seek(0)
         im.load()
         if orientation != 1:
             im = ImageOps.exif_transpose(im)
@@ -372,7 +377,7 @@ def _decode_pil(data: bytes) -> DecodedImage:
         raise ImageLoadError(f"Corrupt image ({type(exc).__name__}: {exc})") from None
     if gray.ndim != 2 or gray.shape[0] < 1 or gray.shape[1] < 1:
         raise ImageLoadError(f"Unsupported pixel layout: shape {gray.shape}")
-    return DecodedImage(gray, fmt, (width, height), was_color, colorful)
+    return DecodedImage(gray, fmt, (width, height), was_color, colorful, frames=frames)
 
 
 def _orientation(im: Image.Image) -> int:

@@ -70,6 +70,8 @@ class Result:
     #: for display only: never written to logs, the audit trail or CSV results.
     dicom: dict[str, str] = field(default_factory=dict)
     positive: bool | None = None
+    #: Frames in the file; only the first is judged (see :func:`frame_note`).
+    frames: int = 1
 
     @property
     def flagged(self) -> bool:
@@ -102,27 +104,42 @@ def classify_bytes(path: str, data: bytes, bundle: ModelBundle,
         return Result(path, STATUS_ERROR, message=str(exc), file_sha256=digest,
                       seconds=time.perf_counter() - t0)
     meta = bundle.metadata
+    note = frame_note(decoded.frames)
     verdict = scope.check_decoded(decoded)
     if verdict.in_scope:
         verdict = scope.check_pixels(gray, meta.scope)
     if not verdict.in_scope:
-        return Result(path, STATUS_OUT_OF_SCOPE, message=verdict.reason, file_sha256=digest,
-                      threshold=threshold, seconds=time.perf_counter() - t0,
-                      dicom=decoded.dicom)
+        return Result(path, STATUS_OUT_OF_SCOPE, message=_joined(verdict.reason, note),
+                      file_sha256=digest, threshold=threshold, seconds=time.perf_counter() - t0,
+                      dicom=decoded.dicom, frames=decoded.frames)
     pred = bundle.predict(gray)
     verdict = scope.check_embedding(pred.embedding, meta.scope)
     if not verdict.in_scope:
-        return Result(path, STATUS_OUT_OF_SCOPE, message=verdict.reason, file_sha256=digest,
-                      logit=pred.logit, threshold=threshold, seconds=time.perf_counter() - t0,
-                      dicom=decoded.dicom)
+        return Result(path, STATUS_OUT_OF_SCOPE, message=_joined(verdict.reason, note),
+                      file_sha256=digest, logit=pred.logit, threshold=threshold,
+                      seconds=time.perf_counter() - t0, dicom=decoded.dicom,
+                      frames=decoded.frames)
     probability = point.probability(pred.logit)
     return Result(
         path, STATUS_OK, probability=probability, prediction=point.decide(probability),
-        message="", logit=pred.logit, threshold=threshold, file_sha256=digest,
+        message=note, logit=pred.logit, threshold=threshold, file_sha256=digest,
         cam=pred.cam if keep_cam else None, seconds=time.perf_counter() - t0,
         dicom=decoded.dicom,
-        positive=point.is_positive(probability),
+        positive=point.is_positive(probability), frames=decoded.frames,
     )
+
+
+def frame_note(frames: int) -> str:
+    """``frame 1 of N judged; ...`` for a file with several frames (multi-frame DICOM, APNG,
+    multi-page TIFF), else ''. Shown in the row, the CSV, the audit and the window."""
+    if frames <= 1:
+        return ""
+    return (f"frame 1 of {frames} judged; the other {frames - 1} frame(s) were not read "
+            "(open the file in a viewer to see them)")
+
+
+def _joined(first: str, second: str) -> str:
+    return f"{first}; {second}" if first and second else first or second
 
 
 def classify_file(path: str | os.PathLike[str], bundle: ModelBundle,

@@ -140,8 +140,8 @@ class ResultPanel(QWidget):
             self.probability_label.setText(
                 f"Probability of pneumonia: {format_probability(row.probability, threshold)} "
                 f"(threshold {format_threshold(threshold)})")
-            self.message_label.setText("")
-            self.message_label.setToolTip("")
+            self.message_label.setText(row.message)  # e.g. "frame 1 of 3 judged; ..."
+            self.message_label.setToolTip(row.message)
         else:
             text = ("Waiting for classification…" if row.status == "pending"
                     else finding_text(row.status, "", True))
