@@ -64,5 +64,5 @@ def summary(lines: list[str]) -> list[str]:
     if not lines:
         return []
     shown = "; ".join(lines[:MAX_REPORTED]) + ("; ..." if len(lines) > MAX_REPORTED else "")
-    return [f"{len(lines)} review entr{'y' if len(lines) == 1 else 'ies'} disagree with the "
-            f"audit trail (edited outside the app): {shown}"]
+    what = "review entry disagrees" if len(lines) == 1 else "review entries disagree"
+    return [f"{len(lines)} {what} with the audit trail (edited outside the app): {shown}"]

@@ -67,6 +67,7 @@ class AuditDialog(QDialog):
         self.anchor_label = QLabel(anchor_text(audit_db))
         self.anchor_label.setObjectName("audit_anchor")
         self.anchor_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.anchor_label.setWordWrap(True)
         lay.addWidget(self.anchor_label)
         self.view = QTableView()
         self.view.setModel(self.model)
@@ -140,5 +141,5 @@ def anchor_text(audit_db: Path) -> str:
         return f"Anchor: {exc}"
     if anchor is None:
         return f"Anchor: none recorded yet ({where})"
-    return f"Anchor kept outside the database ({where}): {anchor.describe()}; full hash " \
-           f"{anchor.head_hash}"
+    return (f"Anchor kept outside the database: {anchor.describe()}\n"
+            f"head hash {anchor.head_hash} ({where})")

@@ -219,3 +219,28 @@ def test_edited_bundled_model_folder_is_refused_as_tampered(build: dict[str, Pat
     finally:
         meta.write_bytes(original)
     assert run_bundle(build["exe"], "--self-test").returncode == 0
+
+
+def test_signed_site_profiles_work_in_the_bundle(build: dict[str, Path]) -> None:
+    """``cryptography`` is bundled: the bundle makes a key, signs a profile, and a machine that
+    trusts the key accepts the signed profile and refuses it once the signature is gone
+    (issue 23)."""
+    from tests.reliability.test_trust_profiles import genuine_text
+
+    top = build["top"] / "signing"
+    machine = top / "machine"
+    (machine / "trusted_keys").mkdir(parents=True)
+    profile = top / "site_profile.json"
+    profile.write_text(genuine_text())
+    done = run_bundle(build["exe"], "profile", "keygen", "--out", str(top / "it"))
+    assert done.returncode == 0, done.stderr
+    done = run_bundle(build["exe"], "profile", "sign", "--key", str(top / "it.key"), str(profile))
+    assert done.returncode == 0, done.stderr
+    shutil.copy(top / "it.pub", machine / "trusted_keys" / "it.pub")
+    env = {"PNEUMONIA_XRAY_MACHINE_CONFIG_DIR": str(machine), "PNEUMONIA_XRAY_HOME": str(top / "h"),
+           "PNEUMONIA_XRAY_SITE_PROFILE": str(profile)}
+    done = run_bundle(build["exe"], "--self-test", env=env)
+    assert done.returncode == 0 and "signed by trusted key" in done.stdout, done.stderr
+    (top / "site_profile.json.sig").unlink()
+    done = run_bundle(build["exe"], "--self-test", env=env)
+    assert done.returncode == 1 and "is not signed" in done.stderr

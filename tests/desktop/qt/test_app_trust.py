@@ -82,7 +82,8 @@ def test_review_list_edited_outside_the_app_is_announced_at_start(qtbot):
     con.close()
     w = new_window(qtbot)
     qtbot.waitUntil(lambda: w.audit_check is not None, timeout=20_000)
-    assert "disagree with the audit trail" in w.banner.text() and "/films/1.png" in w.banner.text()
+    assert "1 review entry disagrees with the audit trail" in w.banner.text()
+    assert "/films/1.png" in w.banner.text()
     w.close()
 
 
