@@ -12,7 +12,9 @@ copies of one file (by SHA-256). The fit and the guard rails are
 
 Exit status: 0 profile written (or ``--dry-run`` finished); 1 the model could not be loaded;
 2 usage error (bad arguments, unreadable CSV, the profile exists without ``--force``);
-4 the films cannot support a calibration (guard rail; nothing written); 130 interrupted.
+4 the films cannot support a calibration, or the fit would be refused by the plausibility bounds
+every reader applies (guard rail; nothing written); 130 interrupted. ``--out`` and the two plots
+follow the one output rule (:mod:`desktop.safe_output`).
 """
 
 from __future__ import annotations

@@ -12,6 +12,12 @@ Where a profile can come from, highest precedence first:
 3. **bundle**: ``resources/site/site_profile.json`` inside the application (build.spec copies
    it when present).
 
+A user-folder file is "imported by you" only when the app imported it (an import record
+matches it, :mod:`desktop.profile_authority`); otherwise it is said to have been placed there
+outside the app, and the machine-wide profile it overrides is named. Every profile must pass
+the plausibility bounds (:mod:`pneumonia_core.profile_bounds`) and, on a machine with trusted
+keys, carry a valid signature (:func:`desktop.profile_authority.check_signature`).
+
 The first location that holds a file decides. A file that fails verification (edited, another
 model, unreadable) is NOT skipped for a lower one: the model's own operating point is used and
 the reason is shown, so a broken deployment is noticed instead of silently replaced. The
