@@ -105,6 +105,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """
     h = tmp_path / "home"
     monkeypatch.setenv("PNEUMONIA_XRAY_HOME", str(h))
+    # no trusted keys of this machine's IT (issue 23): a test profile is accepted unsigned
+    monkeypatch.setenv("PNEUMONIA_XRAY_MACHINE_CONFIG_DIR", str(tmp_path / "machine-config"))
     monkeypatch.delenv("PNEUMONIA_XRAY_MODEL_DIR", raising=False)
     return h
 

@@ -21,7 +21,7 @@ from pneumonia_core.model import ModelBundle
 from pneumonia_core.pipeline import iter_image_files
 from tests.conftest import ROOT, synthetic_xray
 
-HEADER = ["path", "status", "probability", "prediction", "flagged", "message"]
+HEADER = ["path", "status", "probability", "prediction", "flagged", "message", "model"]
 
 
 def write_xrays(folder: Path, seeds: list[int]) -> list[Path]:

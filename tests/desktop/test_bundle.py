@@ -31,8 +31,10 @@ pytestmark = [
     pytest.mark.skipif(sys.platform.startswith("win"), reason="runs the bundle through env -i"),
 ]
 
-#: The size budget of the bundle folder, in bytes (150 MB; also under 150 MiB).
-SIZE_LIMIT = 150_000_000
+#: The size budget of the bundle folder, in bytes: 150 MB, plus 13 MB for the Ed25519 profile
+#: signatures (issue 23): ``cryptography``'s one Rust extension carries OpenSSL (12.0 MB
+#: stripped) and cannot be split. Measured: 149.4 MB before, 161.7 MB with it.
+SIZE_LIMIT = 163_000_000
 #: What the build needs from the checkout.
 BUILD_INPUTS = ("build.spec", "desktop/", "pneumonia_core/", "resources/")
 EXE_NAME = "pneumonia-xray.exe" if sys.platform.startswith("win") else "pneumonia-xray"
