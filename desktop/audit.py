@@ -328,8 +328,9 @@ def full_check(db: sqlite3.Connection, db_path: str | os.PathLike[str],
         db.execute("BEGIN")
     try:
         check = _verify(db)
-        check.problems += [anchor_error] if anchor_error else audit_anchor.problems(
-            db, anchor, "the anchor kept outside the database" if own else "the given anchor")
+        if "hash" in columns_of(db, "audit"):
+            check.problems += [anchor_error] if anchor_error else audit_anchor.problems(
+                db, anchor, "the anchor kept outside the database" if own else "the given anchor")
         check.problems += review_reconcile.summary(review_reconcile.disagreements(db))
         return check
     finally:
