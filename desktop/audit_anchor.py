@@ -33,8 +33,6 @@ import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pneumonia_core.provenance import atomic_write_text
-
 log = logging.getLogger(__name__)
 
 KIND = "pneumonia-xray audit anchor"
@@ -115,21 +113,52 @@ def record(db: sqlite3.Connection, db_path: str | os.PathLike[str]) -> Anchor | 
     raises: a failure is logged (the data is saved; only the anchor lags)."""
     try:
         target = anchor_path(db_path)
+        try:
+            old = read(target)
+        except ValueError as exc:  # e.g. cut short by a power failure: start again from here
+            log.warning("%s; recording the current head", exc)
+            old = None
+        newest = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+        if old is not None and newest is not None and (int(newest[0]), str(newest[1])) == (
+                old.last_id, old.head_hash):
+            return old  # no event added (e.g. a flag saved without one): nothing to write
         now = head(db, db_path)
-        old = read(target)
         if old is not None:
             if not extends(db, old):
-                log.error("audit anchor NOT moved: the database %s no longer holds the anchored "
-                          "head (%s)", db_path, old.describe())
+                if ("moved", str(db_path)) not in _warned:
+                    _warned.add(("moved", str(db_path)))
+                    log.error("audit anchor NOT moved: the database %s no longer holds the "
+                              "anchored head (%s)", db_path, old.describe())
                 return old
             if now.last_id <= old.last_id:  # another window already anchored further
                 return old
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(target, now.text())
+        _replace(target, now.text())
         return now
     except (OSError, ValueError, sqlite3.Error) as exc:
-        log.warning("the audit anchor could not be written: %s", exc)
+        if ("write", str(db_path)) not in _warned:  # once per database, not every commit
+            _warned.add(("write", str(db_path)))
+            log.warning("the audit anchor could not be written: %s", exc)
         return None
+
+
+#: Databases whose anchor failure was already logged in this process.
+_warned: set[tuple[str, str]] = set()
+
+
+def _replace(target: Path, text: str) -> None:
+    """Write a temporary file and rename it over ``target`` (never a partial anchor), without
+    fsync: the database commit before it is already durable, so a power cut can only leave the
+    anchor lagging, which is allowed; two fsyncs per commit would halve the write rate."""
+    import threading
+
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def problems(db: sqlite3.Connection, anchor: Anchor | None, where: str = "the anchor"

@@ -30,8 +30,9 @@ SHA = ModelMetadata.load(MODEL_DIR).sha256
 
 
 @pytest.fixture(autouse=True)
-def machine_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty machine configuration folder and no machine-wide profile."""
+def machine_dir(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty machine configuration folder and no machine-wide profile (after ``home``,
+    which sets its own)."""
     d = tmp_path / "machine"
     monkeypatch.setenv(MACHINE_CONFIG_ENV, str(d))
     monkeypatch.setenv(site_config.MACHINE_ENV, "")

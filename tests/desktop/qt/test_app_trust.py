@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 
 
 @pytest.fixture(autouse=True)
-def no_machine_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def no_machine_profile(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(MACHINE_CONFIG_ENV, str(tmp_path / "machine"))
     monkeypatch.setenv(site_config.MACHINE_ENV, "")
     monkeypatch.setattr(site_config, "default_bundle_profile", lambda: tmp_path / "none.json")
