@@ -10,8 +10,10 @@ data folder; ``verify`` and the window's start-up check compare the database wit
 - the anchored row must still be in the database with the anchored hash, and the database
   must hold at least the anchored number of events: otherwise the trail was truncated,
   emptied, replaced by an older copy, or the file is missing;
-- the anchor may lag behind the database (a crash between the commit and the anchor write,
-  two windows racing): that is not a problem, as long as the anchored row is in the chain.
+- the anchor may lag behind the database (a crash or power cut between the commit and the
+  anchor write, two windows racing): that is not a problem, as long as the anchored row is in
+  the chain. It is written after the commit (renamed into place, never partial, not fsynced),
+  so it never leads.
 
 The anchor only moves forward along the same chain: when the database no longer contains the
 anchored head, it is left as it is (the evidence stays) until IT records a new one
