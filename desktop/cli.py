@@ -552,8 +552,10 @@ def _audit_run(bundle: ModelBundle, run: dict, stderr: TextIO) -> bool:
         db = paths.review_db_path()
         migrate_legacy(db, paths.legacy_audit_db_path())
         with AuditLog(db) as audit:
-            from desktop.model_change import note_model
+            from desktop.machine_config import load_settings
+            from desktop.model_change import note_machine_settings, note_model
 
+            note_machine_settings(audit, load_settings())
             announced = note_model(audit, bundle.metadata)
             if announced:
                 stderr.write(f"{PROG}: {announced}\n")

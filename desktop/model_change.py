@@ -1,9 +1,13 @@
-"""Announce a new model version after an upgrade (Qt-free): the window and ``classify`` compare
-the model now installed with the one this data file last saw, and a change becomes a
-``model:changed`` audit event and a line for the user.
+"""Announce what changed on the machine since this data file was last used (Qt-free).
 
-The last model seen is kept in the data file's ``meta`` table (key ``model_seen``), so each
-reader's own data file announces the change once, at its first use after the upgrade.
+- A new model version after an upgrade: the window and ``classify`` compare the model now
+  installed with the one this data file last saw; a change becomes a ``model:changed`` audit
+  event and a line for the user.
+- IT's machine settings (:mod:`desktop.machine_config`): the first use and every change of
+  the settings in force become a ``machine:settings`` audit event (what, and from which file).
+
+What was last seen is kept in the data file's ``meta`` table (keys ``model_seen`` and
+``machine_seen``), so each reader's own data file records a change once, at its first use after it.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from desktop.audit import AuditLog
+    from desktop.machine_config import MachineSettings
     from pneumonia_core.metadata import ModelMetadata
 
 log = logging.getLogger(__name__)
 
 ACTION = "model:changed"
+ACTION_MACHINE = "machine:settings"
 _KEY = "model_seen"
+_MACHINE_KEY = "machine_seen"
 
 
 @dataclass(frozen=True)
@@ -35,24 +42,30 @@ class ModelSeen:
         return f"{self.name} {self.version} (sha256 {self.sha256[:12]})"
 
 
-def _seen(db_path: Path) -> ModelSeen | None:
+def _load(db_path: Path, key: str) -> object:
     try:
         with sqlite3.connect(db_path) as db:
-            row = db.execute("SELECT value FROM meta WHERE key=?", (_KEY,)).fetchone()
-    except sqlite3.Error:
+            row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+    except (sqlite3.Error, ValueError):
         return None
-    if row is None:
-        return None
+
+
+def _seen(db_path: Path) -> ModelSeen | None:
     try:
-        return ModelSeen(**json.loads(row[0]))
-    except (TypeError, ValueError):
+        return ModelSeen(**_load(db_path, _KEY))  # type: ignore[arg-type]
+    except TypeError:
         return None
+
+
+def _store(db_path: Path, key: str, value: object) -> None:
+    with sqlite3.connect(db_path, isolation_level=None) as db:
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                   (key, json.dumps(value, sort_keys=True)))
 
 
 def _remember(db_path: Path, now: ModelSeen) -> None:
-    with sqlite3.connect(db_path, isolation_level=None) as db:
-        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                   (_KEY, json.dumps(now.__dict__, sort_keys=True)))
+    _store(db_path, _KEY, now.__dict__)
 
 
 def note_model(audit: AuditLog, meta: ModelMetadata) -> str:
@@ -81,3 +94,22 @@ def note_model(audit: AuditLog, meta: ModelMetadata) -> str:
     if text:
         log.info("%s", text)
     return text
+
+
+def note_machine_settings(audit: AuditLog, settings: MachineSettings) -> bool:
+    """Append a ``machine:settings`` event when the settings in force (or the file they came
+    from) differ from what ``audit``'s data file last recorded; True when one was appended."""
+    from desktop.audit import AuditEvent
+    from desktop.sqlite_util import StorageError
+
+    details = settings.audit_details()
+    try:
+        if _load(audit.path, _MACHINE_KEY) == json.loads(json.dumps(details, sort_keys=True)):
+            return False
+        audit.append(AuditEvent(action=ACTION_MACHINE, path=settings.path,
+                                note=settings.describe(), details=details))
+        _store(audit.path, _MACHINE_KEY, details)
+    except (OSError, sqlite3.Error, StorageError) as exc:
+        log.warning("could not record the machine settings in %s: %s", audit.path, exc)
+        return False
+    return True

@@ -1,6 +1,7 @@
 """The machine settings in the window (issue 24): what IT decided for this workstation is shown
 under the model line and enforced here: a locked threshold, a required reviewer name; a new
-model version since this data file's last use is announced (banner line and audit event)."""
+model version since this data file's last use is announced (banner line and audit event), and
+the settings in force are audited at first use and whenever IT changes them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from desktop import machine_config
-from desktop.model_change import note_model
+from desktop.model_change import note_machine_settings, note_model
 
 if TYPE_CHECKING:
     from desktop.qt.main_window import MainWindow
@@ -35,7 +36,8 @@ def install(w: MainWindow) -> None:
     action.triggered.connect(lambda: ask_reviewer(w))
     tools = next((a.menu() for a in w.menuBar().actions() if a.text() == "&Tools"), None)
     (tools or w.menuBar().addMenu("&Tools")).addAction(action)
-    if w.meta is not None and getattr(w, "audit", None) is not None:
+    note_machine_settings(w.audit, w.machine)
+    if w.meta is not None:
         text = note_model(w.audit, w.meta)
         if text:
             w.banner.setText("\n".join(t for t in (w.banner.text(), text) if t))

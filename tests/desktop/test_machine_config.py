@@ -130,6 +130,13 @@ def test_classify_refuses_a_locked_threshold_and_shows_the_settings(
         run = [e for e in audit.all() if e.action == "run:classify"][-1]
     assert run.details["machine_settings"]["threshold_locked"] is True
     assert run.details["machine_config"] == str(machine / "config.json")
+    # the settings in force are audited once, and again when IT changes them
+    classify(tmp_path)
+    write_config(machine, threshold_locked=False)
+    classify(tmp_path)
+    with AuditLog(paths.review_db_location()) as audit:
+        noted = [e for e in audit.all() if e.action == "machine:settings"]
+    assert [e.details["machine_settings"]["threshold_locked"] for e in noted] == [True, False]
 
 
 def test_user_overrides_follow_the_machine_settings(machine: Path, home: Path,
