@@ -16,7 +16,6 @@ defined, so the manifest and the app can never disagree on it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import subprocess
@@ -27,18 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from pneumonia_core.integrity import _sha256_file as sha256_file  # noqa: E402 - the one hasher
 from pneumonia_core.integrity import digest_of, folder_files  # noqa: E402
 from pneumonia_core.metadata import ModelMetadata  # noqa: E402
 
 log = logging.getLogger("release_manifest")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def git_commit() -> str:
