@@ -122,6 +122,17 @@ class MachineSettings:
             where = f"defaults (no {config_path()})"
         return f"machine settings {where}: " + ", ".join(parts)
 
+    def summary(self) -> str:
+        """A few words for the status bar: what differs from the defaults ("" when nothing)."""
+        if self.problem:
+            return "Machine settings REFUSED (safe values)"
+        parts = [text for on, text in (
+            (not self.allow_user_profile, "site profile fixed"),
+            (self.threshold_locked, "threshold locked"),
+            (self.require_reviewer_name, "reviewer name required"),
+            (bool(self.data_dir), "data folder set")) if on]
+        return f"IT settings: {', '.join(parts)}" if parts else ""
+
     def audit_details(self) -> dict[str, object]:
         """The settings and their origins, for an audit event's details."""
         return {"machine_settings": {k: getattr(self, k) for k in DEFAULTS},

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QInputDialog, QLabel, QMessageBox
 
 from desktop import machine_config
 from desktop.model_change import note_machine_settings, note_model
@@ -36,6 +36,18 @@ def install(w: MainWindow) -> None:
     action.triggered.connect(lambda: ask_reviewer(w))
     tools = next((a.menu() for a in w.menuBar().actions() if a.text() == "&Tools"), None)
     (tools or w.menuBar().addMenu("&Tools")).addAction(action)
+    status = QLabel(w.machine.summary())
+    status.setObjectName("machine_status")
+    status.setToolTip(w.machine.describe())
+    status.setVisible(bool(w.machine.summary()))
+    status.setStyleSheet("color:#b3261e; font-weight:bold;" if w.machine.problem else "")
+    w.statusBar().addPermanentWidget(status)
+    w.machine_status = status
+    if w.machine.problem:
+        w.banner.setText("\n".join(t for t in (
+            w.banner.text(), f"Machine settings refused ({w.machine.path}: {w.machine.problem}); "
+            "the safe values are used. Ask IT.") if t))
+        w.banner.setVisible(True)
     note_machine_settings(w.audit, w.machine)
     if w.meta is not None:
         text = note_model(w.audit, w.meta)

@@ -43,6 +43,8 @@ def test_locked_threshold_and_required_reviewer(qtbot, machine, monkeypatch) -> 
     assert w.point.source != "your setting"
     info = w.result_panel.model_label.text()
     assert "threshold LOCKED" in info and str(machine / "config.json") in info
+    assert w.machine_status.isVisible()
+    assert w.machine_status.text() == "IT settings: threshold locked, reviewer name required"
     shown: list[str] = []
     monkeypatch.setattr(machine_actions.QMessageBox, "information",
                         lambda *a: shown.append(a[2]))
@@ -65,6 +67,17 @@ def test_defaults_change_nothing(qtbot, machine) -> None:
     w = new_window(qtbot)
     assert w.reviewer and "name required" not in w.flagged.reviewer_label.text()
     assert "machine settings defaults" in w.result_panel.model_label.text()
+    assert not w.machine_status.isVisible() and not w.banner.isVisible()
+    w.close()
+
+
+def test_a_broken_settings_file_shows_a_banner(qtbot, machine) -> None:
+    (machine / "config.json").write_text('{"threshold_locked": "no"}')
+    w = new_window(qtbot)
+    assert w.banner.isVisible() and "Machine settings refused" in w.banner.text()
+    assert "threshold_locked must be true or false" in w.banner.text()
+    assert w.machine_status.text().startswith("Machine settings REFUSED")
+    assert w.machine.threshold_locked and w.reviewer == ""  # the safe values
     w.close()
 
 
