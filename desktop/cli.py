@@ -523,7 +523,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
         f"operating point: {active.describe()}"
         + (f"; --threshold {format_fraction(threshold)} replaces its threshold"
            if args.threshold else "")
-        + f"\n{model_line}\n{machine.describe()}\n"
+        + f"\n{machine.describe()}\n{model_line}\n"
     )
     if found.missing:
         stderr.write(f"{PROG}: {len(found.missing)} path(s) not found ({_names(found.missing)}); "
@@ -556,7 +556,8 @@ def _audit_run(bundle: ModelBundle, run: dict, stderr: TextIO) -> bool:
             from desktop.model_change import note_machine_settings, note_model
 
             note_machine_settings(audit, load_settings())
-            announced = note_model(audit, bundle.metadata)
+            # only the installed (pinned) model: a --model-dir run is no new installation
+            announced = note_model(audit, bundle.metadata) if bundle.verified else ""
             if announced:
                 stderr.write(f"{PROG}: {announced}\n")
             audit.append(AuditEvent(action="run:classify", path=run["csv"],

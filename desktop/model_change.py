@@ -1,10 +1,11 @@
 """Announce what changed on the machine since this data file was last used (Qt-free).
 
-- A new model version after an upgrade: the window and ``classify`` compare the model now
-  installed with the one this data file last saw; a change becomes a ``model:changed`` audit
+- A new model version after an upgrade: the window and ``classify`` compare the installed
+  (pinned, verified) model with the one this data file last saw; a change becomes a ``model:changed`` audit
   event and a line for the user.
-- IT's machine settings (:mod:`desktop.machine_config`): the first use and every change of
-  the settings in force become a ``machine:settings`` audit event (what, and from which file).
+- IT's machine settings (:mod:`desktop.machine_config`): the first use under a settings file
+  and every change of the settings in force become a ``machine:settings`` audit event (what,
+  and from which file).
 
 What was last seen is kept in the data file's ``meta`` table (keys ``model_seen`` and
 ``machine_seen``), so each reader's own data file records a change once, at its first use after it.
@@ -104,7 +105,10 @@ def note_machine_settings(audit: AuditLog, settings: MachineSettings) -> bool:
 
     details = settings.audit_details()
     try:
-        if _load(audit.path, _MACHINE_KEY) == json.loads(json.dumps(details, sort_keys=True)):
+        before = _load(audit.path, _MACHINE_KEY)
+        if before is None and not settings.path:
+            return False  # no settings file, ever: the defaults are not news
+        if before == json.loads(json.dumps(details, sort_keys=True)):
             return False
         audit.append(AuditEvent(action=ACTION_MACHINE, path=settings.path,
                                 note=settings.describe(), details=details))

@@ -49,7 +49,7 @@ def install(w: MainWindow) -> None:
             "the safe values are used. Ask IT.") if t))
         w.banner.setVisible(True)
     note_machine_settings(w.audit, w.machine)
-    if w.meta is not None:
+    if w.meta is not None and w.bundle is not None and w.bundle.verified:  # the installed model
         text = note_model(w.audit, w.meta)
         if text:
             w.banner.setText("\n".join(t for t in (w.banner.text(), text) if t))
