@@ -239,7 +239,7 @@ def goal_rows(res: dict[str, Any]) -> list[Row]:
         Row("peak_rss", f"peak RSS classifying {res.get('settings', {}).get('memory_files', '?')} images",
             peak, "MB", "<= 400 MB", _check(peak, "<=", 400)),
         Row("bundle_size", "PyInstaller bundle folder size", sizes.get("bundle_mb"), "MB",
-            "<= 150 MB", _check(sizes.get("bundle_mb"), "<=", 150),
+            "<= 120 MB", _check(sizes.get("bundle_mb"), "<=", 120),
             note=sizes.get("bundle_note", "")),
     ]
     other = _get(res, "quantization", "other") or "other precision"

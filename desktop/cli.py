@@ -409,9 +409,14 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     except ModelError as exc:
         error(f"the model could not be loaded: {exc}")
         return EXIT_MODEL
-    from desktop import site_config
+    from desktop import machine_config, site_config
     from pneumonia_core.site_profile import SiteProfileError
 
+    machine = machine_config.load_settings()
+    if args.threshold is not None and machine.threshold_locked:
+        error(f"--threshold refused: the machine settings ({machine.path}) lock the threshold. "
+              "Nothing was written")
+        return EXIT_USAGE
     try:
         active = site_config.for_classify(bundle.metadata.sha256, args.no_site_profile,
                                           args.site_profile)
@@ -449,7 +454,8 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
            "missing": len(found.missing), "empty_folders": len(found.empty),
            "skipped": {k: len(v) for k, v in found.skipped.items()},
            "operating_point": point.source, "site_profile": active.describe(),
-           "site_profile_sha256": active.profile.sha256 if active.profile else ""}
+           "site_profile_sha256": active.profile.sha256 if active.profile else "",
+           **machine.audit_details()}
     try:
         with sigterm_unwinds():
             write_csv_atomically(args.csv, rows())
@@ -479,7 +485,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
         f"operating point: {active.describe()}"
         + (f"; --threshold {format_fraction(threshold)} replaces its threshold"
            if args.threshold else "")
-        + f"\n{model_line}\n"
+        + f"\n{machine.describe()}\n{model_line}\n"
     )
     if found.missing:
         stderr.write(f"{PROG}: {len(found.missing)} path(s) not found ({_names(found.missing)}); "
@@ -510,6 +516,14 @@ def _audit_run(bundle: ModelBundle, run: dict, stderr: TextIO) -> bool:
         db = paths.review_db_path()
         migrate_legacy(db, paths.legacy_audit_db_path())
         with AuditLog(db) as audit:
+            from desktop.machine_config import load_settings
+            from desktop.model_change import note_machine_settings, note_model
+
+            note_machine_settings(audit, load_settings())
+            # only the installed (pinned) model: a --model-dir run is no new installation
+            announced = note_model(audit, bundle.metadata) if bundle.verified else ""
+            if announced:
+                stderr.write(f"{PROG}: {announced}\n")
             audit.append(AuditEvent(action="run:classify", path=run["csv"],
                                     model_sha256=bundle.metadata.sha256,
                                     threshold=run["threshold"], decision=run["outcome"],

@@ -2,6 +2,8 @@
 
 Everything lives under one override when the environment variable ``PNEUMONIA_XRAY_HOME``
 is set (tests, kiosk installs, portable installs): ``$HOME_OVERRIDE/{data,log,config}``.
+Otherwise the data folder is the one IT chose in the machine settings (``data_dir``, see
+:mod:`desktop.machine_config`), else the per-user platformdirs folder.
 Nothing here creates folders at import time; the ``*_dir`` functions create them on demand.
 """
 
@@ -27,7 +29,10 @@ def _base(kind: str) -> Path:
     import platformdirs
 
     if kind == "data":
-        return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+        from desktop.machine_config import load_settings
+
+        chosen = load_settings().data_folder()  # IT's data folder (machine settings), if any
+        return chosen or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
     if kind == "log":
         return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
     if kind == "config":

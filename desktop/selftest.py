@@ -157,6 +157,7 @@ def run_self_test(model_dir: Path | None, stdout: TextIO, stderr: TextIO) -> int
         check_expected(bundle, probability)
         check_dicom(img)
         site = check_site_profile(bundle)
+        machine = check_machine_settings()
     except SelfTestError as exc:
         stderr.write(f"SELF-TEST FAILED: {exc}\n")
         return EXIT_FAILED
@@ -167,9 +168,20 @@ def run_self_test(model_dir: Path | None, stdout: TextIO, stderr: TextIO) -> int
         f"(sha256 {meta.sha256[:12]} verified, folder {bundle.verification.short}), LiteRT {_litert_version()}, built-in image "
         f"P(pneumonia)={probability:.4f} as pinned, DICOM JPEG 2000 ok; model load {t_model * 1000:.0f} ms, "
         f"inference {t_infer * 1000:.0f} ms, total {total * 1000:.0f} ms; operating point: "
-        f"{site}\n"
+        f"{site}; {machine}\n"
     )
     return EXIT_OK
+
+
+def check_machine_settings() -> str:
+    """The machine settings in force (:mod:`desktop.machine_config`); a settings file that
+    is present but refused fails the self-test, as a refused site profile does."""
+    from desktop import machine_config
+
+    settings = machine_config.load_settings()
+    if settings.problem:
+        raise SelfTestError(f"machine settings {settings.path}: {settings.problem}")
+    return settings.describe()
 
 
 def check_site_profile(bundle) -> str:  # bundle: ModelBundle

@@ -3,10 +3,12 @@
 Where a profile can come from, highest precedence first:
 
 1. **user**: imported in the window (Tools > Import site profile...), kept as
-   ``site_profile.json`` in the user's config folder (see :mod:`desktop.paths`);
+   ``site_profile.json`` in the user's config folder (see :mod:`desktop.paths`); only where
+   the machine settings allow users to override IT's choice (``allow_user_profile``, see
+   :mod:`desktop.machine_config`);
 2. **machine**: the file named by ``$PNEUMONIA_XRAY_SITE_PROFILE`` (set to an empty value:
    none), else ``site_profile.json`` in the machine-wide config folder
-   (``platformdirs.site_config_dir``: ``/etc/xdg/pneumonia-xray`` on Linux,
+   (:func:`desktop.machine_config.machine_config_dir`: ``/etc/pneumonia-xray`` on Linux,
    ``C:\\ProgramData\\pneumonia-xray`` on Windows,
    ``/Library/Application Support/pneumonia-xray`` on macOS);
 3. **bundle**: ``resources/site/site_profile.json`` inside the application (build.spec copies
@@ -22,7 +24,8 @@ The first location that holds a file decides. A file that fails verification (ed
 model, unreadable) is NOT skipped for a lower one: the model's own operating point is used and
 the reason is shown, so a broken deployment is noticed instead of silently replaced. The
 user's "Revert to model default" (``Settings.site_profile_off``) and ``--no-site-profile``
-turn every profile off.
+turn every profile off, and ``classify --site-profile FILE`` replaces it for one run: all three
+are user overrides, refused where the machine settings do not allow them.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop import paths
+from desktop import machine_config, paths
 from pneumonia_core.site_profile import (
     PROFILE_FILE,
     SiteProfile,
@@ -67,14 +70,21 @@ def machine_profile_path() -> Path | None:
     env = os.environ.get(MACHINE_ENV)
     if env is not None:
         return Path(env).expanduser() if env.strip() else None
-    import platformdirs
+    return machine_config.site_profile_path()
 
-    return Path(platformdirs.site_config_dir(paths.APP_NAME, appauthor=False)) / PROFILE_FILE
+
+#: Why a user override is refused (shown with the machine settings file that decided it).
+OVERRIDE_REFUSED = "the machine settings do not allow users to override the site profile"
+
+
+def users_may_override() -> bool:
+    """IT's choice (``allow_user_profile`` in the machine settings; yes without the file)."""
+    return machine_config.load_settings().allow_user_profile
 
 
 def candidates() -> list[tuple[str, Path]]:
-    """(origin, path) in precedence order."""
-    out = [("user", user_profile_path())]
+    """(origin, path) in precedence order; the user's import only where IT allows it."""
+    out = [("user", user_profile_path())] if users_may_override() else []
     machine = machine_profile_path()
     if machine is not None:
         out.append(("machine", machine))
@@ -151,6 +161,9 @@ def import_profile(source: str | os.PathLike[str], model_sha256: str) -> SitePro
     (atomically, replacing a previous import). :class:`SiteProfileError` when refused."""
     from pneumonia_core.site_profile import parse_profile, plot_paths, write_atomically
 
+    if not users_may_override():
+        raise SiteProfileError(f"Import refused: {OVERRIDE_REFUSED} "
+                               f"({machine_config.config_path()}); ask IT.")
     try:
         raw = Path(source).read_bytes()
     except OSError as exc:
@@ -181,6 +194,11 @@ def import_profile(source: str | os.PathLike[str], model_sha256: str) -> SitePro
 USER_OFF = "you chose Tools > Revert to model default"
 
 
+def user_off(site_profile_off: bool) -> str:
+    """Who turned profiles off: the user's saved choice, where IT allows users to override."""
+    return USER_OFF if site_profile_off and users_may_override() else ""
+
+
 def for_classify(model_sha256: str, no_site_profile: bool,
                  explicit: str | os.PathLike[str] | None = None) -> ActiveProfile:
     """What ``classify`` and ``--self-test`` use: ``--site-profile FILE`` for this run
@@ -188,6 +206,11 @@ def for_classify(model_sha256: str, no_site_profile: bool,
     window counts too (settings read without creating any folder)."""
     from desktop.settings import Settings
 
+    allowed = users_may_override()
+    if (explicit is not None or no_site_profile) and not allowed:
+        option = "--site-profile" if explicit is not None else "--no-site-profile"
+        raise SiteProfileError(f"{option} refused: {OVERRIDE_REFUSED} "
+                               f"({machine_config.config_path()}).")
     if explicit is not None:
         from desktop import profile_authority
 
@@ -197,5 +220,5 @@ def for_classify(model_sha256: str, no_site_profile: bool,
     if no_site_profile:
         return resolve(model_sha256, "--no-site-profile")
     path = paths.config_base() / paths.SETTINGS_NAME
-    off = path.exists() and Settings.load(path).site_profile_off
-    return resolve(model_sha256, USER_OFF if off else "")
+    off = allowed and path.exists() and Settings.load(path).site_profile_off
+    return resolve(model_sha256, user_off(off))

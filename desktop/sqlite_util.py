@@ -57,6 +57,25 @@ def cause_of(path: Path, exc: BaseException) -> str:
 
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
+#: The data file's format (SQLite ``user_version``), raised whenever a release changes the
+#: tables incompatibly: a file stamped higher was written by a newer release, and an older
+#: one refuses to open it instead of migrating it backwards (downgrade keeps the data intact).
+DATA_FORMAT = 1
+
+
+class NewerFormatError(sqlite3.DatabaseError):
+    """The file was written by a newer release of the app."""
+
+
+def refuse_newer_format(db: sqlite3.Connection, path: Path) -> None:
+    """Raise :class:`NewerFormatError` when ``path``'s format is newer than this release's."""
+    found = db.execute("PRAGMA user_version").fetchone()[0]
+    if found > DATA_FORMAT:
+        raise NewerFormatError(
+            f"it was written by a newer release of pneumonia-xray (data format {found}; this "
+            f"release reads up to {DATA_FORMAT}). It was not opened and nothing in it changed: "
+            "reinstall the newer release to use it")
+
 
 class DurableDB:
     """One autocommit SQLite connection with WAL, ``synchronous=FULL``, a busy timeout, and
@@ -86,8 +105,10 @@ class DurableDB:
             self.db.execute("PRAGMA synchronous=FULL")
             self._identity = self._stat()
             with self._raw_transaction():
+                refuse_newer_format(self.db, self.path)
                 self.db.execute(_META)
                 schema(self.db)
+                self.db.execute(f"PRAGMA user_version={DATA_FORMAT}")
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES ('last_opened', ?)",
                                 (utc_now(),))
         except (OSError, sqlite3.Error) as exc:

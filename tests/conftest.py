@@ -118,3 +118,6 @@ def _no_writes_to_the_real_user_home(tmp_path_factory: pytest.TempPathFactory) -
     real user's."""
     if not os.environ.get("PNEUMONIA_XRAY_HOME"):
         os.environ["PNEUMONIA_XRAY_HOME"] = str(tmp_path_factory.mktemp("app-home"))
+    # nor the machine's own settings (/etc/pneumonia-xray): an empty machine folder
+    if not os.environ.get("PNEUMONIA_XRAY_MACHINE_CONFIG_DIR"):
+        os.environ["PNEUMONIA_XRAY_MACHINE_CONFIG_DIR"] = str(tmp_path_factory.mktemp("etc"))

@@ -40,7 +40,7 @@ from desktop.audit import (
 )
 from desktop.jobs import Preview, ResultRow
 from desktop.presentation import demographics_lines, format_threshold
-from desktop.qt import menus, site_actions
+from desktop.qt import machine_actions, menus, site_actions
 from desktop.qt import worker as workers
 from desktop.qt.batch_runner import BatchRunner
 from desktop.qt.filter_bar import FilterBar, elide_left, install_column_menu
@@ -80,6 +80,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.threshold_arg = threshold
         self.threshold = (threshold if threshold is not None
                           else self.settings.threshold(self.model_threshold))
+        machine_actions.apply_at_start(self)  # IT's machine settings (may lock the threshold)
         self.storage_error = ""
         self.shown_path: str | None = None
         #: Classification waits for the intended-use notice (set by desktop.qt.app).
@@ -117,6 +118,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.flagged.reviewer_label.setText(f"Reviewer: {self.reviewer}")
         menus.build(self)
         site_actions.install(self)
+        machine_actions.install(self)
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(REFRESH_MS)
         self._refresh_timer.timeout.connect(  # not during a batch: its own saves change the file
@@ -148,7 +150,7 @@ class MainWindow(ReviewActions, QMainWindow):
         (``--threshold`` on the command line, else the saved setting)."""
         if self.threshold_arg is not None and self.threshold == self.threshold_arg:
             return self.model_point.with_threshold(self.threshold, source="--threshold")
-        if self.settings.threshold_override is None:
+        if self.settings.threshold_override is None or self.machine.threshold_locked:
             return self.model_point.with_threshold(self.threshold, source=self.model_point.source,
                                                    description=self.model_point.description)
         return self.model_point.with_threshold(self.threshold, source="your setting")
@@ -394,7 +396,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.result_panel.set_model_info(
             f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… ({state}) · "
             f"threshold {format_threshold(self.threshold)} ({self.point.source})\n"
-            + site_actions.describe(self))
+            + site_actions.describe(self) + "\n" + machine_actions.describe(self))
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:

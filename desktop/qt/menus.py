@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
+from desktop.qt import machine_actions
 from desktop.qt.audit_dialog import AuditDialog
 from desktop.qt.dialogs import AboutDialog, FirstStartDialog, ThresholdDialog
 
@@ -136,7 +137,9 @@ def audit_dialog(w: MainWindow) -> AuditDialog:
     return d
 
 
-def threshold_dialog(w: MainWindow) -> ThresholdDialog:
+def threshold_dialog(w: MainWindow) -> ThresholdDialog | None:
+    if not machine_actions.threshold_allowed(w):
+        return None
     d = ThresholdDialog(w.threshold, w.model_threshold, w, default_source=w.model_point.source)
 
     def done() -> None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.audit import AuditEvent
 from desktop.jobs import sync_flags
+from desktop.qt import machine_actions
 from desktop.qt import worker as workers
 from desktop.review_store import FlagEntry, ReviewStoreError, archive_folder, archived_folders
 from desktop.sqlite_util import StorageError
@@ -48,6 +49,9 @@ class ReviewActions:
             # Back to the list: the note field is disabled while the next film loads, and
             # the list is where J/K, R/D and the arrows act.
             self.flagged.view.setFocus()
+        if not machine_actions.reviewer_ready(self):
+            self.statusBar().showMessage("A reviewer name is required: not marked", 6000)
+            return False
         current = self.flagged.current_entry()
         advance = (not undoing and state != "pending" and self.flagged.advance_check.isChecked()
                    and current is not None and current.key == entry.key)

@@ -50,8 +50,8 @@ def resolve_at_start(w: MainWindow) -> None:
     w.site = site_config.ActiveProfile()
     if w.bundle is None:
         return
-    off = site_config.USER_OFF if w.settings.site_profile_off else ""
-    w.site = site_config.resolve(w.bundle.metadata.sha256, off)
+    w.site = site_config.resolve(w.bundle.metadata.sha256,
+                                 site_config.user_off(w.settings.site_profile_off))
     w.model_point = w.site.operating_point(w.bundle)
 
 
@@ -175,6 +175,10 @@ def import_dialog(w: MainWindow) -> None:
 
 def revert(w: MainWindow) -> None:
     """Use the model's own operating point for this user (site profiles off)."""
+    if not site_config.users_may_override():
+        QMessageBox.warning(w, "Not allowed on this workstation",
+                            f"{site_config.OVERRIDE_REFUSED}; ask IT.")
+        return
     w.settings.site_profile_off = True
     _changed(w, ACTION_REVERT)
 
