@@ -262,6 +262,7 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
                                             compile=True)
             rows = [r for r in read_history(run_dir / R.HISTORY_FILE) if r["epoch"] <= state["epoch"]]
             best_auc, best_epoch, start = state["best_auc"], state["best_epoch"], state["epoch"]
+            best_auc = -math.inf if best_auc is None else best_auc  # killed in epoch 1
             skip = int(state.get("step", 0))
             if skip:
                 CK.restore_random_state(model, state["random_state"])
@@ -296,7 +297,8 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
         model.optimizer.learning_rate.assign(lr)
         if not skip:  # a resumed epoch continues the random streams it saved
             reseed_random_layers(model, epoch)
-        base_state = {"epoch": epoch, "best_auc": best_auc, "best_epoch": best_epoch}
+        base_state = {"epoch": epoch, "best_auc": best_auc if best_epoch >= 0 else None,
+                      "best_epoch": best_epoch}
         callback = CK.step_callback(run_dir, checkpoint_steps, epoch, skip, cfg.batch_size,
                                     carried, base_state, model, n_batches, chief)
         fit_kw: dict[str, Any] = {"epochs": 1, "verbose": 0, "shuffle": False,
