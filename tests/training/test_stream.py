@@ -103,8 +103,14 @@ def _reference_weights(cfg, prep, epochs: int) -> list[np.ndarray]:
     """The training loop as it was before streaming (training/train.py at 22cd7d3): numpy
     arrays, ``model.fit(x[order], ...)``, mixup on the whole ordered array."""
     from training.model import build_model, compile_model
-    from training.train import (class_weights, lr_at, mixup, reseed_random_layers,
-                                sample_weights, seed_everything)
+    from training.train import (
+        class_weights,
+        lr_at,
+        mixup,
+        reseed_random_layers,
+        sample_weights,
+        seed_everything,
+    )
 
     seed_everything(cfg.seed)
     model = build_model(cfg)
