@@ -2,6 +2,9 @@
 
     pneumonia-train --data DIR --out RUN_DIR [--config default|seed_baseline] [--epochs N]
                     [--limit N] [--seed S] [--resume] [--set key=value ...]
+                    [--input auto|memory|stream|tfrecord] [--distribute auto|one|mirrored|
+                    multiworker] [--checkpoint-steps N] [--cpu-devices N] [--mixed-precision]
+    (--data is a Kaggle-style folder or a CSV of path,label[,patient]; docs/training.md)
     pneumonia-train evaluate RUN_DIR [--split val|test|train] [--data DIR]
     pneumonia-train evaluate RUN_DIR --external DIR [--usage untouched|selection|...]
     pneumonia-train ensemble --out RUN_DIR MEMBER_RUN MEMBER_RUN [...]
