@@ -13,18 +13,6 @@ from training import data as D
 from training import stream as S
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _restore_op_determinism():
-    """Training enables TF op determinism process-wide; switch it back off for other tests."""
-    yield
-    try:
-        from tensorflow.python.framework import config as tf_config
-
-        tf_config.disable_op_determinism()
-    except (ImportError, AttributeError):
-        pass
-
-
 def _batches(ds) -> list[tuple[np.ndarray, ...]]:
     return [tuple(np.asarray(t) for t in b) for b in ds]
 
