@@ -73,8 +73,7 @@ def make_strategy(mode: str) -> Any:
         except json.JSONDecodeError as exc:
             raise ValueError(f"TF_CONFIG is not valid JSON: {exc}") from None
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    log.info("distribution: %s, %d replicas", type(strategy).__name__,
-             strategy.num_replicas_in_sync)
+    log.info("distribution: %s, %d replicas", mode, strategy.num_replicas_in_sync)
     return strategy
 
 
@@ -124,3 +123,44 @@ def use_mixed_precision() -> None:
     if not tf.config.list_physical_devices("GPU"):
         log.warning("--mixed-precision without a GPU: float16 is slower on a CPU")
     keras.mixed_precision.set_global_policy("mixed_float16")
+
+
+def build_from_local_batch(model: Any, batch: Any) -> None:
+    """Work around Keras 3.15 under ``MultiWorkerMirroredStrategy``: when ``fit`` starts it
+    all-reduces a first distributed ``(x, y)`` batch to build the model, which that strategy
+    refuses (a nested value to ``strategy.reduce``). Build from ``batch``, a local batch of the
+    same shapes, instead; nothing else of ``fit`` changes."""
+    original = model._maybe_symbolic_build
+
+    def build(iterator: Any = None, data_batch: Any = None) -> Any:
+        return original(data_batch=batch)
+
+    model._maybe_symbolic_build = build
+
+
+def fix_keras_multiworker_logs() -> None:
+    """Work around Keras 3.15 under ``MultiWorkerMirroredStrategy``: it averages each step's
+    logs (the scalar loss) with ``strategy.reduce("MEAN", v, axis=0)``, which fails on a
+    scalar. Scalars are averaged over the replicas with ``axis=None``; every other case is
+    Keras' own code. Idempotent."""
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as keras_trainer
+
+    original = keras_trainer.reduce_per_replica
+    if getattr(original, "pneumonia_fixed", False):
+        return
+
+    def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
+        if reduction in ("auto", "mean") and keras_trainer._collective_all_reduce_multi_worker(
+                strategy):
+            def one(v: Any) -> Any:
+                rank = getattr(getattr(v, "shape", None), "rank", None)
+                if isinstance(v, (tf.Tensor, tf.distribute.DistributedValues)) and rank == 0:
+                    return strategy.reduce("MEAN", v, axis=None)
+                return original(v, strategy, reduction)
+
+            return tf.nest.map_structure(one, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.pneumonia_fixed = True  # type: ignore[attr-defined]
+    keras_trainer.reduce_per_replica = reduce_per_replica

@@ -152,6 +152,14 @@ def epoch_dataset(films: Films, labels: np.ndarray, order: np.ndarray, batch_siz
     return ds.batch(batch_size).prefetch(2).with_options(_options(tf))
 
 
+def as_float(ds: Any) -> Any:
+    """Batches with float32 films (exact for 0..255): for several workers, whose collective
+    ops take no uint8 (Keras all-reduces a first batch when it builds the model)."""
+    import tensorflow as tf
+
+    return ds.map(lambda x, *rest: (tf.cast(x, tf.float32), *rest))
+
+
 def predict_dataset(films: Films, batch_size: int = 64, parallel: int | None = None) -> Any:
     """All films in their order, batched, for ``model.predict`` (no labels)."""
     import tensorflow as tf

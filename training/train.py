@@ -61,7 +61,8 @@ class Prepared:
 
 
 def prepare_split(data_root: Path, cfg: TrainConfig) -> Prepared:
-    """Read the source (a Kaggle folder's train/ or a CSV, :mod:`training.sources`), apply ``limit`` (stratified, whole groups), carve the grouped val split."""
+    """Read the source (a Kaggle folder's train/ or a CSV, :mod:`training.sources`), apply
+    ``limit`` (stratified, whole groups), carve the grouped val split."""
     data_root, samples = read_source(data_root)
     fp = D.fingerprint(samples)
     hashes = [D.file_sha256(s.path) for s in samples]
@@ -240,6 +241,9 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
     strategy = DS.make_strategy(distribute)
     replicas = strategy.num_replicas_in_sync
     chief = DS.is_chief(strategy)
+    multiworker = DS.resolve_mode(distribute) == "multiworker"
+    if multiworker:
+        DS.fix_keras_multiworker_logs()
     prep = prepare_split(data_root, cfg)
     if chief:
         save_config(run_dir / R.CONFIG_FILE, cfg, prep.fingerprint, str(prep.data_root))
@@ -319,6 +323,10 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
                 fit_kw["class_weight"] = weights
             ds = S.epoch_dataset(train_src, y_train, order, cfg.batch_size, skip_batches=skip,
                                  mixup=draws)
+        if replicas > 1:
+            ds = S.as_float(ds)
+        if multiworker:
+            DS.build_from_local_batch(model, next(iter(ds.take(1))))
         hist = model.fit(ds, **fit_kw)
         films_now = len(y_train) - skip * cfg.batch_size
         loss = ((carried["loss_sum"] + float(hist.history["loss"][-1]) * films_now)

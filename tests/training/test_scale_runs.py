@@ -147,7 +147,7 @@ def test_two_logical_cpu_devices_match_one_device(tmp_path: Path, small_data_roo
     out = tmp_path / "mirrored"
     proc = _run(tiny_train_args(small_data_root, out, tmp_path / "cache", *NO_RANDOMNESS,
                                 "--distribute", "mirrored", "--cpu-devices", "2", epochs=2))
-    assert "MirroredStrategy, 2 replicas" in proc.stderr
+    assert "distribution: mirrored, 2 replicas" in proc.stderr
     _assert_matches_one_device(out, one_device_run)
 
 
@@ -177,7 +177,7 @@ def test_two_workers_on_localhost_match_one_device(tmp_path: Path, small_data_ro
             if p.poll() is None:
                 p.kill()
     assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for e in errs]
-    assert "MultiWorkerMirroredStrategy, 2 replicas" in errs[0]
+    assert "distribution: multiworker, 2 replicas" in errs[0]
     assert "worker done" in errs[1] and "worker done" not in errs[0]
     assert (out / "report.json").is_file()
     _assert_matches_one_device(out, one_device_run)
