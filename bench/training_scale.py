@@ -1,7 +1,8 @@
 """``python -m bench.training_scale``: training input at 1k, 5k and 20k films, one run, ratios.
 
     python -m bench.training_scale [--data ../shared/data/chest_xray] [--work DIR]
-                                   [--sizes 1000,5000,20000] [--steps 20] [--out FILE]
+                                   [--sizes 1000,5000,20000] [--steps 20] [--repeats 2]
+                                   [--out FILE]
 
 Makes a larger set from ``train/`` by augmentation (seeded small rotations, shifts, crops,
 brightness and contrast, written as 224 px JPEGs under ``--work``, OUTSIDE the repository,
@@ -12,8 +13,9 @@ default ``../runs/scale-data``; never commit it), then trains, each case in its 
 - ``memory``, ``stream``, ``tfrecord``: :mod:`training.stream` input modes on one device;
 - ``tfrecord x2``: the same on two logical CPU devices (MirroredStrategy).
 
-Each case measures films/s over ``--steps`` training batches (after 5 warm-up batches) and the
-process's peak resident memory (``ru_maxrss``), decoding into the ``.npy`` or TFRecord cache
+Each case measures films/s over ``--steps`` training batches (after 5 warm-up batches; the
+fastest of ``--repeats`` interleaved runs, as the machine may be shared) and the process's peak
+resident memory (``ru_maxrss``), decoding into the ``.npy`` or TFRecord cache
 beforehand so that no case pays for the one-time decode. Ratios: peak memory of every size
 against the same mode at the smallest size, and films/s against ``arrays`` at the same size.
 The network is the default xraynet at 224 px with width 8, so the input pipeline weighs more
@@ -137,13 +139,13 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run(data: Path, work: Path, sizes: list[int], steps: int) -> dict[str, Any]:
+def run(data: Path, work: Path, sizes: list[int], steps: int, repeats: int = 1) -> dict[str, Any]:
     from bench import machine
 
     films = make_scaled_set(data / "train", work, max(sizes))
     cache = work / "cache"
     results: dict[str, Any] = {"machine": machine.describe(ROOT), "steps": steps, "batch": BATCH,
-                               "image_size": SIZE, "cases": []}
+                               "image_size": SIZE, "repeats": repeats, "cases": []}
     for n in sizes:
         spec_base = {"paths": [str(p) for p, _ in films[:n]],
                      "labels": [lab for _, lab in films[:n]], "cache": str(cache), "steps": steps}
@@ -151,9 +153,17 @@ def run(data: Path, work: Path, sizes: list[int], steps: int) -> dict[str, Any]:
         for mode in ("arrays", "tfrecord"):
             _spawn({**spec_base, "mode": mode, "devices": 1, "steps": 1}, f"cache {mode} {n}",
                    quiet=True)
-        for mode, devices in CASES:
-            res = _spawn({**spec_base, "mode": mode, "devices": devices}, f"{mode} x{devices} {n}")
-            results["cases"].append(res)
+        best: dict[tuple[str, int], dict[str, Any]] = {}
+        for r in range(repeats):  # interleaved, so a busy minute of the machine hits every case
+            for mode, devices in CASES:
+                res = _spawn({**spec_base, "mode": mode, "devices": devices},
+                             f"{mode} x{devices} {n} #{r + 1}")
+                prev = best.get((mode, devices))
+                runs = (prev["films_per_s_runs"] if prev else []) + [res["films_per_s"]]
+                if prev is None or res["films_per_s"] > prev["films_per_s"]:
+                    best[(mode, devices)] = res
+                best[(mode, devices)]["films_per_s_runs"] = runs
+        results["cases"].extend(best[c] for c in CASES)
     add_ratios(results)
     return results
 
@@ -199,7 +209,8 @@ def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines.append("")
     lines.append(f"{results['steps']} batches of {results['batch']} at {results['image_size']} px "
-                 f"per case after {WARMUP_STEPS} warm-up batches; machine: "
+                 f"per case after {WARMUP_STEPS} warm-up batches, fastest of "
+                 f"{results.get('repeats', 1)} interleaved runs; machine: "
                  f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores.")
     return "\n".join(lines) + "\n"
 
@@ -211,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="where the generated films and caches go (outside the repository)")
     p.add_argument("--sizes", default="1000,5000,20000")
     p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=2,
+                   help="runs of every case, interleaved; the fastest counts (shared machines)")
     p.add_argument("--out", help="JSON results (a .md table is written beside it)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -227,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work).resolve()
     if ROOT in (work, *work.parents):
         p.error(f"--work {work} is inside the repository; the generated films must stay outside")
-    results = run(Path(args.data), work, sizes, args.steps)
+    results = run(Path(args.data), work, sizes, args.steps, args.repeats)
     table = markdown(results)
     sys.stdout.write(table)
     if args.out:

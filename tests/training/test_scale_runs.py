@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.training.training_helpers import tiny_train_args
+from tests.training.training_helpers import tiny_config, tiny_train_args
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Without random augmentation and dropout a step on R replicas is the one-device step up to the
@@ -24,13 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 #: 3 steps every weight stays within this of the one-device run's, while training moved the
 #: weights by at least 100 times as much.
 REPLICA_WEIGHT_TOLERANCE = 1e-3
-NO_RANDOMNESS = ["--set", "dropout=0.0", "--set", "augmentation.shear_degrees=0.0",
-                 "--set", "augmentation.zoom=0.0", "--set", "augmentation.rotation_degrees=0.0",
-                 "--set", "augmentation.translation=0.0", "--set", "augmentation.brightness=0.0",
-                 "--set", "augmentation.contrast=0.0", "--set", "augmentation.gamma=0.0",
-                 "--set", "augmentation.window=0.0", "--set", "augmentation.blur_sharpen=0.0",
-                 "--set", "augmentation.noise=0.0", "--set", "augmentation.resample=0.0",
-                 "--set", "augmentation.marker_p=0.0"]
+NO_RANDOMNESS_SETS = ["dropout=0.0", "augmentation.shear_degrees=0.0", "augmentation.zoom=0.0",
+                      "augmentation.rotation_degrees=0.0", "augmentation.translation=0.0",
+                      "augmentation.brightness=0.0", "augmentation.contrast=0.0",
+                      "augmentation.gamma=0.0", "augmentation.window=0.0",
+                      "augmentation.blur_sharpen=0.0", "augmentation.noise=0.0",
+                      "augmentation.resample=0.0", "augmentation.marker_p=0.0"]
+NO_RANDOMNESS = [a for kv in NO_RANDOMNESS_SETS for a in ("--set", kv)]
 #: No test process may run longer than this (a hung collective must fail, not stall CI).
 PROCESS_TIMEOUT_S = 600
 
@@ -65,12 +65,12 @@ def test_run_killed_mid_epoch_resumes_to_the_same_weights(tmp_path: Path,
     """Checkpoint every 2 batches; SIGKILL the process as soon as a mid-epoch checkpoint is on
     disk; --resume finishes the run. Its weights equal those of an uninterrupted run without
     mid-epoch checkpoints, bit for bit."""
+    from training.train import train
+
     cache = tmp_path / "cache"
-    common = ["--set", "batch_size=4", "--input", "stream"]
-    straight = tmp_path / "straight"
-    _run(tiny_train_args(small_data_root, straight, cache, *common, "--checkpoint-steps", "0",
-                         epochs=2))
-    common += ["--checkpoint-steps", "2"]
+    straight = train(tiny_config(epochs=2, sets=["batch_size=4"]), small_data_root,
+                     tmp_path / "straight", input_mode="stream", checkpoint_steps=0)
+    common = ["--set", "batch_size=4", "--input", "stream", "--checkpoint-steps", "2"]
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_cli(tiny_train_args(small_data_root, killed, cache, *common,
@@ -118,11 +118,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def one_device_run(tmp_path_factory: pytest.TempPathFactory, small_data_root: Path) -> Path:
-    base = tmp_path_factory.mktemp("replicas")
-    out = base / "one"
-    _run(tiny_train_args(small_data_root, out, base / "cache", *NO_RANDOMNESS, "--distribute",
-                         "one", epochs=2))
-    return out
+    from training.train import train
+
+    return train(tiny_config(epochs=2, sets=NO_RANDOMNESS_SETS), small_data_root,
+                 tmp_path_factory.mktemp("replicas") / "one", distribute="one")
 
 
 def _assert_matches_one_device(run: Path, one: Path) -> None:
