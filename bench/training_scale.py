@@ -139,7 +139,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run(data: Path, work: Path, sizes: list[int], steps: int, repeats: int = 1) -> dict[str, Any]:
+def run(data: Path, work: Path, sizes: list[int], steps: int, repeats: int = 1,
+        cases: tuple[tuple[str, int], ...] = CASES) -> dict[str, Any]:
     from bench import machine
 
     films = make_scaled_set(data / "train", work, max(sizes))
@@ -155,7 +156,7 @@ def run(data: Path, work: Path, sizes: list[int], steps: int, repeats: int = 1) 
                    quiet=True)
         best: dict[tuple[str, int], dict[str, Any]] = {}
         for r in range(repeats):  # interleaved, so a busy minute of the machine hits every case
-            for mode, devices in CASES:
+            for mode, devices in cases:
                 res = _spawn({**spec_base, "mode": mode, "devices": devices},
                              f"{mode} x{devices} {n} #{r + 1}")
                 prev = best.get((mode, devices))
@@ -163,7 +164,7 @@ def run(data: Path, work: Path, sizes: list[int], steps: int, repeats: int = 1) 
                 if prev is None or res["films_per_s"] > prev["films_per_s"]:
                     best[(mode, devices)] = res
                 best[(mode, devices)]["films_per_s_runs"] = runs
-        results["cases"].extend(best[c] for c in CASES)
+        results["cases"].extend(best[c] for c in cases)
     add_ratios(results)
     return results
 
@@ -224,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--repeats", type=int, default=2,
                    help="runs of every case, interleaved; the fastest counts (shared machines)")
+    p.add_argument("--cases", default=",".join(f"{m}:{d}" for m, d in CASES),
+                   help="MODE:DEVICES,... (arrays must be one of them: the ratios' baseline)")
     p.add_argument("--out", help="JSON results (a .md table is written beside it)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -240,7 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work).resolve()
     if ROOT in (work, *work.parents):
         p.error(f"--work {work} is inside the repository; the generated films must stay outside")
-    results = run(Path(args.data), work, sizes, args.steps, args.repeats)
+    cases = tuple((c.split(":")[0], int(c.split(":")[1])) for c in args.cases.split(","))
+    if ("arrays", 1) not in cases:
+        p.error("--cases must include arrays:1, the baseline of the ratios")
+    results = run(Path(args.data), work, sizes, args.steps, args.repeats, cases)
     table = markdown(results)
     sys.stdout.write(table)
     if args.out:
