@@ -2,6 +2,9 @@
 
     pneumonia-train --data DIR --out RUN_DIR [--config default|seed_baseline] [--epochs N]
                     [--limit N] [--seed S] [--resume] [--set key=value ...]
+                    [--input auto|memory|stream|tfrecord] [--distribute auto|one|mirrored|
+                    multiworker] [--checkpoint-steps N] [--cpu-devices N] [--mixed-precision]
+    (--data is a Kaggle-style folder or a CSV of path,label[,patient]; docs/training.md)
     pneumonia-train evaluate RUN_DIR [--split val|test|train] [--data DIR]
     pneumonia-train evaluate RUN_DIR --external DIR [--usage untouched|selection|...]
     pneumonia-train ensemble --out RUN_DIR MEMBER_RUN MEMBER_RUN [...]
@@ -19,7 +22,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from training.checkpoint import DEFAULT_CHECKPOINT_STEPS
 from training.config import PRESETS, AugmentConfig, TrainConfig, get_preset
+from training.distribute import DISTRIBUTE_MODES, chief_by_tf_config
+from training.stream import INPUT_MODES
 
 log = logging.getLogger("training")
 
@@ -83,7 +89,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pneumonia-train", description=(
         "Train and evaluate a pneumonia classifier on a Kermany-style folder. "
         "Use 'pneumonia-train evaluate RUN_DIR' to report on a split of an existing run."))
-    p.add_argument("--data", required=True, help="folder with train/{NORMAL,PNEUMONIA}/")
+    p.add_argument("--data", required=True, help="folder with train/{NORMAL,PNEUMONIA}/, or a "
+                   ".csv of path,label[,patient] (docs/training.md)")
     p.add_argument("--out", required=True, help="run folder to create (or resume)")
     p.add_argument("--config", default="default", choices=sorted(PRESETS))
     p.add_argument("--epochs", type=int)
@@ -97,6 +104,20 @@ def _train_parser() -> argparse.ArgumentParser:
                    help="override a config field, e.g. --set width=16 --set augmentation.zoom=0.1")
     p.add_argument("--cache-dir", help="decoded-image cache (default ~/.cache/pneumonia-xray/images)")
     p.add_argument("--no-cache", action="store_true")
+    scale = p.add_argument_group("training at scale (docs/training.md)")
+    scale.add_argument("--input", default="auto", choices=INPUT_MODES,
+                       help="memory: decoded films in memory; stream: decoded as read; tfrecord: "
+                            "sharded on-disk cache; auto: memory up to 2 GiB, else tfrecord")
+    scale.add_argument("--distribute", default="auto", choices=DISTRIBUTE_MODES,
+                       help="one device, mirrored (this machine's GPUs), multiworker (TF_CONFIG); "
+                            "auto picks multiworker with TF_CONFIG, mirrored with 2+ GPUs")
+    scale.add_argument("--cpu-devices", type=int, metavar="N",
+                       help="split the CPU into N logical devices (tests mirrored without GPUs)")
+    scale.add_argument("--checkpoint-steps", type=int, default=DEFAULT_CHECKPOINT_STEPS,
+                       metavar="N", help="also checkpoint every N batches, for --resume after a "
+                                         "kill (0: epoch ends only)")
+    scale.add_argument("--mixed-precision", action="store_true",
+                       help="float16 compute (GPUs with tensor cores)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -150,10 +171,19 @@ def run_training(args: argparse.Namespace) -> int:
     cfg = apply_sets(cfg, args.set)
     if args.init_seed is not None:
         cfg = cfg.with_overrides(split_seed=cfg.data_seed, seed=args.init_seed)
+    if args.cpu_devices:
+        from training.distribute import configure_cpu_devices
+
+        configure_cpu_devices(args.cpu_devices)
     t0 = time.perf_counter()
     run_dir = train(cfg, Path(args.data), Path(args.out), resume=args.resume,
-                    cache_dir=_cache_dir(args))
+                    cache_dir=_cache_dir(args), input_mode=args.input,
+                    distribute=args.distribute, checkpoint_steps=args.checkpoint_steps,
+                    mixed_precision=args.mixed_precision)
     t_train = time.perf_counter() - t0
+    if args.distribute in ("auto", "multiworker") and not chief_by_tf_config():
+        log.info("worker done in %.0f s (the chief writes and evaluates the run folder)", t_train)
+        return 0
     run = load_run(run_dir)
     calibrate(run, _cache_dir(args))
     report = evaluate(run, "val", _cache_dir(args))

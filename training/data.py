@@ -42,9 +42,13 @@ class Sample:
     rel: str  # relative to the data root, POSIX separators
     label: int  # 0 NORMAL, 1 PNEUMONIA
     size: int  # bytes
+    patient_key: str | None = None  # given by the source (a CSV's patient column), else None
 
     @property
     def patient(self) -> str:
+        """The source's patient id when it gives one, else the one in the file name."""
+        if self.patient_key is not None:
+            return self.patient_key
         return patient_id(self.path.name)
 
 

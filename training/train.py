@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 
 from pneumonia_core.metrics import roc_auc
+from training import checkpoint as CK
 from training import data as D
 from training import run as R
 from training.config import TrainConfig, save_config
+from training.sources import read_source
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +44,11 @@ def seed_everything(seed: int) -> None:
 def reseed_random_layers(model: Any, epoch: int) -> int:
     """Set every layer's random stream (augmentation, dropout) to a state derived from its own
     seed and the epoch, so a resumed run draws exactly what an uninterrupted one would."""
-    from keras.src.random.seed_generator import SeedGenerator
-
     count = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        for value in vars(layer).values():
-            if isinstance(value, SeedGenerator):
-                state = value.state.numpy()
-                value.state.assign(np.array([state[0], epoch * 1_000_003], dtype=state.dtype))
-                count += 1
+    for gen in CK.seed_generators(model):
+        state = gen.state.numpy()
+        gen.state.assign(np.array([state[0], epoch * 1_000_003], dtype=state.dtype))
+        count += 1
     return count
 
 
@@ -63,9 +61,9 @@ class Prepared:
 
 
 def prepare_split(data_root: Path, cfg: TrainConfig) -> Prepared:
-    """Scan train/, apply ``limit`` (stratified, whole groups), carve the grouped val split."""
-    data_root = Path(data_root).resolve()
-    samples = D.scan_split(data_root, "train")
+    """Read the source (a Kaggle folder's train/ or a CSV, :mod:`training.sources`), apply
+    ``limit`` (stratified, whole groups), carve the grouped val split."""
+    data_root, samples = read_source(data_root)
     fp = D.fingerprint(samples)
     hashes = [D.file_sha256(s.path) for s in samples]
     if cfg.limit is not None and cfg.limit < len(samples):
@@ -110,16 +108,21 @@ def sample_weights(labels: np.ndarray, weights: dict[int, float] | None) -> np.n
     return np.array([weights[0], weights[1]], dtype=np.float32)[y]
 
 
+def mixup_draws(n: int, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Mixup's draws for ``n`` films: the partner of each position, then ``lam`` per film."""
+    if alpha <= 0:
+        raise ValueError(f"mixup needs alpha > 0, got {alpha}")
+    partner = rng.permutation(n)
+    return partner, rng.beta(alpha, alpha, n).astype(np.float32)
+
+
 def mixup(x: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float, rng: np.random.Generator
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Blend each film with a random partner (Zhang et al. 2018, mixup): with ``lam`` drawn
     from Beta(alpha, alpha) per film, pixels, label and loss weight all become
     ``lam * own + (1 - lam) * partner's``. Returns float32 copies; the inputs are not changed."""
-    if alpha <= 0:
-        raise ValueError(f"mixup needs alpha > 0, got {alpha}")
     n = len(y)
-    partner = rng.permutation(n)
-    lam = rng.beta(alpha, alpha, n).astype(np.float32)
+    partner, lam = mixup_draws(n, alpha, rng)
     lx = lam.reshape((n,) + (1,) * (x.ndim - 1))
     xm = lx * x.astype(np.float32) + (1.0 - lx) * x[partner].astype(np.float32)
     ym = lam * y.astype(np.float32) + (1.0 - lam) * y[partner].astype(np.float32)
@@ -172,13 +175,51 @@ def read_history(path: Path) -> list[dict[str, float]]:
                 for row in csv.DictReader(fh)]
 
 
+def _feeds(prep: Prepared, cfg: TrainConfig, mode: str, cache_dir: Path | None
+           ) -> tuple[Any, Any]:
+    """(train source, val source) for ``mode``: :class:`training.stream.Films` for memory and
+    stream, shard lists for tfrecord."""
+    from training import stream as S
+
+    size = cfg.image_size
+    if mode == "memory":
+        return tuple(S.Films([s.path for s in part], size,
+                             load_split_arrays(part, size, cache_dir, what))
+                     for part, what in ((prep.train, "train"), (prep.val, "val")))
+    if mode == "stream":
+        return S.Films([s.path for s in prep.train], size), S.Films([s.path for s in prep.val], size)
+    if cfg.mixup_alpha > 0:
+        raise ValueError("mixup blends films from anywhere in the epoch: use --input memory or "
+                         "stream with it, not tfrecord")
+    cache = Path(cache_dir) if cache_dir is not None else D.default_cache_dir()
+
+    def shards(part: list[D.Sample], what: str) -> list[Path]:
+        def progress(done: int, total: int) -> None:
+            log.info("caching %s films as TFRecord: %d/%d", what, done, total)
+
+        return S.tfrecord_cache([s.path for s in part], size, cache, progress=progress)
+
+    return shards(prep.train, "train"), shards(prep.val, "val")
+
+
 def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False,
-          cache_dir: Path | None = None) -> Path:
-    """Train into ``run_dir`` (model.keras = best val ROC AUC, history.csv, split.json, ...)."""
+          cache_dir: Path | None = None, *, input_mode: str = "auto", distribute: str = "one",
+          checkpoint_steps: int = CK.DEFAULT_CHECKPOINT_STEPS, mixed_precision: bool = False,
+          ) -> Path:
+    """Train into ``run_dir`` (model.keras = best val ROC AUC, history.csv, split.json, ...).
+
+    ``input_mode``: :data:`training.stream.INPUT_MODES`; ``distribute``:
+    :data:`training.distribute.DISTRIBUTE_MODES`; a checkpoint every ``checkpoint_steps``
+    batches (and at each epoch end) lets ``resume`` continue a killed run mid-epoch.
+    """
+    from training import distribute as DS
+    from training import stream as S
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / R.STATE_FILE
-    if resume and state_path.is_file():
+    resuming = resume and state_path.is_file()
+    if resuming:
         from training.config import load_config
 
         saved_cfg, _ = load_config(run_dir / R.CONFIG_FILE)
@@ -191,34 +232,66 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
         raise FileExistsError(f"{run_dir} already holds a run; use --resume or another --out")
 
     seed_everything(cfg.seed)
+    if mixed_precision:
+        DS.use_mixed_precision()
     import keras
 
     from training.model import build_model, compile_model
 
+    strategy = DS.make_strategy(distribute)
+    replicas = strategy.num_replicas_in_sync
+    chief = DS.is_chief(strategy)
+    multiworker = DS.resolve_mode(distribute) == "multiworker"
+    if multiworker:
+        DS.fix_keras_multiworker_logs()
     prep = prepare_split(data_root, cfg)
-    save_config(run_dir / R.CONFIG_FILE, cfg, prep.fingerprint, str(prep.data_root))
-    write_split(run_dir / R.SPLIT_FILE, prep, cfg)
-    x_train = load_split_arrays(prep.train, cfg.image_size, cache_dir, "train")
+    if chief:
+        save_config(run_dir / R.CONFIG_FILE, cfg, prep.fingerprint, str(prep.data_root))
+        write_split(run_dir / R.SPLIT_FILE, prep, cfg)
+    mode = S.resolve_mode(input_mode, len(prep.train) + len(prep.val), cfg.image_size)
+    log.info("input: %s (%d train + %d val films)", mode, len(prep.train), len(prep.val))
+    train_src, val_src = _feeds(prep, cfg, mode, cache_dir)
     y_train = np.array([s.label for s in prep.train], dtype=np.float32)
-    x_val = load_split_arrays(prep.val, cfg.image_size, cache_dir, "val")
     y_val = np.array([s.label for s in prep.val], dtype=np.float32)
     weights = class_weights(y_train, cfg.class_weighting)
+    n_batches = -(-len(y_train) // cfg.batch_size)
 
     rows: list[dict[str, Any]] = []
-    best_auc, best_epoch, start = -math.inf, -1, 0
-    if resume and state_path.is_file():
-        state = R.read_json(state_path)
-        model = keras.saving.load_model(run_dir / R.LAST_FILE, compile=True)
-        rows = [r for r in read_history(run_dir / R.HISTORY_FILE) if r["epoch"] <= state["epoch"]]
-        best_auc, best_epoch, start = state["best_auc"], state["best_epoch"], state["epoch"]
-        log.info("resuming after epoch %d (best val ROC AUC %.4f at epoch %d)",
-                 start, best_auc, best_epoch)
-    else:
-        model = build_model(cfg)
-        compile_model(model, cfg)
+    best_auc, best_epoch, start, skip = -math.inf, -1, 0, 0
+    carried = {"loss_sum": 0.0, "films": 0.0}
+    with strategy.scope():
+        if resuming:
+            state = R.read_json(state_path)
+            model = keras.saving.load_model(run_dir / state.get("checkpoint", R.LAST_FILE),
+                                            compile=True)
+            rows = [r for r in read_history(run_dir / R.HISTORY_FILE) if r["epoch"] <= state["epoch"]]
+            best_auc, best_epoch, start = state["best_auc"], state["best_epoch"], state["epoch"]
+            best_auc = -math.inf if best_auc is None else best_auc  # killed in epoch 1
+            skip = int(state.get("step", 0))
+            if skip:
+                CK.restore_random_state(model, state["random_state"])
+                carried = {"loss_sum": state["loss_sum"], "films": state["films"]}
+            log.info("resuming after epoch %d%s (best val ROC AUC %.4f at epoch %d)", start,
+                     f", batch {skip}/{n_batches} of epoch {start + 1}" if skip else "",
+                     best_auc, best_epoch)
+        else:
+            model = build_model(cfg)
+            compile_model(model, cfg)
+        if replicas > 1:
+            DS.synchronize_batchnorm(model)
 
-    log.info("training %s (%s, %d params) for up to %d epochs, batch %d, class weights %s",
-             cfg.name, cfg.architecture, model.count_params(), cfg.epochs, cfg.batch_size, weights)
+    def val_logits() -> np.ndarray:
+        ds = (S.tfrecord_dataset(val_src, y_val, cfg.image_size, 64, cfg.seed, 0, shuffle=False)
+              if mode == "tfrecord" else S.predict_dataset(val_src))
+        if replicas == 1:
+            return np.asarray(model.predict(ds, verbose=0), dtype=np.float64).ravel()
+        # every replica holds the same weights: score the whole set here, in order
+        parts = [model(b[0] if isinstance(b, tuple) else b, training=False) for b in ds]
+        return np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in parts])
+
+    log.info("training %s (%s, %d params) for up to %d epochs, batch %d, class weights %s, "
+             "%d replica(s)", cfg.name, cfg.architecture, model.count_params(), cfg.epochs,
+             cfg.batch_size, weights, replicas)
     for epoch in range(start, cfg.epochs):
         if best_epoch >= 0 and epoch - best_epoch > cfg.early_stopping_patience:
             log.info("early stopping: no val ROC AUC gain for %d epochs", cfg.early_stopping_patience)
@@ -226,34 +299,58 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
         t0 = time.perf_counter()
         lr = lr_at(cfg, epoch)
         model.optimizer.learning_rate.assign(lr)
-        reseed_random_layers(model, epoch)
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(y_train))
-        if cfg.mixup_alpha > 0:
-            # soft labels: the class weights travel as per-film weights, blended like the labels
-            xm, ym, wm = mixup(x_train[order], y_train[order],
-                               sample_weights(y_train[order], weights), cfg.mixup_alpha,
-                               np.random.default_rng([cfg.seed, epoch, 1]))
-            hist = model.fit(xm, ym, sample_weight=wm, batch_size=cfg.batch_size, epochs=1,
-                             shuffle=False, verbose=0)
-            del xm, ym, wm
+        if not skip:  # a resumed epoch continues the random streams it saved
+            reseed_random_layers(model, epoch)
+        base_state = {"epoch": epoch, "best_auc": best_auc if best_epoch >= 0 else None,
+                      "best_epoch": best_epoch}
+        callback = CK.step_callback(run_dir, checkpoint_steps, epoch, skip, cfg.batch_size,
+                                    carried, base_state, model, n_batches, chief)
+        fit_kw: dict[str, Any] = {"epochs": 1, "verbose": 0, "shuffle": False,
+                                  "callbacks": [callback]}
+        if mode == "tfrecord":
+            ds = S.tfrecord_dataset(train_src, y_train, cfg.image_size, cfg.batch_size, cfg.seed,
+                                    epoch, skip_batches=skip)
+            fit_kw["class_weight"] = weights
         else:
-            hist = model.fit(x_train[order], y_train[order], batch_size=cfg.batch_size, epochs=1,
-                             shuffle=False, class_weight=weights, verbose=0)
-        logits = predict_logits(model, x_val)
+            order = np.random.default_rng([cfg.seed, epoch]).permutation(len(y_train))
+            draws = None
+            if cfg.mixup_alpha > 0:
+                # soft labels: the class weights travel as per-film weights, blended like the labels
+                partner, lam = mixup_draws(len(order), cfg.mixup_alpha,
+                                           np.random.default_rng([cfg.seed, epoch, 1]))
+                draws = S.MixupDraws(partner, lam, sample_weights(y_train, weights))
+            else:
+                fit_kw["class_weight"] = weights
+            ds = S.epoch_dataset(train_src, y_train, order, cfg.batch_size, skip_batches=skip,
+                                 mixup=draws)
+        if replicas > 1:
+            ds = S.as_float(ds)
+        if multiworker:
+            DS.build_from_local_batch(model, next(iter(ds.take(1))))
+        hist = model.fit(ds, **fit_kw)
+        films_now = len(y_train) - skip * cfg.batch_size
+        loss = ((carried["loss_sum"] + float(hist.history["loss"][-1]) * films_now)
+                / (carried["films"] + films_now))
+        skip, carried = 0, {"loss_sum": 0.0, "films": 0.0}
+        logits = val_logits()
         auc = roc_auc(y_val, logits)
-        row = {"epoch": epoch + 1, "loss": float(hist.history["loss"][-1]),
-               "val_loss": bce(y_val, logits), "val_roc_auc": auc, "lr": lr,
-               "seconds": time.perf_counter() - t0}
+        row = {"epoch": epoch + 1, "loss": loss, "val_loss": bce(y_val, logits),
+               "val_roc_auc": auc, "lr": lr, "seconds": time.perf_counter() - t0}
         rows.append(row)
         score = auc if np.isfinite(auc) else -1.0  # one-class val (tiny runs): keep epoch 1
         improved = score > best_auc
         if improved:
             best_auc, best_epoch = score, epoch + 1
-            model.save(run_dir / R.MODEL_FILE)
-            np.save(run_dir / R.VAL_LOGITS_FILE, logits)
-        model.save(run_dir / R.LAST_FILE)
-        _write_history(run_dir / R.HISTORY_FILE, rows)
-        R.write_json(state_path, {"epoch": epoch + 1, "best_auc": best_auc, "best_epoch": best_epoch})
+        if chief:
+            if improved:
+                CK.save_atomic(model, run_dir / R.MODEL_FILE)
+                np.save(run_dir / R.VAL_LOGITS_FILE, logits)
+            CK.save_atomic(model, run_dir / R.LAST_FILE)
+            _write_history(run_dir / R.HISTORY_FILE, rows)
+            CK.write_state(run_dir, {"epoch": epoch + 1, "best_auc": best_auc,
+                                     "best_epoch": best_epoch, "step": 0,
+                                     "checkpoint": R.LAST_FILE})
+            CK.remove_partials(run_dir)
         log.info("epoch %d/%d  loss %.4f  val_loss %.4f  val_roc_auc %.4f%s  lr %.2e  %.1f s",
                  epoch + 1, cfg.epochs, row["loss"], row["val_loss"], auc,
                  " *" if improved else "", lr, row["seconds"])

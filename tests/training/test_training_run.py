@@ -18,18 +18,6 @@ RUN_FILES = ("config.json", "model.keras", "split.json", "history.csv", "calibra
 PLOTS = ("learning_curves.png", "roc.png", "confusion_matrix.png", "reliability.png")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _restore_op_determinism():
-    """Training enables TF op determinism process-wide; switch it back off for other tests."""
-    yield
-    try:
-        from tensorflow.python.framework import config as tf_config
-
-        tf_config.disable_op_determinism()
-    except (ImportError, AttributeError):
-        pass
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, small_data_root: Path) -> Path:
     base = tmp_path_factory.mktemp("runs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 # 64x64 inputs and 8 base filters: a training step takes milliseconds. The acquisition
 # augmentation is on, so the determinism and resume tests cover its random draws too.
@@ -18,3 +19,12 @@ def tiny_train_args(data: Path, out: Path, cache: Path, *extra: str, epochs: int
     for s in TINY_SETS:
         args += ["--set", s]
     return args + list(extra)
+
+
+def tiny_config(epochs: int = 1, seed: int = 3, sets: list[str] | None = None) -> Any:
+    """The configuration :func:`tiny_train_args` gives on the command line, for ``train()``."""
+    from training.cli import apply_sets
+    from training.config import get_preset
+
+    cfg = get_preset("default").with_overrides(epochs=epochs, seed=seed)
+    return apply_sets(cfg, TINY_SETS + list(sets or []))
