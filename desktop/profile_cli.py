@@ -79,7 +79,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             return fail(EXIT_REFUSED, str(exc))
         except OSError as exc:
             return fail(EXIT_USAGE, f"cannot write the signature: {exc}")
-        stdout.write(f"wrote {sig} (key {ps.key_id(key.public_key())})\n")  # type: ignore[attr-defined]
+        stdout.write(f"wrote {sig} (key {ps.key_id(ps.public_key_of(key))})\n")
         return EXIT_OK
     from desktop import profile_authority
     from pneumonia_core.metadata import MetadataError, ModelMetadata

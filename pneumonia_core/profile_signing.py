@@ -14,8 +14,10 @@ Files:
   ``key_id``, ``profile_sha256``, ``signature`` in base64). The signed message is
   :data:`DOMAIN` followed by the profile file's exact bytes.
 
-The key id is the first 16 hex digits of the SHA-256 of the raw 32-byte public key. Uses the
-``cryptography`` package (Qt-free, TensorFlow-free).
+The key id is the first 16 hex digits of the SHA-256 of the raw 32-byte public key. Uses PyNaCl
+(libsodium; Qt-free, TensorFlow-free): it adds about 1.5 MB to the bundle where ``cryptography``
+added 12 MB. The key files are the standard RFC 8410 PEM containers, so a key pair made with
+``openssl genpkey -algorithm ed25519`` works too.
 """
 
 from __future__ import annotations
@@ -45,11 +47,43 @@ def signature_path(profile: str | os.PathLike[str]) -> Path:
     return p.with_name(p.name + SIG_SUFFIX)
 
 
-def _raw_public(public_key: object) -> bytes:
-    from cryptography.hazmat.primitives import serialization
+# RFC 8410 DER prefixes: an Ed25519 key in the standard PEM containers (SubjectPublicKeyInfo,
+# PKCS #8) is a fixed prefix followed by the 32 raw bytes, so OpenSSL (``openssl genpkey
+# -algorithm ed25519``) and this module read each other's files.
+_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+_PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+_PEM_PUBLIC = "PUBLIC KEY"
+_PEM_PRIVATE = "PRIVATE KEY"
 
-    return public_key.public_bytes(serialization.Encoding.Raw,  # type: ignore[attr-defined]
-                                   serialization.PublicFormat.Raw)
+
+def _pem(label: str, der: bytes) -> bytes:
+    body = base64.encodebytes(der).decode("ascii").replace("\n", "")
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return ("\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"])
+            + "\n").encode("ascii")
+
+
+def _unpem(path: Path, label: str, prefix: bytes, what: str) -> bytes:
+    """The 32 raw key bytes of an Ed25519 ``what`` key in PEM file ``path``."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SigningError(f"cannot read the {what} key {path}: {exc}") from None
+    begin, end = f"-----BEGIN {label}-----", f"-----END {label}-----"
+    if begin not in text or end not in text:
+        raise SigningError(f"{path} is not a PEM {what} key ({begin} ... {end})")
+    body = text.split(begin, 1)[1].split(end, 1)[0]
+    try:
+        der = base64.b64decode("".join(body.split()), validate=True)
+    except ValueError as exc:
+        raise SigningError(f"cannot read the {what} key {path}: {exc}") from None
+    if len(der) != len(prefix) + 32 or not der.startswith(prefix):
+        raise SigningError(f"{path} is not an Ed25519 {what} key")
+    return der[len(prefix):]
+
+
+def _raw_public(public_key: object) -> bytes:
+    return bytes(public_key)  # type: ignore[call-overload]  # nacl VerifyKey: the 32 bytes
 
 
 def key_id(public_key: object) -> str:
@@ -57,11 +91,15 @@ def key_id(public_key: object) -> str:
     return hashlib.sha256(_raw_public(public_key)).hexdigest()[:16]
 
 
+def public_key_of(private_key: object) -> object:
+    """The public half of ``private_key`` (from :func:`load_private_key`)."""
+    return private_key.verify_key  # type: ignore[attr-defined]
+
+
 def generate_keypair(stem: str | os.PathLike[str]) -> tuple[Path, Path, str]:
     """Write ``STEM.key`` (private, 0600) and ``STEM.pub``; refuses to replace either.
     Returns (private path, public path, key id)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from nacl.signing import SigningKey
 
     stem = Path(stem)
     private_path = stem.with_name(stem.name + KEY_SUFFIX)
@@ -69,53 +107,38 @@ def generate_keypair(stem: str | os.PathLike[str]) -> tuple[Path, Path, str]:
     for p in (private_path, public_path):
         if os.path.lexists(p):
             raise SigningError(f"{p} exists; a key is never replaced (choose another name)")
-    key = Ed25519PrivateKey.generate()
-    private_pem = key.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
-    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    key = SigningKey.generate()
+    private_pem = _pem(_PEM_PRIVATE, _PKCS8_PREFIX + bytes(key))
+    public_pem = _pem(_PEM_PUBLIC, _SPKI_PREFIX + bytes(key.verify_key))
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(private_pem)
     fd = os.open(public_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "wb") as fh:
         fh.write(public_pem)
-    return private_path, public_path, key_id(key.public_key())
+    return private_path, public_path, key_id(key.verify_key)
 
 
 def load_private_key(path: str | os.PathLike[str]) -> object:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    """IT's Ed25519 private key from a PKCS #8 PEM file (unencrypted)."""
+    from nacl.signing import SigningKey
 
-    try:
-        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise SigningError(f"cannot read the private key {path}: {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SigningError(f"{path} is not an Ed25519 private key")
-    return key
+    return SigningKey(_unpem(Path(path), _PEM_PRIVATE, _PKCS8_PREFIX, "private"))
 
 
 def load_public_key(path: str | os.PathLike[str]) -> object:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    """An Ed25519 public key from a SubjectPublicKeyInfo PEM file."""
+    from nacl.signing import VerifyKey
 
-    try:
-        key = serialization.load_pem_public_key(Path(path).read_bytes())
-    except (OSError, ValueError, TypeError) as exc:
-        raise SigningError(f"cannot read the public key {path}: {exc}") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise SigningError(f"{path} is not an Ed25519 public key")
-    return key
+    return VerifyKey(_unpem(Path(path), _PEM_PUBLIC, _SPKI_PREFIX, "public"))
 
 
 def signature_text(profile_bytes: bytes, private_key: object) -> str:
     """The ``.sig`` file's text for ``profile_bytes`` signed with ``private_key``."""
-    sig = private_key.sign(DOMAIN + profile_bytes)  # type: ignore[attr-defined]
+    sig = private_key.sign(DOMAIN + profile_bytes).signature  # type: ignore[attr-defined]
     return json.dumps({
         "kind": KIND, "algorithm": ALGORITHM,
-        "key_id": key_id(private_key.public_key()),  # type: ignore[attr-defined]
+        "key_id": key_id(public_key_of(private_key)),
         "profile_sha256": hashlib.sha256(profile_bytes).hexdigest(),
         "signature": base64.b64encode(sig).decode("ascii"),
     }, indent=2) + "\n"
@@ -160,7 +183,7 @@ def verify_signature(profile_bytes: bytes, sig_text: str | bytes, trusted: Trust
                      where: str = "site profile") -> str:
     """The key id that signed ``profile_bytes``; :class:`SigningError` when the signature is
     malformed, made by a key not trusted here, or does not match the bytes."""
-    from cryptography.exceptions import InvalidSignature
+    from nacl.exceptions import BadSignatureError
 
     try:
         data = json.loads(sig_text)
@@ -176,8 +199,8 @@ def verify_signature(profile_bytes: bytes, sig_text: str | bytes, trusted: Trust
     if key is None:
         raise SigningError(f"{where} is signed by key {kid}, which this machine does not trust")
     try:
-        key.verify(signature, DOMAIN + profile_bytes)  # type: ignore[attr-defined]
-    except InvalidSignature:
+        key.verify(DOMAIN + profile_bytes, signature)  # type: ignore[attr-defined]
+    except BadSignatureError:
         raise SigningError(f"the signature of {where} does not match its content (signed by "
                            f"key {kid}, then changed, or forged)") from None
     return kid

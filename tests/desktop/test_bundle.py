@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -160,7 +161,7 @@ def test_edited_bundled_model_folder_is_refused_as_tampered(build: dict[str, Pat
 
 
 def test_signed_site_profiles_work_in_the_bundle(build: dict[str, Path]) -> None:
-    """``cryptography`` is bundled: the bundle makes a key, signs a profile, and a machine that
+    """PyNaCl is bundled: the bundle makes a key, signs a profile, and a machine that
     trusts the key accepts the signed profile and refuses it once the signature is gone
     (issue 23)."""
     from tests.reliability.test_trust_profiles import genuine_text
