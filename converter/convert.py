@@ -30,6 +30,7 @@ from converter import model_card, validation
 from converter.reliability_plot import plot_reliability
 from converter.run_source import RunSource, load_run_source
 from converter.tflite_export import DEFAULT_QUANTIZATION, OUTPUT_NAMES, QUANTIZATIONS, convert
+from pneumonia_core.calibration import DEFAULT_TARGET_SENSITIVITY, choose_threshold
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import RESIZE_METHOD
 from pneumonia_core.metadata import MODEL_FILE, InputSpec, ModelMetadata, sha256_bytes
@@ -203,9 +204,7 @@ def _measure_scope(model_dir: Path, val_paths: list[Path]) -> dict[str, Any]:
 def rethreshold(run_threshold: dict[str, Any], labels: np.ndarray, probs: np.ndarray
                 ) -> dict[str, Any]:
     """The run's threshold rule applied to the converted model's calibrated probabilities."""
-    from pneumonia_core.metrics import choose_threshold
-
-    target = float(run_threshold.get("target_sensitivity") or 0.98)
+    target = float(run_threshold.get("target_sensitivity") or DEFAULT_TARGET_SENSITIVITY)
     chosen = dict(choose_threshold(labels, probs, target))
     chosen["rule"] = (f"{chosen.get('rule', '')} (re-applied to the converted model's "
                       f"probabilities; the training run chose {float(run_threshold['value']):.6f})")

@@ -221,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from pneumonia_core import __version__, site_plots
     from pneumonia_core import site_profile as sp
+    from pneumonia_core.calibration import DEFAULT_TARGET_SENSITIVITY
     from pneumonia_core.model import ModelBundle, ModelError
     from pneumonia_core.runtime import quiet_runtime_banner
 
@@ -241,7 +242,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         return fail(EXIT_MODEL, f"the model could not be loaded: {exc}")
     meta = bundle.metadata
     labels = list(meta.labels)
-    target = (float(meta.threshold.get("target_sensitivity", 0.98))
+    target = (float(meta.threshold.get("target_sensitivity", DEFAULT_TARGET_SENSITIVITY))
               if args.target_sensitivity is None else args.target_sensitivity)
     if not 0.0 < target < 1.0:
         return fail(EXIT_USAGE, f"--target-sensitivity must lie in (0, 1); received {target}")

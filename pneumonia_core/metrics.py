@@ -1,5 +1,6 @@
-"""THE metrics module: binary classification metrics, calibration, confidence intervals and
-the threshold-choosing rule, in plain numpy + math (no TensorFlow, no Qt, no scipy).
+"""THE metrics module: binary classification metrics, calibration error and confidence
+intervals, in plain numpy + math (no TensorFlow, no Qt, no scipy). The calibration fitters and
+the threshold rule live in :mod:`pneumonia_core.calibration`.
 
 Used by training, the converter's gate and model card, the benchmark and the tests, so every
 number in a report is computed one way. Conventions: label 1 = the positive class (PNEUMONIA),
@@ -23,9 +24,9 @@ import numpy as np
 from pneumonia_core.decision import OperatingPoint, at_or_above, sigmoid
 
 __all__ = [
-    "REPORT_KEYS", "THRESHOLD_RULE", "average_precision", "bootstrap_auc_interval",
-    "choose_threshold", "clopper_pearson", "classification_summary", "compute_metrics",
-    "confusion", "expected_calibration_error", "fit_logistic", "fit_temperature", "log_loss", "pearson", "pr_curve",
+    "REPORT_KEYS", "average_precision", "bootstrap_auc_interval",
+    "clopper_pearson", "classification_summary", "compute_metrics",
+    "confusion", "expected_calibration_error", "log_loss", "pearson", "pr_curve",
     "reliability_bins", "roc_auc", "roc_curve", "sensitivity_specificity", "sigmoid",
 ]
 
@@ -186,112 +187,11 @@ def compute_metrics(labels: Any, probs: Any, threshold: float | OperatingPoint,
     }
 
 
-def _nll(labels: np.ndarray, logits: np.ndarray, temperature: float) -> float:
-    z = logits / temperature
-    # log(1 + exp(-|z|)) + max(z, 0) - y z  (stable binary cross-entropy on logits)
-    return float(np.mean(np.logaddexp(0.0, z) - labels * z))
-
-
-def fit_temperature(labels: Any, logits: Any, lo: float = 0.05, hi: float = 20.0) -> float:
-    """Temperature T > 0 minimising the validation NLL of sigmoid(logit / T).
-
-    Golden-section search on log T (the NLL is unimodal in T for a fixed set of logits).
-    """
-    y, z = _arrays(labels, logits)
-    if y.size == 0:
-        return 1.0
-    a, b = math.log(lo), math.log(hi)
-    g = (math.sqrt(5) - 1) / 2
-    c, d = b - g * (b - a), a + g * (b - a)
-    fc, fd = _nll(y, z, math.exp(c)), _nll(y, z, math.exp(d))
-    for _ in range(80):
-        if fc < fd:
-            b, d, fd = d, c, fc
-            c = b - g * (b - a)
-            fc = _nll(y, z, math.exp(c))
-        else:
-            a, c, fc = c, d, fd
-            d = a + g * (b - a)
-            fd = _nll(y, z, math.exp(d))
-    return float(math.exp((a + b) / 2))
-
-
 def log_loss(labels: Any, probs: Any) -> float:
     """Mean binary cross-entropy of ``probs`` (clipped to [1e-15, 1 - 1e-15])."""
     y, p = _arrays(labels, probs)
     p = np.clip(p, 1e-15, 1 - 1e-15)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
-def _logistic_nll(scale: float, offset: float, z: np.ndarray, y: np.ndarray) -> float:
-    s = scale * z + offset
-    return float(np.mean(np.logaddexp(0.0, s) - y * s))
-
-
-def fit_logistic(labels: Any, logits: Any, with_offset: bool = True) -> tuple[float, float]:
-    """Maximum-likelihood ``(scale, offset)`` of ``P = sigmoid(scale * logit + offset)``
-    (``offset`` fixed at 0 when ``with_offset`` is False: temperature scaling, T = 1/scale).
-    Damped Newton from (1, 0); never diverges (each step must lower the log loss). The one
-    logistic (Platt-style) calibration fit, used by the converter's external fit and the site
-    calibration."""
-    y_int, z = _arrays(labels, logits)
-    y = y_int.astype(np.float64)
-    a, b = 1.0, 0.0
-    f = _logistic_nll(a, b, z, y)
-    for _ in range(200):
-        p = 1.0 / (1.0 + np.exp(-(a * z + b)))
-        w = p * (1 - p)
-        g = np.array([np.mean((p - y) * z), np.mean(p - y)])
-        h = np.array([[np.mean(w * z * z), np.mean(w * z)], [np.mean(w * z), np.mean(w)]])
-        h += 1e-9 * np.eye(2)
-        step = np.linalg.solve(h, g) if with_offset else np.array([g[0] / h[0, 0], 0.0])
-        t = 1.0
-        while t > 1e-10:
-            fa, fb = a - t * step[0], b - t * step[1]
-            fn = _logistic_nll(fa, fb, z, y)
-            if fn <= f:
-                break
-            t /= 2
-        else:
-            break
-        a, b = fa, fb
-        if f - fn < 1e-13:
-            break
-        f = fn
-    return float(a), float(b)
-
-
-THRESHOLD_RULE = ("highest specificity with sensitivity >= target on the calibrated validation "
-                  "probabilities; the threshold sits halfway between the lowest positive score it "
-                  "must keep and the next lower score")
-
-
-def choose_threshold(labels: Any, probs: Any, target_sensitivity: float = 0.98) -> dict[str, Any]:
-    """The threshold rule: highest specificity among thresholds with sensitivity >= target.
-
-    Raising the threshold can only raise specificity and lower sensitivity, so the rule keeps
-    the smallest number of positives that meets the target: k = ceil(target * n_pos) positives
-    must score >= threshold. Any threshold between the k-th highest positive score and the next
-    lower score (of either class) gives the same validation numbers; the midpoint is used so
-    small numeric drift (e.g. int8 quantization) does not flip the deciding case.
-    """
-    y, p = _arrays(labels, probs)
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        raise ValueError("cannot choose a threshold without positive cases")
-    k = max(1, math.ceil(target_sensitivity * n_pos - 1e-9))
-    pos_scores = np.sort(p[y == 1])[::-1]
-    kth = float(pos_scores[k - 1])
-    lower = p[p < kth]
-    value = (kth + float(lower.max())) / 2.0 if lower.size else kth
-    m = compute_metrics(y, p, value)
-    return {
-        "value": value,
-        "rule": THRESHOLD_RULE,
-        "target_sensitivity": float(target_sensitivity),
-        "sensitivity": m["sensitivity"],
-        "specificity": m["specificity"],
-    }
 
 
 def sensitivity_specificity(labels: Any, probs: Any, threshold: float | OperatingPoint
