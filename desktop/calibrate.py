@@ -134,6 +134,14 @@ class Progress:
             self.stream.flush()
 
 
+def model_default(bundle: Any) -> Any:
+    """The model's own operating point, through the app's one resolver: a site profile is
+    fitted on raw logits and compared with it (the "before" column)."""
+    from desktop.operating_point import resolve
+
+    return resolve(bundle).point
+
+
 def classify_films(films: Films, bundle: Any, workers: int | None, stderr: TextIO
                    ) -> Iterator[tuple[Any, int]]:
     """(Result, label) per film, in input order, through the app's engine, with progress."""
@@ -141,7 +149,7 @@ def classify_films(films: Films, bundle: Any, workers: int | None, stderr: TextI
 
     progress = Progress(len(films.items), stderr)
     paths = [p for p, _ in films.items]
-    results = classify_many(paths, bundle, bundle.operating_point,
+    results = classify_many(paths, bundle, model_default(bundle),
                             workers=workers or default_workers())
     for done, (result, (_p, label)) in enumerate(zip(results, films.items, strict=True), 1):
         progress.update(done)
@@ -274,7 +282,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                      f"({len(excluded) - len(dups)} error/out of scope, {len(dups)} duplicate)\n")
         if dups:
             stderr.write(f"{PROG}: warning: {len(dups)} duplicate file(s) counted once\n")
-        fit = sp.fit_site(logits, y, bundle.operating_point, target, label_names=labels)
+        fit = sp.fit_site(logits, y, model_default(bundle), target, label_names=labels)
     except sp.SiteCalibrationError as exc:
         return fail(EXIT_REFUSED, f"{exc}. Nothing was written.")
     report = {"before": fit.before, "after": fit.after, "after_cv": fit.after_cv}

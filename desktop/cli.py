@@ -448,7 +448,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     except ModelError as exc:
         error(f"the model could not be loaded: {exc}")
         return EXIT_MODEL
-    from desktop import site_config
+    from desktop import operating_point, site_config
     from pneumonia_core.site_profile import SiteProfileError
 
     try:
@@ -459,11 +459,11 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
         return EXIT_MODEL
     if active.problem:
         stderr.write(f"{PROG}: warning: {active.problem} Using the model's own operating point.\n")
-    point = active.operating_point(bundle)
-    if args.threshold is not None:
-        point = point.with_threshold(args.threshold, source=f"{point.source} + --threshold")
+    resolution = operating_point.resolve(bundle, active, operating_point.saved_user_threshold(),
+                                         args.threshold)
+    point = resolution.point
     threshold = point.threshold
-    log.info("operating point: %s", active.describe())
+    log.info("operating point: %s", resolution.describe())
     # An unverified folder was logged as a WARNING by ModelBundle.load; the summary says it again.
     files = found.files
     missing = set(found.missing)
@@ -486,7 +486,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
            "model_dir": str(args.model_dir or ""), "files": len(files),
            "missing": len(found.missing), "empty_folders": len(found.empty),
            "skipped": {k: len(v) for k, v in found.skipped.items()},
-           "operating_point": point.source, "site_profile": active.describe(),
+           "operating_point": point.source, "site_profile": resolution.describe(),
            "site_profile_sha256": active.profile.sha256 if active.profile else ""}
     try:
         with sigterm_unwinds():
@@ -514,9 +514,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
         f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
         f"{format_fraction(threshold)}: {counts['ok']} ok, {counts['error']} error, {counts['out_of_scope']} "
         f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n"
-        f"operating point: {active.describe()}"
-        + (f"; --threshold {format_fraction(threshold)} replaces its threshold"
-           if args.threshold else "")
+        f"operating point: {resolution.describe()}"
         + f"\n{model_line}\n"
     )
     if found.missing:

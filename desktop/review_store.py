@@ -293,17 +293,19 @@ class ReviewStore:
                                "changing in another window")
 
     def apply_threshold_change(self, added: list[FlagEntry], dropped: list[tuple[str, str]],
-                               event: AuditEvent) -> list[FlagEntry]:
-        """After a threshold change, in ONE transaction: add (or refresh) the newly flagged
+                               event: AuditEvent | None) -> list[FlagEntry]:
+        """After a change of operating point, in ONE transaction: add (or refresh) the flagged
         entries, drop the ``(path, sha)`` entries no longer flagged while still pending, and
-        append ``event``. Returns the stored added entries."""
+        append ``event`` (None: rows of a batch re-decided on arrival, no new event). Returns
+        the stored added entries."""
         params = [self._checked(e) for e in added]
         with self._store.transaction() as db:
             if params:
                 db.executemany(self._UPSERT, params)
             db.executemany("DELETE FROM flags WHERE path=? AND file_sha256=? "
                            "AND review_state='pending'", list(dropped))
-            insert_events(db, [event], self._user)
+            if event is not None:
+                insert_events(db, [event], self._user)
         return [e for e in (self.get(a.path, a.file_sha256) for a in added) if e is not None]
 
     def remove_pending(self, path: str, file_sha256: str) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from pneumonia_core.decision import calibrated
-from pneumonia_core.metrics import _arrays, compute_metrics
+from pneumonia_core.metrics import as_label_arrays, compute_metrics
 
 __all__ = [
     "DEFAULT_TARGET_SENSITIVITY", "METHODS", "THRESHOLD_RULE", "choose_threshold",
@@ -52,7 +52,7 @@ def fit_temperature(labels: Any, logits: Any, lo: float = 0.05, hi: float = 20.0
 
     Golden-section search on log T (the NLL is unimodal in T for a fixed set of logits).
     """
-    y, z = _arrays(labels, logits)
+    y, z = as_label_arrays(labels, logits)
     if y.size == 0:
         return 1.0
     a, b = math.log(lo), math.log(hi)
@@ -80,7 +80,7 @@ def fit_logistic(labels: Any, logits: Any, with_offset: bool = True) -> tuple[fl
     """Maximum-likelihood ``(scale, offset)`` of ``P = sigmoid(scale * logit + offset)``
     (``offset`` fixed at 0 when ``with_offset`` is False). Damped Newton from (1, 0); never
     diverges (each step must lower the log loss)."""
-    y_int, z = _arrays(labels, logits)
+    y_int, z = as_label_arrays(labels, logits)
     y = y_int.astype(np.float64)
     a, b = 1.0, 0.0
     f = _logistic_nll(a, b, z, y)
@@ -145,7 +145,7 @@ def choose_threshold(labels: Any, probs: Any,
 
     Returns ``{"value", "rule", "target_sensitivity", "sensitivity", "specificity"}``.
     """
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     n_pos = int(y.sum())
     if n_pos == 0:
         raise ValueError("cannot choose a threshold without positive cases")

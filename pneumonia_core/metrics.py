@@ -34,7 +34,8 @@ REPORT_KEYS = ("accuracy", "sensitivity", "specificity", "precision", "npv", "f1
                "pr_auc", "brier", "ece", "threshold", "confusion_matrix")
 
 
-def _arrays(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
+def as_label_arrays(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (0/1 int64) and scores (float64) as flat arrays of one length, checked."""
     y = np.asarray(labels).astype(np.int64).ravel()
     p = np.asarray(probs, dtype=np.float64).ravel()
     if y.shape != p.shape:
@@ -53,7 +54,7 @@ def _threshold(threshold: float | OperatingPoint) -> float:
 
 
 def confusion(labels: Any, probs: Any, threshold: float | OperatingPoint) -> dict[str, int]:
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     pred = at_or_above(p, _threshold(threshold))
     return {
         "tn": int(np.sum(~pred & (y == 0))),
@@ -72,7 +73,7 @@ def _average_ranks(p: np.ndarray) -> np.ndarray:
 
 def roc_auc(labels: Any, probs: Any) -> float:
     """Area under the ROC curve (Mann-Whitney U, ties count one half); NaN for one class."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
@@ -83,7 +84,7 @@ def roc_auc(labels: Any, probs: Any) -> float:
 
 def roc_curve(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, thresholds) for every distinct score, from (0,0) to (1,1)."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     thresholds = np.unique(p)[::-1]
     n_pos = max(int(y.sum()), 1)
     n_neg = max(int(y.size - y.sum()), 1)
@@ -98,7 +99,7 @@ def roc_curve(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def average_precision(labels: Any, probs: Any) -> float:
     """PR AUC as average precision: sum over positives of precision at their rank (ties grouped)."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     n_pos = int(y.sum())
     if n_pos == 0:
         return float("nan")
@@ -116,7 +117,7 @@ def average_precision(labels: Any, probs: Any) -> float:
 
 def pr_curve(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
     """(recall, precision) at every distinct score, highest threshold first."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     n_pos = max(int(y.sum()), 1)
     recall, precision = [], []
     for t in np.unique(p)[::-1]:
@@ -129,7 +130,7 @@ def pr_curve(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def reliability_bins(labels: Any, probs: Any, n_bins: int = 15) -> list[dict[str, float]]:
     """Equal-width bins of P(positive): count, mean predicted probability, observed positive rate."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     idx = np.clip(np.digitize(p, edges[1:-1], right=True), 0, n_bins - 1)
     bins = []
@@ -146,7 +147,7 @@ def reliability_bins(labels: Any, probs: Any, n_bins: int = 15) -> list[dict[str
 
 def expected_calibration_error(labels: Any, probs: Any, n_bins: int = 15) -> float:
     """ECE of P(positive): sum over equal-width bins of (n_b / N) * |positive rate - mean prob|."""
-    y, _ = _arrays(labels, probs)
+    y, _ = as_label_arrays(labels, probs)
     if y.size == 0:
         return float("nan")
     total = 0.0
@@ -162,7 +163,7 @@ def compute_metrics(labels: Any, probs: Any, threshold: float | OperatingPoint,
 
     Ratios with an empty denominator are NaN (written as null in JSON).
     """
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     cm = confusion(y, p, threshold)
     tn, fp, fn, tp = cm["tn"], cm["fp"], cm["fn"], cm["tp"]
     sens = _safe_div(tp, tp + fn)
@@ -189,7 +190,7 @@ def compute_metrics(labels: Any, probs: Any, threshold: float | OperatingPoint,
 
 def log_loss(labels: Any, probs: Any) -> float:
     """Mean binary cross-entropy of ``probs`` (clipped to [1e-15, 1 - 1e-15])."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     p = np.clip(p, 1e-15, 1 - 1e-15)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
@@ -275,7 +276,7 @@ def bootstrap_auc_interval(labels: Any, probs: Any, n_boot: int = 2000, seed: in
     """Percentile bootstrap interval of the ROC AUC, resampling positives and negatives
     separately (stratified, so every resample has both classes); seeded, so reproducible.
     (NaN, NaN) when a class is absent."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     pos, neg = p[y == 1], p[y == 0]
     if pos.size == 0 or neg.size == 0:
         return float("nan"), float("nan")
@@ -306,7 +307,7 @@ def classification_summary(labels: Any, probs: Any, threshold: float | Operating
     ``ece_<n>`` for every ``n`` in ``ece_bins``; ``brier``; ``threshold``; ``n``,
     ``n_positive``, ``n_negative`` and the confusion counts ``tp``, ``fn``, ``tn``, ``fp``.
     """
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     cm = confusion(y, p, threshold)
     tp, fn, tn, fp = cm["tp"], cm["fn"], cm["tn"], cm["fp"]
     out: dict[str, Any] = {

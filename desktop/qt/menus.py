@@ -137,13 +137,11 @@ def audit_dialog(w: MainWindow) -> AuditDialog:
 
 
 def threshold_dialog(w: MainWindow) -> ThresholdDialog:
-    d = ThresholdDialog(w.threshold, w.model_threshold, w, default_source=w.model_point.source)
+    base = w.session.resolution.base  # the calibration's own point (model or site profile)
+    d = ThresholdDialog(w.threshold, base.threshold, w, default_source=base.source)
 
     def done() -> None:
-        if d.use_default:
-            w.apply_threshold(w.model_threshold, override=False)
-        else:
-            w.apply_threshold(d.value(), override=True)
+        w.apply_threshold(None if d.use_default else d.value())
 
     d.accepted.connect(done)
     d.open()
