@@ -26,26 +26,25 @@ from typing import Any
 import numpy as np
 
 from converter import external as external_set
-from converter import model_card, validation
+from converter import model_card, model_folder, validation
 from converter.reliability_plot import plot_reliability
 from converter.run_source import RunSource, load_run_source
 from converter.tflite_export import DEFAULT_QUANTIZATION, OUTPUT_NAMES, QUANTIZATIONS, convert
+from pneumonia_core.atomic_files import atomic_write_bytes, atomic_write_text
 from pneumonia_core.calibration import DEFAULT_TARGET_SENSITIVITY, choose_threshold
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import RESIZE_METHOD
 from pneumonia_core.metadata import MODEL_FILE, InputSpec, ModelMetadata, sha256_bytes
 from pneumonia_core.metadata_checks import check_metadata
-from pneumonia_core.provenance import atomic_write_bytes, atomic_write_text, portable_path
+from pneumonia_core.provenance import portable_path
 from pneumonia_core.scope import fit_scope_stats
 
 log = logging.getLogger(__name__)
 
-VALIDATION_FILE = "validation.json"
 RECIPE_FILE = "recipe.json"
 #: The run's files copied beside the model (its Keras-float evaluation report).
 RUN_ARTIFACTS = ("report.json", "report.md")
 MIN_PIXEL_STATS = 50  # pneumonia_core.scope.fit_pixel_stats needs at least this many images
-CARD_FILE = "MODEL_CARD.md"
 
 
 class OutputExistsError(FileExistsError):
@@ -417,14 +416,12 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
         meta.save(tmp)
         performance = shipped_performance(meta, tmp, options, y_val, lite_side.logits,
                                           int(cfg.get("ece_bins", 15)), progress)
-        meta.save(tmp)
-        atomic_write_text(tmp / VALIDATION_FILE, json.dumps(
-            report.to_dict() | {"out_of_scope": scope_eval, "run_artifacts": copied,
-                                "performance": _jsonable(performance)},
-            indent=2, default=float) + "\n")
         atomic_write_text(tmp / RECIPE_FILE, json.dumps(recipe(options, source), indent=2) + "\n")
-        atomic_write_text(tmp / CARD_FILE, model_card.render(
-            meta, report, source, scope_eval, options, copied, performance))
+        model_folder.write(
+            tmp, meta,
+            validation=report.to_dict() | {"out_of_scope": scope_eval, "run_artifacts": copied,
+                                           "performance": _jsonable(performance)},
+            card=model_card.render(meta, report, source, scope_eval, options, copied, performance))
         check_destination(out, options.force)  # it may have appeared while we worked
         _install(tmp, out)
     except BaseException:

@@ -16,7 +16,6 @@ statistics fitted on given training images, for models converted before those ex
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from converter import model_folder
 from pneumonia_core import scope
 from pneumonia_core.imageio import ImageLoadError, load_image
 from pneumonia_core.metadata import METADATA_FILE
@@ -134,7 +134,7 @@ def with_pixel_stats(model_dir: str | Path, train_paths: Sequence[str | Path],
     model file still matches its SHA-256."""
     src, out = Path(model_dir), Path(out_dir)
     shutil.copytree(src, out, dirs_exist_ok=True)
-    meta = json.loads((src / METADATA_FILE).read_text(encoding="utf-8"))
+    meta = model_folder.read_json(src)
     size = int(meta["input"]["shape"][1])
     images = []
     for p in train_paths:
@@ -143,7 +143,7 @@ def with_pixel_stats(model_dir: str | Path, train_paths: Sequence[str | Path],
         except ImageLoadError as exc:
             log.warning("skipping %s: %s", p, exc)
     meta.setdefault("scope", {})["pixels"] = scope.fit_pixel_stats(images)
-    (out / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    model_folder.write(out, meta)
     return out
 
 
@@ -210,14 +210,10 @@ def refit_scope(model_dir: str | Path, train_paths: Sequence[str | Path],
         raise ValueError(f"the fitted guard refuses {fitted['refused']} of its {fitted['images']} "
                          f"fitted films (acceptance {fitted['acceptance']} < "
                          f"{scope.MIN_FITTED_ACCEPTANCE})")
-    meta = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+    meta = model_folder.read_json(folder)
     meta["scope"] = stats
     meta["input"]["resize"] = RESIZE_METHOD
-    tmp = folder / (METADATA_FILE + ".partial")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(folder / METADATA_FILE)
-    if sha256_file(model_file) != meta["sha256"]:  # never expected: nothing writes it
-        raise RuntimeError(f"{model_file.name} changed while refitting")
+    model_folder.write(folder, meta)  # checked: the model file still matches its SHA-256
     return fitted
 
 
@@ -230,22 +226,16 @@ def record_scope_evaluation(model_dir: str | Path, result: dict[str, Any]) -> No
 
     folder = Path(model_dir)
     record = {"measured": True, **result}
-    for name in (METADATA_FILE, "validation.json"):
-        path = folder / name
-        if not path.is_file():
-            continue
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if name == METADATA_FILE:
-            data.setdefault("validation", {})["out_of_scope"] = record
-        else:
-            data["out_of_scope"] = record
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    card = folder / "MODEL_CARD.md"
-    if card.is_file():
-        text = card.read_text(encoding="utf-8")
-        start = text.find("## Out-of-scope inputs")
-        if start >= 0:
-            end = text.find("\n## ", start + 1)
-            end = len(text) if end < 0 else end + 1
-            section = "\n".join(model_card._scope(record, ModelMetadata.load(folder))) + "\n\n"
-            card.write_text(text[:start] + section + text[end:], encoding="utf-8")
+    meta = model_folder.read_json(folder)
+    meta.setdefault("validation", {})["out_of_scope"] = record
+    validation = None
+    if (folder / model_folder.VALIDATION_FILE).is_file():
+        validation = model_folder.read_json(folder, model_folder.VALIDATION_FILE)
+        validation["out_of_scope"] = record
+    card = None
+    if (folder / model_folder.CARD_FILE).is_file():
+        section = "\n".join(model_card._scope(record, ModelMetadata.from_dict(meta))) + "\n\n"
+        card = model_folder.replace_card_section(
+            (folder / model_folder.CARD_FILE).read_text(encoding="utf-8"), "Out-of-scope inputs",
+            section)
+    model_folder.write(folder, meta, validation, card)

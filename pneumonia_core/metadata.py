@@ -192,7 +192,7 @@ class ModelMetadata:
         return {k: d[k] for k in order} | {k: v for k, v in d.items() if k not in order}
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        from pneumonia_core.provenance import atomic_write_text
+        from pneumonia_core.atomic_files import atomic_write_text
 
         path = Path(folder) / METADATA_FILE
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")

@@ -33,7 +33,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from pneumonia_core import calibration, metrics
+from pneumonia_core.atomic_files import atomic_write_bytes
 from pneumonia_core.decision import OperatingPoint, at_or_above, calibrated
 
 SCHEMA_VERSION = 1
@@ -312,25 +312,13 @@ def seal(body: dict[str, Any]) -> str:
 
 
 def write_atomically(path: Path, data: bytes, force: bool = False) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync, and rename it into place.
-    An existing ``path`` is kept unless ``force``: :class:`FileExistsError`."""
+    """Write ``data`` atomically (:func:`pneumonia_core.atomic_files.atomic_write_bytes`: a
+    temporary file beside ``path``, fsync, rename; a new file is readable by every user, as the
+    profile must be). An existing ``path`` is kept unless ``force``: :class:`FileExistsError`."""
     path = Path(path)
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass --force to replace it")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the profile is read by every user
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, data, new_mode=0o644)
 
 
 @dataclass(frozen=True)
