@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,24 +88,22 @@ def parse_metadata_json(raw: bytes, path: Path) -> Any:
         raise _error(f"{path.name} is nested too deeply; not model metadata") from None
 
 
+#: A JSON string (an unterminated one runs to the end of the text), and a bracket.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.?)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
 def max_bracket_depth(text: str) -> int:
-    """Deepest ``[``/``{`` nesting outside JSON strings (linear, no recursion)."""
+    """Deepest ``[``/``{`` nesting outside JSON strings (linear, no recursion; the scanning is
+    done by two regular expressions, so a large metadata file costs microseconds, not the
+    tens of milliseconds of a character loop on every start)."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
     depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
+    for ch in brackets:
+        if ch in "[{":
             depth += 1
             deepest = max(deepest, depth)
-        elif ch in "]}":
+        else:
             depth -= 1
     return deepest
 

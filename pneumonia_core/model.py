@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,8 @@ class ModelBundle:
         self.operating_point = metadata.operating_point()
         self._bytes = model_bytes
         self._num_threads = num_threads
+        #: The thread that loaded it (:meth:`load`), which may run it; clones have none.
+        self.owner_thread: int | None = None
         try:
             self.runner = TFLiteRunner(model_bytes, num_threads=num_threads)
         except ValueError as exc:
@@ -132,7 +135,9 @@ class ModelBundle:
         log.info("loaded model %s %s (sha256 %s, %s)", metadata.name, metadata.version,
                  digest[:12], verification.describe())
         try:
-            return cls(folder, metadata, model_bytes, num_threads, verification)
+            bundle = cls(folder, metadata, model_bytes, num_threads, verification)
+            bundle.owner_thread = threading.get_ident()
+            return bundle
         except (TypeError, ValueError, AttributeError, KeyError) as exc:
             raise ModelError(f"Model and {METADATA_FILE} do not fit together: "
                              f"{type(exc).__name__}: {exc}") from None

@@ -156,7 +156,10 @@ _local = threading.local()
 
 def thread_bundle(bundle: ModelBundle) -> ModelBundle:
     """This thread's own clone of ``bundle`` (interpreters are not thread-safe), made once
-    per thread and model and reused."""
+    per thread and model and reused; the thread that loaded ``bundle`` runs it itself (a
+    one-file ``classify`` builds one interpreter, not two)."""
+    if bundle.owner_thread == threading.get_ident():
+        return bundle
     cache: dict[int, tuple[ModelBundle, ModelBundle]] = getattr(_local, "bundles", None) or {}
     _local.bundles = cache
     hit = cache.get(id(bundle))
