@@ -27,9 +27,10 @@ import numpy as np
 
 from converter import external as external_set
 from converter import model_card, model_folder, validation
+from converter.options import ConvertOptions
 from converter.reliability_plot import plot_reliability
 from converter.run_source import RunSource, load_run_source
-from converter.tflite_export import DEFAULT_QUANTIZATION, OUTPUT_NAMES, QUANTIZATIONS, convert
+from converter.tflite_export import OUTPUT_NAMES, QUANTIZATIONS, convert
 from pneumonia_core.atomic_files import atomic_write_bytes, atomic_write_text
 from pneumonia_core.calibration import DEFAULT_TARGET_SENSITIVITY, choose_threshold
 from pneumonia_core.decision import OperatingPoint
@@ -60,37 +61,6 @@ class ConversionRefused(RuntimeError):
             f"Conversion refused: the {report.quantization} model does not match the Keras model "
             f"on the validation split: {'; '.join(report.failures)}. Nothing was written."
         )
-
-
-@dataclass
-class ConvertOptions:
-    quantization: str = DEFAULT_QUANTIZATION
-    calibration_images: int = 300
-    scope_images: int = 1000  # training images for the out-of-scope statistics
-    force: bool = False
-    name: str = "pneumonia-cnn"
-    version: str = "1.0.0"
-    baseline: Path | None = None
-    experiments: Path | None = None  # an experiment log to include in the card (Markdown)
-    measure_scope: bool = True
-    seed: int = 0
-    # Re-apply the run's threshold rule to the CONVERTED model's calibrated validation
-    # probabilities (quantization can move a deciding case across the run's threshold).
-    rethreshold: bool = False
-    # An external labelled folder (NORMAL/, PNEUMONIA/) scored through the app's own path and
-    # reported next to the validation split; with fit_on_external the shipped calibration
-    # (logistic) and threshold are fitted on it, and the card says so.
-    external: Path | None = None
-    external_name: str | None = None
-    fit_on_external: bool = False
-    external_target_sensitivity: float = external_set.EXTERNAL_TARGET_SENSITIVITY
-    selected_on_external: bool = False  # the recipe was chosen by its results on the set
-
-    @property
-    def external_usage(self) -> str:
-        used = (["selection"] if self.selected_on_external else []) + (
-            ["calibration and threshold"] if self.fit_on_external else [])
-        return ", ".join(used) if used else "untouched"
 
 
 @dataclass

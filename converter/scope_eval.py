@@ -11,7 +11,7 @@
 
 :func:`with_pixel_stats` makes a copy of a model folder whose metadata gains image
 statistics fitted on given training images, for models converted before those existed.
-:func:`scope_markdown` renders a result for the model card.
+:func:`converter.model_card.scope_markdown` renders a result for the model card.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from converter import model_folder
+from converter import model_card, model_folder
 from pneumonia_core import scope
 from pneumonia_core.imageio import ImageLoadError, load_image
-from pneumonia_core.metadata import METADATA_FILE
+from pneumonia_core.metadata import METADATA_FILE, ModelMetadata
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.pipeline import STATUS_ERROR, STATUS_OUT_OF_SCOPE, classify_file
 
@@ -147,30 +147,6 @@ def with_pixel_stats(model_dir: str | Path, train_paths: Sequence[str | Path],
     return out
 
 
-def scope_markdown(result: dict[str, Any]) -> str:
-    """The headline figures and the per-category breakdown as Markdown tables."""
-    t = result["targets"]
-    lines = [
-        "| measure | value | target |",
-        "|---|---|---|",
-        f"| non-chest inputs caught | {result['ood_caught']}/{result['ood_total']} "
-        f"({result['ood_caught_fraction']:.1%}) | >= {t['ood_caught_min']:.0%} |",
-        f"| validation X-rays rejected | {result['val_rejected']}/{result['val_total']} "
-        f"({result['val_rejected_fraction']:.2%}) | <= {t['val_rejected_max']:.0%} |",
-        "",
-        "| corpus category | items | caught |",
-        "|---|---|---|",
-    ]
-    for cat, v in result["by_category"].items():
-        lines.append(f"| {cat} | {v['n']} | {v['caught']} ({v['fraction']:.0%}) |")
-    checks = ", ".join(f"{k} {v}" for k, v in result.get("ood_by_check", {}).items())
-    lines += ["", f"Check that caught each non-chest input: {checks or 'none'}."]
-    if result.get("ood_missed"):
-        lines.append("Missed: " + ", ".join(m["item"] for m in result["ood_missed"]) + ".")
-    lines.append(f"Method: {result.get('method', '')}.")
-    return "\n".join(lines)
-
-
 def refit_scope(model_dir: str | Path, train_paths: Sequence[str | Path],
                 progress: Progress | None = None) -> dict[str, Any]:
     """Refit ``metadata.json['scope']`` of an existing model folder on TRAINING films, in
@@ -221,9 +197,6 @@ def record_scope_evaluation(model_dir: str | Path, result: dict[str, Any]) -> No
     """Store an :func:`evaluate_scope` result where the converter puts it: ``metadata.json``
     and ``validation.json`` (``out_of_scope``) and the model card's out-of-scope section, so
     a refitted guard is not described by the old one's figures."""
-    from converter import model_card
-    from pneumonia_core.metadata import ModelMetadata
-
     folder = Path(model_dir)
     record = {"measured": True, **result}
     meta = model_folder.read_json(folder)
@@ -234,7 +207,7 @@ def record_scope_evaluation(model_dir: str | Path, result: dict[str, Any]) -> No
         validation["out_of_scope"] = record
     card = None
     if (folder / model_folder.CARD_FILE).is_file():
-        section = "\n".join(model_card._scope(record, ModelMetadata.from_dict(meta))) + "\n\n"
+        section = "\n".join(model_card.scope_section(record, ModelMetadata.from_dict(meta))) + "\n\n"
         card = model_folder.replace_card_section(
             (folder / model_folder.CARD_FILE).read_text(encoding="utf-8"), "Out-of-scope inputs",
             section)

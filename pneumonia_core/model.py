@@ -18,11 +18,8 @@ from pneumonia_core.integrity import (
     verify_folder,
 )
 from pneumonia_core.metadata import METADATA_FILE, MetadataError, ModelMetadata, sha256_file
-from pneumonia_core.metadata_checks import (
-    check_metadata,
-    parse_metadata_json,
-    read_metadata_bytes,
-)
+from pneumonia_core.metadata_checks import check_metadata, check_outputs_against_model
+from pneumonia_core.metadata_json import parse_metadata_json, read_metadata_bytes
 from pneumonia_core.runtime import MAX_MODEL_FILE_BYTES, TFLiteRunner
 
 log = logging.getLogger(__name__)
@@ -79,8 +76,6 @@ class ModelBundle:
                 f"Model input shape {list(self.runner.input_shape)} does not match metadata "
                 f"{list(expected)}; refusing to run a model that was not converted for this app"
             )
-        from pneumonia_core.metadata_checks import check_outputs_against_model
-
         try:
             check_outputs_against_model(metadata, {name: d["shape"] for name, d
                                                    in self.runner.output_details.items()})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pneumonia_core.metadata_checks import max_bracket_depth
+from pneumonia_core.metadata_json import max_bracket_depth
 
 
 def reference_depth(text: str) -> int:
