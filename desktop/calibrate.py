@@ -61,7 +61,7 @@ def _label_index(text: str, labels: Sequence[str]) -> int | None:
 
 def collect_folder(root: Path, labels: Sequence[str]) -> Films:
     """Films under label-named folders at any depth; the nearest such folder decides."""
-    from pneumonia_core.pipeline import iter_image_files
+    from pneumonia_core.files import iter_image_files
 
     films = Films()
     for path in iter_image_files([root]):
@@ -161,7 +161,7 @@ def usable(pairs: list[tuple[Any, int]], labels: Sequence[str], root: Path | Non
     """Logits and labels of the classified films; the excluded ones with their reason.
     A file seen before (same SHA-256) is left out; the same file under both labels is a
     guard-rail error (:class:`~pneumonia_core.site_profile.SiteCalibrationError`)."""
-    from pneumonia_core.pipeline import display_path
+    from pneumonia_core.files import display_path
     from pneumonia_core.site_profile import SiteCalibrationError
 
     logits: list[float] = []

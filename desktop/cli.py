@@ -167,7 +167,7 @@ def csv_row(result: Result) -> list[str]:
     """One CSV row: probability with 4 decimals and prediction only for classified files.
     Text cells that a spreadsheet would run as a formula get a leading apostrophe; CR and LF
     in a file name or message are written as ``\\r`` / ``\\n`` so every row is one line."""
-    from pneumonia_core.pipeline import display_path
+    from pneumonia_core.files import display_path
 
     ok = result.status == "ok"
     probability = f"{result.probability:.4f}" if ok and result.probability is not None else ""
@@ -353,7 +353,7 @@ class Inputs:
 def expand_inputs(paths: Sequence[str]) -> Inputs:
     """Expand each given path; a missing path stays in ``files`` (its row says so) and is
     listed in ``missing``; a folder without image files is listed in ``empty``."""
-    from pneumonia_core.pipeline import display_path, iter_image_files
+    from pneumonia_core.files import display_path, iter_image_files
 
     found = Inputs()
 
@@ -378,7 +378,7 @@ def expand_inputs(paths: Sequence[str]) -> Inputs:
 
 
 def _names(paths: list[str]) -> str:
-    from pneumonia_core.pipeline import display_path
+    from pneumonia_core.files import display_path
 
     shown = ", ".join(csv_safe.one_line(display_path(os.path.basename(p)))
                       for p in paths[:SHOWN_NAMES])
@@ -413,8 +413,9 @@ def log_to_file() -> Path | None:
 
 
 def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] = ()) -> int:
+    from pneumonia_core.files import display_path
     from pneumonia_core.model import ModelBundle, ModelError
-    from pneumonia_core.pipeline import classify_many, default_workers, display_path
+    from pneumonia_core.pipeline import classify_many, default_workers
     from pneumonia_core.runtime import quiet_runtime_banner
 
     def error(text: str) -> None:

@@ -24,6 +24,7 @@ from desktop.audit import AuditEvent, classification_event
 from desktop.presentation import demographics
 from desktop.review_store import FlagEntry, ReviewStore, fs_bytes_of
 from pneumonia_core.decision import OperatingPoint
+from pneumonia_core.files import display_path, iter_image_files
 from pneumonia_core.imageio import (
     PREVIEW_MAX_SIDE,
     ImageLoadError,
@@ -32,14 +33,7 @@ from pneumonia_core.imageio import (
     read_file_bytes,
 )
 from pneumonia_core.model import ModelBundle
-from pneumonia_core.pipeline import (
-    Result,
-    classify_bytes,
-    classify_many,
-    display_path,
-    iter_image_files,
-    thread_bundle,
-)
+from pneumonia_core.pipeline import Result, classify_bytes, classify_many, thread_bundle
 
 log = logging.getLogger(__name__)
 

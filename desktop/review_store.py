@@ -93,7 +93,7 @@ _ORDER = "ORDER BY probability IS NULL, probability DESC, path, file_sha256"
 class FlagEntry:
     """One flagged file. ``probability`` is None for error and out-of-scope entries.
 
-    ``path`` is display text (:func:`pneumonia_core.pipeline.display_path`); ``fs_path`` the
+    ``path`` is display text (:func:`pneumonia_core.files.display_path`); ``fs_path`` the
     file name's exact bytes when they are not valid UTF-8 (else None): open the file with
     :attr:`open_path`. ``revision`` counts the marks; ``reviewer`` made the last one."""
 

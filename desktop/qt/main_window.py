@@ -50,10 +50,10 @@ from desktop.session import ReadingSession
 from desktop.settings import Settings
 from desktop.sqlite_util import StorageError
 from pneumonia_core.decision import OperatingPoint
+from pneumonia_core.files import display_path
 from pneumonia_core.imageio import IMAGE_SUFFIXES
 from pneumonia_core.metadata import INTENDED_USE
 from pneumonia_core.model import ModelBundle
-from pneumonia_core.pipeline import display_path
 
 log = logging.getLogger(__name__)
 

@@ -95,7 +95,7 @@ def build(w: MainWindow) -> None:
     w.dark_action.toggled.connect(w.set_dark_theme)
     view.addAction(w.dark_action)
     presets = menus["&View"].addMenu("Window/level preset")
-    from desktop.imaging import PRESETS
+    from desktop.display_maths import PRESETS
 
     for i, (label, _c, _w) in enumerate(PRESETS, start=1):
         action = QAction(f"{i}  {label}", w)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from desktop import imaging
+from desktop import display_maths
 from desktop.audit import AuditEvent, AuditLog
 from desktop.jobs import (
     Classified,
@@ -107,23 +107,23 @@ def test_sync_flags_after_threshold_change(tmp_path):
 
 
 def test_window_lut_and_invert():
-    lut = imaging.window_lut(100, 50)
+    lut = display_maths.window_lut(100, 50)
     assert lut[75] == 0 and lut[125] == 255 and lut[100] in (127, 128)
     g = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    np.testing.assert_array_equal(imaging.apply_window(g, 127.5, 255, invert=True), 255 - g)
+    np.testing.assert_array_equal(display_maths.apply_window(g, 127.5, 255, invert=True), 255 - g)
 
 
 def test_heatmap_colours_and_alpha_follow_the_cam():
     cam = np.zeros((14, 14), np.float32)
     cam[3, 10] = 5.0
-    rgba = imaging.heatmap_rgba(cam, (280, 280), opacity=0.5)
+    rgba = display_maths.heatmap_rgba(cam, (280, 280), opacity=0.5)
     assert rgba.shape == (280, 280, 4)
     assert rgba[3 * 20 + 10, 10 * 20 + 10, 3] == rgba[..., 3].max() > 0
     assert rgba[250, 30, 3] == 0  # cold regions stay transparent
     assert rgba[..., 3].max() <= round(0.5 * 255)
-    lut = imaging.colormap_lut()
+    lut = display_maths.colormap_lut()
     assert lut.shape == (256, 3) and lut[0].sum() < lut[170].sum()
-    flat = imaging.heatmap_rgba(np.ones((14, 14)), (50, 40), 1.0)
+    flat = display_maths.heatmap_rgba(np.ones((14, 14)), (50, 40), 1.0)
     assert flat[..., 3].max() == 0
 
 
