@@ -23,7 +23,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, TextIO
 from desktop import csv_safe
 
 if TYPE_CHECKING:
+    from desktop.operating_point import Resolution
     from pneumonia_core.model import ModelBundle
     from pneumonia_core.pipeline import Result
 
@@ -421,48 +422,20 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     def error(text: str) -> None:
         stderr.write(f"{PROG}: error: {csv_safe.one_line(text)}\n")
 
-    problem = _output_problem(args.csv)
-    if problem:
-        error(problem)
-        return EXIT_USAGE
-    log_file = log_to_file()
-    csv_safe.remove_stale_temps(args.csv)
-    found = expand_inputs(args.paths)
-    clash = _overwrites_input(args.csv, [*args.paths, *found.files])
-    if clash is not None:
-        error(f"--csv {args.csv} is the input file {display_path(clash)}; it would be "
-              "overwritten. Choose another output name. Nothing was written")
-        return EXIT_USAGE
-    for p in found.missing:
-        error(f"{display_path(p)}: no such file or folder")
-    for p in found.empty:
-        error(f"{display_path(p)}: no image files found in this folder")
-    skipped = skipped_text(found.skipped, log_file)
-    if not found.files:
-        if skipped:
-            stderr.write(f"{PROG}: {skipped}\n")
-        error(f"nothing to classify; {args.csv} was not written")
-        return EXIT_INCOMPLETE
+    checked = _inputs(args, error, stderr)
+    if isinstance(checked, int):
+        return checked
+    found, skipped = checked
     try:
         with quiet_runtime_banner():
             bundle = ModelBundle.load(args.model_dir)
     except ModelError as exc:
         error(f"the model could not be loaded: {exc}")
         return EXIT_MODEL
-    from desktop import operating_point, site_config
-    from pneumonia_core.site_profile import SiteProfileError
-
-    try:
-        active = site_config.for_classify(bundle.metadata.sha256, args.no_site_profile,
-                                          args.site_profile)
-    except SiteProfileError as exc:
-        error(f"{exc} Nothing was written")
+    resolution = _operating_point(bundle, args, error, stderr)
+    if resolution is None:
         return EXIT_MODEL
-    if active.problem:
-        stderr.write(f"{PROG}: warning: {active.problem} Using the model's own operating point.\n")
-    resolution = operating_point.resolve(bundle, active, operating_point.saved_user_threshold(),
-                                         args.threshold)
-    point = resolution.point
+    active, point = resolution.site, resolution.point
     threshold = point.threshold
     log.info("operating point: %s", resolution.describe())
     # An unverified folder was logged as a WARNING by ModelBundle.load; the summary says it again.
@@ -505,19 +478,8 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
                    stderr)
         return EXIT_USAGE
     progress.finish()
-    n = len(files) - len(found.missing)
-    elapsed = time.perf_counter() - progress.start
-    from pneumonia_core.formatting import format_fraction
-
-    model_line = ("model: verified" if bundle.verified
-                  else f"model: {unverified_text(bundle)}")
-    stderr.write(
-        f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
-        f"{format_fraction(threshold)}: {counts['ok']} ok, {counts['error']} error, {counts['out_of_scope']} "
-        f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n"
-        f"operating point: {resolution.describe()}"
-        + f"\n{model_line}\n"
-    )
+    _write_summary(stderr, args.csv, len(files) - len(found.missing), progress, counts,
+                   resolution, bundle)
     if found.missing:
         stderr.write(f"{PROG}: {len(found.missing)} path(s) not found ({_names(found.missing)}); "
                      "each has an error row\n")
@@ -528,6 +490,72 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     if not _audit_run(bundle, dict(run, outcome="written", counts=counts, exit=code), stderr):
         code = code or EXIT_INCOMPLETE
     return code
+
+
+def _inputs(args: argparse.Namespace, error: Callable[[str], None], stderr: TextIO
+            ) -> tuple[Inputs, str] | int:
+    """The files to classify and the text about those skipped, or the exit status when there
+    is nothing to do (a refused ``--csv``, no file); every missing input is reported."""
+    from pneumonia_core.files import display_path
+
+    problem = _output_problem(args.csv)
+    if problem:
+        error(problem)
+        return EXIT_USAGE
+    log_file = log_to_file()
+    csv_safe.remove_stale_temps(args.csv)
+    found = expand_inputs(args.paths)
+    clash = _overwrites_input(args.csv, [*args.paths, *found.files])
+    if clash is not None:
+        error(f"--csv {args.csv} is the input file {display_path(clash)}; it would be "
+              "overwritten. Choose another output name. Nothing was written")
+        return EXIT_USAGE
+    for p in found.missing:
+        error(f"{display_path(p)}: no such file or folder")
+    for p in found.empty:
+        error(f"{display_path(p)}: no image files found in this folder")
+    skipped = skipped_text(found.skipped, log_file)
+    if not found.files:
+        if skipped:
+            stderr.write(f"{PROG}: {skipped}\n")
+        error(f"nothing to classify; {args.csv} was not written")
+        return EXIT_INCOMPLETE
+    return found, skipped
+
+
+def _operating_point(bundle: ModelBundle, args: argparse.Namespace,
+                     error: Callable[[str], None], stderr: TextIO) -> Resolution | None:
+    """The run's operating point from THE resolver (:mod:`desktop.operating_point`): the site
+    profile in force (``--site-profile`` / ``--no-site-profile``), the user's setting of the
+    window, ``--threshold``. None (and the reason said) when ``--site-profile`` is refused."""
+    from desktop import operating_point, site_config
+    from pneumonia_core.site_profile import SiteProfileError
+
+    try:
+        active = site_config.for_classify(bundle.metadata.sha256, args.no_site_profile,
+                                          args.site_profile)
+    except SiteProfileError as exc:
+        error(f"{exc} Nothing was written")
+        return None
+    if active.problem:
+        stderr.write(f"{PROG}: warning: {active.problem} Using the model's own operating point.\n")
+    return operating_point.resolve(bundle, active, operating_point.saved_user_threshold(),
+                                   args.threshold)
+
+
+def _write_summary(stderr: TextIO, csv: Path, n: int, progress: Progress, counts: dict[str, int],
+                   resolution: Resolution, bundle: ModelBundle) -> None:
+    """The closing lines: counts, rate, threshold, operating point, model state."""
+    from pneumonia_core.formatting import format_fraction
+
+    elapsed = time.perf_counter() - progress.start
+    model_line = ("model: verified" if bundle.verified
+                  else f"model: {unverified_text(bundle)}")
+    stderr.write(
+        f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
+        f"{format_fraction(resolution.threshold)}: {counts['ok']} ok, {counts['error']} error, "
+        f"{counts['out_of_scope']} out of scope, {counts['flagged']} flagged for review -> "
+        f"{csv}\noperating point: {resolution.describe()}\n{model_line}\n")
 
 
 def _audit_run(bundle: ModelBundle, run: dict, stderr: TextIO) -> bool:

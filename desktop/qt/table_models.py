@@ -136,21 +136,9 @@ class ResultTableModel(ListTableModel):
         row = self._rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            if col >= 4:
-                return self._extra(row, col)
-            return (row.name, format_probability(row.probability),
-                    finding_text(row.status, row.prediction, row.flagged),
-                    status_text(row.status))[col]
-        if role == SORT_ROLE:  # plain str/float: the proxy compares them in C++
-            if col == 0:
-                return row.name.lower()
-            if col == 1:
-                return -1.0 if row.probability is None else row.probability
-            if col == len(self.HEADERS) - 1:
-                return row.batch
-            if col >= 4:
-                return self._extra(row, col).lower()
-            return row.prediction if col == 2 else row.status
+            return self._display(row, col)
+        if role == SORT_ROLE:
+            return self._sort_value(row, col)
         if role == SEARCH_ROLE:
             return " ".join((row.path, *row.demographics)).lower()
         if role == ROW_ROLE:
@@ -162,6 +150,25 @@ class ResultTableModel(ListTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def _display(self, row: ResultRow, col: int) -> str:
+        if col >= 4:
+            return self._extra(row, col)
+        return (row.name, format_probability(row.probability),
+                finding_text(row.status, row.prediction, row.flagged),
+                status_text(row.status))[col]
+
+    def _sort_value(self, row: ResultRow, col: int) -> str | float | int:
+        """A plain str/float/int per column: the sort proxy compares them in C++."""
+        if col == 0:
+            return row.name.lower()
+        if col == 1:
+            return -1.0 if row.probability is None else row.probability
+        if col == len(self.HEADERS) - 1:
+            return row.batch
+        if col >= 4:
+            return self._extra(row, col).lower()
+        return row.prediction if col == 2 else row.status
 
     def _extra(self, row: ResultRow, col: int) -> str:
         k = col - 4
