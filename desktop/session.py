@@ -280,10 +280,6 @@ class ReadingSession:
         self.results.add(rows)
         return changed
 
-    def clear_rows(self) -> None:
-        self.results.clear()
-        self.previews.clear()
-
     # -- previews ----------------------------------------------------------------------
     def cached_preview(self, path: str) -> Preview | None:
         hit = self.previews.get(path)

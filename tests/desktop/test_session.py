@@ -23,7 +23,7 @@ from pneumonia_core import pipeline
 from pneumonia_core import site_profile as sp
 from pneumonia_core.model import ModelBundle
 from tests.conftest import MODEL_DIR
-from tests.desktop.test_site_calibrate import generated_films, run
+from tests.desktop.test_site_calibrate import generated_films
 
 pytestmark = pytest.mark.usefixtures("home")
 
@@ -31,15 +31,6 @@ pytestmark = pytest.mark.usefixtures("home")
 @pytest.fixture(scope="module")
 def bundle() -> ModelBundle:
     return ModelBundle.load(MODEL_DIR)
-
-
-@pytest.fixture(scope="module")
-def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("site")
-    out = root / "site_profile.json"
-    code, _out, err = run(str(generated_films(root / "films")), "--out", str(out))
-    assert code == 0, err
-    return out
 
 
 @pytest.fixture(scope="module")

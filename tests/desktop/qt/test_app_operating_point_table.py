@@ -21,21 +21,12 @@ from pneumonia_core import site_profile as sp
 from pneumonia_core.formatting import format_threshold
 from pneumonia_core.metadata import ModelMetadata
 from tests.conftest import MODEL_DIR
-from tests.desktop.test_site_calibrate import generated_films, run
+from tests.desktop.test_site_calibrate import generated_films
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 
 USER = 0.3
 OPTION = 0.7
-
-
-@pytest.fixture(scope="module")
-def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("site")
-    out = root / "site_profile.json"
-    code, _out, err = run(str(generated_films(root / "films")), "--out", str(out))
-    assert code == 0, err
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -16,19 +16,9 @@ from pneumonia_core import site_profile as sp
 from pneumonia_core.metadata import ModelMetadata
 from tests.conftest import MODEL_DIR
 from tests.desktop.qt.app_helpers import new_window
-from tests.desktop.test_site_calibrate import generated_films, run
+from tests.desktop.test_site_calibrate import generated_films
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
-
-
-@pytest.fixture(scope="module")
-def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A profile fitted on generated films (fast; the bookkeeping is what is tested here)."""
-    root = tmp_path_factory.mktemp("site")
-    out = root / "site_profile.json"
-    code, _out, err = run(str(generated_films(root / "films")), "--out", str(out))
-    assert code == 0, err
-    return out
 
 
 def audit_actions(home: Path) -> list[str]:
