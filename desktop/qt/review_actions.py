@@ -18,6 +18,7 @@ from desktop.qt import worker as workers
 from desktop.review_store import FlagEntry, ReviewStoreError, archive_folder, archived_folders
 from desktop.session import Change
 from desktop.sqlite_util import StorageError
+from pneumonia_core.formatting import format_threshold
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,9 @@ class ReviewActions:
         site_actions.show_state(self)
         self._on_current_row(self.table.currentIndex(), QModelIndex())
         self._update_count_line()
+        # a message still showing the counts before the change would contradict them
+        self.statusBar().showMessage(f"{change.new.source} in force, threshold "
+                                     f"{format_threshold(change.new.threshold)}", 10000)
         self.sync_review(change.rows, change.event)
 
     def sync_review(self, rows: list[ResultRow], event: AuditEvent | None) -> None:

@@ -77,6 +77,8 @@ def check_views(w, threshold: float, source: str) -> set[str]:
     m = re.search(r"classified, (\d+) flagged · worklist: (\d+) pending", w.count_label.text())
     assert m, w.count_label.text()
     assert int(m.group(1)) == len(flagged)
+    message = w.statusBar().currentMessage()  # a transient message must not contradict them
+    assert "flagged" not in message or f"{len(flagged)} flagged" in message, message
     pending = {e.path for e in w.flagged.model.entries() if e.review_state == "pending"}
     assert pending == flagged and int(m.group(2)) == len(flagged)
     return flagged
