@@ -29,8 +29,9 @@ def _rss_mb() -> dict[str, float]:
 
 
 def headless(folder: Path) -> dict[str, Any]:
+    from pneumonia_core.files import iter_image_files
     from pneumonia_core.model import ModelBundle
-    from pneumonia_core.pipeline import classify_many, default_workers, iter_image_files
+    from pneumonia_core.pipeline import classify_many, default_workers
 
     bundle = ModelBundle.load()
     after_load = _rss_mb()

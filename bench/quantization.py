@@ -12,7 +12,6 @@ one after the other on the same inputs, on one thread; the other one's size is r
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from collections.abc import Callable
@@ -66,20 +65,22 @@ def build_model_folder(model_dir: Path, export_model: Any, quantization: str,
     from bench.keras_models import quiet_tf
 
     quiet_tf()
+    from converter import model_folder
     from converter.tflite_export import convert
-    from pneumonia_core.metadata import METADATA_FILE, sha256_bytes
+    from pneumonia_core.atomic_files import atomic_write_bytes
+    from pneumonia_core.metadata import sha256_bytes
 
     with warnings.catch_warnings():  # TF's converter warns about its own tf.lite.Interpreter
         warnings.simplefilter("ignore", UserWarning)
         data = convert(export_model, quantization,
                        (lambda: iter(images)) if quantization == "int8" else None)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "model.tflite").write_bytes(data)
-    meta = json.loads((model_dir / METADATA_FILE).read_text(encoding="utf-8"))
+    atomic_write_bytes(out_dir / "model.tflite", data)
+    meta = model_folder.read_json(model_dir)
     meta.update(file="model.tflite", sha256=sha256_bytes(data), quantization=quantization)
     if edit is not None:
         edit(meta, data)
-    (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    model_folder.write(out_dir, meta)
     return out_dir
 
 

@@ -225,6 +225,10 @@ def goal_rows(res: dict[str, Any]) -> list[Row]:
         Row("first_result_cli", "start-up to the first classified image (`classify` one file)",
             secs("first_result_cli"), "s", "<= 1 s", _check(secs("first_result_cli"), "<=", 1.0),
             note=cpu_note("first_result_cli")),
+        Row("cli_vs_import_pair", "one-file `classify` against the bare `import ai_edge_litert, "
+            "PySide6.QtWidgets` (same run)", _get(st, "cli_vs_import_pair", "ratio"), "x",
+            "<= 1.2", _check(_get(st, "cli_vs_import_pair", "ratio"), "<=", 1.2),
+            note=f"process CPU ratio {_get(st, 'cli_vs_import_pair', 'cpu_ratio')}x"),
         Row("bundle_self_test", "PyInstaller bundle: start to a finished `--self-test`",
             secs("bundle_self_test"), "s", "<= 1 s", _check(secs("bundle_self_test"), "<=", 1.0),
             note=cpu_note("bundle_self_test", str(st.get("bundle", "")))),
@@ -309,7 +313,7 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
         if k == "window_imports_ms" and isinstance(v, dict):
             rows.append(("start-up window imports (ms, cumulative)",
                          ", ".join(f"{m} {t:.0f}" for m, t in v.items())))
-        elif isinstance(v, dict):
+        elif isinstance(v, dict) and "median_s" in v:
             cpu = f"; CPU {v['cpu_s']:.3f} s" if v.get("cpu_s") is not None else ""
             rows.append((f"start-up {k}", f"{v['median_s']:.3f} s median of {v['runs']} "
                          f"(min {v['min_s']:.3f} s{cpu})"

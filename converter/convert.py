@@ -26,25 +26,26 @@ from typing import Any
 import numpy as np
 
 from converter import external as external_set
-from converter import model_card, validation
+from converter import model_card, model_folder, validation
+from converter.options import ConvertOptions
 from converter.reliability_plot import plot_reliability
 from converter.run_source import RunSource, load_run_source
-from converter.tflite_export import DEFAULT_QUANTIZATION, OUTPUT_NAMES, QUANTIZATIONS, convert
+from converter.tflite_export import OUTPUT_NAMES, QUANTIZATIONS, convert
+from pneumonia_core.atomic_files import atomic_write_bytes, atomic_write_text
+from pneumonia_core.calibration import DEFAULT_TARGET_SENSITIVITY, choose_threshold
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.imageio import RESIZE_METHOD
 from pneumonia_core.metadata import MODEL_FILE, InputSpec, ModelMetadata, sha256_bytes
 from pneumonia_core.metadata_checks import check_metadata
-from pneumonia_core.provenance import atomic_write_bytes, atomic_write_text, portable_path
+from pneumonia_core.provenance import portable_path
 from pneumonia_core.scope import fit_scope_stats
 
 log = logging.getLogger(__name__)
 
-VALIDATION_FILE = "validation.json"
 RECIPE_FILE = "recipe.json"
 #: The run's files copied beside the model (its Keras-float evaluation report).
 RUN_ARTIFACTS = ("report.json", "report.md")
 MIN_PIXEL_STATS = 50  # pneumonia_core.scope.fit_pixel_stats needs at least this many images
-CARD_FILE = "MODEL_CARD.md"
 
 
 class OutputExistsError(FileExistsError):
@@ -60,37 +61,6 @@ class ConversionRefused(RuntimeError):
             f"Conversion refused: the {report.quantization} model does not match the Keras model "
             f"on the validation split: {'; '.join(report.failures)}. Nothing was written."
         )
-
-
-@dataclass
-class ConvertOptions:
-    quantization: str = DEFAULT_QUANTIZATION
-    calibration_images: int = 300
-    scope_images: int = 1000  # training images for the out-of-scope statistics
-    force: bool = False
-    name: str = "pneumonia-cnn"
-    version: str = "1.0.0"
-    baseline: Path | None = None
-    experiments: Path | None = None  # an experiment log to include in the card (Markdown)
-    measure_scope: bool = True
-    seed: int = 0
-    # Re-apply the run's threshold rule to the CONVERTED model's calibrated validation
-    # probabilities (quantization can move a deciding case across the run's threshold).
-    rethreshold: bool = False
-    # An external labelled folder (NORMAL/, PNEUMONIA/) scored through the app's own path and
-    # reported next to the validation split; with fit_on_external the shipped calibration
-    # (logistic) and threshold are fitted on it, and the card says so.
-    external: Path | None = None
-    external_name: str | None = None
-    fit_on_external: bool = False
-    external_target_sensitivity: float = external_set.EXTERNAL_TARGET_SENSITIVITY
-    selected_on_external: bool = False  # the recipe was chosen by its results on the set
-
-    @property
-    def external_usage(self) -> str:
-        used = (["selection"] if self.selected_on_external else []) + (
-            ["calibration and threshold"] if self.fit_on_external else [])
-        return ", ".join(used) if used else "untouched"
 
 
 @dataclass
@@ -203,9 +173,7 @@ def _measure_scope(model_dir: Path, val_paths: list[Path]) -> dict[str, Any]:
 def rethreshold(run_threshold: dict[str, Any], labels: np.ndarray, probs: np.ndarray
                 ) -> dict[str, Any]:
     """The run's threshold rule applied to the converted model's calibrated probabilities."""
-    from pneumonia_core.metrics import choose_threshold
-
-    target = float(run_threshold.get("target_sensitivity") or 0.98)
+    target = float(run_threshold.get("target_sensitivity") or DEFAULT_TARGET_SENSITIVITY)
     chosen = dict(choose_threshold(labels, probs, target))
     chosen["rule"] = (f"{chosen.get('rule', '')} (re-applied to the converted model's "
                       f"probabilities; the training run chose {float(run_threshold['value']):.6f})")
@@ -418,14 +386,12 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
         meta.save(tmp)
         performance = shipped_performance(meta, tmp, options, y_val, lite_side.logits,
                                           int(cfg.get("ece_bins", 15)), progress)
-        meta.save(tmp)
-        atomic_write_text(tmp / VALIDATION_FILE, json.dumps(
-            report.to_dict() | {"out_of_scope": scope_eval, "run_artifacts": copied,
-                                "performance": _jsonable(performance)},
-            indent=2, default=float) + "\n")
         atomic_write_text(tmp / RECIPE_FILE, json.dumps(recipe(options, source), indent=2) + "\n")
-        atomic_write_text(tmp / CARD_FILE, model_card.render(
-            meta, report, source, scope_eval, options, copied, performance))
+        model_folder.write(
+            tmp, meta,
+            validation=report.to_dict() | {"out_of_scope": scope_eval, "run_artifacts": copied,
+                                           "performance": _jsonable(performance)},
+            card=model_card.render(meta, report, source, scope_eval, options, copied, performance))
         check_destination(out, options.force)  # it may have appeared while we worked
         _install(tmp, out)
     except BaseException:

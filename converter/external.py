@@ -16,7 +16,8 @@ Fitting (``fit_operating_point``), when the model card is to say so:
   target (default :data:`EXTERNAL_TARGET_SENSITIVITY`, a margin above the 0.97 the held-back
   films must keep: on ~200 pneumonia films one more miss moves sensitivity by 0.005), then
   lowered to just above the highest NORMAL score below it: the same specificity with every
-  PNEUMONIA film in between kept (:func:`widen_threshold`), a free sensitivity margin.
+  PNEUMONIA film in between kept (:func:`pneumonia_core.calibration.widen_threshold`), a free
+  sensitivity margin. Both fits are :mod:`pneumonia_core.calibration`'s.
 """
 
 from __future__ import annotations
@@ -30,13 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from pneumonia_core.decision import OperatingPoint, sigmoid
-from pneumonia_core.metrics import (
-    choose_threshold,
-    classification_summary,
-    fit_logistic,
-    sensitivity_specificity,
-)
+from pneumonia_core.calibration import choose_threshold, fit_calibration
+from pneumonia_core.decision import OperatingPoint
+from pneumonia_core.metrics import classification_summary
 
 log = logging.getLogger(__name__)
 
@@ -112,19 +109,6 @@ def score_folder(model_dir: Path, folder: Path, name: str | None = None,
     return scores
 
 
-def widen_threshold(labels: Any, probs: Any, threshold: float) -> float:
-    """The lowest threshold with the same specificity as ``threshold``: halfway between the
-    highest NORMAL score below it and the next higher score. Sensitivity can only rise."""
-    y = np.asarray(labels).ravel()
-    p = np.asarray(probs, np.float64).ravel()
-    below = p[(y == 0) & (p < threshold)]
-    if below.size == 0:
-        return float(threshold)
-    top = float(below.max())
-    above = p[p > top]
-    return (top + float(above.min())) / 2.0 if above.size else float(threshold)
-
-
 def fit_operating_point(scores: ExternalScores, base: OperatingPoint,
                         target_sensitivity: float = EXTERNAL_TARGET_SENSITIVITY
                         ) -> tuple[OperatingPoint, dict[str, Any], dict[str, Any]]:
@@ -135,15 +119,13 @@ def fit_operating_point(scores: ExternalScores, base: OperatingPoint,
     y, z = scores.labels[ok], scores.logits[ok]
     if y.size == 0 or y.min() == y.max():
         raise ValueError("logistic calibration needs films of both classes")
-    scale, offset = fit_logistic(y, z)
+    scale, offset = fit_calibration(y, z, "logistic")
     if not (math.isfinite(scale) and scale > 0 and math.isfinite(offset)):
         raise ValueError(f"logistic calibration failed (scale {scale}, offset {offset}): the "
                          "external logits do not rank the classes")
-    probs = sigmoid(scale * z + offset)
-    chosen = dict(choose_threshold(y, probs, target_sensitivity))
-    value = widen_threshold(y, probs, float(chosen["value"]))
-    sens, spec = sensitivity_specificity(y, probs, value)
-    chosen.update(value=value, sensitivity=sens, specificity=spec)
+    fitted = OperatingPoint(base.threshold, scale=scale, offset=offset, labels=base.labels,
+                            positive_label=base.positive_label)
+    chosen = choose_threshold(y, fitted.probabilities(z), target_sensitivity, widen=True)
     n = int(ok.sum())
     where = f"external set {scores.name} ({n} films the app classified, {int(y.sum())} PNEUMONIA)"
     calibration = {"method": "logistic", "scale": scale, "offset": offset,
@@ -159,8 +141,7 @@ def fit_operating_point(scores: ExternalScores, base: OperatingPoint,
         "specificity": float(chosen["specificity"]),
         "fitted_on": where,
     }
-    point = OperatingPoint(threshold["value"], scale=scale, offset=offset, labels=base.labels,
-                           positive_label=base.positive_label, source="model default")
+    point = fitted.with_threshold(threshold["value"], source="model default")
     log.info("fitted on %s: scale %.4f, offset %.4f, threshold %.4f (sensitivity %.4f, "
              "specificity %.4f)", scores.name, scale, offset, threshold["value"],
              threshold["sensitivity"], threshold["specificity"])

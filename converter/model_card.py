@@ -13,7 +13,7 @@ from converter.validation import ValidationReport
 from pneumonia_core.metadata import ModelMetadata
 
 if TYPE_CHECKING:
-    from converter.convert import ConvertOptions
+    from converter.options import ConvertOptions
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,32 @@ def _baseline(source: RunSource, baseline: Path | None, experiments: Path | None
     return lines
 
 
-def _scope(scope_eval: dict[str, Any], meta: ModelMetadata) -> list[str]:
+def scope_markdown(result: dict[str, Any]) -> str:
+    """The headline figures and the per-category breakdown as Markdown tables."""
+    t = result["targets"]
+    lines = [
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| non-chest inputs caught | {result['ood_caught']}/{result['ood_total']} "
+        f"({result['ood_caught_fraction']:.1%}) | >= {t['ood_caught_min']:.0%} |",
+        f"| validation X-rays rejected | {result['val_rejected']}/{result['val_total']} "
+        f"({result['val_rejected_fraction']:.2%}) | <= {t['val_rejected_max']:.0%} |",
+        "",
+        "| corpus category | items | caught |",
+        "|---|---|---|",
+    ]
+    for cat, v in result["by_category"].items():
+        lines.append(f"| {cat} | {v['n']} | {v['caught']} ({v['fraction']:.0%}) |")
+    checks = ", ".join(f"{k} {v}" for k, v in result.get("ood_by_check", {}).items())
+    lines += ["", f"Check that caught each non-chest input: {checks or 'none'}."]
+    if result.get("ood_missed"):
+        lines.append("Missed: " + ", ".join(m["item"] for m in result["ood_missed"]) + ".")
+    lines.append(f"Method: {result.get('method', '')}.")
+    return "\n".join(lines)
+
+
+def scope_section(scope_eval: dict[str, Any], meta: ModelMetadata) -> list[str]:
+    """The card's ``## Out-of-scope inputs`` section (lines) for a scope evaluation."""
     lines = ["## Out-of-scope inputs", "",
              "Inputs that are not frontal chest radiographs are reported as out of scope instead "
              "of getting a probability: DICOM tags, colour, image statistics"
@@ -270,8 +295,6 @@ def _scope(scope_eval: dict[str, Any], meta: ModelMetadata) -> list[str]:
     if not scope_eval.get("measured"):
         return lines + [f"**Not measured**: {scope_eval.get('reason', 'unknown reason')}."]
     try:
-        from converter.scope_eval import scope_markdown
-
         return lines + [scope_markdown(scope_eval), "",
                         "Every file behind these figures is listed in `validation.json`."]
     except (ImportError, KeyError, TypeError, ValueError) as exc:
@@ -301,7 +324,7 @@ def render(meta: ModelMetadata, report: ValidationReport, source: RunSource,
         _validation(meta, report),
         _threshold(meta),
         _calibration(meta, copied, source),
-        _scope(scope_eval, meta),
+        scope_section(scope_eval, meta),
         _baseline(source, options.baseline, options.experiments),
         ["## Reproduce", "",
          f"    pneumonia-convert RUN_DIR --out DIR --quantization {options.quantization} "

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pneumonia_core import metrics
+from pneumonia_core.decision import calibrated
 
 
 def plot_reliability(labels: np.ndarray, logits: np.ndarray, temperature: float, path: Path,
@@ -21,7 +22,7 @@ def plot_reliability(labels: np.ndarray, logits: np.ndarray, temperature: float,
     fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=100)
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfect calibration")
     for name, t, style in (("before", 1.0, "o-"), (f"after (T={temperature:.2f})", temperature, "s-")):
-        probs = metrics.sigmoid(np.asarray(logits) / t)
+        probs = calibrated(logits, 1.0 / t)
         bins = [b for b in metrics.reliability_bins(labels, probs) if b["count"]]
         ece = metrics.expected_calibration_error(labels, probs)
         ax.plot([b["confidence"] for b in bins], [b["frequency"] for b in bins], style,

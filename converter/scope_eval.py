@@ -11,12 +11,11 @@
 
 :func:`with_pixel_stats` makes a copy of a model folder whose metadata gains image
 statistics fitted on given training images, for models converted before those existed.
-:func:`scope_markdown` renders a result for the model card.
+:func:`converter.model_card.scope_markdown` renders a result for the model card.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -27,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from converter import model_card, model_folder
 from pneumonia_core import scope
 from pneumonia_core.imageio import ImageLoadError, load_image
-from pneumonia_core.metadata import METADATA_FILE
+from pneumonia_core.metadata import METADATA_FILE, ModelMetadata
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.pipeline import STATUS_ERROR, STATUS_OUT_OF_SCOPE, classify_file
 
@@ -134,7 +134,7 @@ def with_pixel_stats(model_dir: str | Path, train_paths: Sequence[str | Path],
     model file still matches its SHA-256."""
     src, out = Path(model_dir), Path(out_dir)
     shutil.copytree(src, out, dirs_exist_ok=True)
-    meta = json.loads((src / METADATA_FILE).read_text(encoding="utf-8"))
+    meta = model_folder.read_json(src)
     size = int(meta["input"]["shape"][1])
     images = []
     for p in train_paths:
@@ -143,32 +143,8 @@ def with_pixel_stats(model_dir: str | Path, train_paths: Sequence[str | Path],
         except ImageLoadError as exc:
             log.warning("skipping %s: %s", p, exc)
     meta.setdefault("scope", {})["pixels"] = scope.fit_pixel_stats(images)
-    (out / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    model_folder.write(out, meta)
     return out
-
-
-def scope_markdown(result: dict[str, Any]) -> str:
-    """The headline figures and the per-category breakdown as Markdown tables."""
-    t = result["targets"]
-    lines = [
-        "| measure | value | target |",
-        "|---|---|---|",
-        f"| non-chest inputs caught | {result['ood_caught']}/{result['ood_total']} "
-        f"({result['ood_caught_fraction']:.1%}) | >= {t['ood_caught_min']:.0%} |",
-        f"| validation X-rays rejected | {result['val_rejected']}/{result['val_total']} "
-        f"({result['val_rejected_fraction']:.2%}) | <= {t['val_rejected_max']:.0%} |",
-        "",
-        "| corpus category | items | caught |",
-        "|---|---|---|",
-    ]
-    for cat, v in result["by_category"].items():
-        lines.append(f"| {cat} | {v['n']} | {v['caught']} ({v['fraction']:.0%}) |")
-    checks = ", ".join(f"{k} {v}" for k, v in result.get("ood_by_check", {}).items())
-    lines += ["", f"Check that caught each non-chest input: {checks or 'none'}."]
-    if result.get("ood_missed"):
-        lines.append("Missed: " + ", ".join(m["item"] for m in result["ood_missed"]) + ".")
-    lines.append(f"Method: {result.get('method', '')}.")
-    return "\n".join(lines)
 
 
 def refit_scope(model_dir: str | Path, train_paths: Sequence[str | Path],
@@ -210,14 +186,10 @@ def refit_scope(model_dir: str | Path, train_paths: Sequence[str | Path],
         raise ValueError(f"the fitted guard refuses {fitted['refused']} of its {fitted['images']} "
                          f"fitted films (acceptance {fitted['acceptance']} < "
                          f"{scope.MIN_FITTED_ACCEPTANCE})")
-    meta = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+    meta = model_folder.read_json(folder)
     meta["scope"] = stats
     meta["input"]["resize"] = RESIZE_METHOD
-    tmp = folder / (METADATA_FILE + ".partial")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(folder / METADATA_FILE)
-    if sha256_file(model_file) != meta["sha256"]:  # never expected: nothing writes it
-        raise RuntimeError(f"{model_file.name} changed while refitting")
+    model_folder.write(folder, meta)  # checked: the model file still matches its SHA-256
     return fitted
 
 
@@ -225,27 +197,18 @@ def record_scope_evaluation(model_dir: str | Path, result: dict[str, Any]) -> No
     """Store an :func:`evaluate_scope` result where the converter puts it: ``metadata.json``
     and ``validation.json`` (``out_of_scope``) and the model card's out-of-scope section, so
     a refitted guard is not described by the old one's figures."""
-    from converter import model_card
-    from pneumonia_core.metadata import ModelMetadata
-
     folder = Path(model_dir)
     record = {"measured": True, **result}
-    for name in (METADATA_FILE, "validation.json"):
-        path = folder / name
-        if not path.is_file():
-            continue
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if name == METADATA_FILE:
-            data.setdefault("validation", {})["out_of_scope"] = record
-        else:
-            data["out_of_scope"] = record
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    card = folder / "MODEL_CARD.md"
-    if card.is_file():
-        text = card.read_text(encoding="utf-8")
-        start = text.find("## Out-of-scope inputs")
-        if start >= 0:
-            end = text.find("\n## ", start + 1)
-            end = len(text) if end < 0 else end + 1
-            section = "\n".join(model_card._scope(record, ModelMetadata.load(folder))) + "\n\n"
-            card.write_text(text[:start] + section + text[end:], encoding="utf-8")
+    meta = model_folder.read_json(folder)
+    meta.setdefault("validation", {})["out_of_scope"] = record
+    validation = None
+    if (folder / model_folder.VALIDATION_FILE).is_file():
+        validation = model_folder.read_json(folder, model_folder.VALIDATION_FILE)
+        validation["out_of_scope"] = record
+    card = None
+    if (folder / model_folder.CARD_FILE).is_file():
+        section = "\n".join(model_card.scope_section(record, ModelMetadata.from_dict(meta))) + "\n\n"
+        card = model_folder.replace_card_section(
+            (folder / model_folder.CARD_FILE).read_text(encoding="utf-8"), "Out-of-scope inputs",
+            section)
+    model_folder.write(folder, meta, validation, card)

@@ -23,7 +23,7 @@ import numpy as np
 
 from converter.run_source import Sample
 from pneumonia_core import metrics
-from pneumonia_core.decision import at_or_above
+from pneumonia_core.decision import at_or_above, calibrated
 from pneumonia_core.imageio import ImageLoadError, load_image
 from pneumonia_core.runtime import TFLiteRunner
 
@@ -86,7 +86,7 @@ def keras_scores(export_model: Any, x: np.ndarray, temperature: float, batch_siz
         embs.append(np.asarray(out["embedding"]))
         progress("Keras model", min(start + batch_size, len(x)), len(x))
     lg = np.concatenate(logits).astype(np.float64)
-    return Scores(lg, metrics.sigmoid(lg / temperature),
+    return Scores(lg, calibrated(lg, 1.0 / temperature),
                   np.concatenate(cams) if cams else None, np.concatenate(embs))
 
 
@@ -102,7 +102,7 @@ def tflite_scores(model: bytes | str, x: np.ndarray, temperature: float,
         embs.append(np.ravel(out["embedding"]) if "embedding" in out else np.zeros(1))
         progress(stage, i + 1, len(x))
     lg = np.asarray(logits, np.float64)
-    return Scores(lg, metrics.sigmoid(lg / temperature), np.stack(cams) if cams else None,
+    return Scores(lg, calibrated(lg, 1.0 / temperature), np.stack(cams) if cams else None,
                   np.stack(embs))
 
 

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from desktop.csv_safe import write_csv_atomic
 from desktop.sqlite_util import DurableDB, StorageError, columns_of, utc_now
-from pneumonia_core.pipeline import display_path
+from pneumonia_core.files import display_path
 
 log = logging.getLogger(__name__)
 

@@ -63,7 +63,7 @@ def _label_index(text: str, labels: Sequence[str]) -> int | None:
 
 def collect_folder(root: Path, labels: Sequence[str]) -> Films:
     """Films under label-named folders at any depth; the nearest such folder decides."""
-    from pneumonia_core.pipeline import iter_image_files
+    from pneumonia_core.files import iter_image_files
 
     films = Films()
     for path in iter_image_files([root]):
@@ -136,6 +136,14 @@ class Progress:
             self.stream.flush()
 
 
+def model_default(bundle: Any) -> Any:
+    """The model's own operating point, through the app's one resolver: a site profile is
+    fitted on raw logits and compared with it (the "before" column)."""
+    from desktop.operating_point import resolve
+
+    return resolve(bundle).point
+
+
 def classify_films(films: Films, bundle: Any, workers: int | None, stderr: TextIO
                    ) -> Iterator[tuple[Any, int]]:
     """(Result, label) per film, in input order, through the app's engine, with progress."""
@@ -143,7 +151,7 @@ def classify_films(films: Films, bundle: Any, workers: int | None, stderr: TextI
 
     progress = Progress(len(films.items), stderr)
     paths = [p for p, _ in films.items]
-    results = classify_many(paths, bundle, bundle.operating_point,
+    results = classify_many(paths, bundle, model_default(bundle),
                             workers=workers or default_workers())
     for done, (result, (_p, label)) in enumerate(zip(results, films.items, strict=True), 1):
         progress.update(done)
@@ -155,7 +163,7 @@ def usable(pairs: list[tuple[Any, int]], labels: Sequence[str], root: Path | Non
     """Logits and labels of the classified films; the excluded ones with their reason.
     A file seen before (same SHA-256) is left out; the same file under both labels is a
     guard-rail error (:class:`~pneumonia_core.site_profile.SiteCalibrationError`)."""
-    from pneumonia_core.pipeline import display_path
+    from pneumonia_core.files import display_path
     from pneumonia_core.site_profile import SiteCalibrationError
 
     logits: list[float] = []
@@ -223,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from pneumonia_core import __version__, site_plots
     from pneumonia_core import site_profile as sp
+    from pneumonia_core.calibration import DEFAULT_TARGET_SENSITIVITY
     from pneumonia_core.model import ModelBundle, ModelError
     from pneumonia_core.runtime import quiet_runtime_banner
 
@@ -243,7 +252,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         return fail(EXIT_MODEL, f"the model could not be loaded: {exc}")
     meta = bundle.metadata
     labels = list(meta.labels)
-    target = (float(meta.threshold.get("target_sensitivity", 0.98))
+    target = (float(meta.threshold.get("target_sensitivity", DEFAULT_TARGET_SENSITIVITY))
               if args.target_sensitivity is None else args.target_sensitivity)
     if not 0.0 < target < 1.0:
         return fail(EXIT_USAGE, f"--target-sensitivity must lie in (0, 1); received {target}")
@@ -284,7 +293,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                      f"({len(excluded) - len(dups)} error/out of scope, {len(dups)} duplicate)\n")
         if dups:
             stderr.write(f"{PROG}: warning: {len(dups)} duplicate file(s) counted once\n")
-        fit = sp.fit_site(logits, y, bundle.operating_point, target, label_names=labels)
+        fit = sp.fit_site(logits, y, model_default(bundle), target, label_names=labels)
     except sp.SiteCalibrationError as exc:
         return fail(EXIT_REFUSED, f"{exc}. Nothing was written.")
     report = {"before": fit.before, "after": fit.after, "after_cv": fit.after_cv}
@@ -312,7 +321,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         return fail(EXIT_REFUSED, f"{exc}. Nothing was written.")
     rel_png, roc_png = sp.plot_paths(out)
     b, a = fit.before, fit.after
-    from pneumonia_core.provenance import atomic_write_bytes
+    from pneumonia_core.atomic_files import atomic_write_bytes
 
     try:
         if out.exists() and not args.force:

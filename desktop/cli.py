@@ -25,7 +25,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, TextIO
 from desktop import csv_safe
 
 if TYPE_CHECKING:
+    from desktop.operating_point import Resolution
     from pneumonia_core.model import ModelBundle
     from pneumonia_core.pipeline import Result
 
@@ -315,7 +316,7 @@ class Inputs:
 def expand_inputs(paths: Sequence[str]) -> Inputs:
     """Expand each given path; a missing path stays in ``files`` (its row says so) and is
     listed in ``missing``; a folder without image files is listed in ``empty``."""
-    from pneumonia_core.pipeline import display_path, iter_image_files
+    from pneumonia_core.files import display_path, iter_image_files
 
     found = Inputs()
 
@@ -340,7 +341,7 @@ def expand_inputs(paths: Sequence[str]) -> Inputs:
 
 
 def _names(paths: list[str]) -> str:
-    from pneumonia_core.pipeline import display_path
+    from pneumonia_core.files import display_path
 
     shown = ", ".join(csv_safe.one_line(display_path(os.path.basename(p)))
                       for p in paths[:SHOWN_NAMES])
@@ -375,61 +376,37 @@ def log_to_file() -> Path | None:
 
 
 def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] = ()) -> int:
+    from pneumonia_core.files import display_path
     from pneumonia_core.model import ModelBundle, ModelError
-    from pneumonia_core.pipeline import classify_many, default_workers, display_path
+    from pneumonia_core.pipeline import classify_many, default_workers
     from pneumonia_core.runtime import quiet_runtime_banner
 
     def error(text: str) -> None:
         stderr.write(f"{PROG}: error: {csv_safe.one_line(text)}\n")
 
-    problem = _output_problem(args.csv)
-    if problem:
-        error(problem)
-        return EXIT_USAGE
-    log_file = log_to_file()
-    csv_safe.remove_stale_temps(args.csv)
-    found = expand_inputs(args.paths)
-    clash = _output_problem(args.csv, [*args.paths, *found.files])
-    if clash is not None:
-        error(clash)
-        return EXIT_USAGE
-    for p in found.missing:
-        error(f"{display_path(p)}: no such file or folder")
-    for p in found.empty:
-        error(f"{display_path(p)}: no image files found in this folder")
-    skipped = skipped_text(found.skipped, log_file)
-    if not found.files:
-        if skipped:
-            stderr.write(f"{PROG}: {skipped}\n")
-        error(f"nothing to classify; {args.csv} was not written")
-        return EXIT_INCOMPLETE
+    checked = _inputs(args, error, stderr)
+    if isinstance(checked, int):
+        return checked
+    found, skipped = checked
     try:
         with quiet_runtime_banner():
             bundle = ModelBundle.load(args.model_dir)
     except ModelError as exc:
         error(f"the model could not be loaded: {exc}")
         return EXIT_MODEL
-    from desktop import machine_config, site_config
-    from pneumonia_core.site_profile import SiteProfileError
+    from desktop import machine_config
 
     machine = machine_config.load_settings()
     if args.threshold is not None and machine.threshold_locked:
         error(f"--threshold refused: the machine settings ({machine.path}) lock the threshold. "
               "Nothing was written")
         return EXIT_USAGE
-    try:
-        active = site_config.for_classify(bundle.metadata.sha256, args.no_site_profile,
-                                          args.site_profile)
-    except SiteProfileError as exc:
-        error(f"{exc} Nothing was written")
+    resolution = _operating_point(bundle, args, error, stderr, machine.threshold_locked)
+    if resolution is None:
         return EXIT_MODEL
-    if active.problem:
-        stderr.write(f"{PROG}: warning: {active.problem} Using the model's own operating point.\n")
-    point = active.operating_point(bundle)
-    if args.threshold is not None:
-        point = point.with_threshold(args.threshold, source=f"{point.source} + --threshold")
+    active, point = resolution.site, resolution.point
     threshold = point.threshold
-    log.info("operating point: %s", active.describe())
+    log.info("operating point: %s", resolution.describe())
     # An unverified folder was logged as a WARNING by ModelBundle.load; the summary says it again.
     files = found.files
     missing = set(found.missing)
@@ -453,7 +430,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
            "model_dir": str(args.model_dir or ""), "files": len(files),
            "missing": len(found.missing), "empty_folders": len(found.empty),
            "skipped": {k: len(v) for k, v in found.skipped.items()},
-           "operating_point": point.source, "site_profile": active.describe(),
+           "operating_point": point.source, "site_profile": resolution.describe(),
            "site_profile_sha256": active.profile.sha256 if active.profile else "",
            **machine.audit_details()}
     try:
@@ -472,21 +449,8 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
                    stderr)
         return EXIT_USAGE
     progress.finish()
-    n = len(files) - len(found.missing)
-    elapsed = time.perf_counter() - progress.start
-    from pneumonia_core.formatting import format_fraction
-
-    model_line = ("model: verified" if bundle.verified
-                  else f"model: {unverified_text(bundle)}")
-    stderr.write(
-        f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
-        f"{format_fraction(threshold)}: {counts['ok']} ok, {counts['error']} error, {counts['out_of_scope']} "
-        f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n"
-        f"operating point: {active.describe()}"
-        + (f"; --threshold {format_fraction(threshold)} replaces its threshold"
-           if args.threshold else "")
-        + f"\n{machine.describe()}\n{model_line}\n"
-    )
+    _write_summary(stderr, args.csv, len(files) - len(found.missing), progress, counts,
+                   resolution, bundle, machine.describe())
     if found.missing:
         stderr.write(f"{PROG}: {len(found.missing)} path(s) not found ({_names(found.missing)}); "
                      "each has an error row\n")
@@ -499,6 +463,74 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     if not _audit_run(bundle, dict(run, outcome="written", counts=counts, exit=code), stderr):
         code = code or EXIT_INCOMPLETE
     return code
+
+
+def _inputs(args: argparse.Namespace, error: Callable[[str], None], stderr: TextIO
+            ) -> tuple[Inputs, str] | int:
+    """The files to classify and the text about those skipped, or the exit status when there
+    is nothing to do (a refused ``--csv``, no file); every missing input is reported."""
+    from pneumonia_core.files import display_path
+
+    problem = _output_problem(args.csv)
+    if problem:
+        error(problem)
+        return EXIT_USAGE
+    log_file = log_to_file()
+    csv_safe.remove_stale_temps(args.csv)
+    found = expand_inputs(args.paths)
+    clash = _output_problem(args.csv, [*args.paths, *found.files])
+    if clash is not None:
+        error(clash)
+        return EXIT_USAGE
+    for p in found.missing:
+        error(f"{display_path(p)}: no such file or folder")
+    for p in found.empty:
+        error(f"{display_path(p)}: no image files found in this folder")
+    skipped = skipped_text(found.skipped, log_file)
+    if not found.files:
+        if skipped:
+            stderr.write(f"{PROG}: {skipped}\n")
+        error(f"nothing to classify; {args.csv} was not written")
+        return EXIT_INCOMPLETE
+    return found, skipped
+
+
+def _operating_point(bundle: ModelBundle, args: argparse.Namespace,
+                     error: Callable[[str], None], stderr: TextIO,
+                     locked: bool = False) -> Resolution | None:
+    """The run's operating point from THE resolver (:mod:`desktop.operating_point`): the site
+    profile in force (``--site-profile`` / ``--no-site-profile``), the user's setting of the
+    window, ``--threshold`` (both ignored where IT's machine settings lock the threshold).
+    None (and the reason said) when ``--site-profile`` is refused."""
+    from desktop import operating_point, site_config
+    from pneumonia_core.site_profile import SiteProfileError
+
+    try:
+        active = site_config.for_classify(bundle.metadata.sha256, args.no_site_profile,
+                                          args.site_profile)
+    except SiteProfileError as exc:
+        error(f"{exc} Nothing was written")
+        return None
+    if active.problem:
+        stderr.write(f"{PROG}: warning: {active.problem} Using the model's own operating point.\n")
+    return operating_point.resolve(bundle, active, operating_point.saved_user_threshold(),
+                                   args.threshold, locked=locked)
+
+
+def _write_summary(stderr: TextIO, csv: Path, n: int, progress: Progress, counts: dict[str, int],
+                   resolution: Resolution, bundle: ModelBundle, machine: str) -> None:
+    """The closing lines: counts, rate, threshold, operating point, machine settings, model
+    state (last, so an unverified model is the last thing said)."""
+    from pneumonia_core.formatting import format_fraction
+
+    elapsed = time.perf_counter() - progress.start
+    model_line = ("model: verified" if bundle.verified
+                  else f"model: {unverified_text(bundle)}")
+    stderr.write(
+        f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
+        f"{format_fraction(resolution.threshold)}: {counts['ok']} ok, {counts['error']} error, "
+        f"{counts['out_of_scope']} out of scope, {counts['flagged']} flagged for review -> "
+        f"{csv}\noperating point: {resolution.describe()}\n{machine}\n{model_line}\n")
 
 
 def _audit_run(bundle: ModelBundle, run: dict, stderr: TextIO) -> bool:
@@ -583,7 +615,7 @@ def _export_anchor(db: Path, dest: Path, stdout: TextIO, stderr: TextIO) -> int:
     from desktop import audit_anchor
     from desktop.safe_output import check_output
     from desktop.sqlite_util import read_only_connection
-    from pneumonia_core.provenance import atomic_write_text
+    from pneumonia_core.atomic_files import atomic_write_text
 
     problem = check_output(dest, "anchor", [db], label="--export-anchor")
     if problem:

@@ -5,7 +5,7 @@
 * :func:`one_line`: carriage returns and line feeds inside a cell (a file name may hold them)
   are written as the two characters ``\\r`` / ``\\n``, so every record is one physical line
   (``wc -l``, ``grep`` and line-based importers see one row per file).
-* :func:`write_csv_atomic`: through :func:`pneumonia_core.provenance.atomic_writer`, written to
+* :func:`write_csv_atomic`: through :func:`pneumonia_core.atomic_files.atomic_writer`, written to
   a temporary file beside the target, flushed to disk and renamed over it only when complete;
   the temporary file is removed on any failure or interruption (exceptions, Ctrl-C, SIGTERM
   turned into an exception by the caller), and :func:`remove_stale_temps` removes those a
@@ -19,7 +19,7 @@ import csv
 import os
 from collections.abc import Iterable
 
-from pneumonia_core.provenance import atomic_writer, remove_stale_temps, resolve_target
+from pneumonia_core.atomic_files import atomic_writer, remove_stale_temps, resolve_target
 
 __all__ = ["cell", "one_line", "path_text", "remove_stale_temps", "resolve_target",
            "safe_cell", "write_csv_atomic"]
@@ -77,7 +77,7 @@ def safe_cell(value: object) -> object:
 def write_csv_atomic(dest: str | os.PathLike[str], header: Iterable[str],
                      rows: Iterable[Iterable[object]], lineterminator: str = "\r\n") -> int:
     """Write ``header`` and ``rows`` (cells through :func:`safe_cell`) as UTF-8 CSV to
-    ``dest`` with :func:`pneumonia_core.provenance.atomic_writer` (temporary file, fsync,
+    ``dest`` with :func:`pneumonia_core.atomic_files.atomic_writer` (temporary file, fsync,
     rename; mode kept, symbolic link followed) after :func:`desktop.safe_output.check_output`
     (:class:`~desktop.safe_output.OutputError`, an OSError, when ``dest`` must not be
     replaced). Returns the number of rows. On any exception

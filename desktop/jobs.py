@@ -2,13 +2,16 @@
 :mod:`desktop.qt.worker` only runs them): classify a list of files and folders one at a time,
 saving flags and audit events as it goes, and load a preview (plus its CAM) for the viewer.
 
-Rows hold no pixels: :class:`ResultRow` is a few short strings and floats, so 10,000 rows
-stay in the low megabytes.
+Rows hold no pixels: :class:`ResultRow` is a few short strings and floats plus the model's
+14 x 14 class-activation map (784 bytes), so 10,000 rows stay in the low megabytes.
+The row keeps the logit and the map so that a change of operating point re-decides it and
+the viewer draws its heatmap without classifying the file again.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -21,6 +24,7 @@ from desktop.audit import AuditEvent, classification_event
 from desktop.presentation import demographics
 from desktop.review_store import FlagEntry, ReviewStore, fs_bytes_of
 from pneumonia_core.decision import OperatingPoint
+from pneumonia_core.files import display_path, iter_image_files
 from pneumonia_core.imageio import (
     PREVIEW_MAX_SIDE,
     ImageLoadError,
@@ -29,14 +33,7 @@ from pneumonia_core.imageio import (
     read_file_bytes,
 )
 from pneumonia_core.model import ModelBundle
-from pneumonia_core.pipeline import (
-    Result,
-    classify_bytes,
-    classify_many,
-    display_path,
-    iter_image_files,
-    thread_bundle,
-)
+from pneumonia_core.pipeline import Result, classify_bytes, classify_many, thread_bundle
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +55,8 @@ class ResultRow:
     #: for files without DICOM tags.
     demographics: tuple[str, ...] = ()
     batch: int = 0  # which opening (batch) of this session the row came from
+    logit: float | None = None  # the model's raw output: re-decided from it, never re-read
+    cam: np.ndarray | None = None  # (h, w) float32 class-activation map (the heatmap)
 
     @property
     def name(self) -> str:
@@ -66,18 +65,23 @@ class ResultRow:
     @classmethod
     def from_result(cls, r: Result) -> ResultRow:
         demo = demographics(r.dicom) if r.dicom else ()
+        cam = None if r.cam is None else np.asarray(r.cam, dtype=np.float32)
         return cls(r.path, r.status, r.probability, r.prediction or "", r.message,
-                   r.file_sha256, r.threshold, r.flagged, demo if any(demo) else ())
+                   r.file_sha256, r.threshold, r.flagged, demo if any(demo) else (),
+                   logit=r.logit, cam=cam)
 
     def redecide(self, point: OperatingPoint) -> bool:
-        """Apply another operating point to an ok row; returns True when its flag changed."""
-        if self.status != "ok" or self.probability is None:
+        """Apply another operating point (calibration and threshold) to an ok row, from its
+        logit; returns True when its decision or probability changed."""
+        if self.status != "ok" or self.logit is None:
             return False
-        was = self.flagged
+        was_flagged, was_p = self.flagged, self.probability
+        self.probability = point.probability(self.logit)
         self.prediction = point.decide(self.probability)
         self.threshold = point.threshold
         self.flagged = point.is_positive(self.probability)
-        return was != self.flagged
+        return self.flagged != was_flagged or was_p is None or not math.isclose(
+            self.probability, was_p, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def flag_entry(row: ResultRow, model_sha256: str) -> FlagEntry:
@@ -125,7 +129,7 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
     files = list(iter_image_files(paths))
     yield Discovered(len(files))
     store = ReviewStore(db)
-    results = classify_many(files, bundle, operating_point, workers=workers)
+    results = classify_many(files, bundle, operating_point, workers=workers, keep_cam=True)
     pending: list[tuple[Result, ResultRow]] = []
     last_save = 0.0
     try:
@@ -165,7 +169,6 @@ class Preview:
     original_size: tuple[int, int] = (0, 0)
     source_format: str = ""
     cam: np.ndarray | None = None  # the model's (h, w) class-activation map
-    result: Result | None = None  # classification of the same bytes (with cam)
     error: str = ""
     dicom: dict[str, str] = field(default_factory=dict)  # DICOM tags (patient, study, view)
     display_range: tuple[float, float] | None = None  # see DecodedImage.display_range
@@ -178,9 +181,10 @@ class Preview:
 
 def load_preview(path: str, bundle: ModelBundle | None,
                  operating_point: OperatingPoint | float | None = None,
-                 with_cam: bool = True) -> Preview:
-    """Read a file once, decode it for display and (with a model) compute its CAM from the
-    very same bytes through the classification pipeline. Never raises for bad input."""
+                 with_cam: bool = True, cam: np.ndarray | None = None) -> Preview:
+    """Read a file once and decode it for display. Its CAM is ``cam`` when given (from its
+    result row: no second classification), else (with a model) computed from the very same
+    bytes through the classification pipeline. Never raises for bad input."""
     try:
         data = read_file_bytes(path)
         decoded = decode_bytes(data, draft_size=None)
@@ -190,26 +194,22 @@ def load_preview(path: str, bundle: ModelBundle | None,
         log.exception("preview failed for %s", path)
         return Preview(path, None, error=f"Internal error: {type(exc).__name__}: {exc}")
     pixels = fit_for_display(decoded.pixels, PREVIEW_MAX_SIDE)
-    result = None
-    cam = None
-    if bundle is not None and with_cam:
+    if cam is None and bundle is not None and with_cam:
         try:
-            result = classify_bytes(path, data, thread_bundle(bundle), operating_point,
-                                    keep_cam=True)
-            cam = result.cam
+            cam = classify_bytes(path, data, thread_bundle(bundle), operating_point,
+                                 keep_cam=True).cam
         except Exception:
             log.exception("CAM failed for %s", path)
-    return Preview(path, pixels, decoded.original_size, decoded.source_format, cam, result,
+    return Preview(path, pixels, decoded.original_size, decoded.source_format, cam,
                    dicom=decoded.dicom, display_range=decoded.display_range)
 
 
-def sync_flags(changed: list[ResultRow], threshold: float, old_threshold: float,
-               model_sha256: str, db: Path) -> list[FlagEntry]:
-    """After a threshold change (rows already re-decided, see :meth:`ResultRow.redecide`):
-    add newly flagged files to the review list, drop entries no longer flagged while still
-    pending, and audit the change, all in one transaction. Returns the entries added."""
-    event = AuditEvent(action="threshold", model_sha256=model_sha256, threshold=threshold,
-                       note=f"{old_threshold:g} -> {threshold:g}")
+def sync_flags(changed: list[ResultRow], event: AuditEvent | None, model_sha256: str, db: Path
+               ) -> list[FlagEntry]:
+    """After a change of operating point (rows already re-decided, see
+    :meth:`ResultRow.redecide`): add (or refresh) the flagged files in the review list, drop
+    entries no longer flagged while still pending, and append the change's audit ``event``,
+    all in one transaction. Returns the entries added or refreshed."""
     with ReviewStore(db) as store:
         added = store.apply_threshold_change(
             [flag_entry(row, model_sha256) for row in changed if row.flagged],

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             parse_profile(raw, None, str(args.profile))  # never sign a broken profile
             key = ps.load_private_key(args.key)
             from desktop.safe_output import check_output
-            from pneumonia_core.provenance import atomic_write_text
+            from pneumonia_core.atomic_files import atomic_write_text
 
             sig = ps.signature_path(args.profile)
             problem = check_output(sig, "signature", [args.profile, args.key])

@@ -93,7 +93,7 @@ _ORDER = "ORDER BY probability IS NULL, probability DESC, path, file_sha256"
 class FlagEntry:
     """One flagged file. ``probability`` is None for error and out-of-scope entries.
 
-    ``path`` is display text (:func:`pneumonia_core.pipeline.display_path`); ``fs_path`` the
+    ``path`` is display text (:func:`pneumonia_core.files.display_path`); ``fs_path`` the
     file name's exact bytes when they are not valid UTF-8 (else None): open the file with
     :attr:`open_path`. ``revision`` counts the marks; ``reviewer`` made the last one."""
 
@@ -296,17 +296,19 @@ class ReviewStore:
                                "changing in another window")
 
     def apply_threshold_change(self, added: list[FlagEntry], dropped: list[tuple[str, str]],
-                               event: AuditEvent) -> list[FlagEntry]:
-        """After a threshold change, in ONE transaction: add (or refresh) the newly flagged
+                               event: AuditEvent | None) -> list[FlagEntry]:
+        """After a change of operating point, in ONE transaction: add (or refresh) the flagged
         entries, drop the ``(path, sha)`` entries no longer flagged while still pending, and
-        append ``event``. Returns the stored added entries."""
+        append ``event`` (None: rows of a batch re-decided on arrival, no new event). Returns
+        the stored added entries."""
         params = [self._checked(e) for e in added]
         with self._store.transaction() as db:
             if params:
                 db.executemany(self._UPSERT, params)
             db.executemany("DELETE FROM flags WHERE path=? AND file_sha256=? "
                            "AND review_state='pending'", list(dropped))
-            insert_events(db, [event], self._user)
+            if event is not None:
+                insert_events(db, [event], self._user)
         return [e for e in (self.get(a.path, a.file_sha256) for a in added) if e is not None]
 
     def remove_pending(self, path: str, file_sha256: str) -> bool:

@@ -3,7 +3,7 @@
 ``classify --csv``, ``calibrate --out`` and its two plots, ``profile sign``, the review-list and
 audit exports, the audit anchor export: each checks its target with :func:`check_output`
 before any work is done, then writes through
-:func:`pneumonia_core.provenance.atomic_writer` (temporary file beside the target, fsync,
+:func:`pneumonia_core.atomic_files.atomic_writer` (temporary file beside the target, fsync,
 rename: atomic; an existing file keeps its permission bits; a symbolic link is followed and
 kept). The rule:
 
@@ -134,7 +134,7 @@ def check_output(target: str | os.PathLike[str], kind: str,
                     "another name. Nothing was written")
     clash = overwritten_input(target, inputs)
     if clash is not None:
-        from pneumonia_core.pipeline import display_path
+        from pneumonia_core.files import display_path
 
         return (f"{shown} is the input file {display_path(clash)}; it would be overwritten. "
                 "Choose another output name. Nothing was written")

@@ -187,12 +187,13 @@ def check_machine_settings() -> str:
 def check_site_profile(bundle) -> str:  # bundle: ModelBundle
     """The operating point in force (docs/site-calibration.md); a site profile that is present
     but refused (edited, another model) fails the self-test: the deployment is not as meant."""
-    from desktop import site_config
+    from desktop import operating_point, site_config
 
     active = site_config.for_classify(bundle.metadata.sha256, no_site_profile=False)
     if active.problem:
         raise SelfTestError(f"site profile: {active.problem}")
-    return active.describe()
+    resolution = operating_point.resolve(bundle, active, operating_point.saved_user_threshold())
+    return f"{resolution.source}; {resolution.describe()}"
 
 
 def _litert_version() -> str:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from desktop import paths
-from pneumonia_core.provenance import atomic_write_text
+from pneumonia_core.atomic_files import atomic_write_text
 
 log = logging.getLogger(__name__)
 

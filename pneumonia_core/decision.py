@@ -35,6 +35,13 @@ def sigmoid(x: Any) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+def calibrated(logits: Any, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """THE calibration formula ``sigmoid(scale * logit + offset)`` of a number or array (returns
+    an array). :class:`OperatingPoint` computes every probability with it; code that has a
+    calibration but no threshold yet (the fitters, a reliability plot) calls it directly."""
+    return sigmoid(float(scale) * np.asarray(logits, dtype=np.float64) + float(offset))
+
+
 def at_or_above(probs: Any, threshold: float) -> Any:
     """THE decision rule: positive when the calibrated probability is at or above threshold.
 
@@ -96,11 +103,11 @@ class OperatingPoint:
     # -- the decision ------------------------------------------------------------------
     def probability(self, logit: float) -> float:
         """Calibrated P(positive) from the model's raw logit."""
-        return float(sigmoid(self.scale * float(logit) + self.offset))
+        return float(calibrated(float(logit), self.scale, self.offset))
 
     def probabilities(self, logits: Any) -> np.ndarray:
         """Vectorised :meth:`probability`."""
-        return sigmoid(self.scale * np.asarray(logits, dtype=np.float64) + self.offset)
+        return calibrated(logits, self.scale, self.offset)
 
     def is_positive(self, probability: float) -> bool:
         return bool(at_or_above(float(probability), self.threshold))

@@ -21,11 +21,13 @@ import zlib
 
 import numpy as np
 
-from pneumonia_core.imageio import (
+from pneumonia_core.decoded_image import (
+    COLOUR_CUTOFF,
     MAX_PIXELS,
     DecodedImage,
     ImageLoadError,
     check_geometry,
+    colorfulness,
     scale_to_uint8,
 )
 
@@ -219,8 +221,6 @@ def decode_dicom(data: bytes) -> DecodedImage:
     colorful = 0.0
     if arr.ndim == 3 and spp >= 3:
         # Colour DICOM (secondary capture, photos): pydicom converts YBR to RGB by default.
-        from pneumonia_core.imageio import COLOUR_CUTOFF, colorfulness
-
         rgb = scale_to_uint8(arr[..., :3]) if arr.dtype != np.uint8 else arr[..., :3]
         colorful = colorfulness(rgb)
         was_color = colorful > COLOUR_CUTOFF

@@ -32,26 +32,26 @@ import logging
 import os
 import stat as _stat
 import struct
-from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pneumonia_core import dicom
+from pneumonia_core.decoded_image import (
+    COLOUR_CUTOFF,
+    MAX_PIXELS,
+    DecodedImage,
+    ImageLoadError,
+    check_geometry,
+    colorfulness,
+    scale_to_uint8,
+)
 from pneumonia_core.sniff import unsupported_message
 
 log = logging.getLogger(__name__)
 
 #: Largest file the loader reads, in bytes. Chest films, even uncompressed DICOM, are far below.
 MAX_FILE_BYTES = 256 * 1024 * 1024
-#: Largest decoded image, in pixels (8000 x 8000). Larger declared sizes are refused before
-#: any pixel is decoded, which defuses decompression bombs. Digital chest detectors are at most
-#: about 4300 x 4300 (18.5 MP); a 16-bit image at this limit peaks near 0.5 GB while decoding.
-MAX_PIXELS = 64_000_000
-#: Smallest side accepted; anything thinner cannot be a radiograph.
-MIN_SIDE = 16
-#: Largest aspect ratio accepted (long side / short side).
-MAX_ASPECT = 10.0
-
 #: File suffixes offered by file dialogs and folder scans. Extension-less files are probed
 #: for a DICOM preamble.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".dcm", ".dicom")
@@ -63,9 +63,6 @@ PIL_FORMATS = ("JPEG", "PNG", "BMP", "TIFF")
 
 #: Largest side of an image decoded for display (the viewer's preview).
 PREVIEW_MAX_SIDE = 2048
-#: Colourfulness (:func:`colorfulness`) above which an image holds real colour content, not
-#: grey stored as RGB (JPEG chroma noise stays well below).
-COLOUR_CUTOFF = 2.0
 
 #: Pillow's default JPEG quality, which made the training images (docs/image-path.md).
 TRAINING_JPEG_QUALITY = 75
@@ -82,28 +79,6 @@ MAX_PNG_ANCILLARY_CHUNK = 1 << 20
 # Pillow only warns on very large images; our own MAX_PIXELS check runs first, and this
 # turns any remaining case into an error instead of a warning.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-
-
-class ImageLoadError(ValueError):
-    """A file could not be turned into an image; the message is meant for the user."""
-
-
-@dataclass
-class DecodedImage:
-    """An 8-bit grayscale image plus what we learned while decoding it."""
-
-    pixels: np.ndarray  # (H, W) uint8
-    source_format: str  # "JPEG", "PNG", "DICOM", ...
-    original_size: tuple[int, int]  # (width, height) as stored in the file
-    was_color: bool = False  # the file held real colour content (not grey stored as RGB)
-    colorfulness: float = 0.0  # mean |R-G| + |G-B| of the colour image, 0 for grey
-    dicom: dict[str, str] = field(default_factory=dict)  # Modality, BodyPartExamined, ...
-    #: The stored values (DICOM, after the modality LUT) that pixel values 0 and 255 stand
-    #: for, when the mapping is linear; lets a viewer report window/level in those units.
-    display_range: tuple[float, float] | None = None
-    #: Frames (pages) in the file: multi-frame DICOM, APNG, multi-page TIFF. Only the first
-    #: is decoded and judged; :func:`pneumonia_core.pipeline.frame_note` says so.
-    frames: int = 1
 
 
 def is_dicom_bytes(data: bytes) -> bool:
@@ -210,76 +185,6 @@ def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTE
     if len(data) > max_bytes:
         raise ImageLoadError(f"File too large (limit {max_bytes / 1e6:.0f} MB)")
     return data
-
-
-def check_geometry(width: int, height: int) -> None:
-    if width <= 0 or height <= 0:
-        raise ImageLoadError(f"Invalid image size {width}x{height}")
-    if width * height > MAX_PIXELS:
-        raise ImageLoadError(
-            f"Image too large: {width}x{height} pixels (limit {MAX_PIXELS / 1e6:.0f} megapixels)"
-        )
-    if min(width, height) < MIN_SIDE:
-        raise ImageLoadError(f"Image too small: {width}x{height} (minimum side {MIN_SIDE} px)")
-    if max(width, height) / min(width, height) > MAX_ASPECT:
-        raise ImageLoadError(f"Image too thin: {width}x{height} (aspect ratio over {MAX_ASPECT:g})")
-
-
-#: Pixels per chunk in :func:`scale_to_uint8` (bounds the float64 temporaries to ~25 MB).
-_CHUNK_PIXELS = 1_000_000
-
-
-def scale_to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Map any numeric 2-D array to uint8 by its own finite min..max range.
-
-    Works in row chunks so that a large 16-bit or float image needs only a bounded float64
-    temporary; the numbers are the same as the whole-array formula.
-    """
-    a = np.asarray(arr)
-    if a.dtype == np.uint8:
-        return a
-    if a.dtype == np.bool_:
-        a = a.astype(np.uint8)
-    if a.ndim == 0 or a.size == 0:
-        raise ImageLoadError("Image holds no pixel values")
-    rows = max(1, _CHUNK_PIXELS // max(1, a.size // max(1, a.shape[0])))
-    exact = np.issubdtype(a.dtype, np.integer)
-    lo = np.inf
-    hi = -np.inf
-    for i in range(0, a.shape[0], rows):
-        block = a[i:i + rows]
-        if not exact:
-            block = block.astype(np.float64)
-            block = block[np.isfinite(block)]
-            if block.size == 0:
-                continue
-        lo = min(lo, float(block.min()))
-        hi = max(hi, float(block.max()))
-    if not np.isfinite(lo):
-        raise ImageLoadError("Image holds no finite pixel values")
-    out = np.empty(a.shape, dtype=np.uint8)
-    if hi <= lo:
-        out.fill(0)
-        return out
-    scale = 255.0 / (hi - lo)
-    for i in range(0, a.shape[0], rows):
-        block = a[i:i + rows].astype(np.float64)
-        if not exact:
-            block[~np.isfinite(block)] = lo
-        block -= lo
-        block *= scale
-        np.rint(block, out=block)
-        np.clip(block, 0, 255, out=block)
-        out[i:i + rows] = block
-    return out
-
-
-def colorfulness(rgb: np.ndarray) -> float:
-    """Mean |R-G| + |G-B| of an (H, W, 3) uint8 image: 0 for grey."""
-    r = rgb[..., 0].astype(np.int16)
-    g = rgb[..., 1].astype(np.int16)
-    b = rgb[..., 2].astype(np.int16)
-    return float(np.mean(np.abs(r - g)) + np.mean(np.abs(g - b)))
 
 
 def _pil_to_gray8(im: Image.Image) -> tuple[np.ndarray, bool, float]:
@@ -413,8 +318,6 @@ def decode_bytes(data: bytes, draft_size: int | None = None) -> DecodedImage:
 
 
 def _decode_any(data: bytes) -> DecodedImage:
-    from pneumonia_core import dicom
-
     if is_dicom_bytes(data):
         return dicom.decode_dicom(data)
     try:

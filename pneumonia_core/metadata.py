@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pneumonia_core.decision import DEFAULT_LABELS, DEFAULT_POSITIVE_LABEL, OperatingPoint
+from pneumonia_core.metadata_json import MetadataError, read_metadata_json
 
 SCHEMA_VERSION = 1
 METADATA_FILE = "metadata.json"
@@ -54,10 +55,6 @@ LIMITATIONS = [
     "Inputs that are not frontal chest radiographs are rejected as out of scope on a best-effort "
     "basis; the guard is not perfect.",
 ]
-
-
-class MetadataError(ValueError):
-    """metadata.json is missing, malformed or inconsistent with the model file."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +189,7 @@ class ModelMetadata:
         return {k: d[k] for k in order} | {k: v for k, v in d.items() if k not in order}
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        from pneumonia_core.provenance import atomic_write_text
+        from pneumonia_core.atomic_files import atomic_write_text
 
         path = Path(folder) / METADATA_FILE
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
@@ -223,8 +220,6 @@ class ModelMetadata:
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> ModelMetadata:
-        from pneumonia_core.metadata_checks import read_metadata_json
-
         return cls.from_dict(read_metadata_json(Path(folder) / METADATA_FILE))
 
     def validate(self) -> None:

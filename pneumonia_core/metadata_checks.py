@@ -5,27 +5,20 @@ decision is refused unless it is consistent and in a sane range. What the checks
 (a different but plausible threshold, say) is left to the folder pin
 (:mod:`pneumonia_core.integrity`): such a folder runs only as an unverified model.
 
-- :func:`read_metadata_json`: size- and depth-bounded JSON reading (no raw RecursionError);
+- size- and depth-bounded reading of the file is :mod:`pneumonia_core.metadata_json`'s;
 - :func:`check_metadata`: labels, calibration, threshold, outputs, scope statistics;
 - :func:`check_outputs_against_model`: the named outputs exist with the right shapes.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from pneumonia_core.metadata import ModelMetadata
+from pneumonia_core.metadata import Calibration, MetadataError, ModelMetadata
 
-#: metadata.json larger than this is refused unread (the shipped one is about 100 KB).
-MAX_METADATA_BYTES = 8 * 1024 * 1024
-#: Nesting depth of metadata.json (the schema uses 5).
-MAX_JSON_DEPTH = 24
 #: Calibration methods the app implements (pneumonia_core.metadata.Calibration).
 CALIBRATION_METHODS = ("temperature", "logistic")
 #: Sane calibration slope (1 / temperature): fitted values sit near 1; a temperature of 100
@@ -41,72 +34,7 @@ PIXEL_SCOPE_KEYS = ("low", "high", "thumb_size", "layout_mean", "layout_componen
 
 
 def _error(message: str) -> Exception:
-    from pneumonia_core.metadata import MetadataError
-
     return MetadataError(message)
-
-
-def read_metadata_json(path: Path) -> Any:
-    """Parse ``path`` as JSON with bounded size and depth; :class:`MetadataError` otherwise."""
-    return parse_metadata_json(read_metadata_bytes(path), path)
-
-
-def read_metadata_bytes(path: Path) -> bytes:
-    """The bytes of ``path``, refused unread above :data:`MAX_METADATA_BYTES`."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_METADATA_BYTES:
-            raise _error(f"{path.name} is {size >> 20} MB, larger than any model metadata "
-                         f"({MAX_METADATA_BYTES >> 20} MB at most); refusing to read it")
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_METADATA_BYTES + 1)
-    except FileNotFoundError:
-        raise _error(f"Model metadata not found: {path}") from None
-    except OSError as exc:
-        raise _error(f"Cannot read {path}: {exc}") from None
-    if len(raw) > MAX_METADATA_BYTES:
-        raise _error(f"{path.name} grew past {MAX_METADATA_BYTES >> 20} MB while it was read")
-    return raw
-
-
-def parse_metadata_json(raw: bytes, path: Path) -> Any:
-    """``raw`` (the bytes of ``path``) as JSON, depth-bounded (no raw RecursionError)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _error(f"Cannot read {path}: {exc}") from None
-    depth = max_bracket_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise _error(f"{path.name} is nested {depth} levels deep (at most {MAX_JSON_DEPTH}); "
-                     "not model metadata")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _error(f"{path} is not valid JSON: {exc}") from None
-    except RecursionError:  # pragma: no cover - the depth check comes first
-        raise _error(f"{path.name} is nested too deeply; not model metadata") from None
-
-
-def max_bracket_depth(text: str) -> int:
-    """Deepest ``[``/``{`` nesting outside JSON strings (linear, no recursion)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
 
 
 def _finite(value: Any) -> bool:
@@ -134,7 +62,6 @@ def check_calibration(meta: ModelMetadata) -> None:
     :class:`~pneumonia_core.metadata.Calibration` (finite numbers, positive scale), the slope
     ``scale`` = 1 / temperature must lie in :data:`SCALE_RANGE` and ``|offset|`` within
     :data:`MAX_OFFSET` (far outside, every film scores near 0.5 or near 0 / 1)."""
-    from pneumonia_core.metadata import Calibration
 
     method = meta.calibration.get("method")
     if method not in CALIBRATION_METHODS:

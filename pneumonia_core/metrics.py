@@ -1,5 +1,6 @@
-"""THE metrics module: binary classification metrics, calibration, confidence intervals and
-the threshold-choosing rule, in plain numpy + math (no TensorFlow, no Qt, no scipy).
+"""THE metrics module: binary classification metrics, calibration error and confidence
+intervals, in plain numpy + math (no TensorFlow, no Qt, no scipy). The calibration fitters and
+the threshold rule live in :mod:`pneumonia_core.calibration`.
 
 Used by training, the converter's gate and model card, the benchmark and the tests, so every
 number in a report is computed one way. Conventions: label 1 = the positive class (PNEUMONIA),
@@ -23,9 +24,9 @@ import numpy as np
 from pneumonia_core.decision import OperatingPoint, at_or_above, sigmoid
 
 __all__ = [
-    "REPORT_KEYS", "THRESHOLD_RULE", "average_precision", "bootstrap_auc_interval",
-    "choose_threshold", "clopper_pearson", "classification_summary", "compute_metrics",
-    "confusion", "expected_calibration_error", "fit_logistic", "fit_temperature", "log_loss", "pearson", "pr_curve",
+    "REPORT_KEYS", "average_precision", "bootstrap_auc_interval",
+    "clopper_pearson", "classification_summary", "compute_metrics",
+    "confusion", "expected_calibration_error", "log_loss", "pearson", "pr_curve",
     "reliability_bins", "roc_auc", "roc_curve", "sensitivity_specificity", "sigmoid",
 ]
 
@@ -33,7 +34,8 @@ REPORT_KEYS = ("accuracy", "sensitivity", "specificity", "precision", "npv", "f1
                "pr_auc", "brier", "ece", "threshold", "confusion_matrix")
 
 
-def _arrays(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
+def as_label_arrays(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (0/1 int64) and scores (float64) as flat arrays of one length, checked."""
     y = np.asarray(labels).astype(np.int64).ravel()
     p = np.asarray(probs, dtype=np.float64).ravel()
     if y.shape != p.shape:
@@ -52,7 +54,7 @@ def _threshold(threshold: float | OperatingPoint) -> float:
 
 
 def confusion(labels: Any, probs: Any, threshold: float | OperatingPoint) -> dict[str, int]:
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     pred = at_or_above(p, _threshold(threshold))
     return {
         "tn": int(np.sum(~pred & (y == 0))),
@@ -71,7 +73,7 @@ def _average_ranks(p: np.ndarray) -> np.ndarray:
 
 def roc_auc(labels: Any, probs: Any) -> float:
     """Area under the ROC curve (Mann-Whitney U, ties count one half); NaN for one class."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
@@ -82,7 +84,7 @@ def roc_auc(labels: Any, probs: Any) -> float:
 
 def roc_curve(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, thresholds) for every distinct score, from (0,0) to (1,1)."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     thresholds = np.unique(p)[::-1]
     n_pos = max(int(y.sum()), 1)
     n_neg = max(int(y.size - y.sum()), 1)
@@ -97,7 +99,7 @@ def roc_curve(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def average_precision(labels: Any, probs: Any) -> float:
     """PR AUC as average precision: sum over positives of precision at their rank (ties grouped)."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     n_pos = int(y.sum())
     if n_pos == 0:
         return float("nan")
@@ -115,7 +117,7 @@ def average_precision(labels: Any, probs: Any) -> float:
 
 def pr_curve(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
     """(recall, precision) at every distinct score, highest threshold first."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     n_pos = max(int(y.sum()), 1)
     recall, precision = [], []
     for t in np.unique(p)[::-1]:
@@ -128,7 +130,7 @@ def pr_curve(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def reliability_bins(labels: Any, probs: Any, n_bins: int = 15) -> list[dict[str, float]]:
     """Equal-width bins of P(positive): count, mean predicted probability, observed positive rate."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     idx = np.clip(np.digitize(p, edges[1:-1], right=True), 0, n_bins - 1)
     bins = []
@@ -145,7 +147,7 @@ def reliability_bins(labels: Any, probs: Any, n_bins: int = 15) -> list[dict[str
 
 def expected_calibration_error(labels: Any, probs: Any, n_bins: int = 15) -> float:
     """ECE of P(positive): sum over equal-width bins of (n_b / N) * |positive rate - mean prob|."""
-    y, _ = _arrays(labels, probs)
+    y, _ = as_label_arrays(labels, probs)
     if y.size == 0:
         return float("nan")
     total = 0.0
@@ -161,7 +163,7 @@ def compute_metrics(labels: Any, probs: Any, threshold: float | OperatingPoint,
 
     Ratios with an empty denominator are NaN (written as null in JSON).
     """
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     cm = confusion(y, p, threshold)
     tn, fp, fn, tp = cm["tn"], cm["fp"], cm["fn"], cm["tp"]
     sens = _safe_div(tp, tp + fn)
@@ -186,112 +188,11 @@ def compute_metrics(labels: Any, probs: Any, threshold: float | OperatingPoint,
     }
 
 
-def _nll(labels: np.ndarray, logits: np.ndarray, temperature: float) -> float:
-    z = logits / temperature
-    # log(1 + exp(-|z|)) + max(z, 0) - y z  (stable binary cross-entropy on logits)
-    return float(np.mean(np.logaddexp(0.0, z) - labels * z))
-
-
-def fit_temperature(labels: Any, logits: Any, lo: float = 0.05, hi: float = 20.0) -> float:
-    """Temperature T > 0 minimising the validation NLL of sigmoid(logit / T).
-
-    Golden-section search on log T (the NLL is unimodal in T for a fixed set of logits).
-    """
-    y, z = _arrays(labels, logits)
-    if y.size == 0:
-        return 1.0
-    a, b = math.log(lo), math.log(hi)
-    g = (math.sqrt(5) - 1) / 2
-    c, d = b - g * (b - a), a + g * (b - a)
-    fc, fd = _nll(y, z, math.exp(c)), _nll(y, z, math.exp(d))
-    for _ in range(80):
-        if fc < fd:
-            b, d, fd = d, c, fc
-            c = b - g * (b - a)
-            fc = _nll(y, z, math.exp(c))
-        else:
-            a, c, fc = c, d, fd
-            d = a + g * (b - a)
-            fd = _nll(y, z, math.exp(d))
-    return float(math.exp((a + b) / 2))
-
-
 def log_loss(labels: Any, probs: Any) -> float:
     """Mean binary cross-entropy of ``probs`` (clipped to [1e-15, 1 - 1e-15])."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     p = np.clip(p, 1e-15, 1 - 1e-15)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
-def _logistic_nll(scale: float, offset: float, z: np.ndarray, y: np.ndarray) -> float:
-    s = scale * z + offset
-    return float(np.mean(np.logaddexp(0.0, s) - y * s))
-
-
-def fit_logistic(labels: Any, logits: Any, with_offset: bool = True) -> tuple[float, float]:
-    """Maximum-likelihood ``(scale, offset)`` of ``P = sigmoid(scale * logit + offset)``
-    (``offset`` fixed at 0 when ``with_offset`` is False: temperature scaling, T = 1/scale).
-    Damped Newton from (1, 0); never diverges (each step must lower the log loss). The one
-    logistic (Platt-style) calibration fit, used by the converter's external fit and the site
-    calibration."""
-    y_int, z = _arrays(labels, logits)
-    y = y_int.astype(np.float64)
-    a, b = 1.0, 0.0
-    f = _logistic_nll(a, b, z, y)
-    for _ in range(200):
-        p = 1.0 / (1.0 + np.exp(-(a * z + b)))
-        w = p * (1 - p)
-        g = np.array([np.mean((p - y) * z), np.mean(p - y)])
-        h = np.array([[np.mean(w * z * z), np.mean(w * z)], [np.mean(w * z), np.mean(w)]])
-        h += 1e-9 * np.eye(2)
-        step = np.linalg.solve(h, g) if with_offset else np.array([g[0] / h[0, 0], 0.0])
-        t = 1.0
-        while t > 1e-10:
-            fa, fb = a - t * step[0], b - t * step[1]
-            fn = _logistic_nll(fa, fb, z, y)
-            if fn <= f:
-                break
-            t /= 2
-        else:
-            break
-        a, b = fa, fb
-        if f - fn < 1e-13:
-            break
-        f = fn
-    return float(a), float(b)
-
-
-THRESHOLD_RULE = ("highest specificity with sensitivity >= target on the calibrated validation "
-                  "probabilities; the threshold sits halfway between the lowest positive score it "
-                  "must keep and the next lower score")
-
-
-def choose_threshold(labels: Any, probs: Any, target_sensitivity: float = 0.98) -> dict[str, Any]:
-    """The threshold rule: highest specificity among thresholds with sensitivity >= target.
-
-    Raising the threshold can only raise specificity and lower sensitivity, so the rule keeps
-    the smallest number of positives that meets the target: k = ceil(target * n_pos) positives
-    must score >= threshold. Any threshold between the k-th highest positive score and the next
-    lower score (of either class) gives the same validation numbers; the midpoint is used so
-    small numeric drift (e.g. int8 quantization) does not flip the deciding case.
-    """
-    y, p = _arrays(labels, probs)
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        raise ValueError("cannot choose a threshold without positive cases")
-    k = max(1, math.ceil(target_sensitivity * n_pos - 1e-9))
-    pos_scores = np.sort(p[y == 1])[::-1]
-    kth = float(pos_scores[k - 1])
-    lower = p[p < kth]
-    value = (kth + float(lower.max())) / 2.0 if lower.size else kth
-    m = compute_metrics(y, p, value)
-    return {
-        "value": value,
-        "rule": THRESHOLD_RULE,
-        "target_sensitivity": float(target_sensitivity),
-        "sensitivity": m["sensitivity"],
-        "specificity": m["specificity"],
-    }
 
 
 def sensitivity_specificity(labels: Any, probs: Any, threshold: float | OperatingPoint
@@ -375,7 +276,7 @@ def bootstrap_auc_interval(labels: Any, probs: Any, n_boot: int = 2000, seed: in
     """Percentile bootstrap interval of the ROC AUC, resampling positives and negatives
     separately (stratified, so every resample has both classes); seeded, so reproducible.
     (NaN, NaN) when a class is absent."""
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     pos, neg = p[y == 1], p[y == 0]
     if pos.size == 0 or neg.size == 0:
         return float("nan"), float("nan")
@@ -406,7 +307,7 @@ def classification_summary(labels: Any, probs: Any, threshold: float | Operating
     ``ece_<n>`` for every ``n`` in ``ece_bins``; ``brier``; ``threshold``; ``n``,
     ``n_positive``, ``n_negative`` and the confusion counts ``tp``, ``fn``, ``tn``, ``fp``.
     """
-    y, p = _arrays(labels, probs)
+    y, p = as_label_arrays(labels, probs)
     cm = confusion(y, p, threshold)
     tp, fn, tn, fp = cm["tp"], cm["fn"], cm["tn"], cm["fp"]
     out: dict[str, Any] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +18,8 @@ from pneumonia_core.integrity import (
     verify_folder,
 )
 from pneumonia_core.metadata import METADATA_FILE, MetadataError, ModelMetadata, sha256_file
-from pneumonia_core.metadata_checks import (
-    check_metadata,
-    parse_metadata_json,
-    read_metadata_bytes,
-)
+from pneumonia_core.metadata_checks import check_metadata, check_outputs_against_model
+from pneumonia_core.metadata_json import parse_metadata_json, read_metadata_bytes
 from pneumonia_core.runtime import MAX_MODEL_FILE_BYTES, TFLiteRunner
 
 log = logging.getLogger(__name__)
@@ -66,6 +64,8 @@ class ModelBundle:
         self.operating_point = metadata.operating_point()
         self._bytes = model_bytes
         self._num_threads = num_threads
+        #: The thread that loaded it (:meth:`load`), which may run it; clones have none.
+        self.owner_thread: int | None = None
         try:
             self.runner = TFLiteRunner(model_bytes, num_threads=num_threads)
         except ValueError as exc:
@@ -76,8 +76,6 @@ class ModelBundle:
                 f"Model input shape {list(self.runner.input_shape)} does not match metadata "
                 f"{list(expected)}; refusing to run a model that was not converted for this app"
             )
-        from pneumonia_core.metadata_checks import check_outputs_against_model
-
         try:
             check_outputs_against_model(metadata, {name: d["shape"] for name, d
                                                    in self.runner.output_details.items()})
@@ -132,7 +130,9 @@ class ModelBundle:
         log.info("loaded model %s %s (sha256 %s, %s)", metadata.name, metadata.version,
                  digest[:12], verification.describe())
         try:
-            return cls(folder, metadata, model_bytes, num_threads, verification)
+            bundle = cls(folder, metadata, model_bytes, num_threads, verification)
+            bundle.owner_thread = threading.get_ident()
+            return bundle
         except (TypeError, ValueError, AttributeError, KeyError) as exc:
             raise ModelError(f"Model and {METADATA_FILE} do not fit together: "
                              f"{type(exc).__name__}: {exc}") from None

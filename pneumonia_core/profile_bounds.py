@@ -15,7 +15,7 @@ Checked by :func:`pneumonia_core.site_profile.parse_profile` on every load (wind
 - threshold: ``MIN_THRESHOLD <= value <= MAX_THRESHOLD``; target sensitivity at least
   ``MIN_TARGET_SENSITIVITY`` (a missed pneumonia costs more than a false alarm);
 - the statistics it reports agree with each other: film counts add up, each class has at
-  least :data:`~pneumonia_core.site_profile.MIN_PER_CLASS` films, the confusion counts of the
+  least :data:`MIN_PER_CLASS` films, the confusion counts of the
   "after" column add up to the class counts and give the stated sensitivity and specificity,
   and that sensitivity meets the stated target;
 - the model's own pinned pneumonia reference film (:mod:`pneumonia_core.builtin_image`, whose
@@ -33,6 +33,9 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+
+#: Fewest films of each class a site profile may be fitted on (and claim to have been).
+MIN_PER_CLASS = 50
 
 MIN_SCALE = 0.1
 #: Generated test films that all score alike give a steep but genuine fit (scale about 50).
@@ -75,8 +78,6 @@ def pinned_reference_logits(model_sha256: str | None) -> list[float]:
 def problems(data: dict[str, Any], model_sha256: str | None = None) -> list[str]:
     """Why the numbers of the parsed profile ``data`` are implausible ([] when plausible).
     Raises KeyError/TypeError/ValueError on a missing field or a wrong type."""
-    from pneumonia_core.site_profile import MIN_PER_CLASS
-
     out: list[str] = []
     cal, thr, films = data["calibration"], data["threshold"], data["films"]
     scale, offset, value = float(cal["scale"]), float(cal["offset"]), float(thr["value"])

@@ -33,7 +33,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,17 +41,18 @@ from typing import Any
 
 import numpy as np
 
-from pneumonia_core import metrics
-from pneumonia_core.decision import OperatingPoint, at_or_above, sigmoid
+from pneumonia_core import calibration, metrics
+from pneumonia_core.atomic_files import atomic_write_bytes
+from pneumonia_core.decision import OperatingPoint, at_or_above, calibrated
+from pneumonia_core.profile_bounds import MIN_PER_CLASS
 
 SCHEMA_VERSION = 1
 KIND = "pneumonia-xray site profile"
 PROFILE_FILE = "site_profile.json"
-MIN_PER_CLASS = 50
 CV_FOLDS = 5
 CV_SEED = 0
 ECE_BINS = 10
-THRESHOLD_RULE = metrics.THRESHOLD_RULE.replace("validation", "site's")
+THRESHOLD_RULE = calibration.THRESHOLD_RULE.replace("validation", "site's")
 
 
 class SiteProfileError(ValueError):
@@ -63,12 +63,11 @@ class SiteCalibrationError(SiteProfileError):
     """The site's films cannot support a calibration (guard rails); nothing is written."""
 
 
-def choose_threshold(probs: Sequence[float], labels: Sequence[int],
-                     target_sensitivity: float) -> float:
-    """The model's own threshold rule (:func:`pneumonia_core.metrics.choose_threshold`)."""
+def _threshold(labels: Sequence[int], probs: Sequence[float], target_sensitivity: float) -> float:
+    """The model's own threshold rule (:func:`pneumonia_core.calibration.choose_threshold`)."""
     if not np.any(np.asarray(labels) == 1):
         raise SiteCalibrationError("no PNEUMONIA films: cannot choose a threshold")
-    return float(metrics.choose_threshold(labels, probs, target_sensitivity)["value"])
+    return float(calibration.choose_threshold(labels, probs, target_sensitivity)["value"])
 
 
 def stratified_folds(labels: Sequence[int], k: int = CV_FOLDS, seed: int = CV_SEED) -> np.ndarray:
@@ -121,13 +120,6 @@ def _with_ci(k: int, n: int) -> dict[str, float]:
     return {"value": k / n if n else float("nan"), "ci_low": lo, "ci_high": hi}
 
 
-def _fit_method(z: np.ndarray, y: np.ndarray, method: str) -> tuple[float, float]:
-    """(scale, offset): temperature scaling is the model's own fit (offset 0)."""
-    if method == "temperature":
-        return 1.0 / metrics.fit_temperature(y, z), 0.0
-    return metrics.fit_logistic(y, z, with_offset=True)
-
-
 def check_films(labels: Sequence[int], label_names: Sequence[str] = ("NORMAL", "PNEUMONIA"),
                 min_per_class: int = MIN_PER_CLASS) -> None:
     """Guard rails on the counts: both classes, at least ``min_per_class`` films of each."""
@@ -174,13 +166,13 @@ def fit_site(logits: Sequence[float], labels: Sequence[int], model_point: Operat
     candidates: dict[str, dict[str, float]] = {}
     cv_probs: dict[str, np.ndarray] = {}
     cv_pred_thr = np.zeros(y.size)
-    for method in ("temperature", "logistic"):
+    for method in calibration.METHODS:
         pp = np.zeros(y.size)
         for k in range(folds):
             tr = fold != k
-            a, b = _fit_method(z[tr], y[tr], method)
-            pp[~tr] = sigmoid(a * z[~tr] + b)
-        a, b = _fit_method(z, y, method)
+            a, b = calibration.fit_calibration(y[tr], z[tr], method)
+            pp[~tr] = calibrated(z[~tr], a, b)
+        a, b = calibration.fit_calibration(y, z, method)
         candidates[method] = {"scale": a, "offset": b, "cv_log_loss": metrics.log_loss(y, pp)}
         cv_probs[method] = pp
     method = min(candidates, key=lambda m: candidates[m]["cv_log_loss"])
@@ -188,13 +180,13 @@ def fit_site(logits: Sequence[float], labels: Sequence[int], model_point: Operat
     if not (math.isfinite(scale) and scale > 0 and math.isfinite(offset)):
         raise SiteCalibrationError(f"the calibration did not converge (scale {scale}, offset "
                                    f"{offset}); the classes may be perfectly separated")
-    probs_after = sigmoid(scale * z + offset)
-    threshold = choose_threshold(probs_after, y, target_sensitivity)
+    probs_after = calibrated(z, scale, offset)
+    threshold = _threshold(y, probs_after, target_sensitivity)
     # Cross-validated "after": calibration and threshold fitted without the fold, applied to it.
     for k in range(folds):
         tr = fold != k
-        a, b = _fit_method(z[tr], y[tr], method)
-        cv_pred_thr[~tr] = choose_threshold(sigmoid(a * z[tr] + b), y[tr], target_sensitivity)
+        a, b = calibration.fit_calibration(y[tr], z[tr], method)
+        cv_pred_thr[~tr] = _threshold(y[tr], calibrated(z[tr], a, b), target_sensitivity)
     # Each film is decided against its own fold's threshold: counts and exact intervals from
     # those decisions; AUC, ECE and Brier from the pooled held-out probabilities.
     pp = cv_probs[method]
@@ -320,25 +312,13 @@ def seal(body: dict[str, Any]) -> str:
 
 
 def write_atomically(path: Path, data: bytes, force: bool = False) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync, and rename it into place.
-    An existing ``path`` is kept unless ``force``: :class:`FileExistsError`."""
+    """Write ``data`` atomically (:func:`pneumonia_core.atomic_files.atomic_write_bytes`: a
+    temporary file beside ``path``, fsync, rename; a new file is readable by every user, as the
+    profile must be). An existing ``path`` is kept unless ``force``: :class:`FileExistsError`."""
     path = Path(path)
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass --force to replace it")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the profile is read by every user
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, data, new_mode=0o644)
 
 
 @dataclass(frozen=True)

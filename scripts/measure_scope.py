@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from converter.scope_eval import evaluate_scope, scope_markdown, with_pixel_stats
+    from converter.model_card import scope_markdown
+    from converter.scope_eval import evaluate_scope, with_pixel_stats
     from pneumonia_core.metadata import ModelMetadata
 
     train, val = team_split(args.data, args.run)

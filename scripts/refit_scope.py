@@ -67,12 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from converter.convert import portable_paths
-    from converter.scope_eval import (
-        evaluate_scope,
-        record_scope_evaluation,
-        refit_scope,
-        scope_markdown,
-    )
+    from converter.model_card import scope_markdown
+    from converter.scope_eval import evaluate_scope, record_scope_evaluation, refit_scope
     from training.config import TrainConfig
     from training.data import grouped_split, scan_split
 

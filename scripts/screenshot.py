@@ -211,7 +211,7 @@ def _shoot(args: argparse.Namespace, tmp: Path) -> int:
 
 
 def _wait_shown(app, w, path: str, seconds: float = 60) -> None:  # noqa: ANN001
-    from pneumonia_core.pipeline import display_path
+    from pneumonia_core.files import display_path
 
     t0 = time.monotonic()
     while w.shown_path != display_path(path) and time.monotonic() - t0 < seconds:

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from pneumonia_core.calibration import DEFAULT_TARGET_SENSITIVITY
+
 log = logging.getLogger(__name__)
 
 
@@ -86,7 +88,7 @@ class TrainConfig:
     early_stopping_patience: int = 4
     val_fraction: float = 0.15
     limit: int | None = None  # at most this many images from train/ (stratified), None = all
-    target_sensitivity: float = 0.98
+    target_sensitivity: float = DEFAULT_TARGET_SENSITIVITY
     ece_bins: int = 15
 
     def to_dict(self) -> dict[str, Any]:

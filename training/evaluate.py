@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from pneumonia_core.calibration import choose_threshold, fit_temperature
+from pneumonia_core.decision import calibrated
 from pneumonia_core.metrics import (  # noqa: F401  (compute_metrics is part of this module's API)
     REPORT_KEYS,
-    choose_threshold,
     classification_summary,
     compute_metrics,
     expected_calibration_error,
-    fit_temperature,
     sigmoid,
 )
 from training import data as D
@@ -60,11 +60,11 @@ def calibrate(run: R.Run, cache_dir: Path | None = None) -> dict[str, Any]:
     n_bins = run.config.ece_bins
     temperature = fit_temperature(labels, logits)
     before = expected_calibration_error(labels, sigmoid(logits), n_bins)
-    after = expected_calibration_error(labels, sigmoid(logits / temperature), n_bins)
+    after = expected_calibration_error(labels, calibrated(logits, 1.0 / temperature), n_bins)
     calib = {"method": "temperature", "temperature": temperature, "ece_before": before,
              "ece_after": after, "fitted_on": "val", "n": int(labels.size)}
     R.write_json(run.run_dir / R.CALIBRATION_FILE, calib)
-    thr = choose_threshold(labels, sigmoid(logits / temperature), run.config.target_sensitivity)
+    thr = choose_threshold(labels, calibrated(logits, 1.0 / temperature), run.config.target_sensitivity)
     R.write_json(run.run_dir / R.THRESHOLD_FILE, R.clean_nan(thr))
     run.calibration, run.threshold_info = calib, thr
     log.info("temperature %.3f (ECE %.4f -> %.4f); threshold %.4f gives sensitivity %.4f, "

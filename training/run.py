@@ -157,9 +157,9 @@ class Run:
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated P(PNEUMONIA) = sigmoid(logit / T)."""
-        from pneumonia_core.decision import sigmoid
+        from pneumonia_core.decision import calibrated
 
-        return sigmoid(np.asarray(logits, dtype=np.float64) / self.temperature)
+        return calibrated(logits, 1.0 / self.temperature)
 
 
 def load_run(run_dir: str | Path, data_root: str | Path | None = None) -> Run:

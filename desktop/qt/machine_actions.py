@@ -10,21 +10,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QLabel, QMessageBox
 
-from desktop import machine_config
 from desktop.model_change import note_machine_settings, note_model
 
 if TYPE_CHECKING:
     from desktop.qt.main_window import MainWindow
 
 LOCKED = "The threshold is locked by this workstation's machine settings"
-
-
-def apply_at_start(w: MainWindow) -> None:
-    """Read the settings; a locked threshold replaces ``--threshold`` and the saved one."""
-    w.machine = machine_config.load_settings()
-    if w.machine.threshold_locked:
-        w.threshold_arg = None
-        w.threshold = w.model_threshold
 
 
 def install(w: MainWindow) -> None:

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,17 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import paths
 from desktop.audit import (
     AuditCheck,
-    AuditError,
-    AuditLog,
     current_user,
-    migrate_legacy,
     verify_file,
 )
 from desktop.jobs import Preview, ResultRow
-from desktop.presentation import demographics_lines, format_threshold
+from desktop.presentation import demographics_lines
 from desktop.qt import machine_actions, menus, site_actions
 from desktop.qt import worker as workers
 from desktop.qt.batch_runner import BatchRunner
@@ -49,14 +45,15 @@ from desktop.qt.preview_loader import PreviewLoader
 from desktop.qt.review_actions import ReviewActions
 from desktop.qt.table_models import DEMOGRAPHIC_HEADERS, ROW_ROLE, ResultTableModel, SortProxy
 from desktop.qt.viewer import ImageViewer
-from desktop.review_store import FlagEntry, ReviewStore, archived_folders, entry_folder
+from desktop.review_store import FlagEntry, archived_folders, entry_folder
+from desktop.session import ReadingSession
 from desktop.settings import Settings
-from desktop.sqlite_util import StorageError, copy_database
+from desktop.sqlite_util import StorageError
 from pneumonia_core.decision import OperatingPoint
+from pneumonia_core.files import display_path
 from pneumonia_core.imageio import IMAGE_SUFFIXES
 from pneumonia_core.metadata import INTENDED_USE
 from pneumonia_core.model import ModelBundle
-from pneumonia_core.pipeline import display_path
 
 log = logging.getLogger(__name__)
 
@@ -65,23 +62,24 @@ REFRESH_MS = 5000
 
 
 class MainWindow(ReviewActions, QMainWindow):
+    #: The review list was updated after a change of operating point (see sync_review).
+    review_synced = Signal()
+
     def __init__(self, bundle: ModelBundle | None, model_error: str = "",
                  settings: Settings | None = None, threshold: float | None = None) -> None:
         super().__init__()
+        #: The reading session: operating point, rows, previews, review store (Qt-free);
+        #: this window is its view and controller.
+        self.session = ReadingSession(bundle, settings, threshold, model_error)
         self.bundle = bundle
         self.model_error = model_error
-        self.settings = settings or Settings.load()
-        self.meta = bundle.metadata if bundle is not None else None
-        self.model_point = (bundle.operating_point if bundle is not None
-                            else OperatingPoint.fallback())
-        site_actions.resolve_at_start(self)  # a site profile replaces the model's point
-        self.model_threshold = self.model_point.threshold
-        #: ``--threshold`` from the command line: wins over the saved setting this session.
-        self.threshold_arg = threshold
-        self.threshold = (threshold if threshold is not None
-                          else self.settings.threshold(self.model_threshold))
-        machine_actions.apply_at_start(self)  # IT's machine settings (may lock the threshold)
-        self.storage_error = ""
+        self.settings = self.session.settings
+        self.meta = self.session.meta
+        storage = self.session.storage
+        self.review_db = self.audit_db = storage.db
+        self.store, self.audit = storage.store, storage.audit
+        self.storage_error = storage.error
+        self.machine = self.session.machine  # IT's machine settings (desktop.qt.machine_actions)
         self.shown_path: str | None = None
         #: Classification waits for the intended-use notice (set by desktop.qt.app).
         self.require_notice = False
@@ -92,11 +90,12 @@ class MainWindow(ReviewActions, QMainWindow):
         self._batch_queue: list[int] = []
         self.current_batch = 0
         self._run_active = False
-        self._run_flagged = 0
+        self._run_batches: set[int] = set()  # the batches of the run in progress or last run
         self._scroll_to_batch = False
         self._have_demographics = False  # a DICOM file with patient/study fields was opened
-        self._batch_summary = ""  # the last finished batch's counts (the count line)
-        self._open_storage()
+        #: The last finished run: (state, files done, files listed); the count line's flagged
+        #: number is counted from the rows when shown, so it follows every re-decision.
+        self._run_summary: tuple[str, int, int] | None = None
         self.audit_check: AuditCheck | None = None  # set by the start-up check (background)
         self.setWindowTitle("pneumonia-xray: chest X-ray triage aid")
         self.setAcceptDrops(True)
@@ -107,8 +106,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.runner.started.connect(self._on_batch_started)
         self.runner.finished.connect(self._on_batch_finished)
         self.runner.errored.connect(self.show_error)
-        self.previews = PreviewLoader(self)
-        self.previews.bundle, self.previews.point = bundle, self.point
+        self.previews = PreviewLoader(self.session, self)
         self.previews.ready.connect(self._on_preview)
         self.previews.loading.connect(self._on_preview_loading)
         self._sync_worker: workers.FunctionWorker | None = None
@@ -146,14 +144,12 @@ class MainWindow(ReviewActions, QMainWindow):
 
     @property
     def point(self) -> OperatingPoint:
-        """The operating point in force: the model's, at the user's threshold if overridden
-        (``--threshold`` on the command line, else the saved setting)."""
-        if self.threshold_arg is not None and self.threshold == self.threshold_arg:
-            return self.model_point.with_threshold(self.threshold, source="--threshold")
-        if self.settings.threshold_override is None or self.machine.threshold_locked:
-            return self.model_point.with_threshold(self.threshold, source=self.model_point.source,
-                                                   description=self.model_point.description)
-        return self.model_point.with_threshold(self.threshold, source="your setting")
+        """The operating point in force (the session's; see desktop.operating_point)."""
+        return self.session.point
+
+    @property
+    def threshold(self) -> float:
+        return self.session.threshold
 
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -181,7 +177,7 @@ class MainWindow(ReviewActions, QMainWindow):
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
-        self.results = ResultTableModel(self)
+        self.results = ResultTableModel(self, self.session.results)
         self.results_proxy = SortProxy(self.results, column=-1)
         self.table = QTableView()
         self.table.setModel(self.results_proxy)
@@ -334,34 +330,6 @@ class MainWindow(ReviewActions, QMainWindow):
             self.keep_display_check.setChecked(keep)
         self.viewer.update()
 
-    def _open_storage(self) -> None:
-        """Open the data file (review list + audit trail), importing a separate audit file of
-        an earlier version. When it cannot be written (read-only, full, missing folder) a
-        temporary copy is used for this session and the banner says why."""
-        try:
-            self.review_db = self.audit_db = paths.review_db_path()
-            try:
-                migrate_legacy(self.review_db, paths.legacy_audit_db_path())
-            except AuditError as exc:  # a damaged old audit file must not block the app
-                self.storage_error = str(exc)
-                log.error("%s", exc)
-            self.store, self.audit = ReviewStore(self.review_db), AuditLog(self.review_db)
-            return
-        except (OSError, StorageError) as exc:  # read-only, full disk, missing folder
-            cause = str(exc)
-        import tempfile
-
-        tmp = Path(tempfile.mkdtemp(prefix="pneumonia-xray-"))
-        fallback = tmp / paths.REVIEW_DB_NAME
-        copied = copy_database(paths.review_db_location(), fallback)
-        self.storage_error = (
-            f"{cause.rstrip('.')}. Marks and the audit trail are kept in {tmp} for this session only"
-            + (" (starting from a copy of the saved list)." if copied else ".")
-            + " Fix the data folder and restart to save them for good.")
-        log.error("%s", self.storage_error)
-        self.review_db = self.audit_db = fallback
-        self.store, self.audit = ReviewStore(fallback), AuditLog(fallback)
-
     def _start_audit_check(self) -> None:
         """Verify the audit trail's hash chain and triggers in the background (a large trail
         takes seconds); a broken trail is announced in the banner and the log."""
@@ -394,9 +362,8 @@ class MainWindow(ReviewActions, QMainWindow):
         m = self.meta
         state = "verified" if self.bundle is not None and self.bundle.verified else "UNVERIFIED"
         self.result_panel.set_model_info(
-            f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… ({state}) · "
-            f"threshold {format_threshold(self.threshold)} ({self.point.source})\n"
-            + site_actions.describe(self) + "\n" + machine_actions.describe(self))
+            f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… ({state})\n"
+            + self.session.resolution.status_line() + "\n" + machine_actions.describe(self))
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:
@@ -469,7 +436,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self._set_shown(None)
         self.result_panel.show_row(None, self.point)
         self.progress.setValue(0)
-        self._batch_summary = ""
+        self._run_summary = None
         self.count_label.setText("No images")
 
     def cancel_batch(self) -> None:
@@ -485,17 +452,20 @@ class MainWindow(ReviewActions, QMainWindow):
         self.cancel_button.setEnabled(True)
         if not self._run_active:  # a new run (queued openings continue the same run)
             self._run_active = True
-            self._run_flagged = 0
+            self._run_batches = set()
         if self._batch_queue:
             self.current_batch = self._batch_queue.pop(0)
+        self._run_batches.add(self.current_batch)
         self._scroll_to_batch = True
 
     def _on_rows(self, rows: list[ResultRow], flags: list[FlagEntry]) -> None:
         for r in rows:
             r.batch = self.current_batch
         first_new = self.results.rowCount()
+        late = self.session.redecide(rows)  # a batch started before a change of point
         self.results.append_rows(rows)
-        self._run_flagged += sum(1 for r in rows if r.flagged)
+        if late:
+            self.sync_review(late, None)
         demo = {display_path(r.path): r.demographics for r in rows if r.demographics}
         if demo:
             self.flagged.model.set_demographics(demo)
@@ -521,8 +491,9 @@ class MainWindow(ReviewActions, QMainWindow):
             self.count_label.setText(f"This batch: {done} of {total} listed "
                                      "(no model: not classified)")
             return
+        flagged = self.session.results.counts(self._run_batches).flagged
         self.count_label.setText(f"This batch: {done} of {total} classified, "
-                                 f"{self._run_flagged} flagged")
+                                 f"{flagged} flagged")
 
     def _on_batch_finished(self, cancelled: bool) -> None:
         self.cancel_button.setEnabled(False)
@@ -537,19 +508,21 @@ class MainWindow(ReviewActions, QMainWindow):
                 "classified: no model loaded")
             self.statusBar().showMessage(self.count_label.text(), 10000)
             return
-        self._batch_summary = (f"{state}: this batch {self.runner.done} of {self.runner.total} "
-                               f"classified, {self._run_flagged} flagged")
+        self._run_summary = (state, self.runner.done, self.runner.total)
         self._update_count_line()
         self.statusBar().showMessage(self.count_label.text(), 10000)
 
     def _update_count_line(self, *args: object) -> None:
         """'Done: this batch 16 of 16 classified, 9 flagged · worklist: 23 pending'; the
         worklist part follows every mark."""
-        if not self._batch_summary or self.runner.running:
+        if self._run_summary is None or self.runner.running:
             return
+        state, done, total = self._run_summary
+        flagged = self.session.results.counts(self._run_batches).flagged
         pending = sum(1 for e in self.flagged.model.entries() if e.review_state == "pending"
                       and entry_folder(e) not in self.flagged.archived)
-        self.count_label.setText(f"{self._batch_summary} · worklist: {pending} pending")
+        self.count_label.setText(f"{state}: this batch {done} of {total} classified, "
+                                 f"{flagged} flagged · worklist: {pending} pending")
 
     # -- navigation and preview ------------------------------------------------------------
     def current_row(self) -> ResultRow | None:
@@ -661,8 +634,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.previews.wait(5000)
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         self.settings.save()
-        self.store.close()
-        self.audit.close()
+        self.session.close()
         super().closeEvent(event)
 
     def keys(self) -> dict[str, QKeySequence]:  # for the help text and tests

@@ -96,7 +96,7 @@ def build(w: MainWindow) -> None:
     w.dark_action.toggled.connect(w.set_dark_theme)
     view.addAction(w.dark_action)
     presets = menus["&View"].addMenu("Window/level preset")
-    from desktop.imaging import PRESETS
+    from desktop.display_maths import PRESETS
 
     for i, (label, _c, _w) in enumerate(PRESETS, start=1):
         action = QAction(f"{i}  {label}", w)
@@ -140,13 +140,11 @@ def audit_dialog(w: MainWindow) -> AuditDialog:
 def threshold_dialog(w: MainWindow) -> ThresholdDialog | None:
     if not machine_actions.threshold_allowed(w):
         return None
-    d = ThresholdDialog(w.threshold, w.model_threshold, w, default_source=w.model_point.source)
+    base = w.session.resolution.base  # the calibration's own point (model or site profile)
+    d = ThresholdDialog(w.threshold, base.threshold, w, default_source=base.source)
 
     def done() -> None:
-        if d.use_default:
-            w.apply_threshold(w.model_threshold, override=False)
-        else:
-            w.apply_threshold(d.value(), override=True)
+        w.apply_threshold(None if d.use_default else d.value())
 
     d.accepted.connect(done)
     d.open()

@@ -1,5 +1,5 @@
 """Review-list actions of the main window (a mixin): mark reviewed/dismissed, export, and
-apply a new decision threshold. Each change is saved and audited."""
+show a change of the session's operating point. Each change is saved and audited."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.audit import AuditEvent
-from desktop.jobs import sync_flags
-from desktop.qt import machine_actions
+from desktop.jobs import ResultRow, sync_flags
+from desktop.qt import machine_actions, site_actions
 from desktop.qt import worker as workers
 from desktop.review_store import FlagEntry, ReviewStoreError, archive_folder, archived_folders
+from desktop.session import Change
 from desktop.sqlite_util import StorageError
+from pneumonia_core.formatting import format_threshold
 
 log = logging.getLogger(__name__)
 
@@ -194,26 +196,39 @@ class ReviewActions:
                 return
             self.statusBar().showMessage(f"{n} entries written to {dest}", 8000)
 
-    # -- threshold -------------------------------------------------------------------------
-    def apply_threshold(self, threshold: float, override: bool = True) -> None:
-        """Use a new decision threshold: re-decide rows, update the review list, persist."""
-        old, self.threshold = self.threshold, float(threshold)
-        self.settings.threshold_override = self.threshold if override else None
-        self.settings.save()
-        point = self.point
-        self.previews.point = point
-        changed = [dataclasses.replace(r) for r in self.results.rows() if r.redecide(point)]
+    # -- operating point -------------------------------------------------------------------
+    def apply_threshold(self, threshold: float | None) -> None:
+        """Use a new decision threshold (None: the calibration's own): the session re-decides
+        the open rows in place; the review list follows."""
+        self.apply_change(self.session.set_threshold(threshold))
+
+    def apply_change(self, change: Change) -> None:
+        """Show a change of operating point (threshold, site profile): rows, panel, status
+        bar, counts, viewer; then update the review list and audit it in the background."""
         self.results.rows_changed()
-        self._update_model_info()
+        site_actions.show_state(self)
         self._on_current_row(self.table.currentIndex(), QModelIndex())
+        self._update_count_line()
+        # a message still showing the counts before the change would contradict them
+        self.statusBar().showMessage(f"{change.new.source} in force, threshold "
+                                     f"{format_threshold(change.new.threshold)}", 10000)
+        self.sync_review(change.rows, change.event)
+
+    def sync_review(self, rows: list[ResultRow], event: AuditEvent | None) -> None:
+        """Flagged rows into the review list, unflagged pending ones out, ``event`` appended:
+        one transaction in a worker, then the list is reloaded."""
         if self.meta is None:
             return
-        w = workers.FunctionWorker(sync_flags, changed, self.threshold, old, self.meta.sha256,
-                                   self.review_db)
-        w.signals.finished.connect(self._reload_flags)
+        w = workers.FunctionWorker(sync_flags, [dataclasses.replace(r) for r in rows], event,
+                                   self.meta.sha256, self.review_db)
+        w.signals.finished.connect(self._on_review_synced)
         w.signals.errored.connect(lambda e: self.show_error(f"Review list not updated: {e}"))
         self._sync_worker = w
         workers.start(w)
+
+    def _on_review_synced(self) -> None:
+        self._reload_flags()
+        self.review_synced.emit()
 
     def _reload_flags(self) -> None:
         self.flagged.model.set_entries(self.store.entries())

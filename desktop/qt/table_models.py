@@ -24,6 +24,7 @@ from desktop import presentation
 from desktop.jobs import ResultRow
 from desktop.presentation import finding_text, format_probability, status_text
 from desktop.review_store import FlagEntry
+from desktop.session import ResultRows
 
 #: Role giving a value that sorts naturally (numbers as numbers, None last).
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -117,10 +118,11 @@ class ResultTableModel(ListTableModel):
     HEADERS = ("File", "Probability", "Finding", "Status", *DEMOGRAPHIC_HEADERS, "Folder",
                "Batch")
 
-    def __init__(self, parent: object | None = None) -> None:
+    def __init__(self, parent: object | None = None, rows: ResultRows | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[ResultRow] = []
-        self._by_path: dict[str, int] = {}
+        #: The session's rows (this model is a view of them; its own when none is given).
+        self.source = rows if rows is not None else ResultRows()
+        self._rows = self.source.rows
         #: batch number -> label ("3 · val · 19:05"), set by the window per opening
         self.batch_labels: dict[int, str] = {}
 
@@ -134,21 +136,9 @@ class ResultTableModel(ListTableModel):
         row = self._rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            if col >= 4:
-                return self._extra(row, col)
-            return (row.name, format_probability(row.probability),
-                    finding_text(row.status, row.prediction, row.flagged),
-                    status_text(row.status))[col]
-        if role == SORT_ROLE:  # plain str/float: the proxy compares them in C++
-            if col == 0:
-                return row.name.lower()
-            if col == 1:
-                return -1.0 if row.probability is None else row.probability
-            if col == len(self.HEADERS) - 1:
-                return row.batch
-            if col >= 4:
-                return self._extra(row, col).lower()
-            return row.prediction if col == 2 else row.status
+            return self._display(row, col)
+        if role == SORT_ROLE:
+            return self._sort_value(row, col)
         if role == SEARCH_ROLE:
             return " ".join((row.path, *row.demographics)).lower()
         if role == ROW_ROLE:
@@ -161,6 +151,25 @@ class ResultTableModel(ListTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
+    def _display(self, row: ResultRow, col: int) -> str:
+        if col >= 4:
+            return self._extra(row, col)
+        return (row.name, format_probability(row.probability),
+                finding_text(row.status, row.prediction, row.flagged),
+                status_text(row.status))[col]
+
+    def _sort_value(self, row: ResultRow, col: int) -> str | float | int:
+        """A plain str/float/int per column: the sort proxy compares them in C++."""
+        if col == 0:
+            return row.name.lower()
+        if col == 1:
+            return -1.0 if row.probability is None else row.probability
+        if col == len(self.HEADERS) - 1:
+            return row.batch
+        if col >= 4:
+            return self._extra(row, col).lower()
+        return row.prediction if col == 2 else row.status
+
     def _extra(self, row: ResultRow, col: int) -> str:
         k = col - 4
         if k < len(DEMOGRAPHIC_HEADERS):
@@ -171,8 +180,19 @@ class ResultTableModel(ListTableModel):
 
     # -- our interface -------------------------------------------------------------------
     def append_rows(self, rows: Sequence[ResultRow]) -> None:
-        """Add a chunk of rows; a path already present is updated in place instead."""
-        self._upsert_keyed(self._rows, self._by_path, rows, _row_path)
+        """Add a chunk of rows; a path already present is updated in place instead (one
+        ``beginInsertRows`` and one ``dataChanged`` per chunk)."""
+        rows = list(rows)
+        fresh = self.source.new_paths(rows)
+        first = len(self._rows)
+        if fresh:
+            self.beginInsertRows(QModelIndex(), first, first + fresh - 1)
+        replaced = self.source.add(rows)
+        if fresh:
+            self.endInsertRows()
+        if replaced:
+            self.dataChanged.emit(self.index(min(replaced), 0),
+                                  self.index(max(replaced), len(self.HEADERS) - 1))
 
     def rows(self) -> list[ResultRow]:
         return self._rows
@@ -181,12 +201,11 @@ class ResultTableModel(ListTableModel):
         return self._rows[i]
 
     def row_of(self, path: str) -> int | None:
-        return self._by_path.get(path)
+        return self.source.index.get(path)
 
     def clear(self) -> None:
         self.beginResetModel()
-        self._rows.clear()
-        self._by_path.clear()
+        self.source.clear()
         self.endResetModel()
 
     def rows_changed(self) -> None:
@@ -291,10 +310,6 @@ class FlaggedTableModel(ListTableModel):
 
     def entry_at(self, i: int) -> FlagEntry:
         return self._entries[i]
-
-
-def _row_path(r: ResultRow) -> str:
-    return r.path
 
 
 def _entry_key(e: FlagEntry) -> tuple[str, str]:

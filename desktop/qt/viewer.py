@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from desktop import imaging
+from desktop import display_maths
 
 ZOOM_STEP = 1.25
 OVERLAY_MAX_SIDE = 512
@@ -64,7 +64,7 @@ class ImageViewer(QWidget):
         self._overlay: QImage | None = None
         self._overlay_rgba: np.ndarray | None = None
         self._message = "Open X-ray images or a folder (File menu, drag and drop, or the command line)."
-        self.centre, self.width_ = imaging.DEFAULT_WINDOW
+        self.centre, self.width_ = display_maths.DEFAULT_WINDOW
         self.inverted = False
         self.heatmap_visible = False
         self.heatmap_opacity = 0.45
@@ -124,7 +124,7 @@ class ImageViewer(QWidget):
         self.info_lines = list(info_lines or [])
         self.heatmap_allowed = heatmap_allowed
         if not self.keep_display:
-            self.centre, self.width_ = imaging.DEFAULT_WINDOW
+            self.centre, self.width_ = display_maths.DEFAULT_WINDOW
             self.inverted = False
         self._overlay = None
         self._overlay_rgba = None
@@ -150,15 +150,15 @@ class ImageViewer(QWidget):
         self.view_changed.emit()
 
     def apply_preset(self, n: int) -> None:
-        """Presets 1-5 (``imaging.PRESETS``)."""
-        if 1 <= n <= len(imaging.PRESETS):
-            _, c, w = imaging.PRESETS[n - 1]
+        """Presets 1-5 (``display_maths.PRESETS``)."""
+        if 1 <= n <= len(display_maths.PRESETS):
+            _, c, w = display_maths.PRESETS[n - 1]
             self.set_window(c, w)
 
     def reset_view(self) -> None:
         """Full window, not inverted, fit."""
         self.inverted = False
-        self.set_window(*imaging.DEFAULT_WINDOW)
+        self.set_window(*display_maths.DEFAULT_WINDOW)
         self.fit()
 
     def toggle_invert(self) -> None:
@@ -182,7 +182,7 @@ class ImageViewer(QWidget):
         """The grey values shown (after window/level and invert)."""
         if self._pixels is None:
             return None
-        return imaging.apply_window(self._pixels, self.centre, self.width_, self.inverted)
+        return display_maths.apply_window(self._pixels, self.centre, self.width_, self.inverted)
 
     def _render(self) -> None:
         shown = self.displayed_pixels()
@@ -198,7 +198,7 @@ class ImageViewer(QWidget):
             h, w = self._pixels.shape
             k = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
             shape = (max(1, round(h * k)), max(1, round(w * k)))
-            self._overlay_rgba = imaging.heatmap_rgba(self._cam, shape, 1.0,
+            self._overlay_rgba = display_maths.heatmap_rgba(self._cam, shape, 1.0,
                                                       contour=self.heatmap_contour)
             self._overlay = rgba_qimage(self._overlay_rgba)
 
@@ -288,7 +288,7 @@ class ImageViewer(QWidget):
 
     def is_default_display(self) -> bool:
         return (not self.inverted
-                and (self.centre, self.width_) == tuple(imaging.DEFAULT_WINDOW))
+                and (self.centre, self.width_) == tuple(display_maths.DEFAULT_WINDOW))
 
     def status_text(self) -> str:
         """The bottom-left overlay: window/level, zoom, invert, heatmap."""
@@ -304,12 +304,12 @@ class ImageViewer(QWidget):
             elif not self.heatmap_allowed:
                 label += "  heatmap: shown for flagged films only"
             else:
-                label += f"  heatmap ({imaging.COLORMAP_NAME})"
+                label += f"  heatmap ({display_maths.COLORMAP_NAME})"
         return label
 
     def _draw_legend(self, p: QPainter) -> None:
         """Colour bar at the right: what the heatmap colours mean (relative, per film)."""
-        cols = imaging.legend_colours()
+        cols = display_maths.legend_colours()
         bar_h, bar_w = 140, 12
         x = self.width() - bar_w - 12
         y = 40

@@ -49,7 +49,7 @@ def test_flips_far_from_the_threshold_are_refused() -> None:
 
 
 def test_widened_threshold_keeps_specificity_and_gains_sensitivity() -> None:
-    from converter.external import widen_threshold
+    from pneumonia_core.calibration import widen_threshold
 
     y = np.array([0, 0, 0, 1, 1, 1, 0, 1, 1])
     p = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.9])

@@ -13,13 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converter.scope_eval import (
-    OOD_TARGET,
-    VAL_TARGET,
-    evaluate_scope,
-    scope_markdown,
-    with_pixel_stats,
-)
+from converter.model_card import scope_markdown
+from converter.scope_eval import OOD_TARGET, VAL_TARGET, evaluate_scope, with_pixel_stats
 from pneumonia_core.metadata import ModelMetadata
 from tests.conftest import SHARED_DATA
 from training.config import TrainConfig

@@ -1,4 +1,4 @@
-"""pneumonia_core.provenance.atomic_writer: the one atomic file writer (batch CSV, exports,
+"""pneumonia_core.atomic_files.atomic_writer: the one atomic file writer (batch CSV, exports,
 converter outputs) respects the user's file and leaves nothing behind."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from pneumonia_core.provenance import atomic_write_bytes, atomic_writer, remove_stale_temps
+from pneumonia_core.atomic_files import atomic_write_bytes, atomic_writer, remove_stale_temps
 
 
 def test_mode_kept_link_followed_nothing_left_on_failure(tmp_path):

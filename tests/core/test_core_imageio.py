@@ -58,9 +58,9 @@ def _reference_scale(arr: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.int32, np.float32, np.float64])
 def test_chunked_scaling_equals_the_whole_array_formula(dtype, monkeypatch) -> None:
-    from pneumonia_core import imageio
+    from pneumonia_core import decoded_image, imageio
 
-    monkeypatch.setattr(imageio, "_CHUNK_PIXELS", 1000)  # force many chunks
+    monkeypatch.setattr(decoded_image, "_CHUNK_PIXELS", 1000)  # force many chunks
     rng = np.random.default_rng(4)
     arr = (rng.standard_normal((97, 131)) * 3000).astype(dtype)
     if np.issubdtype(dtype, np.floating):

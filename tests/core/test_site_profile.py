@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pneumonia_core import metrics, site_plots
+from pneumonia_core import calibration, site_plots
 from pneumonia_core import site_profile as sp
-from pneumonia_core.decision import OperatingPoint
+from pneumonia_core.decision import OperatingPoint, calibrated
 
 MODEL_SHA = "ab" * 32
 OTHER_SHA = "cd" * 32
@@ -34,24 +34,24 @@ def fit(z: np.ndarray, y: np.ndarray, target: float = 0.98, **kw) -> sp.SiteFit:
 def test_fit_recovers_a_known_calibration() -> None:
     rng = np.random.default_rng(1)
     z = rng.normal(0, 3, 20000)
-    y = (rng.random(z.size) < sp.sigmoid(0.6 * z - 1.5)).astype(int)
-    a, b = metrics.fit_logistic(y, z, with_offset=True)
+    y = (rng.random(z.size) < calibrated(z, 0.6, -1.5)).astype(int)
+    a, b = calibration.fit_logistic(y, z, with_offset=True)
     assert a == pytest.approx(0.6, abs=0.03) and b == pytest.approx(-1.5, abs=0.06)
-    t, zero = metrics.fit_logistic(y, z, with_offset=False)
+    t, zero = calibration.fit_logistic(y, z, with_offset=False)
     assert zero == 0.0 and 0 < t < 1
 
 
 def test_fit_does_not_diverge_on_separable_films() -> None:
     z = np.r_[np.linspace(-5, -1, 60), np.linspace(1, 5, 60)]
     y = np.r_[np.zeros(60, int), np.ones(60, int)]
-    a, b = metrics.fit_logistic(y, z)
+    a, b = calibration.fit_logistic(y, z)
     assert np.isfinite(a) and np.isfinite(b) and a > 0
 
 
 def test_threshold_rule_meets_target_with_highest_specificity() -> None:
     z, y = shifted_site()
-    p = sp.sigmoid(0.8 * z - 2)
-    thr = sp.choose_threshold(p, y, 0.98)
+    p = calibrated(z, 0.8, -2)
+    thr = calibration.choose_threshold(y, p, 0.98)["value"]
     sens = np.mean(p[y == 1] >= thr)
     assert sens >= 0.98
     # one step higher (the next positive score) would miss the target
@@ -75,7 +75,7 @@ def test_site_fit_prefers_scale_and_offset_and_improves_the_site() -> None:
 def test_temperature_chosen_when_no_offset_is_needed() -> None:
     rng = np.random.default_rng(3)
     z = rng.normal(0, 4, 3000)
-    y = (rng.random(z.size) < sp.sigmoid(0.5 * z)).astype(int)
+    y = (rng.random(z.size) < calibrated(z, 0.5)).astype(int)
     assert fit(z, y).method == "temperature"
 
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from desktop import imaging
-from desktop.audit import AuditLog
+from desktop import display_maths
+from desktop.audit import AuditEvent, AuditLog
 from desktop.jobs import (
     Classified,
     Discovered,
@@ -63,10 +63,11 @@ def test_classify_job_can_stop_early_and_closes_its_files(tmp_path, full_res_ima
         assert audit.count() == 1
 
 
-def test_rows_hold_no_pixels(full_res_images, bundle):
+def test_rows_hold_no_pixels_only_the_small_heatmap(full_res_images, bundle):
     row = ResultRow.from_result(classify_file(full_res_images[0], bundle, keep_cam=True))
-    assert not any(isinstance(getattr(row, f), np.ndarray) for f in row.__slots__)
-    assert not hasattr(row, "__dict__")
+    arrays = [f for f in row.__slots__ if isinstance(getattr(row, f), np.ndarray)]
+    assert arrays == ["cam"] and row.cam.dtype == np.float32 and row.cam.nbytes <= 1024
+    assert row.logit is not None and not hasattr(row, "__dict__")
 
 
 def test_preview_and_cam_from_the_same_bytes(full_res_images, bundle, tmp_path):
@@ -83,20 +84,22 @@ def test_preview_and_cam_from_the_same_bytes(full_res_images, bundle, tmp_path):
 
 
 def test_sync_flags_after_threshold_change(tmp_path):
-    rows = [ResultRow(f"/x/{i}", "ok", p, "NORMAL", "", f"{i}" * 64, 0.5, False)
+    point = OperatingPoint(0.5)
+    rows = [ResultRow(f"/x/{i}", "ok", p, "NORMAL", "", f"{i}" * 64, 0.5, False,
+                      logit=float(np.log(p / (1 - p))))
             for i, p in enumerate([0.2, 0.4, 0.6])]
     rows[2].prediction, rows[2].flagged = "PNEUMONIA", True
     db = adb = tmp_path / "r.db"
     with ReviewStore(db) as s:
         s.upsert(flag_entry(rows[2], "m"))
-    point = OperatingPoint(0.5)
     changed = [r for r in rows if r.redecide(point.with_threshold(0.3))]
     assert [r.path for r in changed] == ["/x/1"]
-    sync_flags(changed, 0.3, 0.5, "m", db)
+    assert [r.threshold for r in rows] == [0.3] * 3  # every row says which threshold decided it
+    sync_flags(changed, AuditEvent("threshold", note="0.5 -> 0.3"), "m", db)
     with ReviewStore(db) as s:
         assert {e.path for e in s.entries()} == {"/x/1", "/x/2"}
     changed = [r for r in rows if r.redecide(point.with_threshold(0.9))]
-    sync_flags(changed, 0.9, 0.3, "m", db)
+    sync_flags(changed, AuditEvent("threshold", note="0.3 -> 0.9"), "m", db)
     with ReviewStore(db) as s:
         assert s.entries() == []
     with AuditLog(adb) as a:
@@ -104,23 +107,23 @@ def test_sync_flags_after_threshold_change(tmp_path):
 
 
 def test_window_lut_and_invert():
-    lut = imaging.window_lut(100, 50)
+    lut = display_maths.window_lut(100, 50)
     assert lut[75] == 0 and lut[125] == 255 and lut[100] in (127, 128)
     g = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    np.testing.assert_array_equal(imaging.apply_window(g, 127.5, 255, invert=True), 255 - g)
+    np.testing.assert_array_equal(display_maths.apply_window(g, 127.5, 255, invert=True), 255 - g)
 
 
 def test_heatmap_colours_and_alpha_follow_the_cam():
     cam = np.zeros((14, 14), np.float32)
     cam[3, 10] = 5.0
-    rgba = imaging.heatmap_rgba(cam, (280, 280), opacity=0.5)
+    rgba = display_maths.heatmap_rgba(cam, (280, 280), opacity=0.5)
     assert rgba.shape == (280, 280, 4)
     assert rgba[3 * 20 + 10, 10 * 20 + 10, 3] == rgba[..., 3].max() > 0
     assert rgba[250, 30, 3] == 0  # cold regions stay transparent
     assert rgba[..., 3].max() <= round(0.5 * 255)
-    lut = imaging.colormap_lut()
+    lut = display_maths.colormap_lut()
     assert lut.shape == (256, 3) and lut[0].sum() < lut[170].sum()
-    flat = imaging.heatmap_rgba(np.ones((14, 14)), (50, 40), 1.0)
+    flat = display_maths.heatmap_rgba(np.ones((14, 14)), (50, 40), 1.0)
     assert flat[..., 3].max() == 0
 
 

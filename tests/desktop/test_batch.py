@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from desktop import cli
+from pneumonia_core.files import iter_image_files
 from pneumonia_core.imageio import load_image
 from pneumonia_core.metadata import ModelMetadata
 from pneumonia_core.model import ModelBundle
-from pneumonia_core.pipeline import iter_image_files
 from tests.conftest import ROOT, synthetic_xray
 
 HEADER = ["path", "status", "probability", "prediction", "flagged", "message", "model"]

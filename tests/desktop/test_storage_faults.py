@@ -128,7 +128,7 @@ def test_export_failure_leaves_no_temporary_file_and_keeps_the_old_export(tmp_pa
         else:
             def replace(*_a, **_k):
                 raise OSError(28, "No space left on device")
-            monkeypatch.setattr("pneumonia_core.provenance.os.replace", replace)
+            monkeypatch.setattr("pneumonia_core.atomic_files.os.replace", replace)
         with pytest.raises(OSError, match="No space"):
             store.export_csv(out)
     assert sorted(p.name for p in tmp_path.iterdir() if "flagged" in p.name) == ["flagged.csv"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench.dicom_films import dataset_bytes, dx_dataset
 from tests.conftest import synthetic_xray
 
 
@@ -80,31 +81,20 @@ def dicom_bytes(
     preamble: bool = True,
     rows_cols: tuple[int, int] | None = None,
 ) -> bytes:
-    """A DICOM Part 10 object built with pydicom. ``pixels`` is (H, W) or (frames, H, W)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    """A DICOM Part 10 object (:func:`bench.dicom_films.dx_dataset`, the one generated-DICOM
+    builder) with the oddities the robustness tests need. ``pixels`` is (H, W) or (frames, H, W);
+    ``frames`` > 1 repeats a 2-D ``pixels``."""
+    from pydicom.uid import ExplicitVRLittleEndian
 
     arr = np.asarray(pixels)
-    ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
-    ds.SOPInstanceUID = generate_uid()
-    ds.Modality = modality
-    ds.BodyPartExamined = body_part
-    ds.PatientAge = "003Y"
-    if with_pixels:
-        h, w = arr.shape[-2:]
-        ds.Rows, ds.Columns = rows_cols or (h, w)
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = photometric
-        ds.BitsAllocated = 16 if arr.dtype == np.uint16 else 8
-        ds.BitsStored = 12 if arr.dtype == np.uint16 else 8
-        ds.HighBit = ds.BitsStored - 1
-        ds.PixelRepresentation = 0
-        if frames > 1:
-            ds.NumberOfFrames = frames
-        if window is not None:
-            ds.WindowCenter, ds.WindowWidth = window
-        ds.PixelData = arr.tobytes()
+    if with_pixels and frames > 1 and arr.ndim == 2:
+        arr = np.stack([arr] * frames)
+    ds = dx_dataset(arr if with_pixels else None, photometric, Modality=modality,
+                    BodyPartExamined=body_part, PatientAge="003Y")
+    if with_pixels and rows_cols is not None:
+        ds.Rows, ds.Columns = rows_cols
+    if with_pixels and window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
     if not preamble:
         from pydicom.filebase import DicomBytesIO
         from pydicom.filewriter import write_dataset
@@ -114,20 +104,14 @@ def dicom_bytes(
         buf.is_implicit_VR = True
         write_dataset(buf, ds)
         return buf.getvalue()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = transfer_syntax or ExplicitVRLittleEndian
-    ds.file_meta = meta
-    buf = io.BytesIO()
     if transfer_syntax and transfer_syntax != ExplicitVRLittleEndian:
         from pydicom.encaps import encapsulate
 
+        ds.file_meta.TransferSyntaxUID = transfer_syntax
         ds.PixelData = encapsulate([arr.tobytes()[: len(arr.tobytes()) // 2]])
         ds["PixelData"].VR = "OB"
         ds["PixelData"].is_undefined_length = True
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    return dataset_bytes(ds)
 
 
 def deflate_bomb_dicom(inflated_bytes: int) -> bytes:
@@ -159,9 +143,7 @@ def deflated_dicom(pixels: np.ndarray) -> bytes:
 
     ds = pydicom.dcmread(io.BytesIO(dicom_bytes(pixels)))
     ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    return dataset_bytes(ds)
 
 
 def pydicom_test_file(name: str) -> bytes:

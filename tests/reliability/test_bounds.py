@@ -191,7 +191,7 @@ UNREADABLE = r"""
 import json, os, sys
 sys.path.insert(0, sys.argv[1])
 from pneumonia_core.imageio import ImageLoadError, read_file_bytes
-from pneumonia_core.pipeline import iter_image_files
+from pneumonia_core.files import iter_image_files
 folder = sys.argv[2]
 rows = []
 for path in iter_image_files([folder]):

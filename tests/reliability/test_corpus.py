@@ -13,14 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pneumonia_core.files import iter_image_files
 from pneumonia_core.imageio import ImageLoadError, decode_bytes, load_image, read_file_bytes
-from pneumonia_core.pipeline import (
-    STATUS_ERROR,
-    STATUS_OK,
-    STATUS_OUT_OF_SCOPE,
-    classify_file,
-    iter_image_files,
-)
+from pneumonia_core.pipeline import STATUS_ERROR, STATUS_OK, STATUS_OUT_OF_SCOPE, classify_file
 from tests.reliability.corpus import DEEP_TREE_LEVELS, ERROR, IMAGE, OUT_OF_SCOPE, Case
 
 pytestmark = pytest.mark.timeout(120)

@@ -3,7 +3,7 @@ non-UTF-8 file name through the app: one row per file, the rest of the batch unh
 
 Non-UTF-8 names reach Python with lone surrogates (PEP 383): writing them to a UTF-8 CSV or
 binding them in SQLite raises UnicodeEncodeError, which took down the whole batch CSV and the
-app's whole batch (0 rows). ``pneumonia_core.pipeline.display_path`` gives the text to write.
+app's whole batch (0 rows). ``pneumonia_core.files.display_path`` gives the text to write.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pneumonia_core.pipeline import display_path
+from pneumonia_core.files import display_path
 from tests.conftest import ROOT, synthetic_xray
 from tests.reliability.corpus import ERROR, OUT_OF_SCOPE, Case
 

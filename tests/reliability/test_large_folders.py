@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pneumonia_core.pipeline import STATUS_ERROR, classify_file, iter_image_files
+from pneumonia_core.files import iter_image_files
+from pneumonia_core.pipeline import STATUS_ERROR, classify_file
 from tests.conftest import synthetic_xray
 
 pytestmark = pytest.mark.timeout(300)
@@ -78,7 +79,7 @@ def test_scan_memory_does_not_grow_with_the_number_of_files(big_tree: Path) -> N
 
     code = (
         "import sys, tracemalloc\n"
-        "from pneumonia_core.pipeline import iter_image_files\n"
+        "from pneumonia_core.files import iter_image_files\n"
         "warm = iter_image_files([sys.argv[1]]); next(warm); warm.close()  # lazy imports\n"
         "tracemalloc.start()\n"
         "n = sum(1 for _ in iter_image_files([sys.argv[1]]))\n"

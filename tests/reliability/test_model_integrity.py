@@ -350,13 +350,13 @@ def test_deeply_nested_metadata_is_refused_clearly(tmp_path: Path, model_dir: Pa
 
 def test_oversized_metadata_and_model_files_are_refused_unread(
         tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pneumonia_core import metadata_checks, model
+    from pneumonia_core import metadata_json, model
 
     folder = make_bundle(tmp_path, model_dir)
     monkeypatch.setattr(model, "MAX_MODEL_FILE_BYTES", 1000)
     with pytest.raises(ModelError, match=r"Model file model.tflite is \d+ MB, more than"):
         ModelBundle.load(folder)
-    monkeypatch.setattr(metadata_checks, "MAX_METADATA_BYTES", 1000)
+    monkeypatch.setattr(metadata_json, "MAX_METADATA_BYTES", 1000)
     with pytest.raises(ModelError, match=r"metadata.json is 0 MB, larger than any"):
         ModelBundle.load(folder)
 

@@ -7,12 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from pneumonia_core.calibration import choose_threshold, fit_temperature
 from pneumonia_core.metrics import (
     REPORT_KEYS,
     average_precision,
-    choose_threshold,
     expected_calibration_error,
-    fit_temperature,
     roc_auc,
     sigmoid,
 )

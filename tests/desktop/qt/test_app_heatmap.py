@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desktop import imaging
+from desktop import display_maths
 from desktop.qt.viewer import ImageViewer
 
 
@@ -15,29 +15,29 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
 
 
 def test_colour_map_is_inferno_ordered_by_lightness():
-    lut = imaging.colormap_lut()
+    lut = display_maths.colormap_lut()
     assert lut.shape == (256, 3)
     lum = _luminance(lut)
     assert np.all(np.diff(lum) >= -0.5)  # monotone: reads in grey and for colour-blind eyes
     assert tuple(lut[0]) == (0, 0, 4) and tuple(lut[-1]) == (252, 255, 164)
-    assert imaging.COLORMAP_NAME == "inferno"
+    assert display_maths.COLORMAP_NAME == "inferno"
 
 
 def test_weak_regions_are_fully_transparent_and_a_contour_can_be_added():
     cam = np.tile(np.linspace(0.0, 1.0, 14, dtype=np.float32), (14, 1))  # left cold, right hot
-    rgba = imaging.heatmap_rgba(cam, (140, 140), 1.0)
-    v = np.clip(imaging.upsample(imaging.normalise_cam(cam), (140, 140)), 0, 1)
-    assert rgba[..., 3][v <= imaging.HEATMAP_FLOOR].max() == 0  # the lungs are not tinted
-    assert rgba[..., 3][v > imaging.HEATMAP_FLOOR + 0.05].min() > 0
+    rgba = display_maths.heatmap_rgba(cam, (140, 140), 1.0)
+    v = np.clip(display_maths.upsample(display_maths.normalise_cam(cam), (140, 140)), 0, 1)
+    assert rgba[..., 3][v <= display_maths.HEATMAP_FLOOR].max() == 0  # the lungs are not tinted
+    assert rgba[..., 3][v > display_maths.HEATMAP_FLOOR + 0.05].min() > 0
     assert rgba[:, -1, 3].min() == 255  # the hottest column fully opaque at opacity 1
-    plain = imaging.heatmap_rgba(cam, (140, 140), 1.0, contour=False)
-    lined = imaging.heatmap_rgba(cam, (140, 140), 1.0, contour=True)
+    plain = display_maths.heatmap_rgba(cam, (140, 140), 1.0, contour=False)
+    lined = display_maths.heatmap_rgba(cam, (140, 140), 1.0, contour=True)
     changed = np.any(plain != lined, axis=2)
     cols = np.unique(np.nonzero(changed)[1])
     assert changed.any() and cols.size <= 3  # a thin line at the contour level
-    level_col = int(np.argmin(np.abs(v[0] - imaging.CONTOUR_LEVEL)))
+    level_col = int(np.argmin(np.abs(v[0] - display_maths.CONTOUR_LEVEL)))
     assert abs(int(cols.mean()) - level_col) <= 2
-    legend = imaging.legend_colours()
+    legend = display_maths.legend_colours()
     assert legend.shape == (256, 3)
     assert _luminance(legend[:1])[0] < _luminance(legend[-1:])[0]
 

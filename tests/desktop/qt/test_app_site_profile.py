@@ -9,25 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from desktop import operating_point, session
 from desktop.audit import AuditLog
 from desktop.qt import site_actions
 from pneumonia_core import site_profile as sp
 from pneumonia_core.metadata import ModelMetadata
 from tests.conftest import MODEL_DIR
 from tests.desktop.qt.app_helpers import new_window
-from tests.desktop.test_site_calibrate import generated_films, run
+from tests.desktop.test_site_calibrate import generated_films
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
-
-
-@pytest.fixture(scope="module")
-def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A profile fitted on generated films (fast; the bookkeeping is what is tested here)."""
-    root = tmp_path_factory.mktemp("site")
-    out = root / "site_profile.json"
-    code, _out, err = run(str(generated_films(root / "films")), "--out", str(out))
-    assert code == 0, err
-    return out
 
 
 def audit_actions(home: Path) -> list[str]:
@@ -51,7 +42,7 @@ def test_machine_profile_is_shown_used_and_audited(qtbot, profile, home, tmp_pat
     assert w.point.scale == pytest.approx(prof.scale) and w.point.offset == prof.offset
     rows = w.results.rows()
     assert rows and {r.threshold for r in rows} == {prof.threshold}
-    assert site_actions.ACTION_APPLY in audit_actions(home)
+    assert operating_point.ACTION_SITE_APPLY in audit_actions(home)
     d = site_actions.report_dialog(w)
     assert "specificity [95% CI]" in d.table.toPlainText()
     assert len([lab for lab in d.findChildren(type(w.banner)) if lab.pixmap() and
@@ -59,7 +50,7 @@ def test_machine_profile_is_shown_used_and_audited(qtbot, profile, home, tmp_pat
     d.close()
     # revert: the model default, open films re-classified with it
     meta = ModelMetadata.load(MODEL_DIR)
-    with qtbot.waitSignal(w.runner.finished, timeout=60_000):
+    with qtbot.waitSignal(w.review_synced, timeout=60_000):  # re-decided in place, no batch
         site_actions.revert(w)
     assert "model default" in w.result_panel.model_label.text()
     assert "turned off" in w.result_panel.model_label.text()
@@ -67,7 +58,7 @@ def test_machine_profile_is_shown_used_and_audited(qtbot, profile, home, tmp_pat
     assert {r.threshold for r in w.results.rows()} == {meta.threshold_value}
     flagged_now = {r.path for r in w.results.rows() if r.flagged}
     assert {e.path for e in w.flagged.model.entries()} == flagged_now
-    assert site_actions.ACTION_REVERT in audit_actions(home)
+    assert session.ACTION_SITE_REVERT in audit_actions(home)
     w.close()
 
 
@@ -76,7 +67,7 @@ def test_import_from_the_window(qtbot, profile, home, tmp_path, monkeypatch):
     w = new_window(qtbot, [generated_films(tmp_path / "study")])  # the profile's own films
     assert "no site profile" in w.result_panel.model_label.text()
     before = {e.path for e in w.flagged.model.entries()}
-    with qtbot.waitSignal(w.runner.finished, timeout=60_000):
+    with qtbot.waitSignal(w.review_synced, timeout=60_000):  # re-decided in place, no batch
         assert site_actions.import_profile(w, str(profile))
     # films no longer flagged under the profile left the review list (none was reviewed)
     after = {e.path for e in w.flagged.model.entries()}
@@ -84,7 +75,7 @@ def test_import_from_the_window(qtbot, profile, home, tmp_path, monkeypatch):
     assert "site profile, imported by you" in w.result_panel.model_label.text()
     assert (home / "config" / "site_profile.json").read_bytes() == profile.read_bytes()
     assert (home / "config" / "site_profile.roc.png").is_file()
-    assert site_actions.ACTION_IMPORT in audit_actions(home)
+    assert session.ACTION_SITE_IMPORT in audit_actions(home)
     w.close()
 
 
@@ -107,7 +98,7 @@ def test_refused_profile_shows_a_banner_and_uses_the_model_default(
     assert "model default (site profile REFUSED" in w.result_panel.model_label.text()
     assert "REFUSED" in w.site_status.text()
     assert w.point.threshold == pytest.approx(ModelMetadata.load(MODEL_DIR).threshold_value)
-    assert site_actions.ACTION_REFUSED in audit_actions(home)
+    assert operating_point.ACTION_SITE_REFUSED in audit_actions(home)
     # importing the same file is refused too, with the reason
     monkeypatch.setattr(site_actions.QMessageBox, "warning", lambda *a: None)
     assert not site_actions.import_profile(w, str(bad))

@@ -246,7 +246,7 @@ def test_window_classifies_on_two_threads_off_the_gui_thread_in_input_order(
 
     from desktop.qt import batch_runner
     from pneumonia_core import pipeline
-    from pneumonia_core.pipeline import iter_image_files
+    from pneumonia_core.files import iter_image_files
 
     folder = copy_images(full_res_images, tmp_path / "study")
     seen: list[tuple[int, int]] = []
