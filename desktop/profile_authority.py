@@ -22,13 +22,13 @@ import os
 from pathlib import Path
 
 from desktop.machine_config import machine_config_dir
+from pneumonia_core.atomic_files import atomic_write_text
 from pneumonia_core.profile_signing import (
     SigningError,
     load_trusted_keys,
     signature_path,
     verify_signature,
 )
-from pneumonia_core.provenance import atomic_write_text
 from pneumonia_core.site_profile import SiteProfileError, utc_now
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from pneumonia_core.provenance import resolve_target
+from pneumonia_core.atomic_files import resolve_target
 
 __all__ = ["KINDS", "OutputError", "check_output", "overwritten_input", "require_output"]
 
