@@ -207,3 +207,28 @@ def test_install_use_upgrade_remove_purge(debs: dict[str, Path], tmp_path: Path)
         if not etc_existed and ETC.is_dir() and not any(ETC.iterdir()):
             ETC.rmdir()
     assert not installed_version()
+
+
+def test_a_failing_self_test_fails_the_install_loudly(debs: dict[str, Path]) -> None:
+    """IT's settings file is broken before the install: the post-install self-test fails, dpkg
+    says so and leaves the package unconfigured; fixed, ``dpkg --configure`` completes it."""
+    if installed_version() or ETC.exists():
+        pytest.fail(f"{PKG} or {ETC} is already on this machine; not running over it")
+    try:
+        ETC.mkdir()
+        (ETC / "config.json").write_text('{"threshold_locked": "yes"}')
+        done = run("dpkg", "--force-confold", "-i", debs["old"])
+        assert done.returncode != 0
+        assert "THE POST-INSTALL SELF-TEST FAILED" in done.stderr
+        assert "threshold_locked must be true or false" in done.stderr
+        status = run("dpkg-query", "-W", "-f=${Status}", PKG).stdout
+        assert "half-configured" in status and not installed_version()
+        (ETC / "config.json").write_text('{"threshold_locked": true}')
+        done = run("dpkg", "--configure", PKG)
+        assert done.returncode == 0 and "SELF-TEST OK" in done.stdout, done.stderr
+        assert installed_version() == debs["old_version"]
+    finally:
+        run("dpkg", "-P", PKG)
+        if ETC.is_dir():
+            shutil.rmtree(ETC)
+    assert not installed_version() and not ETC.exists()
