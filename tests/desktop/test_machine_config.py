@@ -37,8 +37,9 @@ def test_default_machine_folder_is_the_platform_one(monkeypatch) -> None:
 
 
 @pytest.fixture
-def machine(monkeypatch, tmp_path: Path) -> Path:
-    """An empty machine-wide folder for this test (the real /etc is never read)."""
+def machine(home: Path, monkeypatch, tmp_path: Path) -> Path:
+    """An empty machine-wide folder for this test (the real /etc is never read); set after the
+    ``home`` fixture, which points the machine folder at an empty one of its own."""
     folder = tmp_path / "etc-pneumonia-xray"
     folder.mkdir()
     monkeypatch.setenv(machine_config.MACHINE_CONFIG_ENV, str(folder))

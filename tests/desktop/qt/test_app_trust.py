@@ -44,7 +44,7 @@ def test_forged_machine_profile_is_refused_in_the_window(qtbot, tmp_path, monkey
     forged.write_text(forged_text())
     monkeypatch.setenv(site_config.MACHINE_ENV, str(forged))
     w = new_window(qtbot)
-    assert w.site.profile is None and "implausible" in w.banner.text()
+    assert w.session.site.profile is None and "implausible" in w.banner.text()
     assert "model default" in w.result_panel.model_label.text()
     w.close()
 
@@ -60,7 +60,7 @@ def test_unsigned_profile_refused_where_it_keys_are_trusted(qtbot, tmp_path, mon
     profile.write_text(genuine_text())
     monkeypatch.setenv(site_config.MACHINE_ENV, str(profile))
     w = new_window(qtbot)
-    assert w.site.profile is None and "is not signed" in w.banner.text()
+    assert w.session.site.profile is None and "is not signed" in w.banner.text()
     w.close()
 
 
