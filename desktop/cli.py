@@ -377,6 +377,14 @@ def expand_inputs(paths: Sequence[str]) -> Inputs:
     return found
 
 
+def _outside_use_text(counts: dict[str, int]) -> str:
+    """'N outside the intended use, ' for the summary line, when any (issue 21)."""
+    from pneumonia_core.pipeline import STATUS_OUTSIDE_USE
+
+    n = counts.get(STATUS_OUTSIDE_USE, 0)
+    return f"{n} outside the intended use (not scored), " if n else ""
+
+
 def _names(paths: list[str]) -> str:
     from pneumonia_core.pipeline import display_path
 
@@ -414,7 +422,12 @@ def log_to_file() -> Path | None:
 
 def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] = ()) -> int:
     from pneumonia_core.model import ModelBundle, ModelError
-    from pneumonia_core.pipeline import classify_many, default_workers, display_path
+    from pneumonia_core.pipeline import (
+        STATUS_OUTSIDE_USE,
+        classify_many,
+        default_workers,
+        display_path,
+    )
     from pneumonia_core.runtime import quiet_runtime_banner
 
     def error(text: str) -> None:
@@ -513,7 +526,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     stderr.write(
         f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
         f"{format_fraction(threshold)}: {counts['ok']} ok, {counts['error']} error, {counts['out_of_scope']} "
-        f"out of scope, {counts['flagged']} flagged for review -> {args.csv}\n"
+        f"out of scope, {_outside_use_text(counts)}{counts['flagged']} flagged for review -> {args.csv}\n"
         f"operating point: {active.describe()}"
         + (f"; --threshold {format_fraction(threshold)} replaces its threshold"
            if args.threshold else "")
@@ -524,7 +537,8 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
                      "each has an error row\n")
     if skipped:
         stderr.write(f"{PROG}: {skipped}\n")
-    incomplete = counts["error"] + counts["out_of_scope"] + len(found.missing) + len(found.empty)
+    incomplete = (counts["error"] + counts["out_of_scope"] + counts.get(STATUS_OUTSIDE_USE, 0)
+                  + len(found.missing) + len(found.empty))
     code = EXIT_INCOMPLETE if incomplete else EXIT_OK
     if not _audit_run(bundle, dict(run, outcome="written", counts=counts, exit=code), stderr):
         code = code or EXIT_INCOMPLETE

@@ -30,6 +30,7 @@ from pneumonia_core.imageio import (
     read_file_bytes,
     to_model_input,
 )
+from pneumonia_core.intended_use import outside_intended_use
 from pneumonia_core.metadata import sha256_bytes
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.runtime import quiet_runtime_banner
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
 STATUS_OUT_OF_SCOPE = "out_of_scope"
+#: A chest film whose DICOM tags put it outside the intended use (adult, lateral...; not scored).
+STATUS_OUTSIDE_USE = "outside_intended_use"
 
 #: Files submitted ahead of the one being yielded, per classification thread.
 IN_FLIGHT_PER_WORKER = 4
@@ -104,6 +107,11 @@ def classify_bytes(path: str, data: bytes, bundle: ModelBundle,
     meta = bundle.metadata
     verdict = scope.check_decoded(decoded)
     if verdict.in_scope:
+        outside = outside_intended_use(decoded.dicom)
+        if outside:
+            return Result(path, STATUS_OUTSIDE_USE, message=outside, file_sha256=digest,
+                          threshold=threshold, seconds=time.perf_counter() - t0,
+                          dicom=decoded.dicom)
         verdict = scope.check_pixels(gray, meta.scope)
     if not verdict.in_scope:
         return Result(path, STATUS_OUT_OF_SCOPE, message=verdict.reason, file_sha256=digest,
