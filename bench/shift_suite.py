@@ -413,6 +413,65 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def halves(films: Sequence[tuple[str, int]], seed: int = 0
+           ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Two halves of ``films``, whole patients on one side, each class split evenly."""
+    from training.data import patient_id
+
+    rng = np.random.default_rng(seed)
+    a: list[tuple[str, int]] = []
+    b: list[tuple[str, int]] = []
+    for label in (0, 1):
+        groups: dict[str, list[tuple[str, int]]] = {}
+        for f in films:
+            if f[1] == label:
+                groups.setdefault(patient_id(Path(f[0]).name), []).append(f)
+        keys = sorted(groups)
+        for k in rng.permutation(len(keys)):
+            side = a if sum(x[1] == label for x in a) <= sum(x[1] == label for x in b) else b
+            side.extend(groups[keys[k]])
+    return sorted(a), sorted(b)
+
+
+def write_shifted(films: Sequence[tuple[str, int]], family: str, out: Path, seed: int) -> None:
+    """The films under ``family`` as files in ``out/{NORMAL,PNEUMONIA}`` (a site's folder)."""
+    for i, (path, label) in enumerate(films):
+        data = shifted_bytes(load_working(Path(path)), family, film_seed(seed + 1, i, family))
+        ext = ".dcm" if data[128:132] == b"DICM" else ".png"
+        folder = out / LABELS[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / (Path(path).stem + ext)).write_bytes(data)
+
+
+def calibrate_half(films: Sequence[tuple[str, int]], family: str, model_dir: str | None,
+                   workdir: Path, seed: int = 0, workers: int = 2) -> dict[str, Any]:
+    """A site's rescue (issue 21): ``calibrate`` on one half of the films under ``family``,
+    then the other half read with the profile. Returns both halves' sizes, calibrate's exit
+    status and output, and the other half's summary (guard refusals, sensitivity,
+    specificity, ECE at the profile's threshold)."""
+    from desktop import calibrate
+
+    first, second = halves(films, seed)
+    site = workdir / "site"
+    write_shifted(first, family, site, seed)
+    profile = workdir / "site_profile.json"
+    out, err = io.StringIO(), io.StringIO()
+    args = [str(site), "--out", str(profile), "--force"]
+    if model_dir:
+        args += ["--model-dir", str(model_dir)]
+    code = calibrate.main(args, stdout=out, stderr=err)
+    result: dict[str, Any] = {"family": family, "calibrated_on": len(first),
+                              "measured_on": len(second), "calibrate_exit": code,
+                              "calibrate_output": out.getvalue() + err.getvalue()}
+    if code != 0:
+        return result
+    rows = run_suite(second, model_dir, [family], seed, workers, str(profile))
+    threshold = json.loads(profile.read_text())["threshold"]["value"]
+    result["summary"] = summarise(rows, threshold)[family]
+    result["threshold"] = threshold
+    return result
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench.shift_suite", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", action="append", type=Path, required=True,
@@ -425,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--limit", type=int, default=None, help="every k-th film so at most this many")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--json", type=Path, default=None, help="write the summary and every film's result")
+    ap.add_argument("--calibrate-half", metavar="FAMILY", default=None,
+                    help="instead: calibrate on one half of the films under FAMILY (e.g. "
+                    "combined), then measure the other half with that site profile")
     return ap
 
 
@@ -437,6 +499,21 @@ def main(argv: list[str] | None = None) -> int:
         films = films[::step]
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     t0 = time.perf_counter()
+    if args.calibrate_half:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="shift-site-") as tmp:
+            res = calibrate_half(films, args.calibrate_half, args.model, Path(tmp), args.seed,
+                                 args.workers)
+        sys.stdout.write(res["calibrate_output"])
+        if "summary" in res:
+            sys.stdout.write(f"calibrated on {res['calibrated_on']} films under "
+                             f"{args.calibrate_half}; the other {res['measured_on']} with the "
+                             f"profile (threshold {res['threshold']:.3f}):\n"
+                             + table({args.calibrate_half: res["summary"]}) + "\n")
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=1))
+        return 0 if res["calibrate_exit"] == 0 else 1
 
     def progress(done: int, total: int) -> None:
         if done == total or done % 25 == 0:

@@ -104,7 +104,7 @@ def classify_bytes(path: str, data: bytes, bundle: ModelBundle,
     except ImageLoadError as exc:
         return Result(path, STATUS_ERROR, message=str(exc), file_sha256=digest,
                       seconds=time.perf_counter() - t0)
-    meta = bundle.metadata
+    guard = bundle.metadata.scope if point.scope is None else point.scope  # a site's guard
     verdict = scope.check_decoded(decoded)
     if verdict.in_scope:
         outside = outside_intended_use(decoded.dicom)
@@ -112,13 +112,13 @@ def classify_bytes(path: str, data: bytes, bundle: ModelBundle,
             return Result(path, STATUS_OUTSIDE_USE, message=outside, file_sha256=digest,
                           threshold=threshold, seconds=time.perf_counter() - t0,
                           dicom=decoded.dicom)
-        verdict = scope.check_pixels(gray, meta.scope)
+        verdict = scope.check_pixels(gray, guard)
     if not verdict.in_scope:
         return Result(path, STATUS_OUT_OF_SCOPE, message=verdict.reason, file_sha256=digest,
                       threshold=threshold, seconds=time.perf_counter() - t0,
                       dicom=decoded.dicom)
     pred = bundle.predict(gray)
-    verdict = scope.check_embedding(pred.embedding, meta.scope)
+    verdict = scope.check_embedding(pred.embedding, guard)
     if not verdict.in_scope:
         return Result(path, STATUS_OUT_OF_SCOPE, message=verdict.reason, file_sha256=digest,
                       logit=pred.logit, threshold=threshold, seconds=time.perf_counter() - t0,

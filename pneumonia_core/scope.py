@@ -224,6 +224,30 @@ def exposed_field(gray: np.ndarray) -> np.ndarray:
     return g[top: g.shape[0] - bottom, left: g.shape[1] - right]
 
 
+#: ``scope['pixels']['layout_basis']`` of layouts fitted on histogram-equalised images
+#: (:func:`equalized`): the same layout under any display curve (gamma, window, lifted
+#: blacks). Absent in older metadata, whose layouts are of the image as it is.
+LAYOUT_EQUALIZED = "histogram-equalised"
+
+
+def equalized(gray: np.ndarray) -> np.ndarray:
+    """The image with each grey level replaced by its mid-rank (0..255): any increasing
+    grey-level curve applied to the image gives (nearly) the same result."""
+    g = _as_uint8(gray)
+    hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
+    lut = np.rint(255.0 * (np.cumsum(hist) - hist / 2) / max(g.size, 1)).astype(np.uint8)
+    return lut[g]
+
+
+def layout_of(gray: np.ndarray, stats: dict) -> np.ndarray:
+    """The layout vector :func:`check_pixels` compares with ``stats`` (``scope['pixels']``):
+    of the equalised image when the layout was fitted so."""
+    side = int(stats.get("thumb_size", THUMB))
+    if stats.get("layout_basis") == LAYOUT_EQUALIZED:
+        gray = equalized(gray)
+    return layout_vector(gray, side)
+
+
 @dataclass(frozen=True)
 class PreparedLayout:
     """The layout statistics of ``scope['pixels']`` as arrays (converted once per model)."""
@@ -297,8 +321,7 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
     """Image statistics of the model input against ranges stored by the converter (of its
     exposed field, :func:`exposed_field`, when they were fitted so)."""
     stats = scope.get("pixels") if isinstance(scope, dict) else None
-    if stats and stats.get("field") == FIELD_RULE:
-        gray = exposed_field(gray)
+    gray = guard_view(gray, stats)
     f = pixel_features(gray)
     if f["std"] < float(scope.get("min_std", 8.0)):
         return ScopeVerdict(False, f"Nearly uniform image (contrast {f['std']:.1f}); not a radiograph",
@@ -322,7 +345,7 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
     if "layout_components" not in stats:
         return ScopeVerdict(True)
     prep = prepared_layout(stats)
-    vector = layout_vector(gray, prep.side)
+    vector = layout_of(gray, stats)
     if "max_layout_residual" in stats:
         res = prep.residual(vector)
         limit = float(stats["max_layout_residual"])
@@ -433,6 +456,12 @@ def _round_up(value: float) -> float:
 FIELD_RULE = "collimation borders cropped"
 
 
+def guard_view(gray: np.ndarray, stats: dict | None) -> np.ndarray:
+    """What the pixel checks of ``stats`` (``scope['pixels']``) look at: the exposed field
+    when they were fitted on it, else the whole image."""
+    return exposed_field(gray) if stats and stats.get("field") == FIELD_RULE else gray
+
+
 def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.002,
                     margin: float = 0.15, layout_quantile: float = 0.999,
                     layout_margin: float = 1.1, seed: int = 0,
@@ -456,9 +485,9 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
     1,000 films, refused 20 training films). The margins are tuned on that corpus, so its
     catch rate is an optimistic estimate.
 
-    ``variants`` (issue 21): acquisition variants of the films (:mod:`scope_augment`); the
-    feature ranges are fitted on the films and the variants together, the layout on the films
-    alone. ``crop_field``: statistics of the exposed field (:func:`exposed_field`), recorded as
+    ``variants`` (issue 21): acquisition variants of the films (:mod:`scope_augment`); each
+    feature's range is the films' range (as above) joined with the variants' own ``tail``
+    quantile range (no margin), the layout is fitted on the films alone. ``crop_field``: statistics of the exposed field (:func:`exposed_field`), recorded as
     ``field`` so that :func:`check_pixels` crops the same way.
     """
     grays = _as_gray_list(images)
@@ -469,14 +498,21 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
         grays = [exposed_field(g) for g in grays]
         extra = [exposed_field(g) for g in extra]
     names = list(PIXEL_FEATURES)
-    rows = [pixel_features(g) for g in grays + extra]
+    rows = [pixel_features(g) for g in grays]
     feats = np.array([[row[n] for n in names] for row in rows])
     lo_q = np.quantile(feats, tail, axis=0)
     hi_q = np.quantile(feats, 1 - tail, axis=0)
     width = hi_q - lo_q
-    low = np.floor(np.minimum(lo_q - margin * width, feats.min(axis=0)) * 1e5) / 1e5
-    high = np.ceil(np.maximum(hi_q + margin * width, feats.max(axis=0)) * 1e5) / 1e5
-    vectors = np.stack([layout_vector(g) for g in grays])
+    low = np.minimum(lo_q - margin * width, feats.min(axis=0))
+    high = np.maximum(hi_q + margin * width, feats.max(axis=0))
+    if extra:
+        # The variants extend a side only as far as they reach (their own tail quantiles,
+        # no margin): acquisition differences widen what they move and nothing else.
+        var = np.array([[pixel_features(g)[n] for n in names] for g in extra])
+        low = np.minimum(low, np.quantile(var, tail, axis=0))
+        high = np.maximum(high, np.quantile(var, 1 - tail, axis=0))
+    low, high = np.floor(low * 1e5) / 1e5, np.ceil(high * 1e5) / 1e5
+    vectors = np.stack([layout_vector(equalized(g) if crop_field else g) for g in grays])
     k = min(LAYOUT_COMPONENTS, len(grays) // 4)
     perm = np.random.default_rng(seed).permutation(len(vectors))
     a, b = perm[::2], perm[1::2]
@@ -492,7 +528,7 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
     coef_limit = max(np.quantile(held_coef, layout_quantile),
                      np.quantile(own_coef, layout_quantile))
     r5 = lambda arr: [round(float(v), 5) for v in np.ravel(arr)]  # noqa: E731
-    field = {"field": FIELD_RULE} if crop_field else {}
+    field = {"field": FIELD_RULE, "layout_basis": LAYOUT_EQUALIZED} if crop_field else {}
     return field | {
         "features": names,
         "low": {n: round(float(v), 5) for n, v in zip(names, low, strict=True)},
