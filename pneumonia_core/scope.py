@@ -201,14 +201,14 @@ BORDER_MAX = 0.3
 def _border_depth(lines: np.ndarray) -> int:
     """How many leading lines (rows of ``lines``, outermost first) are a flat, dark or bright
     band like the outermost one."""
-    means, stds = lines.mean(axis=1), lines.std(axis=1)
-    edge = means[0]
+    edge = float(lines[0].mean())
     if BORDER_EXTREME < edge < 255.0 - BORDER_EXTREME:
         return 0
-    flat = (stds < BORDER_LINE_STD) & (np.abs(means - edge) < BORDER_LINE_STEP)
     limit = int(len(lines) * BORDER_MAX)
-    depth = int(np.argmin(flat[:limit])) if not flat[:limit].all() else limit
-    return depth
+    outer = lines[:limit]
+    means, stds = outer.mean(axis=1), outer.std(axis=1)
+    flat = (stds < BORDER_LINE_STD) & (np.abs(means - edge) < BORDER_LINE_STEP)
+    return int(np.argmin(flat)) if not flat.all() else limit
 
 
 def exposed_field(gray: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 #: Variants made per training film by default (the originals are always kept).
-DEFAULT_VARIANTS = 0
+DEFAULT_VARIANTS = 2
 #: What :func:`acquisition_variant` may do, for metadata and the model card.
 DESCRIPTION = ("per variant, each with probability 0.5: rotation up to 10 degrees (cropped), "
                "collimation borders (black or white, 1-4 sides, 2-20 % each), sensor noise "
