@@ -28,7 +28,7 @@ def other_equipment(gray: np.ndarray, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     g = gray.astype(np.float32)
     blur = np.asarray(Image.fromarray(gray).filter(ImageFilter.GaussianBlur(1.5)), np.float32)
-    out = g + 3.0 * (g - blur) + rng.normal(0, 9.0, g.shape)
+    out = g + 5.0 * (g - blur) + rng.normal(0, 14.0, g.shape)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
