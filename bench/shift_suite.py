@@ -520,16 +520,16 @@ def main(argv: list[str] | None = None) -> int:
             log.info("shift suite: %d/%d films (%d families each), %.0f s", done, total,
                      len(families), time.perf_counter() - t0)
 
-    results = run_suite(films, args.model, families, args.seed, args.workers, args.profile,
-                        progress)
     from pneumonia_core.model import ModelBundle
 
-    bundle = ModelBundle.load(args.model)
+    bundle = ModelBundle.load(args.model)  # before the run: the folder the workers read
     threshold = bundle.operating_point.threshold
     if args.profile:
         from pneumonia_core.site_guard import apply_profile_to_bundle
 
         threshold = apply_profile_to_bundle(bundle, args.profile)[1].threshold
+    results = run_suite(films, args.model, families, args.seed, args.workers, args.profile,
+                        progress)
     summary = summarise(results, threshold)
     sys.stdout.write(f"model {bundle.metadata.name} {bundle.metadata.version} "
                      f"({bundle.short_hash}), threshold {threshold:.3f}, {len(films)} films, "
