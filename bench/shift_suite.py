@@ -36,6 +36,7 @@ import math
 import os
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -259,9 +260,11 @@ class FilmResult:
     probability: float | None  # calibrated, at the model's (or the profile's) point
 
 
-def film_seed(seed: int, index: int, family: str) -> np.random.Generator:
-    """The random draws of one film under one family (independent of the order run)."""
-    return np.random.default_rng([seed, index, SUITE.index(family)])
+def film_seed(seed: int, film: int | str, family: str) -> np.random.Generator:
+    """The random draws of one film (its file name, or a number) under one family: the same
+    film gets the same draws in any subset or order, so runs on subsets pair up."""
+    key = zlib.crc32(film.encode()) if isinstance(film, str) else int(film)
+    return np.random.default_rng([seed, key, SUITE.index(family)])
 
 
 _worker: dict[str, Any] = {}
@@ -300,12 +303,12 @@ def score_bytes(name: str, data: bytes, bundle: Any, point: Any = None) -> tuple
 
 
 def _run_film(args: tuple[int, str, int, Sequence[str], int]) -> list[FilmResult]:
-    index, path, label, families, seed = args
+    _index, path, label, families, seed = args
     bundle, point = _worker["bundle"], _worker["point"]
     img = load_working(Path(path))
     out = []
     for fam in families:
-        data = shifted_bytes(img, fam, film_seed(seed, index, fam))
+        data = shifted_bytes(img, fam, film_seed(seed, Path(path).name, fam))
         status, check, logit, prob = score_bytes(Path(path).name, data, bundle, point)
         out.append(FilmResult(fam, Path(path).name, label, status, check, logit, prob))
     return out
@@ -435,8 +438,9 @@ def halves(films: Sequence[tuple[str, int]], seed: int = 0
 
 def write_shifted(films: Sequence[tuple[str, int]], family: str, out: Path, seed: int) -> None:
     """The films under ``family`` as files in ``out/{NORMAL,PNEUMONIA}`` (a site's folder)."""
-    for i, (path, label) in enumerate(films):
-        data = shifted_bytes(load_working(Path(path)), family, film_seed(seed + 1, i, family))
+    for path, label in films:
+        data = shifted_bytes(load_working(Path(path)), family,
+                             film_seed(seed + 1, Path(path).name, family))
         ext = ".dcm" if data[128:132] == b"DICM" else ".png"
         folder = out / LABELS[label]
         folder.mkdir(parents=True, exist_ok=True)
