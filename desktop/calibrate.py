@@ -144,14 +144,15 @@ def model_default(bundle: Any) -> Any:
     return resolve(bundle).point
 
 
-def classify_films(films: Films, bundle: Any, workers: int | None, stderr: TextIO
-                   ) -> Iterator[tuple[Any, int]]:
-    """(Result, label) per film, in input order, through the app's engine, with progress."""
+def classify_films(films: Films, bundle: Any, workers: int | None, stderr: TextIO,
+                   point: Any = None) -> Iterator[tuple[Any, int]]:
+    """(Result, label) per film, in input order, through the app's engine, with progress;
+    ``point``: the operating point (and guard) in force, default the model's."""
     from pneumonia_core.pipeline import classify_many, default_workers
 
     progress = Progress(len(films.items), stderr)
     paths = [p for p, _ in films.items]
-    results = classify_many(paths, bundle, model_default(bundle),
+    results = classify_many(paths, bundle, point or model_default(bundle),
                             workers=workers or default_workers())
     for done, (result, (_p, label)) in enumerate(zip(results, films.items, strict=True), 1):
         progress.update(done)
@@ -282,7 +283,10 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                  f"{sum(1 for _, y in films.items if y == 1)} {labels[1]}); "
                  f"{len(films.ignored)} file(s) ignored\n")
     try:
-        pairs = list(classify_films(films, bundle, args.workers, stderr))
+        from desktop.calibrate_guard import fit_guard
+
+        guard, point = fit_guard([p for p, _ in films.items], bundle, stderr, PROG)
+        pairs = list(classify_films(films, bundle, args.workers, stderr, point))
     except KeyboardInterrupt:
         return fail(EXIT_INTERRUPTED, "interrupted; nothing written")
     try:
@@ -315,6 +319,8 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         return EXIT_OK
     body = sp.profile_body(fit, meta.sha256, meta.name, meta.version, __version__,
                            source=str(src.name or src), excluded=excluded)
+    if guard:
+        body["guard"] = guard  # sealed with the rest (issue 21)
     try:  # the bounds every reader applies (pneumonia_core.profile_bounds): never write a
         sp.parse_profile(sp.seal(body), meta.sha256)  # profile that would be refused
     except sp.SiteProfileError as exc:

@@ -340,6 +340,14 @@ def expand_inputs(paths: Sequence[str]) -> Inputs:
     return found
 
 
+def _outside_use_text(counts: dict[str, int]) -> str:
+    """'N outside the intended use, ' for the summary line, when any (issue 21)."""
+    from pneumonia_core.pipeline import STATUS_OUTSIDE_USE
+
+    n = counts.get(STATUS_OUTSIDE_USE, 0)
+    return f"{n} outside the intended use (not scored), " if n else ""
+
+
 def _names(paths: list[str]) -> str:
     from pneumonia_core.files import display_path
 
@@ -378,7 +386,7 @@ def log_to_file() -> Path | None:
 def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] = ()) -> int:
     from pneumonia_core.files import display_path
     from pneumonia_core.model import ModelBundle, ModelError
-    from pneumonia_core.pipeline import classify_many, default_workers
+    from pneumonia_core.pipeline import STATUS_OUTSIDE_USE, classify_many, default_workers
     from pneumonia_core.runtime import quiet_runtime_banner
 
     def error(text: str) -> None:
@@ -456,7 +464,8 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
                      "each has an error row\n")
     if skipped:
         stderr.write(f"{PROG}: {skipped}\n")
-    incomplete = counts["error"] + counts["out_of_scope"] + len(found.missing) + len(found.empty)
+    incomplete = (counts["error"] + counts["out_of_scope"] + counts.get(STATUS_OUTSIDE_USE, 0)
+                  + len(found.missing) + len(found.empty))
     code = EXIT_INCOMPLETE if incomplete else EXIT_OK
     if not bundle.verified:  # impossible to miss: exit status, CSV column, last summary line
         code = EXIT_UNVERIFIED
@@ -529,7 +538,8 @@ def _write_summary(stderr: TextIO, csv: Path, n: int, progress: Progress, counts
     stderr.write(
         f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
         f"{format_fraction(resolution.threshold)}: {counts['ok']} ok, {counts['error']} error, "
-        f"{counts['out_of_scope']} out of scope, {counts['flagged']} flagged for review -> "
+        f"{counts['out_of_scope']} out of scope, {_outside_use_text(counts)}"
+        f"{counts['flagged']} flagged for review -> "
         f"{csv}\noperating point: {resolution.describe()}\n{machine}\n{model_line}\n")
 
 

@@ -193,7 +193,7 @@ def load_preview(path: str, bundle: ModelBundle | None,
     except Exception as exc:
         log.exception("preview failed for %s", path)
         return Preview(path, None, error=f"Internal error: {type(exc).__name__}: {exc}")
-    pixels = fit_for_display(decoded.pixels, PREVIEW_MAX_SIDE)
+    pixels = fit_for_display(decoded.for_display, PREVIEW_MAX_SIDE)
     if cam is None and bundle is not None and with_cam:
         try:
             cam = classify_bytes(path, data, thread_bundle(bundle), operating_point,

@@ -35,6 +35,7 @@ STATUS_TEXT = {
     "ok": "classified",
     "error": "could not read",
     "out_of_scope": "not a chest X-ray",
+    "outside_intended_use": "outside intended use",
     "pending": "waiting…",
 }
 

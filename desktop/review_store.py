@@ -46,13 +46,14 @@ __all__ = ["REVIEW_STATES", "STATUSES", "FlagEntry", "MarkResult", "ReviewStore"
            "ReviewStoreError", "archive_folder", "archived_folders", "entry_folder", "utc_now"]
 
 REVIEW_STATES = ("pending", "reviewed", "dismissed")
-STATUSES = ("ok", "error", "out_of_scope")
+STATUSES = ("ok", "error", "out_of_scope", "outside_intended_use")
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS flags (
     path          TEXT NOT NULL,
     file_sha256   TEXT NOT NULL,
-    status        TEXT NOT NULL CHECK (status IN ('ok', 'error', 'out_of_scope')),
+    status        TEXT NOT NULL
+                  CHECK (status IN ('ok', 'error', 'out_of_scope', 'outside_intended_use')),
     probability   REAL,
     prediction    TEXT NOT NULL DEFAULT '',
     message       TEXT NOT NULL DEFAULT '',
@@ -80,8 +81,24 @@ def _ensure_schema(db: sqlite3.Connection) -> None:
     for name, definition in _ADDED:
         if name not in have:
             db.execute(f"ALTER TABLE flags ADD COLUMN {name} {definition}")
+    _widen_status_check(db)
     ensure_audit_schema(db)
     db.execute(_ARCHIVE_TABLE)  # reader: archived folders (see "Reader: batches" below)
+
+
+def _widen_status_check(db: sqlite3.Connection) -> None:
+    """A flags table made before the ``outside_intended_use`` status (issue 21) has a CHECK
+    that refuses it; SQLite cannot alter a CHECK, so the table is rebuilt with every row."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'flags'"
+                     ).fetchone()
+    if row is None or "outside_intended_use" in row[0]:
+        return
+    cols = ", ".join(columns_of(db, "flags"))
+    db.execute(_TABLE.replace("IF NOT EXISTS flags", "flags_widened"))
+    db.execute(f"INSERT INTO flags_widened ({cols}) SELECT {cols} FROM flags")
+    db.execute("DROP TABLE flags")
+    db.execute("ALTER TABLE flags_widened RENAME TO flags")
+    log.info("review store: flags table rebuilt to accept the outside_intended_use status")
 
 
 #: Most likely first: entries with a probability by descending probability, then the entries

@@ -116,7 +116,7 @@ class ActiveProfile:
         meta = bundle.metadata
         if self.profile is not None:
             return self.profile.operating_point(meta.labels, meta.positive_label,
-                                                SOURCES[self.origin])
+                                                SOURCES[self.origin], base_scope=meta.scope)
         return replace(bundle.operating_point, source=SOURCE_MODEL, description=self.describe())
 
     def describe(self) -> str:

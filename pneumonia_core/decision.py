@@ -13,7 +13,7 @@ Calibration is an affine map of the logit before the logistic function,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,9 @@ class OperatingPoint:
     positive_label: str = DEFAULT_POSITIVE_LABEL
     source: str = "model default"
     description: str = ""
+    #: The out-of-scope guard's statistics in force with this decision when they are not the
+    #: model's own (a site profile's guard, :mod:`pneumonia_core.site_guard`); None: the model's.
+    scope: dict[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         t = self.threshold

@@ -42,9 +42,19 @@ class DecodedImage:
     #: The stored values (DICOM, after the modality LUT) that pixel values 0 and 255 stand
     #: for, when the mapping is linear; lets a viewer report window/level in those units.
     display_range: tuple[float, float] | None = None
+    #: What a viewer shows when it differs from ``pixels`` (a DICOM's stored VOI window or
+    #: LUT applied); ``pixels`` is then the stored values scaled by their own range, so the
+    #: model's input never depends on the presentation window (issue 21). ``display_range``
+    #: describes this image when set.
+    display: np.ndarray | None = None
     #: Frames (pages) in the file: multi-frame DICOM, APNG, multi-page TIFF. Only the first
     #: is decoded and judged; :func:`pneumonia_core.pipeline.frame_note` says so.
     frames: int = 1
+
+    @property
+    def for_display(self) -> np.ndarray:
+        """The image a viewer shows: ``display`` when set, else ``pixels``."""
+        return self.pixels if self.display is None else self.display
 
 
 def check_geometry(width: int, height: int) -> None:

@@ -2,7 +2,9 @@
 
 Applies, in order: rescale slope/intercept (Modality LUT), the VOI LUT or window
 centre/width, and MONOCHROME1 inversion, so that bone is bright and air is dark exactly as
-a radiologist's viewer shows the film. Compressed transfer syntaxes are decoded by pydicom's
+a radiologist's viewer shows the film (``DecodedImage.display``). The model's input
+(``DecodedImage.pixels``) skips the VOI step: the stored values scaled by their own range, so
+the stored window never changes the decision. Compressed transfer syntaxes are decoded by pydicom's
 pixel handlers (pylibjpeg for JPEG, JPEG-LS and JPEG 2000; Pillow as fallback).
 
 Bounds: Rows x Columns is checked against ``MAX_PIXELS`` before pixel data is decoded, only
@@ -231,17 +233,21 @@ def decode_dicom(data: bytes) -> DecodedImage:
     if arr.ndim != 2:
         raise ImageLoadError(f"Unsupported DICOM pixel layout: shape {arr.shape}")
 
+    # The model reads the stored values scaled by their own range (MONOCHROME1 inverted),
+    # whatever the stored VOI window or LUT: a site's presentation choice must not change the
+    # decision (issue 21). The viewer shows the windowed image (``display``).
     shown: tuple[float, float] | None = None
+    display: np.ndarray | None = None
     try:
         values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
+        out = scale_to_uint8(values)
         window = _first_window(ds)
         if "VOILUTSequence" in ds:
-            out = scale_to_uint8(np.asarray(apply_voi_lut(values, ds, index=0)))
+            display = scale_to_uint8(np.asarray(apply_voi_lut(values, ds, index=0)))
         elif window is not None:
-            out = _linear_window(values, *window)
+            display = _linear_window(values, *window)
             shown = (window[0] - window[1] / 2.0, window[0] + window[1] / 2.0 - 1.0)
         else:
-            out = scale_to_uint8(values)
             lo, hi = float(values.min()), float(values.max())
             if np.isfinite(lo) and np.isfinite(hi) and hi > lo:  # else scaled otherwise
                 shown = (lo, hi)
@@ -250,11 +256,13 @@ def decode_dicom(data: bytes) -> DecodedImage:
     except Exception as exc:  # malformed LUTs must not crash the batch
         log.warning("DICOM LUT could not be applied (%s); using raw values", exc)
         out = scale_to_uint8(arr)
-        shown = None
+        shown, display = None, None
     if photometric == "MONOCHROME1":
         out = 255 - out
+        display = None if display is None else 255 - display
         shown = None if shown is None else (shown[1], shown[0])
-    return DecodedImage(out, "DICOM", (cols, rows), False, 0.0, info, shown, frames=frames)
+    return DecodedImage(out, "DICOM", (cols, rows), False, 0.0, info, shown, display,
+                        frames=frames)
 
 
 def _first_window(ds) -> tuple[float, float] | None:

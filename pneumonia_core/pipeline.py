@@ -27,6 +27,7 @@ from pneumonia_core.imageio import (
     read_file_bytes,
     to_model_input,
 )
+from pneumonia_core.intended_use import outside_intended_use
 from pneumonia_core.metadata import sha256_bytes
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.runtime import quiet_runtime_banner
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
 STATUS_OUT_OF_SCOPE = "out_of_scope"
+#: A chest film whose DICOM tags put it outside the intended use (adult, lateral...; not scored).
+STATUS_OUTSIDE_USE = "outside_intended_use"
 
 #: Files submitted ahead of the one being yielded, per classification thread.
 IN_FLIGHT_PER_WORKER = 4
@@ -100,17 +103,23 @@ def classify_bytes(path: str, data: bytes, bundle: ModelBundle,
     except ImageLoadError as exc:
         return Result(path, STATUS_ERROR, message=str(exc), file_sha256=digest,
                       seconds=time.perf_counter() - t0)
-    meta = bundle.metadata
     note = frame_note(decoded.frames)
+    guard = bundle.metadata.scope if point.scope is None else point.scope  # a site's guard
     verdict = scope.check_decoded(decoded)
     if verdict.in_scope:
-        verdict = scope.check_pixels(gray, meta.scope)
+        outside = outside_intended_use(decoded.dicom)
+        if outside:
+            return Result(path, STATUS_OUTSIDE_USE, message=_joined(outside, note),
+                          file_sha256=digest, threshold=threshold,
+                          seconds=time.perf_counter() - t0, dicom=decoded.dicom,
+                          frames=decoded.frames)
+        verdict = scope.check_pixels(gray, guard)
     if not verdict.in_scope:
         return Result(path, STATUS_OUT_OF_SCOPE, message=_joined(verdict.reason, note),
                       file_sha256=digest, threshold=threshold, seconds=time.perf_counter() - t0,
                       dicom=decoded.dicom, frames=decoded.frames)
     pred = bundle.predict(gray)
-    verdict = scope.check_embedding(pred.embedding, meta.scope)
+    verdict = scope.check_embedding(pred.embedding, guard)
     if not verdict.in_scope:
         return Result(path, STATUS_OUT_OF_SCOPE, message=_joined(verdict.reason, note),
                       file_sha256=digest, logit=pred.logit, threshold=threshold,

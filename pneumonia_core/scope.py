@@ -2,8 +2,9 @@
 
 Evidence, cheapest first:
 
-1. :func:`check_decoded` - the decoded file: DICOM Modality, BodyPartExamined, ViewPosition
-   and SOP class, and colour content (X-rays are grey).
+1. :func:`check_decoded` - the decoded file: DICOM Modality, BodyPartExamined and SOP class,
+   and colour content (X-rays are grey). A chest film outside the intended use (adult,
+   lateral view) is a chest X-ray: :mod:`pneumonia_core.intended_use` says so instead.
 2. :func:`check_pixels` - statistics of the ``S x S`` grey model input. Always: a minimum
    contrast and two wide sanity rules (mostly saturated, pixel noise). With statistics fitted
    on training X-rays (``scope['pixels']``, written by :func:`fit_scope_stats` with
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", "SC", ""}
 #: BodyPartExamined values compatible with a chest film (DICOM PS3.16 CID 4031, common forms).
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "", "PORTABLE CHEST", "CHEST_AP", "CHEST_PA"}
-#: ViewPosition values of lateral or decubitus films (the model reads frontal films only).
-NON_FRONTAL_VIEWS = {"LL", "RL", "LATERAL", "LAT", "LLD", "RLD", "LATERAL_LEFT", "LATERAL_RIGHT"}
 #: SOP classes of cross-sectional or other non-radiograph images (prefix match on the UID).
 NON_RADIOGRAPH_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.2": "CT",  # CT, Enhanced CT, Legacy CT
@@ -97,9 +96,6 @@ def check_decoded(decoded: DecodedImage) -> ScopeVerdict:
     body = tags.get("BodyPartExamined", "").upper().strip()
     if body and body not in CHEST_BODY_PARTS:
         return ScopeVerdict(False, f"DICOM body part {body} is not the chest", "dicom")
-    view = tags.get("ViewPosition", "").upper().strip()
-    if view in NON_FRONTAL_VIEWS:
-        return ScopeVerdict(False, f"DICOM view position {view} is not a frontal film", "dicom")
     sop = tags.get("SOPClassUID", "").strip()
     for prefix, kind in NON_RADIOGRAPH_SOP_CLASSES.items():
         if sop == prefix or sop.startswith(prefix + "."):
@@ -191,6 +187,67 @@ def layout_vector(gray: np.ndarray, side: int = THUMB) -> np.ndarray:
     return t / n if n > 1e-9 else t
 
 
+#: The exposed field (:func:`exposed_field`): an edge line belongs to a collimator border when
+#: its pixels spread less than this (grey levels) ...
+BORDER_LINE_STD = 12.0
+#: ... its mean is this close to the outermost line's ...
+BORDER_LINE_STEP = 15.0
+#: ... and the outermost line is this dark or bright (within this many levels of 0 or 255).
+BORDER_EXTREME = 60.0
+#: At most this fraction of each side is taken for a border.
+BORDER_MAX = 0.3
+
+
+def _border_depth(lines: np.ndarray) -> int:
+    """How many leading lines (rows of ``lines``, outermost first) are a flat, dark or bright
+    band like the outermost one."""
+    edge = float(lines[0].mean())
+    if BORDER_EXTREME < edge < 255.0 - BORDER_EXTREME:
+        return 0
+    limit = int(len(lines) * BORDER_MAX)
+    outer = lines[:limit]
+    means, stds = outer.mean(axis=1), outer.std(axis=1)
+    flat = (stds < BORDER_LINE_STD) & (np.abs(means - edge) < BORDER_LINE_STEP)
+    return int(np.argmin(flat)) if not flat.all() else limit
+
+
+def exposed_field(gray: np.ndarray) -> np.ndarray:
+    """The image without its collimator borders: flat dark or bright bands along any side
+    (each at most :data:`BORDER_MAX` of that side) are cropped away, so that how a site
+    collimates does not change the image statistics (issue 21). A view, not a copy."""
+    g = np.asarray(gray)
+    f = g.astype(np.float32)
+    top = _border_depth(f)
+    bottom = _border_depth(f[::-1])
+    left = _border_depth(f.T)
+    right = _border_depth(f.T[::-1])
+    return g[top: g.shape[0] - bottom, left: g.shape[1] - right]
+
+
+#: ``scope['pixels']['layout_basis']`` of layouts fitted on histogram-equalised images
+#: (:func:`equalized`): the same layout under any display curve (gamma, window, lifted
+#: blacks). Absent in older metadata, whose layouts are of the image as it is.
+LAYOUT_EQUALIZED = "histogram-equalised"
+
+
+def equalized(gray: np.ndarray) -> np.ndarray:
+    """The image with each grey level replaced by its mid-rank (0..255): any increasing
+    grey-level curve applied to the image gives (nearly) the same result."""
+    g = _as_uint8(gray)
+    hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
+    lut = np.rint(255.0 * (np.cumsum(hist) - hist / 2) / max(g.size, 1)).astype(np.uint8)
+    return lut[g]
+
+
+def layout_of(gray: np.ndarray, stats: dict) -> np.ndarray:
+    """The layout vector :func:`check_pixels` compares with ``stats`` (``scope['pixels']``):
+    of the equalised image when the layout was fitted so."""
+    side = int(stats.get("thumb_size", THUMB))
+    if stats.get("layout_basis") == LAYOUT_EQUALIZED:
+        gray = equalized(gray)
+    return layout_vector(gray, side)
+
+
 @dataclass(frozen=True)
 class PreparedLayout:
     """The layout statistics of ``scope['pixels']`` as arrays (converted once per model)."""
@@ -261,7 +318,10 @@ def layout_coefficient_distance(gray: np.ndarray, pixels: dict) -> float | None:
 
 
 def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
-    """Image statistics of the model input against ranges stored by the converter."""
+    """Image statistics of the model input against ranges stored by the converter (of its
+    exposed field, :func:`exposed_field`, when they were fitted so)."""
+    stats = scope.get("pixels") if isinstance(scope, dict) else None
+    gray = guard_view(gray, stats)
     f = pixel_features(gray)
     if f["std"] < float(scope.get("min_std", 8.0)):
         return ScopeVerdict(False, f"Nearly uniform image (contrast {f['std']:.1f}); not a radiograph",
@@ -272,7 +332,6 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
     if f["edge"] > MAX_NOISE_EDGE:
         return ScopeVerdict(False, f"Pixel noise or fine pattern (edge density {f['edge']:.2f}); "
                             "not a radiograph", "pixels")
-    stats = scope.get("pixels")
     if not stats:
         return ScopeVerdict(True)
     low, high = stats.get("low", {}), stats.get("high", {})
@@ -286,7 +345,7 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
     if "layout_components" not in stats:
         return ScopeVerdict(True)
     prep = prepared_layout(stats)
-    vector = layout_vector(gray, prep.side)
+    vector = layout_of(gray, stats)
     if "max_layout_residual" in stats:
         res = prep.residual(vector)
         limit = float(stats["max_layout_residual"])
@@ -396,9 +455,22 @@ def _round_up(value: float) -> float:
     return float(np.ceil(float(value) * 1e5) / 1e5)
 
 
+#: ``scope['pixels']['field']`` of statistics fitted on (and checked against) the exposed
+#: field (:func:`exposed_field`); absent in older metadata, which is checked on whole images.
+FIELD_RULE = "collimation borders cropped"
+
+
+def guard_view(gray: np.ndarray, stats: dict | None) -> np.ndarray:
+    """What the pixel checks of ``stats`` (``scope['pixels']``) look at: the exposed field
+    when they were fitted on it, else the whole image."""
+    return exposed_field(gray) if stats and stats.get("field") == FIELD_RULE else gray
+
+
 def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.002,
                     margin: float = 0.15, layout_quantile: float = 0.999,
-                    layout_margin: float = 1.1, seed: int = 0) -> dict:
+                    layout_margin: float = 1.1, seed: int = 0,
+                    variants: Iterable[np.ndarray] | np.ndarray | None = None,
+                    crop_field: bool = False) -> dict:
     """``scope['pixels']`` from in-scope TRAINING X-rays (model inputs, ``(S, S)`` uint8 or
     ``(S, S, 1)`` float 0..255). At least 1,000 images are recommended; fit on every training
     film when possible (``scripts/refit_scope.py`` does).
@@ -416,19 +488,35 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
     inputs (the previous rule, 0.001 tails x 0.25 and a 0.995 layout quantile x 1.2 fitted on
     1,000 films, refused 20 training films). The margins are tuned on that corpus, so its
     catch rate is an optimistic estimate.
+
+    ``variants`` (issue 21): acquisition variants of the films (:mod:`scope_augment`); each
+    feature's range is the films' range (as above) joined with the variants' own ``tail``
+    quantile range (no margin), the layout is fitted on the films alone. ``crop_field``: statistics of the exposed field (:func:`exposed_field`), recorded as
+    ``field`` so that :func:`check_pixels` crops the same way.
     """
     grays = _as_gray_list(images)
     if len(grays) < 50:
         raise ValueError(f"need at least 50 training images for pixel statistics, received {len(grays)}")
+    extra = _as_gray_list(variants) if variants is not None else []
+    if crop_field:
+        grays = [exposed_field(g) for g in grays]
+        extra = [exposed_field(g) for g in extra]
     names = list(PIXEL_FEATURES)
     rows = [pixel_features(g) for g in grays]
     feats = np.array([[row[n] for n in names] for row in rows])
     lo_q = np.quantile(feats, tail, axis=0)
     hi_q = np.quantile(feats, 1 - tail, axis=0)
     width = hi_q - lo_q
-    low = np.floor(np.minimum(lo_q - margin * width, feats.min(axis=0)) * 1e5) / 1e5
-    high = np.ceil(np.maximum(hi_q + margin * width, feats.max(axis=0)) * 1e5) / 1e5
-    vectors = np.stack([layout_vector(g) for g in grays])
+    low = np.minimum(lo_q - margin * width, feats.min(axis=0))
+    high = np.maximum(hi_q + margin * width, feats.max(axis=0))
+    if extra:
+        # The variants extend a side only as far as they reach (their own tail quantiles,
+        # no margin): acquisition differences widen what they move and nothing else.
+        var = np.array([[pixel_features(g)[n] for n in names] for g in extra])
+        low = np.minimum(low, np.quantile(var, tail, axis=0))
+        high = np.maximum(high, np.quantile(var, 1 - tail, axis=0))
+    low, high = np.floor(low * 1e5) / 1e5, np.ceil(high * 1e5) / 1e5
+    vectors = np.stack([layout_vector(equalized(g) if crop_field else g) for g in grays])
     k = min(LAYOUT_COMPONENTS, len(grays) // 4)
     perm = np.random.default_rng(seed).permutation(len(vectors))
     a, b = perm[::2], perm[1::2]
@@ -444,7 +532,8 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
     coef_limit = max(np.quantile(held_coef, layout_quantile),
                      np.quantile(own_coef, layout_quantile))
     r5 = lambda arr: [round(float(v), 5) for v in np.ravel(arr)]  # noqa: E731
-    return {
+    field = {"field": FIELD_RULE, "layout_basis": LAYOUT_EQUALIZED} if crop_field else {}
+    return field | {
         "features": names,
         "low": {n: round(float(v), 5) for n, v in zip(names, low, strict=True)},
         "high": {n: round(float(v), 5) for n, v in zip(names, high, strict=True)},
@@ -464,14 +553,22 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
 
 
 def fit_scope_stats(embeddings: np.ndarray | None, quantile: float = 0.999, margin: float = 1.25,
-                    images: Iterable[np.ndarray] | np.ndarray | None = None) -> dict:
+                    images: Iterable[np.ndarray] | np.ndarray | None = None,
+                    variants: int | None = None, seed: int = 0) -> dict:
     """Statistics for ``metadata.json['scope']`` from in-scope TRAINING X-rays.
 
     ``embeddings`` (N, C): pooled features; stores per-feature mean and std, and a distance
     limit at the given quantile of the training images' own distances times a safety margin.
     ``images`` (optional, see :func:`fit_pixel_stats`): adds ``scope['pixels']``, the image
-    statistic ranges and layout components. Either may be None, not both.
+    statistic ranges and layout components, fitted on the images and ``variants`` acquisition
+    variants of each (:mod:`pneumonia_core.scope_augment`; default
+    ``scope_augment.DEFAULT_VARIANTS``, 0 for none), so chest films from other equipment stay
+    in range (issue 21). Either may be None, not both.
     """
+    from pneumonia_core import scope_augment
+
+    if variants is None:
+        variants = scope_augment.DEFAULT_VARIANTS
     stats: dict = {"min_std": 8.0}
     if embeddings is None and images is None:
         raise ValueError("need embeddings, images, or both")
@@ -486,7 +583,12 @@ def fit_scope_stats(embeddings: np.ndarray | None, quantile: float = 0.999, marg
         stats["max_distance"] = float(np.quantile(dists, quantile) * margin)
         stats["distance_rule"] = f"{quantile:g} quantile of training-image distances x {margin:g}"
     if images is not None:
-        stats["pixels"] = fit_pixel_stats(images)
+        images = _as_gray_list(images)
+        extra = scope_augment.acquisition_variants(images, variants, seed) if variants else None
+        stats["pixels"] = fit_pixel_stats(images, variants=extra, crop_field=bool(variants))
+        if extra:
+            stats["pixels"]["acquisition_variants"] = {
+                "per_film": variants, "seed": seed, "rule": scope_augment.DESCRIPTION}
     if embeddings is not None and images is not None:
         stats["fitted"] = fitted_acceptance(stats, images, embeddings)
         if stats["fitted"]["acceptance"] < MIN_FITTED_ACCEPTANCE:

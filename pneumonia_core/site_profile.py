@@ -360,13 +360,24 @@ class SiteProfile:
     def after(self) -> dict[str, Any]:
         return dict(self.data["report"]["after"])
 
+    @property
+    def guard(self) -> dict[str, Any] | None:
+        """The site's out-of-scope guard (:mod:`pneumonia_core.site_guard`), if fitted."""
+        guard = self.data.get("guard")
+        return guard if isinstance(guard, dict) else None
+
     def operating_point(self, labels: Sequence[str], positive_label: str,
-                        origin: str = "") -> OperatingPoint:
-        """The profile as the decision the pipeline, the window and ``classify`` use."""
+                        origin: str = "", base_scope: dict[str, Any] | None = None
+                        ) -> OperatingPoint:
+        """The profile as the decision the pipeline, the window and ``classify`` use; with
+        the model's guard statistics ``base_scope``, widened by the profile's site guard."""
+        from pneumonia_core.site_guard import with_site_guard
+
         source = f"site profile, {origin}" if origin else "site profile"
-        return OperatingPoint(threshold=self.threshold, scale=self.scale, offset=self.offset,
-                              labels=tuple(labels), positive_label=positive_label,
-                              source=source, description=self.summary())
+        point = OperatingPoint(threshold=self.threshold, scale=self.scale, offset=self.offset,
+                               labels=tuple(labels), positive_label=positive_label,
+                               source=source, description=self.summary())
+        return with_site_guard(point, base_scope, self.guard) if base_scope else point
 
     def summary(self) -> str:
         """``2026-11-29, 309 films, sensitivity 0.985 / specificity 0.835 on them, threshold

@@ -46,11 +46,13 @@ class AugmentConfig:
     jpeg_p: float = 0.0  # probability of a JPEG round trip at a quality drawn from the range below
     jpeg_quality_min: int = 50
     jpeg_quality_max: int = 95
+    border_p: float = 0.0  # probability of collimation borders (black or white, 1-4 sides)
+    border_max: float = 0.15  # each border up to this fraction of the side's length
 
     @property
     def acquisition(self) -> bool:
         return any(v > 0 for v in (self.gamma, self.window, self.blur_sharpen, self.noise,
-                                   self.resample, self.marker_p, self.jpeg_p))
+                                   self.resample, self.marker_p, self.jpeg_p, self.border_p))
 
     @property
     def shear_coefficient(self) -> float:
@@ -58,6 +60,7 @@ class AugmentConfig:
 
 
 _LATER_JPEG_KEYS = ("jpeg_p", "jpeg_quality_min", "jpeg_quality_max")
+_LATER_BORDER_KEYS = ("border_p", "border_max")
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,8 @@ class TrainConfig:
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of this configuration (first 16 hex digits).
 
-        Fields added after runs were recorded (the JPEG round trip, ``split_seed``, mixup) are
+        Fields added after runs were recorded (the JPEG round trip, ``split_seed``, mixup, the
+        collimation borders) are
         left out while off, so the digest of every earlier configuration, as written in its
         run's config.json, holds.
         """
@@ -130,6 +134,9 @@ class TrainConfig:
         if self.augmentation.jpeg_p == 0:
             for key in _LATER_JPEG_KEYS:
                 data["augmentation"].pop(key)
+        if self.augmentation.border_p == 0:
+            for key in _LATER_BORDER_KEYS:
+                data["augmentation"].pop(key)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -138,6 +145,8 @@ class TrainConfig:
 _ACQUISITION = AugmentConfig(shear_degrees=0.2, zoom=0.15, rotation_degrees=10.0,
                              translation=0.1, brightness=0.2, contrast=0.2, gamma=0.4,
                              window=0.1, blur_sharpen=1.0, noise=0.02, resample=0.4, marker_p=0.3)
+#: Issue 21: the acquisition augmentation with collimation borders and a little more noise.
+_ACQUISITION_BORDER = replace(_ACQUISITION, border_p=0.5, noise=0.03)
 #: Width 48, label smoothing, per-image standardisation and the acquisition augmentation (r3).
 _WIDE_STD = TrainConfig(name="wide_acquisition_std", width=48, label_smoothing=0.1,
                         input_norm="per_image", augmentation=_ACQUISITION)
@@ -183,6 +192,14 @@ PRESETS: dict[str, TrainConfig] = {
     "wide_acquisition_std_jpeg_mixup": replace(_WIDE_STD, name="wide_acquisition_std_jpeg_mixup",
                                                mixup_alpha=0.2,
                                                augmentation=replace(_ACQUISITION, jpeg_p=0.5)),
+    # Issue 21 (a second hospital): r3 and r12's recipes with collimation borders (black or
+    # white, one to four sides, up to 15% each) on half of the training films, and noise up to
+    # 3% of full scale, for films from other equipment (bench/shift_suite.py measures them).
+    "wide_acquisition_std_border": replace(_WIDE_STD, name="wide_acquisition_std_border",
+                                           augmentation=_ACQUISITION_BORDER),
+    "wide_acquisition_std_jpeg_border": replace(
+        _WIDE_STD, name="wide_acquisition_std_jpeg_border",
+        augmentation=replace(_ACQUISITION_BORDER, jpeg_p=0.5)),
     # The seed notebook's recipe: 150x150 RGB, Conv32-Pool-Conv64-Pool-Dropout0.2-Conv64-Pool-
     # Flatten-Dense64-Dense1, Adam(1e-3), binary cross-entropy, ImageDataGenerator(rescale=1/255,
     # shear_range=0.2 [degrees], zoom_range=0.2, horizontal_flip=True), no class weights.

@@ -63,7 +63,9 @@ class AcquisitionAugment(layers.Layer):
     and with probability ``jpeg_p`` a JPEG round trip at a quality drawn uniformly from
     ``jpeg_quality`` (the app's inputs pass through JPEG quality 75 after files that were
     themselves JPEG at any quality, so the exact compression artefacts must not matter).
-    Per batch: downscale by up to ``resample`` and back up (nearest or area down, bilinear up),
+    With probability ``border_p`` a collimation border (black or white, on one to four sides)
+    is laid over the film before the processing steps, as a collimator shadow is part of what
+    the detector records. Per batch: downscale by up to ``resample`` and back up (nearest or area down, bilinear up),
     as films reach 224 pixels through different resampling filters. Identity at inference.
     Draws come from the layer's own seed, so runs stay deterministic.
     """
@@ -71,8 +73,12 @@ class AcquisitionAugment(layers.Layer):
     def __init__(self, gamma: float = 0.0, window: float = 0.0, blur_sharpen: float = 0.0,
                  noise: float = 0.0, resample: float = 0.0, marker_p: float = 0.0,
                  seed: int | None = None, jpeg_p: float = 0.0,
-                 jpeg_quality: tuple[int, int] = (50, 95), **kwargs: Any) -> None:
+                 jpeg_quality: tuple[int, int] = (50, 95), border_p: float = 0.0,
+                 border_max: float = 0.15, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.border_p, self.border_max = float(border_p), float(border_max)
+        if not 0.0 <= self.border_max < 0.5:
+            raise ValueError(f"border_max must lie in [0, 0.5), got {border_max}")
         self.gamma, self.window, self.blur_sharpen = float(gamma), float(window), float(blur_sharpen)
         self.noise, self.resample, self.marker_p = float(noise), float(resample), float(marker_p)
         self.jpeg_p = float(jpeg_p)
@@ -88,7 +94,8 @@ class AcquisitionAugment(layers.Layer):
         config.update({"gamma": self.gamma, "window": self.window,
                        "blur_sharpen": self.blur_sharpen, "noise": self.noise,
                        "resample": self.resample, "marker_p": self.marker_p, "seed": self.seed,
-                       "jpeg_p": self.jpeg_p, "jpeg_quality": list(self.jpeg_quality)})
+                       "jpeg_p": self.jpeg_p, "jpeg_quality": list(self.jpeg_quality),
+                       "border_p": self.border_p, "border_max": self.border_max})
         return config
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -114,6 +121,8 @@ class AcquisitionAugment(layers.Layer):
                            lambda: tf.image.resize(x, [small, small_w], method="nearest"),
                            lambda: tf.image.resize(x, [small, small_w], method="area"))
             x = tf.reshape(tf.image.resize(down, [h, w], method="bilinear"), tf.shape(x))
+        if self.border_p > 0:
+            x = self._border(x, b, h, w)
         if self.blur_sharpen > 0:
             pad = self._kernel.shape[0] // 2
             padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
@@ -155,6 +164,28 @@ class AcquisitionAugment(layers.Layer):
 
         out = tf.map_fn(one, (x, quality, apply), fn_output_signature=tf.float32)
         return tf.reshape(out, tf.shape(x))
+
+    def _border(self, x: Any, b: Any, h: Any, w: Any) -> Any:
+        """Per image, with probability ``border_p``: collimation borders, black or white, on
+        one to four sides (at least one), each up to ``border_max`` of the side's length."""
+        import tensorflow as tf
+
+        per = tf.stack([b, 1, 1])
+        hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+        forced = tf.floor(self._u(per, 0.0, 4.0))  # one side always gets a border
+        yy = tf.cast(tf.range(h), tf.float32)[None, :, None]
+        xx = tf.cast(tf.range(w), tf.float32)[None, None, :]
+        mask = tf.zeros(tf.stack([b, h, w]), dtype=tf.bool)
+        for side, (coord, length) in enumerate(((xx, wf), (xx, wf), (yy, hf), (yy, hf))):
+            on = (self._u(per) < 0.5) | tf.equal(forced, float(side))
+            width = tf.floor(self._u(per, 0.02, max(self.border_max, 0.02)) * length)
+            width = tf.where(on, width, 0.0)
+            band = coord < width if side % 2 == 0 else coord >= length - width
+            mask = mask | band
+        mask = mask & (self._u(per) < self.border_p)
+        white = self._u(per) < 0.5
+        value = tf.where(white, self._u(per, 215.0, 255.0), self._u(per, 0.0, 40.0))
+        return tf.where(mask[..., None], value[..., None], x)
 
     def _marker(self, x: Any, b: Any, h: Any, w: Any) -> Any:
         import tensorflow as tf
@@ -209,6 +240,7 @@ def build_augmentation(aug: AugmentConfig, seed: int) -> keras.Sequential:
                                         jpeg_p=aug.jpeg_p,
                                         jpeg_quality=(aug.jpeg_quality_min,
                                                       aug.jpeg_quality_max),
+                                        border_p=aug.border_p, border_max=aug.border_max,
                                         name="acquisition"))
     if not stack:
         stack.append(layers.Identity(name="no_augmentation"))

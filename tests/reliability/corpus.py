@@ -360,13 +360,19 @@ def _fail(msg: str) -> None:
 
 
 def _check_mono1(raw: np.ndarray, centre: float, width: float) -> Callable[[DecodedImage], None]:
-    """MONOCHROME1: low raw values are bright. Expected = 255 - linear window of the raw values."""
+    """MONOCHROME1: low raw values are bright. Shown: 255 - linear window of the raw values;
+    the model's input: 255 - the raw values scaled by their own range (no window)."""
     y = (raw.astype(np.float64) - (centre - 0.5)) / (width - 1) + 0.5
     expected = 255 - np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+    lo, hi = float(raw.min()), float(raw.max())
+    model = 255 - np.clip(np.rint((raw - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
 
     def check(d: DecodedImage) -> None:
-        np.testing.assert_array_equal(d.pixels, expected)
+        assert d.display is not None
+        np.testing.assert_array_equal(d.display, expected)
         # The window clips: values below the window are white, above it black.
-        assert d.pixels[raw < centre - width / 2].min() == 255
-        assert d.pixels[raw > centre + width / 2].max() == 0
+        assert d.display[raw < centre - width / 2].min() == 255
+        assert d.display[raw > centre + width / 2].max() == 0
+        assert np.abs(d.pixels.astype(int) - model).max() <= 1
+        assert d.pixels.min() == 0 and d.pixels.max() == 255
     return check

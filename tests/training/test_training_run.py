@@ -345,3 +345,30 @@ def test_ensemble_logit_and_cam_are_the_members_means(tiny_run: Path, small_data
     assert not np.allclose(_weights(fourth / "model.keras")[0], _weights(tiny_run / "model.keras")[0])
     assert main(["ensemble", "--out", str(tmp_path / "ens2"), str(tiny_run), str(fourth),
                  "--no-cache"]) == 0
+
+
+def test_border_augmentation_lays_black_or_white_bands_on_film_edges() -> None:
+    import keras
+
+    from training.config import TrainConfig, get_preset
+    from training.model import AcquisitionAugment
+
+    keras.utils.set_random_seed(1)
+    x = np.full((32, 64, 64, 1), 128.0, dtype=np.float32)
+    layer = AcquisitionAugment(border_p=1.0, border_max=0.2, seed=5)
+    out = np.asarray(layer(x, training=True))[..., 0]
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    changed = out != 128.0
+    assert changed.any(axis=(1, 2)).all()  # every film got a border
+    assert not changed[:, 14:50, 14:50].any()  # never past border_max (0.2 * 64 = 12.8 px)
+    values = out[changed]
+    assert ((values <= 40) | (values >= 215)).all()
+    assert (values <= 40).any() and (values >= 215).any()  # black and white both drawn
+    edges = [changed[:, :, 0], changed[:, :, -1], changed[:, 0, :], changed[:, -1, :]]
+    assert all(e.any() for e in edges)  # every side gets one sometimes
+    # the new presets differ from r3 and r12 only by the borders and the noise
+    assert TrainConfig().digest() == TrainConfig(augmentation=TrainConfig().augmentation).digest()
+    border = get_preset("wide_acquisition_std_jpeg_border").augmentation
+    assert border.border_p == 0.5 and border.jpeg_p == 0.5 and border.acquisition
+    assert get_preset("wide_acquisition_std_border").digest() != get_preset(
+        "wide_acquisition_std").digest()
