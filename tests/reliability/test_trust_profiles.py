@@ -259,3 +259,23 @@ def test_exports_follow_the_same_rule(tmp_path: Path) -> None:
         with pytest.raises(OutputError):
             log.export_csv(db)
     assert doc.read_bytes() == b"%PDF-1.7 not a csv"
+
+
+def test_reference_film_check_gives_way_only_to_a_recorded_other_equipment_site() -> None:
+    """The pinned reference film bounds a profile's boundary, except where the profile's site
+    guard records that the model's guard refused at least half of the site's films (issue 21:
+    other equipment moves every score); a guard record of a minority does not lift it."""
+    from pneumonia_core.metadata import ModelMetadata
+    from pneumonia_core.profile_bounds import problems
+    from tests.conftest import MODEL_DIR
+
+    sha = ModelMetadata.load(MODEL_DIR).sha256
+    data = json.loads(forged_text())
+    data["calibration"].update(scale=1.0, offset=0.0)
+    data["threshold"]["value"] = 0.98  # inside the range, above the reference film
+    assert any("reference film" in p for p in problems(data, sha))
+    n = int(data["films"]["n"])
+    data["guard"] = {"default_refused": n // 2 - 1}
+    assert any("reference film" in p for p in problems(data, sha))
+    data["guard"] = {"default_refused": (n + 1) // 2}
+    assert not any("reference film" in p for p in problems(data, sha))
