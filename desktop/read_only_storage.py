@@ -43,12 +43,12 @@ def refusal(cause: str) -> str:
 
 def banner(cause: str, saved: Path, copy_folder: Path) -> str:
     """The window's banner: why the saved list and trail are read-only and what still works."""
-    return (f"READ-ONLY: {_sentence(cause)}. The saved review list and audit trail of "
-            f"{saved} are shown read-only, as saved when the app started: marks, notes and "
-            "archiving cannot be saved. Films can still be classified and shown; their flags "
-            f"and audit events are kept only in a session copy in {copy_folder}, not in the "
-            f"saved trail. Ask IT to make {saved.parent} and the file in it writable for "
-            "your account, then restart the app.")
+    return (f"READ-ONLY: {_sentence(cause)}. The saved review list and audit trail are shown "
+            "read-only, as saved when the app started: marks, notes and archiving cannot be "
+            "saved.\nFilms can still be classified and shown; their flags and audit events are "
+            f"kept only in a session copy in {copy_folder}, not in the saved trail. Ask IT to "
+            f"make {saved.parent} and the file in it writable for your account, then restart "
+            "the app.")
 
 
 class _Refusing:

@@ -155,12 +155,19 @@ def _assert_shown_read_only(w, saved: Path, qtbot) -> None:
     assert w.audit_check.ok, w.audit_check.summary()  # the saved trail, verified read-only
 
 
-def test_read_only_data_folder_shows_the_saved_list_read_only(qtbot, home, monkeypatch):
+def test_read_only_data_folder_shows_the_saved_list_read_only(qtbot, tmp_path, home,
+                                                              monkeypatch):
     saved = _seed(home, 2)
     _sqlite_under(monkeypatch, saved.parent)
     w = new_window(qtbot)
     assert f"The data folder {saved.parent} is read-only" in w.banner.text()
     _assert_shown_read_only(w, saved, qtbot)
+    before = saved.read_bytes()
+    with qtbot.waitSignal(w.runner.finished, timeout=60_000):  # films can still be classified
+        w.open_paths([str(_broken_folder(tmp_path))])
+    assert w.count_label.text().startswith("Done: ")
+    assert len(w.flagged.model.entries()) == 4  # listed from the session copy
+    assert saved.read_bytes() == before
 
 
 def test_read_only_data_file_in_a_writable_folder_is_shown_read_only(qtbot, home, monkeypatch):
