@@ -24,13 +24,20 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from desktop import machine_config, paths, site_config
-from desktop.audit import AuditError, AuditEvent, AuditLog, migrate_legacy
+from desktop import machine_config, paths, read_only_storage, site_config
+from desktop.audit import (
+    AuditCheck,
+    AuditError,
+    AuditEvent,
+    AuditLog,
+    migrate_legacy,
+    verify_file,
+)
 from desktop.jobs import Preview, ResultRow, load_preview
 from desktop.operating_point import Resolution, resolve
 from desktop.review_store import ReviewStore
 from desktop.settings import Settings
-from desktop.sqlite_util import StorageError, copy_database
+from desktop.sqlite_util import StorageError, copy_database, is_read_only
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.site_profile import SiteProfileError
@@ -48,12 +55,37 @@ PREVIEW_CACHE_SIZE = 6
 @dataclass
 class Storage:
     """The data file (review list + audit trail) of a session, and why it is a temporary copy
-    when it is one ("" when it is not)."""
+    when it is one ("" when it is not).
+
+    ``read_only_cause`` (with ``saved``, the saved file) is set when the saved file exists
+    but it or its folder is read-only: the copy then shows the saved list and trail
+    read-only and every change of the review list is refused (:mod:`desktop.read_only_storage`)."""
 
     db: Path
     store: ReviewStore
     audit: AuditLog
     error: str = ""
+    read_only_cause: str = ""
+    saved: Path | None = None
+
+    @property
+    def read_only(self) -> bool:
+        """The saved review list and audit trail are shown read-only."""
+        return bool(self.read_only_cause)
+
+    @property
+    def refusal(self) -> str:
+        """Why a change of the review list is refused ("" when it is allowed)."""
+        return read_only_storage.refusal(self.read_only_cause) if self.read_only else ""
+
+    @property
+    def trail(self) -> Path:
+        """The file whose audit trail is verified: the saved one when shown read-only."""
+        return self.saved if self.read_only and self.saved is not None else self.db
+
+    def verify(self) -> AuditCheck:
+        """Verify the audit trail (the saved file's, read-only, when shown read-only)."""
+        return verify_file(self.trail) if self.read_only else self.audit.verify()
 
     def close(self) -> None:
         self.store.close()
@@ -62,8 +94,10 @@ class Storage:
 
 def open_storage() -> Storage:
     """Open the data file, importing a separate audit file of an earlier version. When it
-    cannot be written (read-only, full, missing folder) a temporary copy is used for this
-    session and :attr:`Storage.error` says why."""
+    cannot be written, a temporary copy is used for this session and :attr:`Storage.error`
+    says why: a saved file that is read-only (the file or its folder) is shown read-only
+    (:mod:`desktop.read_only_storage`); on a full disk or a missing folder marks are kept in
+    the copy for this session only."""
     error = ""
     try:
         db = paths.review_db_path()
@@ -77,7 +111,14 @@ def open_storage() -> Storage:
         cause = str(exc)
     tmp = Path(tempfile.mkdtemp(prefix="pneumonia-xray-"))
     fallback = tmp / paths.REVIEW_DB_NAME
-    copied = copy_database(paths.review_db_location(), fallback)
+    saved = paths.review_db_location()
+    copied = copy_database(saved, fallback)
+    if copied and is_read_only(cause):
+        reason = cause.split(": ", 1)[-1]  # "Cannot open the review list X: <cause>"
+        error = read_only_storage.banner(reason, saved, tmp)
+        log.error("%s", error)
+        return Storage(fallback, read_only_storage.ReadOnlyReviewStore(
+            fallback, read_only_storage.refusal(reason)), AuditLog(fallback), error, reason, saved)
     error = (f"{cause.rstrip('.')}. Marks and the audit trail are kept in {tmp} for this session "
              "only" + (" (starting from a copy of the saved list)." if copied else ".")
              + " Fix the data folder and restart to save them for good.")

@@ -39,6 +39,16 @@ class StorageError(RuntimeError):
     meant for the user."""
 
 
+#: How :func:`cause_of` names a read-only file or folder (:func:`is_read_only` looks for it).
+READ_ONLY = "is read-only"
+
+
+def is_read_only(cause: str) -> bool:
+    """Whether a cause from :func:`cause_of` (or a StorageError's text) is a read-only file or
+    folder, not a full disk, a missing folder or another fault."""
+    return f" {READ_ONLY} (" in cause
+
+
 def cause_of(path: Path, exc: BaseException) -> str:
     """The user-facing cause of a failed open or write of the data file ``path``."""
     text = str(exc)
@@ -47,9 +57,11 @@ def cause_of(path: Path, exc: BaseException) -> str:
         return f"the data folder {folder} was deleted or moved"
     if not path.exists() and not isinstance(exc, FileNotFoundError):
         return f"the data file {path} was deleted or moved"
+    if path.exists() and not os.access(path, os.W_OK) and os.access(folder, os.W_OK):
+        return f"the data file {path} {READ_ONLY} ({text})"
     if "readonly" in text or "read-only" in text or not os.access(folder, os.W_OK) or (
             path.exists() and not os.access(path, os.W_OK)):
-        return f"the data folder {folder} is read-only ({text})"
+        return f"the data folder {folder} {READ_ONLY} ({text})"
     if "full" in text or getattr(exc, "errno", None) == 28:
         return f"the disk holding {folder} is full ({text})"
     return text

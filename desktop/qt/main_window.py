@@ -126,6 +126,8 @@ class MainWindow(ReviewActions, QMainWindow):
         self.flagged.model.set_entries(self.store.entries())
         self.flagged.set_archived(archived_folders(self.store))
         self.flagged.archive_button.clicked.connect(self.toggle_archive)
+        if storage.read_only:  # the saved list is shown read-only: controls say why
+            self.flagged.set_read_only(storage.refusal)
         for signal in (self.flagged.model.dataChanged, self.flagged.model.modelReset,
                        self.flagged.model.rowsInserted, self.flagged.model.rowsRemoved,
                        self.flagged.filter_bar.changed):
@@ -333,7 +335,7 @@ class MainWindow(ReviewActions, QMainWindow):
     def _start_audit_check(self) -> None:
         """Verify the audit trail's hash chain and triggers in the background (a large trail
         takes seconds); a broken trail is announced in the banner and the log."""
-        w = workers.FunctionWorker(verify_file, self.review_db)
+        w = workers.FunctionWorker(verify_file, self.session.storage.trail)
         w.signals.returned.connect(self._on_audit_check)
         w.signals.errored.connect(lambda e: self._on_audit_check(
             AuditCheck(0, [f"the audit trail cannot be read: {e}"])))

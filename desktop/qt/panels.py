@@ -174,6 +174,8 @@ class FlaggedPanel(QWidget):
         self.model = FlaggedTableModel(self)
         self.proxy = SortProxy(self.model, column=1)
         self.shown_path: str | None = None
+        #: Why the list is read-only ("" when it can be changed): see :meth:`set_read_only`.
+        self.read_only = ""
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.title = QLabel("Flagged for review")
@@ -269,7 +271,8 @@ class FlaggedPanel(QWidget):
         live = [e for e in entries if entry_folder(e) not in self.archived]
         pending = sum(1 for e in live if e.review_state == "pending")
         shown = self.proxy.rowCount()
-        text = f"Worklist: {pending} pending of {len(live)} flagged"
+        text = ("READ-ONLY " if self.read_only else "") + (
+            f"Worklist: {pending} pending of {len(live)} flagged")
         if len(live) != len(entries):
             text += f" · {len(entries) - len(live)} archived"
         if shown != len(entries):
@@ -309,7 +312,9 @@ class FlaggedPanel(QWidget):
                 self._folder_changed()
         folder = self.folder_combo.currentData()
         p = counts.get(folder, (1, 1))[0] if folder is not None else 1
-        self.archive_button.setEnabled(folder is not None and p == 0)
+        self.archive_button.setEnabled(folder is not None and p == 0 and not self.read_only)
+        if self.read_only:
+            self.archive_button.setToolTip(self.read_only)
         self.archive_button.setText("Restore batch" if folder in self.archived
                                     else "Archive batch")
 
@@ -330,14 +335,25 @@ class FlaggedPanel(QWidget):
 
     def _update_buttons(self, *args: object) -> None:
         e = self.current_entry()
-        ok = self.film_shown()
+        ok = self.film_shown() and not self.read_only
         self.reviewed_button.setEnabled(ok)
         self.dismiss_button.setEnabled(ok)
         self.note_edit.setEnabled(ok)
         self.reopen_button.setEnabled(ok and e is not None and e.review_state != "pending")
-        why = "" if ok or e is None else "Waiting for this entry's film to be shown"
-        for b in (self.reviewed_button, self.dismiss_button, self.reopen_button):
+        why = self.read_only or (
+            "" if ok or e is None else "Waiting for this entry's film to be shown")
+        for b in (self.reviewed_button, self.dismiss_button, self.reopen_button,
+                  self.note_edit):
             b.setToolTip(why)
+        if self.read_only:
+            self.note_edit.setPlaceholderText("Read-only: notes cannot be saved")
+
+    def set_read_only(self, reason: str) -> None:
+        """Show the list read-only: marks, notes and archiving disabled, ``reason`` as their
+        tooltip and "READ-ONLY" in the title."""
+        self.read_only = reason
+        self._update_buttons()
+        self._update_title()
 
     def set_shown_path(self, path: str | None) -> None:
         """The film on screen (its display path), or None while none/another loads."""

@@ -47,6 +47,9 @@ class ReviewActions:
         window, another computer on a shared folder); otherwise the entry is refreshed to
         what is saved and the user is told. After a mark (not a reopen or undo) the next
         pending film is shown when auto-advance is on. Returns True when saved."""
+        if self.session.storage.read_only:
+            self.show_error(self.session.storage.refusal)
+            return False
         if self.flagged.note_edit.hasFocus():
             # Back to the list: the note field is disabled while the next film loads, and
             # the list is where J/K, R/D and the arrows act.
@@ -115,6 +118,9 @@ class ReviewActions:
         folder = self.flagged.folder_combo.currentData()
         if folder is None:
             return
+        if self.session.storage.read_only:
+            self.show_error(self.session.storage.refusal)
+            return
         restore = folder in self.flagged.archived
         try:
             done = archive_folder(self.store, folder, archived=not restore)
@@ -168,7 +174,7 @@ class ReviewActions:
     def verify_audit_dialog(self) -> QMessageBox:
         """Tools > Verify audit trail: check the hash chain and triggers and say the result
         (a broken trail also goes to the banner and the log)."""
-        self.audit_check = self.audit.verify()
+        self.audit_check = self.session.storage.verify()
         text = self.audit_check.summary()
         if self.audit_check.ok:
             log.info("%s", text)

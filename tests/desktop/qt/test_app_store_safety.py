@@ -1,6 +1,7 @@
 """The window and its data file: two windows on one list, storage faults shown with their
-cause, a batch that cannot save stops as "Stopped", a tampered audit trail is announced,
-``--model-dir``/``--threshold`` are honoured, non-UTF-8 names reopen."""
+cause, a batch that cannot save stops as "Stopped", a read-only data file shows the saved list
+read-only (a full disk or a missing folder keeps a session copy), a tampered audit trail is
+announced, ``--model-dir``/``--threshold`` are honoured, non-UTF-8 names reopen."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from desktop import sqlite_util
 from desktop.audit import AuditEvent, AuditLog
 from desktop.qt import app as app_module
-from desktop.review_store import FlagEntry, ReviewStore, ReviewStoreError
+from desktop.review_store import FlagEntry, ReviewStore, ReviewStoreError, archive_folder
 from tests.desktop.qt.app_helpers import new_window
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
@@ -105,24 +106,101 @@ def test_batch_that_cannot_save_stops_with_the_cause(qtbot, tmp_path, monkeypatc
     assert text.startswith("Stopped: ") and "disk is full" in text and "Done" not in text
 
 
-def test_read_only_home_with_data_uses_a_session_copy_and_says_why(qtbot, home, monkeypatch):
-    _seed(home, 2)
+def _sqlite_under(monkeypatch, folder: Path, fault: str = "") -> None:
+    """Connections to files in ``folder`` open read-only (``mode=ro``, as on a read-only file
+    or folder: the tests run as root, for whom permission bits do not stop writes), or fail
+    with ``fault`` (e.g. a full disk). Read-only URIs (copies, verify) open as usual."""
     real = sqlite3.connect
-    data = home / "data"
 
     def connect(path, *args, **kwargs):
-        if isinstance(path, (str, Path)) and data in Path(path).parents:
+        if isinstance(path, (str, Path)) and not str(path).startswith("file:") and (
+                Path(path).parent == folder):
+            if fault:
+                raise sqlite3.OperationalError(fault)
             return real(Path(path).resolve().as_uri() + "?mode=ro", *args, uri=True, **kwargs)
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(sqlite_util.sqlite3, "connect", connect)
+
+
+def _assert_shown_read_only(w, saved: Path, qtbot) -> None:
+    """The saved list is shown, its controls are off with the reason, a mark, an undo and an
+    archive are refused with a clear message, and the saved file is not written."""
+    text = w.banner.text()
+    assert not w.banner.isHidden() and text.startswith("READ-ONLY: ")
+    assert "is read-only" in text and "shown read-only" in text and "Ask IT" in text
+    assert "can still be classified" in text and "session copy" in text
+    assert w.session.storage.read_only and saved.parent not in w.review_db.parents
+    before = saved.read_bytes()
+    entries = w.flagged.model.entries()
+    assert len(entries) == 2  # the saved list is shown
+    assert w.flagged.title.text().startswith("READ-ONLY ")
+    w.flagged.select_key(entries[0].key)
+    w._set_shown(entries[0].path)  # its film on screen: the buttons would be enabled
+    assert not w.flagged.reviewed_button.isEnabled() and not w.flagged.note_edit.isEnabled()
+    assert "read-only" in w.flagged.reviewed_button.toolTip()
+    assert not w.flagged.archive_button.isEnabled()
+    assert not w.set_review(entries[0], "reviewed", "ok")  # refused...
+    assert "Not saved: the review list is shown read-only" in w.statusBar().currentMessage()
+    w.undo_stack.append((entries[0], "reviewed"))
+    w.undo_review()
+    # ...in the store too, not only by the window
+    with pytest.raises(ReviewStoreError, match="shown read-only"):
+        w.store.mark(entries[0], entries[0].review_state, "dismissed", "x")
+    with pytest.raises(ReviewStoreError, match="shown read-only"):
+        archive_folder(w.store, "/old", archived=False)
+    assert [e.review_state for e in w.store.entries()] == ["pending", "pending"]
+    assert saved.read_bytes() == before  # nothing written to the saved file
+    qtbot.waitUntil(lambda: w.audit_check is not None, timeout=20_000)
+    assert w.audit_check.ok, w.audit_check.summary()  # the saved trail, verified read-only
+
+
+def test_read_only_data_folder_shows_the_saved_list_read_only(qtbot, tmp_path, home,
+                                                              monkeypatch):
+    saved = _seed(home, 2)
+    _sqlite_under(monkeypatch, saved.parent)
     w = new_window(qtbot)
-    assert not w.banner.isHidden()
-    assert "read-only" in w.banner.text() and "for this session only" in w.banner.text()
-    assert data not in w.review_db.parents
+    assert f"The data folder {saved.parent} is read-only" in w.banner.text()
+    _assert_shown_read_only(w, saved, qtbot)
+    before = saved.read_bytes()
+    with qtbot.waitSignal(w.runner.finished, timeout=60_000):  # films can still be classified
+        w.open_paths([str(_broken_folder(tmp_path))])
+    assert w.count_label.text().startswith("Done: ")
+    assert len(w.flagged.model.entries()) == 4  # listed from the session copy
+    assert saved.read_bytes() == before
+
+
+def test_read_only_data_file_in_a_writable_folder_is_shown_read_only(qtbot, home, monkeypatch):
+    saved = _seed(home, 2)
+    saved.chmod(0o444)  # stops writes for a normal account; mode=ro below for root too
+    _sqlite_under(monkeypatch, saved.parent)
+    w = new_window(qtbot)
+    assert "read-only" in w.banner.text()
+    _assert_shown_read_only(w, saved, qtbot)
+    assert saved.stat().st_mode & 0o777 == 0o444
+
+
+def test_full_disk_keeps_a_session_copy_where_marks_work(qtbot, home, monkeypatch):
+    saved = _seed(home, 2)
+    _sqlite_under(monkeypatch, saved.parent, fault="database or disk is full")
+    w = new_window(qtbot)
+    text = w.banner.text()
+    assert "disk holding" in text and "is full" in text and "for this session only" in text
+    assert "READ-ONLY" not in text and not w.session.storage.read_only
     entries = w.flagged.model.entries()
     assert len(entries) == 2  # the saved list is shown
     assert w.set_review(entries[0], "reviewed", "ok")  # and marks work for the session
+    assert w.store.get(*entries[0].key).review_state == "reviewed"
+
+
+def test_missing_data_folder_keeps_a_session_copy_where_marks_work(qtbot, tmp_path, home):
+    home.write_text("not a folder")  # the data folder cannot be created
+    w = new_window(qtbot, [_broken_folder(tmp_path)])
+    assert "for this session only" in w.banner.text() and "READ-ONLY" not in w.banner.text()
+    assert not w.session.storage.read_only
+    entry = w.flagged.model.entries()[0]
+    assert w.set_review(entry, "reviewed", "ok")
+    assert w.store.get(*entry.key).review_state == "reviewed"
 
 
 def test_tampered_audit_trail_is_announced_and_verify_names_the_row(qtbot, home):
