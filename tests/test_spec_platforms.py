@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -47,7 +48,7 @@ LINUX = {
     "PySide6/Qt/plugins/platformthemes/libqxdgdesktopportal.so": True,
     "PySide6/Qt/plugins/platformthemes/libqgtk3.so": False,
     "libstdc++.so.6": False, "libxcb-cursor.so.0": False, "libfontconfig.so.1": False,
-    "libdbus-1.so.3": False, "libX11.so.6": False,
+    "libdbus-1.so.3": False, "libX11.so.6": False, "libcrypto.so.3": False,
     "libsqlite3.so.0": True, "libz.so.1": True, "libpython3.11.so.1.0": True,
     "pillow.libs/libxcb-9065bb12.so.1.1.0": True,  # Pillow's own copy, not the host's
 }
@@ -83,7 +84,7 @@ def run_spec(platform: str, files: dict[str, bool], monkeypatch: pytest.MonkeyPa
                         qt_hooks.QtLibraryInfo.collect_plugins)
     namespace = {
         "SPECPATH": str(ROOT), "workpath": str(tmp_path), "__name__": "__main__",
-        "Analysis": Analysis, "PYZ": lambda *a, **k: "pyz",
+        "Analysis": Analysis, "PYZ": lambda *a, **k: SimpleNamespace(dependencies=[]),
         "EXE": lambda *a, **k: seen["EXE"].append(k) or k["name"],
         "COLLECT": collect, "BUNDLE": lambda *a, **k: seen["BUNDLE"].append(k) or k["name"],
     }
