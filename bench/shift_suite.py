@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from pneumonia_core.decision import OperatingPoint
+
 log = logging.getLogger(__name__)
 
 #: Longest side films are worked on and stored at, as a detector would give them (the public
@@ -58,6 +60,17 @@ Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 # -- transforms: float32 images 0..255 (H, W) in, float32 out ---------------------------
+
+def apply_profile_to_bundle(bundle: Any, profile_path: str) -> tuple[Any, OperatingPoint]:
+    """(bundle, operating point with the profile's calibration, threshold and guard), for
+    benchmarks that read films as a site with ``profile_path`` would."""
+    from pneumonia_core.site_profile import load_profile
+
+    meta = bundle.metadata
+    profile = load_profile(profile_path, meta.sha256)
+    return bundle, profile.operating_point(meta.labels, meta.positive_label, "benchmark",
+                                           base_scope=meta.scope)
+
 
 def _blur(img: np.ndarray, radius: float) -> np.ndarray:
     """Gaussian blur (sigma ``radius`` pixels) of a float image."""
@@ -277,7 +290,6 @@ def _init_worker(model_dir: str | None, profile: str | None) -> None:
     _worker["bundle"] = bundle
     _worker["point"] = None
     if profile:
-        from pneumonia_core.site_guard import apply_profile_to_bundle
 
         _worker["bundle"], _worker["point"] = apply_profile_to_bundle(bundle, profile)
 
@@ -529,7 +541,6 @@ def main(argv: list[str] | None = None) -> int:
     bundle = ModelBundle.load(args.model)  # before the run: the folder the workers read
     threshold = bundle.operating_point.threshold
     if args.profile:
-        from pneumonia_core.site_guard import apply_profile_to_bundle
 
         threshold = apply_profile_to_bundle(bundle, args.profile)[1].threshold
     results = run_suite(films, args.model, families, args.seed, args.workers, args.profile,

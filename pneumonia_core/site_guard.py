@@ -157,14 +157,3 @@ def refused_after(films: Sequence[FilmEvidence], scope_stats: dict[str, Any]) ->
             v = scope.check_embedding(f.embedding, scope_stats)
         n += not v.in_scope
     return n
-
-
-def apply_profile_to_bundle(bundle: Any, profile_path: str) -> tuple[Any, OperatingPoint]:
-    """(bundle, operating point with the profile's calibration, threshold and guard), for
-    benchmarks that read films as a site with ``profile_path`` would."""
-    from pneumonia_core.site_profile import load_profile
-
-    meta = bundle.metadata
-    profile = load_profile(profile_path, meta.sha256)
-    return bundle, profile.operating_point(meta.labels, meta.positive_label, "benchmark",
-                                           base_scope=meta.scope)
