@@ -70,35 +70,11 @@ def load_run_source(run_dir: str | Path) -> RunSource:
     from training import run as R
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RunError(f"Run folder not found: {run_dir}")
-    needed = (R.CONFIG_FILE, R.MODEL_FILE, R.SPLIT_FILE, R.CALIBRATION_FILE, R.THRESHOLD_FILE)
-    missing = [f for f in needed if not (run_dir / f).exists()]
-    if missing:
-        raise RunError(f"Run folder {run_dir} lacks {', '.join(missing)}; is it a finished "
-                       "training run?")
-    try:
-        run = R.load_run(run_dir)
-    except (R.RunError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
-        raise RunError(f"Cannot read the run folder {run_dir}: {type(exc).__name__}: {exc}") from None
+    run = _open_finished_run(run_dir)
     if "value" not in run.threshold_info:
         raise RunError(f"{R.THRESHOLD_FILE} has no 'value': {run.threshold_info}")
-    try:
-        temperature = float(run.calibration["temperature"])
-    except (KeyError, TypeError, ValueError):
-        raise RunError(f"{R.CALIBRATION_FILE} has no numeric 'temperature': "
-                       f"{run.calibration}") from None
-    if not (temperature > 0 and math.isfinite(temperature)):
-        raise RunError(f"{R.CALIBRATION_FILE} temperature must be a positive number; received "
-                       f"{temperature}")
-    model = run.model
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1] != shape[2] or shape[3] not in (1, 3):
-        raise RunError(f"model input must be (S, S, 1|3); received {shape[1:]}")
-    try:
-        export_model = run.export_model()
-    except ValueError as exc:
-        raise RunError(f"The model does not follow the export contract: {exc}") from None
+    temperature = _checked_temperature(run.calibration)
+    model, export_model = _checked_models(run)
     split_file = read_json(run_dir / R.SPLIT_FILE)
     info = {k: v for k, v in split_file.items() if not isinstance(v, (list, dict))}
     report_path = run_dir / R.REPORT_FILE
@@ -119,3 +95,46 @@ def load_run_source(run_dir: str | Path) -> RunSource:
         data_fingerprint=str(run.provenance.get("data_fingerprint") or "unknown"),
         git_commit=str(run.provenance.get("git_commit") or "unknown"),
     )
+
+
+def _open_finished_run(run_dir: Path) -> Any:  # -> training.run.Run
+    """The run through :func:`training.run.load_run`, once every file a finished run has is there."""
+    from training import run as R
+
+    if not run_dir.is_dir():
+        raise RunError(f"Run folder not found: {run_dir}")
+    needed = (R.CONFIG_FILE, R.MODEL_FILE, R.SPLIT_FILE, R.CALIBRATION_FILE, R.THRESHOLD_FILE)
+    missing = [f for f in needed if not (run_dir / f).exists()]
+    if missing:
+        raise RunError(f"Run folder {run_dir} lacks {', '.join(missing)}; is it a finished "
+                       "training run?")
+    try:
+        return R.load_run(run_dir)
+    except (R.RunError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise RunError(f"Cannot read the run folder {run_dir}: {type(exc).__name__}: {exc}") from None
+
+
+def _checked_temperature(calibration: dict[str, Any]) -> float:
+    from training import run as R
+
+    try:
+        temperature = float(calibration["temperature"])
+    except (KeyError, TypeError, ValueError):
+        raise RunError(f"{R.CALIBRATION_FILE} has no numeric 'temperature': "
+                       f"{calibration}") from None
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise RunError(f"{R.CALIBRATION_FILE} temperature must be a positive number; received "
+                       f"{temperature}")
+    return temperature
+
+
+def _checked_models(run: Any) -> tuple[Any, Any]:
+    """(the trained model, its export model), once the input is a square 1- or 3-channel image."""
+    model = run.model
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[1] != shape[2] or shape[3] not in (1, 3):
+        raise RunError(f"model input must be (S, S, 1|3); received {shape[1:]}")
+    try:
+        return model, run.export_model()
+    except ValueError as exc:
+        raise RunError(f"The model does not follow the export contract: {exc}") from None

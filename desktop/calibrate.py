@@ -229,66 +229,81 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from pneumonia_core import __version__, site_plots
-    from pneumonia_core import site_profile as sp
-    from pneumonia_core.calibration import DEFAULT_TARGET_SENSITIVITY
+class _Stop(Exception):
+    """Ends :func:`run` with an exit status and a message for stderr."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _check_out_replaceable(out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise _Stop(EXIT_USAGE, f"{out} exists; pass --force to replace it (kept as is)")
+    if not out.parent.is_dir() if str(out.parent) else False:
+        raise _Stop(EXIT_USAGE, f"folder {out.parent} does not exist")
+
+
+def _load_model(model_dir: Path | None) -> Any:
     from pneumonia_core.model import ModelBundle, ModelError
     from pneumonia_core.runtime import quiet_runtime_banner
 
-    def fail(code: int, message: str) -> int:
-        stderr.write(f"{PROG}: error: {message}\n")
-        return code
-
-    out: Path = args.out
-    if not args.dry_run:
-        if out.exists() and not args.force:
-            return fail(EXIT_USAGE, f"{out} exists; pass --force to replace it (kept as is)")
-        if not out.parent.is_dir() if str(out.parent) else False:
-            return fail(EXIT_USAGE, f"folder {out.parent} does not exist")
     try:
         with quiet_runtime_banner():
-            bundle = ModelBundle.load(args.model_dir)
+            return ModelBundle.load(model_dir)
     except ModelError as exc:
-        return fail(EXIT_MODEL, f"the model could not be loaded: {exc}")
-    meta = bundle.metadata
-    labels = list(meta.labels)
+        raise _Stop(EXIT_MODEL, f"the model could not be loaded: {exc}") from None
+
+
+def _target_sensitivity(requested: float | None, meta: Any) -> float:
+    from pneumonia_core.calibration import DEFAULT_TARGET_SENSITIVITY
+
     target = (float(meta.threshold.get("target_sensitivity", DEFAULT_TARGET_SENSITIVITY))
-              if args.target_sensitivity is None else args.target_sensitivity)
+              if requested is None else requested)
     if not 0.0 < target < 1.0:
-        return fail(EXIT_USAGE, f"--target-sensitivity must lie in (0, 1); received {target}")
-    src: Path = args.source
+        raise _Stop(EXIT_USAGE, f"--target-sensitivity must lie in (0, 1); received {target}")
+    return target
+
+
+def _collect_films(src: Path, labels: Sequence[str]) -> Films:
     try:
         if src.is_dir():
-            films = collect_folder(src, labels)
-        elif src.is_file():
-            films = collect_csv(src, labels)
-        else:
-            return fail(EXIT_USAGE, f"{src} is neither a folder nor a CSV file")
+            return collect_folder(src, labels)
+        if src.is_file():
+            return collect_csv(src, labels)
     except InputError as exc:
-        return fail(EXIT_USAGE, str(exc))
-    if not args.dry_run:  # the one output rule (desktop.safe_output), before any work
-        from desktop.safe_output import check_output
+        raise _Stop(EXIT_USAGE, str(exc)) from None
+    raise _Stop(EXIT_USAGE, f"{src} is neither a folder nor a CSV file")
 
-        inputs = [src, *(p for p, _ in films.items)]
-        problem = check_output(out, "profile", inputs, label="--out") or next(
-            (pr for png in sp.plot_paths(out)
-             if (pr := check_output(png, "png", inputs, label="plot"))), None)
-        if problem:
-            return fail(EXIT_USAGE, problem)
+
+def _check_outputs(out: Path, src: Path, films: Films) -> None:
+    """The one output rule (desktop.safe_output) for the profile and its plots, before any work."""
+    from desktop.safe_output import check_output
+    from pneumonia_core import site_profile as sp
+
+    inputs = [src, *(p for p, _ in films.items)]
+    problem = check_output(out, "profile", inputs, label="--out") or next(
+        (pr for png in sp.plot_paths(out)
+         if (pr := check_output(png, "png", inputs, label="plot"))), None)
+    if problem:
+        raise _Stop(EXIT_USAGE, problem)
+
+
+def _report_films(films: Films, src: Path, labels: Sequence[str], stderr: TextIO) -> None:
     for item in films.ignored:
         stderr.write(f"  ignored {item['path']}: {item['reason']}\n")
     stderr.write(f"{PROG}: {len(films.items)} labelled film(s) in {src} "
                  f"({sum(1 for _, y in films.items if y == 0)} {labels[0]}, "
                  f"{sum(1 for _, y in films.items if y == 1)} {labels[1]}); "
                  f"{len(films.ignored)} file(s) ignored\n")
-    try:
-        from desktop.calibrate_guard import fit_guard
 
-        guard, point = fit_guard([p for p, _ in films.items], bundle, stderr, PROG)
-        pairs = list(classify_films(films, bundle, args.workers, stderr, point))
-    except KeyboardInterrupt:
-        return fail(EXIT_INTERRUPTED, "interrupted; nothing written")
+
+def _fit_on_usable(pairs: list[tuple[Any, int]], src: Path, bundle: Any, target: float,
+                   stderr: TextIO) -> tuple[Any, int, list[dict[str, str]]]:
+    """(the site fit, films used, films left out), after reporting what was left out."""
+    from pneumonia_core import site_profile as sp
+
+    labels = list(bundle.metadata.labels)
     try:
         logits, y, excluded, dups = usable(pairs, labels, src if src.is_dir() else src.parent)
         for item in excluded:
@@ -299,12 +314,18 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stderr.write(f"{PROG}: warning: {len(dups)} duplicate file(s) counted once\n")
         fit = sp.fit_site(logits, y, model_default(bundle), target, label_names=labels)
     except sp.SiteCalibrationError as exc:
-        return fail(EXIT_REFUSED, f"{exc}. Nothing was written.")
+        raise _Stop(EXIT_REFUSED, f"{exc}. Nothing was written.") from None
+    return fit, len(y), excluded
+
+
+def _summary(meta: Any, fit: Any, used: int, src: Path, target: float) -> str:
+    from pneumonia_core import site_profile as sp
+
     report = {"before": fit.before, "after": fit.after, "after_cv": fit.after_cv}
     cand = ", ".join(f"{m} {c['cv_log_loss']:.4f}" for m, c in fit.candidates.items())
-    stdout.write(
+    return (
         f"Site calibration of {meta.name} {meta.version} (sha256 {meta.sha256[:12]}) on "
-        f"{len(y)} films of {src.name or src}\n"
+        f"{used} films of {src.name or src}\n"
         f"calibration: {fit.method} (cross-validated log loss: {cand}); "
         f"P = sigmoid({fit.scale:.4f} * logit {fit.offset:+.4f})\n"
         f"threshold {fit.threshold:.4f} for sensitivity >= {target:.3f}\n\n"
@@ -312,11 +333,14 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         "'site profile' is fitted and measured on the same films (optimistic); "
         f"'site, cross-val.' fits on {sp.CV_FOLDS - 1}/{sp.CV_FOLDS} and measures on the rest "
         "(the honest estimate for new films).\n")
-    for w in fit.warnings:
-        stderr.write(f"{PROG}: warning: {w}\n")
-    if args.dry_run:
-        stdout.write("dry run: nothing written\n")
-        return EXIT_OK
+
+
+def _sealed_profile(fit: Any, meta: Any, src: Path, excluded: list[dict[str, str]],
+                    guard: Any) -> str:
+    """The sealed profile text, refused if any reader's bounds would refuse it."""
+    from pneumonia_core import __version__
+    from pneumonia_core import site_profile as sp
+
     body = sp.profile_body(fit, meta.sha256, meta.name, meta.version, __version__,
                            source=str(src.name or src), excluded=excluded)
     if guard:
@@ -324,13 +348,20 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     try:  # the bounds every reader applies (pneumonia_core.profile_bounds): never write a
         sp.parse_profile(sp.seal(body), meta.sha256)  # profile that would be refused
     except sp.SiteProfileError as exc:
-        return fail(EXIT_REFUSED, f"{exc}. Nothing was written.")
-    rel_png, roc_png = sp.plot_paths(out)
-    b, a = fit.before, fit.after
+        raise _Stop(EXIT_REFUSED, f"{exc}. Nothing was written.") from None
+    return sp.seal(body)
+
+
+def _write_profile_and_plots(out: Path, sealed: str, fit: Any, force: bool) -> tuple[Path, Path]:
+    """Write the two plots, then the profile; returns the plot paths."""
+    from pneumonia_core import site_plots
+    from pneumonia_core import site_profile as sp
     from pneumonia_core.atomic_files import atomic_write_bytes
 
+    rel_png, roc_png = sp.plot_paths(out)
+    b, a = fit.before, fit.after
     try:
-        if out.exists() and not args.force:
+        if out.exists() and not force:
             raise FileExistsError(f"{out} exists; pass --force to replace it")
         atomic_write_bytes(rel_png, site_plots.reliability_png(
             fit.labels, fit.probs_before, fit.probs_after, b["ece_10"], a["ece_10"]))
@@ -338,11 +369,51 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             fit.labels, fit.probs_after, a["roc_auc"]["value"],
             (1 - b["specificity"]["value"], b["sensitivity"]["value"]),
             (1 - a["specificity"]["value"], a["sensitivity"]["value"])))
-        atomic_write_bytes(out, sp.seal(body).encode("ascii"))
+        atomic_write_bytes(out, sealed.encode("ascii"))
     except FileExistsError as exc:
-        return fail(EXIT_USAGE, str(exc))
+        raise _Stop(EXIT_USAGE, str(exc)) from None
     except OSError as exc:
-        return fail(EXIT_USAGE, f"cannot write {out}: {exc}")
+        raise _Stop(EXIT_USAGE, f"cannot write {out}: {exc}") from None
+    return rel_png, roc_png
+
+
+def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        return _run(args, stdout, stderr)
+    except _Stop as stop:
+        stderr.write(f"{PROG}: error: {stop}\n")
+        return stop.code
+
+
+def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    out: Path = args.out
+    src: Path = args.source
+    if not args.dry_run:
+        _check_out_replaceable(out, args.force)
+    bundle = _load_model(args.model_dir)
+    meta = bundle.metadata
+    labels = list(meta.labels)
+    target = _target_sensitivity(args.target_sensitivity, meta)
+    films = _collect_films(src, labels)
+    if not args.dry_run:
+        _check_outputs(out, src, films)
+    _report_films(films, src, labels, stderr)
+    try:
+        from desktop.calibrate_guard import fit_guard
+
+        guard, point = fit_guard([p for p, _ in films.items], bundle, stderr, PROG)
+        pairs = list(classify_films(films, bundle, args.workers, stderr, point))
+    except KeyboardInterrupt:
+        raise _Stop(EXIT_INTERRUPTED, "interrupted; nothing written") from None
+    fit, used, excluded = _fit_on_usable(pairs, src, bundle, target, stderr)
+    stdout.write(_summary(meta, fit, used, src, target))
+    for w in fit.warnings:
+        stderr.write(f"{PROG}: warning: {w}\n")
+    if args.dry_run:
+        stdout.write("dry run: nothing written\n")
+        return EXIT_OK
+    sealed = _sealed_profile(fit, meta, src, excluded, guard)
+    rel_png, roc_png = _write_profile_and_plots(out, sealed, fit, args.force)
     stdout.write(f"wrote {out} (+ {rel_png.name}, {roc_png.name})\n"
                  f"to use it: pneumonia-xray classify ... --site-profile {out}; for this user: "
                  "Tools > Import site profile... in the window; for a workstation or a build: "

@@ -169,6 +169,27 @@ def decode_dicom(data: bytes) -> DecodedImage:
     """Decode DICOM bytes; the first frame of a multi-frame object is used."""
     import_pydicom()
     ds = _read_dataset(data)
+    info = _descriptive_info(ds)
+    rows, cols, frames, spp = _checked_geometry(ds)
+    arr = _first_frame_pixels(ds, frames, spp)
+    if frames > 1:
+        info["Frames"] = str(frames)
+    if arr.ndim == 3 and spp >= 3:
+        return _decode_colour(arr, (cols, rows), info, frames)
+    if arr.ndim != 2:
+        raise ImageLoadError(f"Unsupported DICOM pixel layout: shape {arr.shape}")
+    out, shown, display = _grey_for_model_and_viewer(arr, ds)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric == "MONOCHROME1":
+        out = 255 - out
+        display = None if display is None else 255 - display
+        shown = None if shown is None else (shown[1], shown[0])
+    return DecodedImage(out, "DICOM", (cols, rows), False, 0.0, info, shown, display,
+                        frames=frames)
+
+
+def _descriptive_info(ds) -> dict[str, str]:  # noqa: ANN001 (pydicom Dataset)
+    """The readable, non-empty :data:`INFO_TAGS` of ``ds``."""
     info = {}
     for tag in INFO_TAGS:
         try:  # elements are parsed lazily: a corrupt descriptive tag must not cost the image
@@ -179,6 +200,11 @@ def decode_dicom(data: bytes) -> DecodedImage:
             continue
         if text:
             info[tag] = text
+    return info
+
+
+def _checked_geometry(ds) -> tuple[int, int, int, int]:  # noqa: ANN001 (pydicom Dataset)
+    """(rows, columns, frames, samples per pixel), refused before any pixel is decoded."""
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise ImageLoadError("DICOM file has no pixel data (not an image object)")
     try:
@@ -193,15 +219,15 @@ def decode_dicom(data: bytes) -> DecodedImage:
         raise ImageLoadError(f"Unsupported DICOM SamplesPerPixel {spp}")
     if rows * cols * spp > 4 * MAX_PIXELS:
         raise ImageLoadError(f"DICOM pixel data too large: {cols}x{rows}x{spp}")
+    return rows, cols, frames, spp
 
+
+def _first_frame_pixels(ds, frames: int, spp: int) -> np.ndarray:  # noqa: ANN001
+    """The stored pixel array of the first frame; decoder failures become ImageLoadError."""
     try:
         from pydicom.pixels import pixel_array
 
-        if frames > 1:
-            arr = pixel_array(ds, index=0)
-            info["Frames"] = str(frames)
-        else:
-            arr = ds.pixel_array
+        arr = pixel_array(ds, index=0) if frames > 1 else ds.pixel_array
     except NotImplementedError as exc:
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         name = getattr(ts, "name", str(ts))
@@ -215,27 +241,31 @@ def decode_dicom(data: bytes) -> DecodedImage:
     arr = np.asarray(arr)
     if arr.ndim == 3 and spp == 1 and frames > 1:  # a handler that ignored index=0
         arr = arr[0]
+    return arr
 
+
+def _decode_colour(arr: np.ndarray, size: tuple[int, int], info: dict[str, str],
+                   frames: int) -> DecodedImage:
+    """Colour DICOM (secondary capture, photos): pydicom converts YBR to RGB by default."""
+    rgb = scale_to_uint8(arr[..., :3]) if arr.dtype != np.uint8 else arr[..., :3]
+    colorful = colorfulness(rgb)
+    was_color = colorful > COLOUR_CUTOFF
+    gray = (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.float64)
+    out = scale_to_uint8(gray) if gray.max() > gray.min() else gray.astype(np.uint8)
+    return DecodedImage(out, "DICOM", size, was_color, colorful, info, frames=frames)
+
+
+def _grey_for_model_and_viewer(
+    arr: np.ndarray, ds,  # noqa: ANN001 (pydicom Dataset)
+) -> tuple[np.ndarray, tuple[float, float] | None, np.ndarray | None]:
+    """(model pixels, shown value range, viewer image) of a grey frame, before MONOCHROME1.
+
+    The model reads the stored values scaled by their own range (MONOCHROME1 inverted),
+    whatever the stored VOI window or LUT: a site's presentation choice must not change the
+    decision (issue 21). The viewer shows the windowed image (``display``).
+    """
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    was_color = False
-    colorful = 0.0
-    if arr.ndim == 3 and spp >= 3:
-        # Colour DICOM (secondary capture, photos): pydicom converts YBR to RGB by default.
-        rgb = scale_to_uint8(arr[..., :3]) if arr.dtype != np.uint8 else arr[..., :3]
-        colorful = colorfulness(rgb)
-        was_color = colorful > COLOUR_CUTOFF
-        gray = (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.float64)
-        out = scale_to_uint8(gray) if gray.max() > gray.min() else gray.astype(np.uint8)
-        return DecodedImage(out, "DICOM", (cols, rows), was_color, colorful, info,
-                            frames=frames)
-    if arr.ndim != 2:
-        raise ImageLoadError(f"Unsupported DICOM pixel layout: shape {arr.shape}")
-
-    # The model reads the stored values scaled by their own range (MONOCHROME1 inverted),
-    # whatever the stored VOI window or LUT: a site's presentation choice must not change the
-    # decision (issue 21). The viewer shows the windowed image (``display``).
     shown: tuple[float, float] | None = None
     display: np.ndarray | None = None
     try:
@@ -255,14 +285,8 @@ def decode_dicom(data: bytes) -> DecodedImage:
         raise
     except Exception as exc:  # malformed LUTs must not crash the batch
         log.warning("DICOM LUT could not be applied (%s); using raw values", exc)
-        out = scale_to_uint8(arr)
-        shown, display = None, None
-    if photometric == "MONOCHROME1":
-        out = 255 - out
-        display = None if display is None else 255 - display
-        shown = None if shown is None else (shown[1], shown[0])
-    return DecodedImage(out, "DICOM", (cols, rows), False, 0.0, info, shown, display,
-                        frames=frames)
+        return scale_to_uint8(arr), None, None
+    return out, shown, display
 
 
 def _first_window(ds) -> tuple[float, float] | None:

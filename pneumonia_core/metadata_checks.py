@@ -38,6 +38,8 @@ def _error(message: str) -> Exception:
 
 
 def _finite(value: Any) -> bool:
+    if type(value) is float or type(value) is int:  # JSON numbers: skip the slow ABC check
+        return math.isfinite(value)
     return (isinstance(value, numbers.Real) and not isinstance(value, bool)
             and math.isfinite(float(value)))
 
@@ -133,20 +135,32 @@ def check_scope(meta: ModelMetadata) -> None:
 
 
 def _pixel_problems(px: Mapping[str, Any]) -> list[str]:
-    from pneumonia_core.scope import PIXEL_FEATURES
-
     bad = [k for k in PIXEL_SCOPE_KEYS if k not in px]
     if bad:
         return bad
-    low, high = px["low"], px["high"]
-    for name in PIXEL_FEATURES:
-        ok = (isinstance(low, Mapping) and isinstance(high, Mapping) and _finite(low.get(name))
-              and _finite(high.get(name)) and float(low[name]) <= float(high[name]))
-        if not ok:
-            bad.append(f"low/high[{name}]")
+    bad = _range_problems(px["low"], px["high"])
     side = px["thumb_size"]
     if not isinstance(side, int) or isinstance(side, bool) or not 4 <= side <= 64:
         return [*bad, "thumb_size"]
+    bad += _layout_problems(px, side)
+    return bad + [key for key in ("max_layout_residual", "max_layout_distance")
+                  if not _finite(px[key]) or float(px[key]) <= 0]
+
+
+def _range_problems(low: Any, high: Any) -> list[str]:
+    """Each image statistic needs a finite ``low <= high`` range."""
+    from pneumonia_core.scope import PIXEL_FEATURES
+
+    if not (isinstance(low, Mapping) and isinstance(high, Mapping)):
+        return [f"low/high[{name}]" for name in PIXEL_FEATURES]
+    return [f"low/high[{name}]" for name in PIXEL_FEATURES
+            if not (_finite(low.get(name)) and _finite(high.get(name))
+                    and float(low[name]) <= float(high[name]))]
+
+
+def _layout_problems(px: Mapping[str, Any], side: int) -> list[str]:
+    """The layout model: a ``side x side`` mean, components of that size, positive scales."""
+    bad = []
     if not _finite_list(px["layout_mean"], side * side):
         bad.append("layout_mean")
     comps = px["layout_components"]
@@ -154,9 +168,6 @@ def _pixel_problems(px: Mapping[str, Any]) -> list[str]:
         bad.append("layout_components")
     elif not _finite_list(px["layout_scale"], len(comps)) or min(px["layout_scale"]) <= 0:
         bad.append("layout_scale")
-    for key in ("max_layout_residual", "max_layout_distance"):
-        if not _finite(px[key]) or float(px[key]) <= 0:
-            bad.append(key)
     return bad
 
 

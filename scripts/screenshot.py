@@ -140,11 +140,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _shoot(args: argparse.Namespace, tmp: Path) -> int:
-    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
     from desktop.qt.app import create_window
-    from desktop.qt.table_models import ROW_ROLE
     from desktop.settings import Settings
 
     Settings(first_start_acknowledged=True).save()
@@ -154,35 +152,12 @@ def _shoot(args: argparse.Namespace, tmp: Path) -> int:
     width, height = (int(v) for v in args.size.split("x"))
     w.resize(width, height)
     w.show()
-    done: list[bool] = []
-    w.runner.finished.connect(lambda cancelled: done.append(cancelled))
-    w.open_paths([str(study)])
-    t0 = time.monotonic()
-    while not done and time.monotonic() - t0 < 300:
-        pump(app, 0.1)
-    rows = w.results.rows()
+    rows = _classify_folder(app, w, study)
     ok = [r for r in rows if r.status == "ok"]
     if not ok:
         sys.stderr.write("no image was classified in scope; nothing to show\n")
         return 1
-    # Show the most likely positive X-ray, and mark one other flagged entry as reviewed.
-    target = max(ok, key=lambda r: r.probability or 0.0)
-    entries = w.flagged.model.entries()
-    other = next((e for e in entries if e.path != target.path and e.status == "ok"), None)
-    if other is not None:
-        w.set_review(other, "reviewed", "read by radiologist, no consolidation")
-    w.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # most likely first
-    w.show_path(target.path)
-    pump(app, 0.3)
-    t0 = time.monotonic()
-    while (w.viewer.pixels is None or w.previews.cache.get(target.path) is None) \
-            and time.monotonic() - t0 < 60:
-        pump(app, 0.1)
-    for i in range(w.flagged.proxy.rowCount()):
-        if w.flagged.proxy.index(i, 0).data(ROW_ROLE).path == target.path:
-            w.flagged.select_row(i)
-    w.show_path(target.path)
-    pump(app, 0.5)
+    target, entries = _show_likeliest_positive(app, w, ok)
     sizes = {"app.png": save_small_png(w.grab().toImage(), args.out / "app.png")}
     w.set_heatmap(True)
     pump(app, 0.5)
@@ -208,6 +183,44 @@ def _shoot(args: argparse.Namespace, tmp: Path) -> int:
                      f"{len(rows)} rows, {len(entries)} flagged\n")
     w.close()
     return 0
+
+
+def _classify_folder(app, w, folder: Path) -> list:  # noqa: ANN001
+    """Open ``folder`` in the window and wait (at most 5 minutes) for the run to finish."""
+    done: list[bool] = []
+    w.runner.finished.connect(lambda cancelled: done.append(cancelled))
+    w.open_paths([str(folder)])
+    t0 = time.monotonic()
+    while not done and time.monotonic() - t0 < 300:
+        pump(app, 0.1)
+    return w.results.rows()
+
+
+def _show_likeliest_positive(app, w, ok: list) -> tuple:  # noqa: ANN001
+    """Show the most likely positive film, selected in the flagged list, with one other flagged
+    entry marked as reviewed; returns (that film's row, the flagged entries)."""
+    from PySide6.QtCore import Qt
+
+    from desktop.qt.table_models import ROW_ROLE
+
+    target = max(ok, key=lambda r: r.probability or 0.0)
+    entries = w.flagged.model.entries()
+    other = next((e for e in entries if e.path != target.path and e.status == "ok"), None)
+    if other is not None:
+        w.set_review(other, "reviewed", "read by radiologist, no consolidation")
+    w.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # most likely first
+    w.show_path(target.path)
+    pump(app, 0.3)
+    t0 = time.monotonic()
+    while (w.viewer.pixels is None or w.previews.cache.get(target.path) is None) \
+            and time.monotonic() - t0 < 60:
+        pump(app, 0.1)
+    for i in range(w.flagged.proxy.rowCount()):
+        if w.flagged.proxy.index(i, 0).data(ROW_ROLE).path == target.path:
+            w.flagged.select_row(i)
+    w.show_path(target.path)
+    pump(app, 0.5)
+    return target, entries
 
 
 def _wait_shown(app, w, path: str, seconds: float = 60) -> None:  # noqa: ANN001
