@@ -232,12 +232,15 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
 
 
 def _json_safe(obj: Any) -> Any:
+    """``obj`` ready for results.json: no NaN or infinity, no absolute path of this machine."""
     if isinstance(obj, dict):
         return {k: _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_json_safe(v) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
+    if isinstance(obj, str):
+        return machine.portable_text(obj)
     return obj
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -87,3 +88,14 @@ def shown_path(path: str | Path) -> str:
         return p.relative_to(root).as_posix()
     except ValueError:
         return f"{p.parent.name}/{p.name}"
+
+
+def portable_text(text: str) -> str:
+    """``text`` (a command line, a note) with this machine's absolute paths made relative, for
+    the published results.json: the checkout becomes ``.``, the folder beside it
+    (``../shared/data``, ``../runs``) ``..``, the temporary folder ``$TMPDIR``."""
+    root = Path(__file__).resolve().parent.parent
+    for prefix, short in ((root, "."), (root.parent, ".."),
+                          (Path(tempfile.gettempdir()), "$TMPDIR")):
+        text = text.replace(f"{prefix}{os.sep}", f"{short}/").replace(str(prefix), short)
+    return text

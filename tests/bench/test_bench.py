@@ -85,6 +85,20 @@ def test_report_shows_no_absolute_path_of_the_measuring_machine() -> None:
     assert machine.shown_path("relative/name") == "relative/name"
 
 
+def test_results_json_names_no_absolute_path() -> None:
+    """The shipped results.json: commands and notes carry paths relative to the checkout."""
+    import re
+    import tempfile
+
+    data = ROOT.parent / "shared" / "data" / "chest_xray" / "val" / "a.jpeg"
+    cmd = f"{ROOT}/.venv/bin/python -m desktop {data} --csv {tempfile.gettempdir()}/x/one.csv"
+    assert machine.portable_text(cmd) == (
+        "./.venv/bin/python -m desktop ../shared/data/chest_xray/val/a.jpeg --csv $TMPDIR/x/one.csv")
+    text = (ROOT / "bench" / "results.json").read_text(encoding="utf-8")
+    absolute = re.findall(r'(?:^|["\s(=])(/[A-Za-z][^"\s)]*)', text, flags=re.M)
+    assert not absolute, absolute[:5]
+
+
 def test_cli_writes_json_and_markdown_with_every_ratio_row(tmp_path: Path) -> None:
     out = tmp_path / "res.json"
     assert main(["--only", "accuracy", "--out", str(out)]) == 0
