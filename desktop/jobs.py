@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +107,26 @@ class Classified:
     flag: FlagEntry | None
 
 
+@dataclass
+class SavedChunk:
+    """The files of one saved chunk (one transaction), delivered together: a consumer that
+    stops between events (Cancel) has then shown everything that was saved and audited."""
+
+    items: list[Classified]
+
+
+def classified(events: Iterable[object]) -> Iterator[Classified]:
+    """The :class:`Classified` files of a job's events, in input order."""
+    for event in events:
+        if isinstance(event, SavedChunk):
+            yield from event.items
+
+
+#: A classification job: ``job(paths, bundle, operating_point, db, workers=N)`` yielding
+#: :class:`Discovered` then :class:`SavedChunk` events (:func:`classify_job` and the watch
+#: folder's :func:`desktop.watch.watch_job`).
+Job = Callable[..., Iterator["Discovered | SavedChunk"]]
+
 #: Results are saved in chunks of at most this many files or this many seconds, each chunk
 #: in one transaction, and yielded only after it is saved.
 SAVE_CHUNK_FILES = 64
@@ -115,14 +135,17 @@ SAVE_CHUNK_SECONDS = 0.2
 
 def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | None,
                  operating_point: OperatingPoint | float | None, db: Path,
-                 workers: int = 1) -> Iterator[Discovered | Classified]:
-    """Expand ``paths`` and classify each file once, yielding one event per file in input
+                 workers: int = 1) -> Iterator[Discovered | SavedChunk]:
+    """Expand ``paths`` and classify each file once, yielding one :class:`SavedChunk` per saved
+    chunk, files in input
     order (``workers`` classification threads, see :func:`pneumonia_core.pipeline.classify_many`).
 
     Flagged files are saved to the review list and every classification is appended to the
     audit log (both in the data file ``db``) *before* it is yielded: results are committed in
     small chunks (one transaction per chunk holding the flags and the audit events, at most
     ``SAVE_CHUNK_FILES`` files or ``SAVE_CHUNK_SECONDS``; the first file at once), so what the user sees is saved and a killed process loses only unseen work.
+    A chunk is yielded whole, after its commit: stopping between events never leaves a saved
+    and audited file unseen (the Cancel defect of issue 25).
     Without a model (it failed to load) every file becomes an error row saying so.
     Stop early by closing the generator (the worker does, between items).
     """
@@ -138,7 +161,7 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
             now = time.monotonic()
             if (len(pending) >= SAVE_CHUNK_FILES or now - last_save >= SAVE_CHUNK_SECONDS
                     or k == len(files) - 1):
-                yield from _save_chunk(pending, bundle, store)
+                yield SavedChunk(_save_chunk(pending, bundle, store))
                 pending = []
                 last_save = time.monotonic()
     finally:
@@ -147,7 +170,7 @@ def classify_job(paths: Iterable[str | os.PathLike[str]], bundle: ModelBundle | 
 
 
 def _save_chunk(pending: list[tuple[Result, ResultRow]], bundle: ModelBundle | None,
-                store: ReviewStore) -> Iterator[Classified]:
+                store: ReviewStore) -> list[Classified]:
     flags: dict[str, FlagEntry] = {}
     if bundle is not None:
         model_sha = bundle.metadata.sha256
@@ -156,8 +179,8 @@ def _save_chunk(pending: list[tuple[Result, ResultRow]], bundle: ModelBundle | N
             [flag_entry(row, model_sha) for _, row in pending if row.flagged],
             audit=[classification_event(r, model_sha, details=facts) for r, _ in pending])
         flags = {e.path: e for e in stored}
-    for _, row in pending:
-        yield Classified(row, flags.get(display_path(row.path)) if row.flagged else None)
+    return [Classified(row, flags.get(display_path(row.path)) if row.flagged else None)
+            for _, row in pending]
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
-from desktop.jobs import Classified, Discovered, ResultRow, classify_job
+from desktop.jobs import Discovered, Job, ResultRow, SavedChunk, classify_job
 from desktop.qt import worker as workers
 from desktop.review_store import FlagEntry
 from pneumonia_core.decision import OperatingPoint
@@ -49,7 +49,7 @@ class BatchRunner(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._worker: workers.GeneratorWorker | None = None
-        self._queue: list[tuple[list[str], ModelBundle | None, OperatingPoint | None]] = []
+        self._queue: list[tuple[list[str], ModelBundle | None, OperatingPoint | None, Job]] = []
         self._rows: list[ResultRow] = []
         self._flags: list[FlagEntry] = []
         self.done = 0
@@ -68,21 +68,22 @@ class BatchRunner(QObject):
         return self._worker is not None
 
     def start(self, paths: list[str], bundle: ModelBundle | None,
-              point: OperatingPoint | None = None) -> None:
+              point: OperatingPoint | None = None, job: Job = classify_job) -> None:
         """Classify ``paths`` (files and folders) after any job already running, at ``point``
-        (None: the model's default operating point)."""
+        (None: the model's default operating point); ``job`` is the generator that does it
+        (:func:`desktop.jobs.classify_job` or one with its signature, e.g. the watch folder's)."""
         if self.running:
-            self._queue.append((paths, bundle, point))
+            self._queue.append((paths, bundle, point, job))
             return
         self.done = self.total = 0
         self.error = ""
         self._cancelled = False
         self._t0 = time.perf_counter()
-        self._launch(paths, bundle, point)
+        self._launch(paths, bundle, point, job)
 
     def _launch(self, paths: list[str], bundle: ModelBundle | None,
-                point: OperatingPoint | None) -> None:
-        w = workers.GeneratorWorker(classify_job, list(paths), bundle, point,
+                point: OperatingPoint | None, job: Job) -> None:
+        w = workers.GeneratorWorker(job, list(paths), bundle, point,
                                     self.db, workers=CLASSIFY_WORKERS)
         w.nice = WORKER_NICE
         w.signals.yielded.connect(self._on_yielded)
@@ -101,24 +102,23 @@ class BatchRunner(QObject):
             self._worker.quit()
 
     def discard(self) -> None:
-        """Cancel and drop every result not yet delivered (the table is being cleared)."""
+        """Cancel and drop every result row not yet delivered (the table is being cleared);
+        their saved flags still reach the worklist."""
         self.cancel()
         self._dropping = self.running
-        self._rows, self._flags = [], []
+        self._rows = []
 
     def wait(self, msecs: int = 5000) -> bool:
         return self.pool.waitForDone(msecs)
 
     def _on_yielded(self, event: object) -> None:
-        if self._dropping:
-            return
-        if isinstance(event, Discovered):
+        if isinstance(event, Discovered) and not self._dropping:
             self.total += event.total
             self.progress.emit(self.done, self.total)
-        elif isinstance(event, Classified):
-            self._rows.append(event.row)
-            if event.flag is not None:
-                self._flags.append(event.flag)
+        elif isinstance(event, SavedChunk):  # saved and audited: always shown (issue 25)
+            self._flags.extend(c.flag for c in event.items if c.flag is not None)
+            if not self._dropping:
+                self._rows.extend(c.row for c in event.items)
             if len(self._rows) >= MAX_CHUNK:
                 self.flush()
 
@@ -141,7 +141,7 @@ class BatchRunner(QObject):
 
     def _on_finished(self) -> None:
         if self._dropping:
-            self._rows, self._flags, self._dropping = [], [], False
+            self._rows, self._dropping = [], False
         self.flush()
         self._worker = None
         log.info("batch finished: %d/%d files in %.1f s%s", self.done, self.total,

@@ -10,9 +10,9 @@ import pytest
 from desktop import display_maths
 from desktop.audit import AuditEvent, AuditLog
 from desktop.jobs import (
-    Classified,
     Discovered,
     ResultRow,
+    classified,
     classify_job,
     flag_entry,
     load_preview,
@@ -38,14 +38,14 @@ def test_classify_job_yields_saves_and_audits(tmp_path, full_res_images, bundle)
     thr = bundle.metadata.threshold_value
     events = list(classify_job(paths, bundle, thr, tmp_path / "r.db"))
     assert isinstance(events[0], Discovered) and events[0].total == 4
-    rows = [e.row for e in events[1:] if isinstance(e, Classified)]
+    rows = [e.row for e in classified(events[1:])]
     assert [r.path for r in rows] == paths
     for r in rows[:3]:
         ref = classify_file(r.path, bundle)
         assert (r.status, r.prediction) == (ref.status, ref.prediction or "")
         assert r.probability == ref.probability
     assert rows[3].status == "error" and rows[3].flagged
-    flagged = {e.row.path for e in events[1:] if e.flag is not None}
+    flagged = {e.row.path for e in classified(events[1:]) if e.flag is not None}
     assert flagged == {r.path for r in rows if r.flagged}
     with ReviewStore(tmp_path / "r.db") as store:
         assert {e.path for e in store.entries()} == flagged
@@ -177,7 +177,7 @@ def test_classify_job_with_two_threads_matches_one_thread_in_input_order(tmp_pat
     def rows(workers: int, name: str) -> list[ResultRow]:
         events = list(classify_job(paths, bundle, thr, tmp_path / f"{name}r.db",
                                    workers=workers))
-        return [e.row for e in events if isinstance(e, Classified)]
+        return [e.row for e in classified(events)]
 
     one, two = rows(1, "one"), rows(2, "two")
     assert [r.path for r in two] == paths

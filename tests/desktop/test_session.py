@@ -42,9 +42,9 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def open_session(bundle: ModelBundle, study: list[Path], **kw: object) -> ReadingSession:
     """A session with the study classified into it (as the window's batch does)."""
     s = ReadingSession(bundle, Settings.load(), **kw)
-    for event in jobs.classify_job([str(p) for p in study], bundle, s.point, s.storage.db):
-        if isinstance(event, jobs.Classified):
-            s.add_rows([event.row])
+    for event in jobs.classified(jobs.classify_job([str(p) for p in study], bundle, s.point,
+                                                    s.storage.db)):
+        s.add_rows([event.row])
     assert len(s.results) == len(study)
     return s
 

@@ -172,7 +172,7 @@ def test_classify_with_an_unverified_model_says_so_and_the_audit_records_it(
     from PIL import Image
 
     from desktop.audit import AuditLog
-    from desktop.jobs import Classified, classify_job
+    from desktop.jobs import classified, classify_job
     from tests.conftest import synthetic_xray
 
     bad = flipped_weight_copy(tmp_path / "model")
@@ -199,7 +199,7 @@ def test_classify_with_an_unverified_model_says_so_and_the_audit_records_it(
         bundle = ModelBundle.load(folder)
         db = tmp_path / f"data{verified}.sqlite3"
         events = list(classify_job([images], bundle, 0.5, db))
-        assert sum(isinstance(e, Classified) for e in events) == 1
+        assert len(list(classified(events))) == 1
         with AuditLog(db) as log:
             (event,) = [e for e in log.all() if e.action == "classify"]
         assert event.details["model_folder_sha256"] == verify_folder(folder).folder_digest

@@ -69,7 +69,7 @@ def test_multi_frame_file_says_frame_1_of_n_in_the_csv(kind: str, tmp_path: Path
 
 def test_multi_frame_note_in_the_audit_and_the_window(tmp_path: Path, qtbot) -> None:  # noqa: ANN001
     from desktop.audit import AuditLog
-    from desktop.jobs import Classified, ResultRow, classify_job
+    from desktop.jobs import ResultRow, classified, classify_job
     from desktop.qt.panels import ResultPanel
     from pneumonia_core.model import ModelBundle
     from tests.conftest import MODEL_DIR
@@ -77,7 +77,7 @@ def test_multi_frame_note_in_the_audit_and_the_window(tmp_path: Path, qtbot) -> 
     path = write_container("tiff", tmp_path / "in", 4)
     bundle = ModelBundle.load(MODEL_DIR)
     db = tmp_path / "data.sqlite3"
-    events = [e for e in classify_job([path], bundle, 0.5, db) if isinstance(e, Classified)]
+    events = list(classified(classify_job([path], bundle, 0.5, db)))
     (event,) = events
     with AuditLog(db) as log:
         (audited,) = [e for e in log.all() if e.action == "classify"]
