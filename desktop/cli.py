@@ -102,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         "UNVERIFIED model folder (every row's model cell says so). Paths: a backslash, CR, LF "
         "and bytes that are not UTF-8 are written \\\\, \\r, \\n, \\xNN.",
     )
-    cls.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    cls.add_argument("--csv", required=True, type=Path, metavar="OUT.csv",
+    cls.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders")
+    cls.add_argument("--csv", type=Path, metavar="OUT.csv",
                      help="where to write the results (replaced atomically when finished, "
                      "keeping its permissions; a symbolic link is followed and kept). Refused "
                      "when it is one of the inputs or an existing file that is not a CSV")
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("--workers", type=workers_option, default=None, metavar="N",
                      help="worker threads, each with its own interpreter (default: 2 on a "
                      "machine with two cores or more, else 1)")
+    _add_watch_options(cls)
     ver = sub.add_parser(
         "verify",
         help="check that the audit trail is intact (hash chain and triggers)",
@@ -140,6 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="accept the database as it is now as the new anchor (after IT has "
                      "looked into a reported problem); audited")
     return parser
+
+
+def _add_watch_options(cls: argparse.ArgumentParser) -> None:
+    from desktop.watch import SETTLE_S
+
+    cls.add_argument("--watch", type=Path, default=None, metavar="FOLDER",
+                     help="instead of PATH and --csv: keep watching FOLDER and its sub-folders "
+                     "(a PACS export or scanner drop folder) and classify each film that "
+                     "appears, once it is complete; flagged films go to the window's "
+                     "worklist, every result to the audit trail, one line per file here. "
+                     "Resumes after a restart without classifying a file twice; Ctrl+C stops "
+                     "with a summary (exit 0)")
+    cls.add_argument("--settle", type=float, default=SETTLE_S, metavar="S",
+                     help="with --watch: read a file only after its size and time stayed the "
+                     "same for S seconds (default %(default)s)")
 
 
 # -- versions --------------------------------------------------------------------------------
@@ -392,7 +408,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     def error(text: str) -> None:
         stderr.write(f"{PROG}: error: {csv_safe.one_line(text)}\n")
 
-    checked = _inputs(args, error, stderr)
+    checked = _inputs(args, error, stderr) if args.watch is None else _watch_usage(args, error)
     if isinstance(checked, int):
         return checked
     found, skipped = checked
@@ -412,6 +428,11 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     resolution = _operating_point(bundle, args, error, stderr, machine.threshold_locked)
     if resolution is None:
         return EXIT_MODEL
+    if args.watch is not None:
+        from desktop.watch_cli import run_watch
+
+        return run_watch(args.watch, bundle, resolution, stderr, PROG,
+                         args.workers or default_workers(), args.settle)
     active, point = resolution.site, resolution.point
     threshold = point.threshold
     log.info("operating point: %s", resolution.describe())
@@ -474,12 +495,30 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     return code
 
 
+def _watch_usage(args: argparse.Namespace, error: Callable[[str], None]
+                 ) -> tuple[Inputs, str] | int:
+    """``--watch FOLDER``: no PATH nor ``--csv`` beside it, a folder that exists."""
+    if args.paths or args.csv is not None:
+        error("--watch FOLDER takes no PATH and no --csv: results go to the worklist and the "
+              "audit trail")
+        return EXIT_USAGE
+    if not args.watch.is_dir():
+        error(f"--watch {args.watch}: no such folder")
+        return EXIT_USAGE
+    log_to_file()
+    return Inputs(), ""
+
+
 def _inputs(args: argparse.Namespace, error: Callable[[str], None], stderr: TextIO
             ) -> tuple[Inputs, str] | int:
     """The files to classify and the text about those skipped, or the exit status when there
     is nothing to do (a refused ``--csv``, no file); every missing input is reported."""
     from pneumonia_core.files import display_path
 
+    missing = [name for name, given in (("PATH", args.paths), ("--csv", args.csv)) if not given]
+    if missing:  # optional for argparse only because --watch replaces both
+        error(f"the following arguments are required: {', '.join(missing)}")
+        return EXIT_USAGE
     problem = _output_problem(args.csv)
     if problem:
         error(problem)
