@@ -27,6 +27,7 @@ class Settings:
     last_folder: str = ""
     site_profile_off: bool = False  # "Revert to model default": no site profile in force
     last_export_folder: str = ""
+    watch_folder: str = ""  # Tools > Watch folder (desktop.qt.watch_actions): watched again at start
     #: Keep window/level, invert and zoom when the next film is shown (else reset per film).
     keep_display_across_films: bool = False
     dark_theme: bool = False

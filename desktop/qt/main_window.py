@@ -34,9 +34,9 @@ from desktop.audit import (
     current_user,
     verify_file,
 )
-from desktop.jobs import Preview, ResultRow
+from desktop.jobs import Job, Preview, ResultRow, classify_job
 from desktop.presentation import demographics_lines
-from desktop.qt import machine_actions, menus, site_actions
+from desktop.qt import machine_actions, menus, site_actions, watch_actions
 from desktop.qt import worker as workers
 from desktop.qt.batch_runner import BatchRunner
 from desktop.qt.filter_bar import FilterBar, elide_left, install_column_menu
@@ -117,6 +117,7 @@ class MainWindow(ReviewActions, QMainWindow):
         menus.build(self)
         site_actions.install(self)
         machine_actions.install(self)
+        watch_actions.install(self)  # Tools > Watch folder… (issue 25)
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(REFRESH_MS)
         self._refresh_timer.timeout.connect(  # not during a batch: its own saves change the file
@@ -368,11 +369,11 @@ class MainWindow(ReviewActions, QMainWindow):
             + self.session.resolution.status_line() + "\n" + machine_actions.describe(self))
 
     # -- opening ---------------------------------------------------------------------------
-    def open_paths(self, paths_: list[str]) -> None:
+    def open_paths(self, paths_: list[str], job: Job = classify_job, label: str = "") -> None:
         """Classify files and folders (recursively) in the background; held back until the
         intended-use notice is confirmed when it is required (:attr:`require_notice`), and
         refused, with the cause, while the data file cannot take the results (deleted or
-        replaced)."""
+        replaced). ``job`` and ``label``: the watch folder's (desktop.qt.watch_actions)."""
         paths_ = [str(p) for p in paths_ if str(p)]
         if not paths_:
             return
@@ -389,12 +390,12 @@ class MainWindow(ReviewActions, QMainWindow):
             self.show_error(f"Classification not started: {exc}")
             return
         self._batch_seq += 1
-        names = ", ".join(Path(p).name or p for p in paths_[:2]) + (
+        names = label or ", ".join(Path(p).name or p for p in paths_[:2]) + (
             f" +{len(paths_) - 2}" if len(paths_) > 2 else "")
         self.results.batch_labels[self._batch_seq] = (
             f"{self._batch_seq} · {names} · {datetime.now().strftime('%H:%M')}")
         self._batch_queue.append(self._batch_seq)
-        self.runner.start(paths_, self.bundle, self.point)
+        self.runner.start(paths_, self.bundle, self.point, job)
 
     def release_held_paths(self) -> None:
         """The notice was confirmed: classify what was opened meanwhile."""
