@@ -43,10 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: How many names a "new flagged" message lists.
-SHOWN_NAMES = 3
-
-
 class FolderWatch(QObject):
     """The window's watch folder (one at a time)."""
 
@@ -225,11 +221,10 @@ class FolderWatch(QObject):
         of the batch, in the status bar, and the taskbar entry flashed in the background."""
         own, self._own_run = self._own_run, False
         new, self._new_flagged = self._new_flagged, []
-        if new:
-            names = ", ".join(new[:SHOWN_NAMES]) + (" …" if len(new) > SHOWN_NAMES else "")
+        if new:  # short: the permanent widgets share the status bar
+            names = new[0] + (f" +{len(new) - 1}" if len(new) > 1 else "")
             self.w.statusBar().showMessage(
-                f"Watch folder: {len(new)} new film(s) flagged for review on the worklist: "
-                f"{names}", 30000)
+                f"Watch folder: {len(new)} new flagged on the worklist: {names}", 30000)
             QApplication.alert(self.w)
         if own and cancelled and self.folder:
             self.stop(note="Cancel pressed; Tools > Watch folder… to resume")

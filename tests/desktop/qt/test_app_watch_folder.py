@@ -94,7 +94,7 @@ def test_watch_folder_classifies_200_films_copied_in_once_and_stays_responsive(q
     flagged = {r.path for r in rows if r.flagged}
     assert flagged and {e.path for e in w.flagged.model.entries()} == flagged
     assert {e.path for e in w.store.entries()} == flagged
-    assert any(m.startswith("Watch folder: ") and "flagged for review on the worklist" in m
+    assert any(m.startswith("Watch folder: ") and "new flagged on the worklist" in m
                for m in messages)
     assert f"{N_FILMS} classified, {len(flagged)} flagged" in w.watch.label.text()
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
