@@ -149,3 +149,23 @@ def test_keys_and_constants_are_what_the_docs_say():
     assert watch.SETTLE_S == 2.0 and watch.POLL_S == 1.0
     assert FileKey("a", 1, 2) == FileKey("a", 1, 2)
     assert np.isfinite(watch.SETTLE_S)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["classify", "--watch", "{drop}", "x.png"], "takes no PATH and no --csv"),
+    (["classify", "--watch", "{drop}", "--csv", "{tmp}/o.csv"], "takes no PATH and no --csv"),
+    (["classify", "--watch", "{tmp}/missing"], "no such folder"),
+    (["classify", "x.png"], "the following arguments are required: --csv"),
+    (["classify", "--csv", "{tmp}/o.csv"], "the following arguments are required: PATH"),
+])
+def test_watch_usage_errors_exit_2_and_say_why(tmp_path, argv, message):
+    import io
+
+    from desktop import cli
+
+    (tmp_path / "drop").mkdir()
+    err = io.StringIO()
+    args = [a.format(drop=tmp_path / "drop", tmp=tmp_path) for a in argv]
+    assert cli.main(args, io.StringIO(), err) == cli.EXIT_USAGE
+    assert message in err.getvalue()
+    assert not (tmp_path / "o.csv").exists()

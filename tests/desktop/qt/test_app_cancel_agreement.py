@@ -18,7 +18,7 @@ from tests.desktop.qt.app_helpers import new_window
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("home")]
 
 
-def test_cancel_leaves_window_database_and_audit_in_agreement(qtbot, tmp_path, monkeypatch):
+def _films(tmp_path, monkeypatch):
     folder = tmp_path / "films"
     folder.mkdir()
     rng = np.random.default_rng(7)
@@ -28,6 +28,11 @@ def test_cancel_leaves_window_database_and_audit_in_agreement(qtbot, tmp_path, m
     # Chunks of exactly 20 files: a Cancel between two files of a chunk is what the trial hit.
     monkeypatch.setattr(jobs, "SAVE_CHUNK_FILES", 20)
     monkeypatch.setattr(jobs, "SAVE_CHUNK_SECONDS", 3600.0)
+    return folder
+
+
+def test_cancel_leaves_window_database_and_audit_in_agreement(qtbot, tmp_path, monkeypatch):
+    folder = _films(tmp_path, monkeypatch)
     w = new_window(qtbot)
     w.open_paths([str(folder)])
     qtbot.waitUntil(lambda: w.runner.done >= 21, timeout=60_000)
@@ -45,3 +50,18 @@ def test_cancel_leaves_window_database_and_audit_in_agreement(qtbot, tmp_path, m
     assert flagged_rows, "the test needs flagged films"
     assert saved_flags == flagged_rows == worklist
     assert w.runner.done == len(shown)  # the count line's number
+
+
+def test_clear_results_during_a_batch_keeps_every_saved_flag_on_the_worklist(qtbot, tmp_path,
+                                                                             monkeypatch):
+    folder = _films(tmp_path, monkeypatch)
+    w = new_window(qtbot)
+    w.open_paths([str(folder)])
+    qtbot.waitUntil(lambda: w.runner.done >= 21, timeout=60_000)
+    with qtbot.waitSignal(w.runner.finished, timeout=60_000):
+        w.clear_results()
+    assert len(w.session.results) == 0  # the table is cleared ...
+    saved = {e.path for e in w.store.entries()}
+    audited = {e.path for e in w.audit.all() if e.action == "classify"}
+    assert saved and saved <= audited
+    assert {e.path for e in w.flagged.model.entries()} == saved  # ... the worklist is whole
