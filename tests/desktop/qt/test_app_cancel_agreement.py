@@ -31,13 +31,19 @@ def _films(tmp_path, monkeypatch):
     return folder
 
 
-def test_cancel_leaves_window_database_and_audit_in_agreement(qtbot, tmp_path, monkeypatch):
+def _stop_mid_batch(qtbot, tmp_path, monkeypatch, stop: str):
+    """A window classifying 240 films, stopped by ``stop`` (a method) after 21 are shown."""
     folder = _films(tmp_path, monkeypatch)
     w = new_window(qtbot)
     w.open_paths([str(folder)])
     qtbot.waitUntil(lambda: w.runner.done >= 21, timeout=60_000)
     with qtbot.waitSignal(w.runner.finished, timeout=60_000):
-        w.cancel_batch()
+        getattr(w, stop)()
+    return w
+
+
+def test_cancel_leaves_window_database_and_audit_in_agreement(qtbot, tmp_path, monkeypatch):
+    w = _stop_mid_batch(qtbot, tmp_path, monkeypatch, "cancel_batch")
     shown = {r.path for r in w.session.results.rows}
     assert 21 <= len(shown) < 240, "the Cancel should land mid-batch"
     audited = [e.path for e in w.audit.all() if e.action == "classify"]
@@ -54,12 +60,7 @@ def test_cancel_leaves_window_database_and_audit_in_agreement(qtbot, tmp_path, m
 
 def test_clear_results_during_a_batch_keeps_every_saved_flag_on_the_worklist(qtbot, tmp_path,
                                                                              monkeypatch):
-    folder = _films(tmp_path, monkeypatch)
-    w = new_window(qtbot)
-    w.open_paths([str(folder)])
-    qtbot.waitUntil(lambda: w.runner.done >= 21, timeout=60_000)
-    with qtbot.waitSignal(w.runner.finished, timeout=60_000):
-        w.clear_results()
+    w = _stop_mid_batch(qtbot, tmp_path, monkeypatch, "clear_results")
     assert len(w.session.results) == 0  # the table is cleared ...
     saved = {e.path for e in w.store.entries()}
     audited = {e.path for e in w.audit.all() if e.action == "classify"}
