@@ -124,15 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, default=None, help="model folder (default: bundled)")
     ap.add_argument("--size", default="1440x900", help="window size WxH")
     args = ap.parse_args(argv)
+    return run_under_xvfb(_shoot, args)
+
+
+def run_under_xvfb(shoot, args: argparse.Namespace) -> int:  # noqa: ANN001
+    """``shoot(args, tmp)`` with Xvfb (when no DISPLAY), a throw-away app home under ``tmp``
+    and ``args.model`` (if any) as the model; everything removed afterwards."""
     args.out.mkdir(parents=True, exist_ok=True)
     xvfb = start_xvfb()
     tmp = Path(tempfile.mkdtemp(prefix="pneumonia-shot-"))
     os.environ["PNEUMONIA_XRAY_HOME"] = str(tmp / "home")
-    if args.model is not None:
+    if getattr(args, "model", None) is not None:
         os.environ["PNEUMONIA_XRAY_MODEL_DIR"] = str(args.model)
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
     try:
-        return _shoot(args, tmp)
+        return shoot(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if xvfb is not None:

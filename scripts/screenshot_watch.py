@@ -14,15 +14,13 @@ helpers of scripts/screenshot.py).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screenshot import DEFAULT_IMAGES, ROOT, pump, save_small_png, start_xvfb  # noqa: E402
+from screenshot import DEFAULT_IMAGES, ROOT, pump, run_under_xvfb, save_small_png  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
@@ -33,17 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     ap.add_argument("--size", default="1440x900", help="window size WxH")
     args = ap.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    xvfb = start_xvfb()
-    tmp = Path(tempfile.mkdtemp(prefix="pneumonia-watch-shot-"))
-    os.environ["PNEUMONIA_XRAY_HOME"] = str(tmp / "home")
-    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-    try:
-        return _shoot(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if xvfb is not None:
-            xvfb.terminate()
+    return run_under_xvfb(_shoot, args)
 
 
 def _shoot(args: argparse.Namespace, tmp: Path) -> int:
