@@ -431,8 +431,10 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     if args.watch is not None:
         from desktop.watch_cli import run_watch
 
-        return run_watch(args.watch, bundle, resolution, stderr, PROG,
-                         args.workers or default_workers(), args.settle)
+        code = run_watch(args.watch, bundle, resolution, stderr, PROG,
+                         args.workers or default_workers(), args.settle,
+                         model_warning="" if bundle.verified else unverified_text(bundle))
+        return EXIT_UNVERIFIED if code == EXIT_OK and not bundle.verified else code
     active, point = resolution.site, resolution.point
     threshold = point.threshold
     log.info("operating point: %s", resolution.describe())

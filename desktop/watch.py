@@ -142,14 +142,19 @@ class WatchState:
                 out[k] = row[0]
         return out
 
-    def claim(self, keys: Iterable[FileKey]) -> None:
-        """Record that these files are being classified now (one transaction)."""
+    def claim(self, keys: Iterable[FileKey]) -> set[FileKey]:
+        """Record that these files are being classified now (one transaction); returns those
+        claimed here: not those already claimed or done (by another watch of the folder)."""
         now = utc_now()
+        claimed: set[FileKey] = set()
         with self._store.transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO watched (path, size, mtime_ns, state, claimed) "
-                "VALUES (?, ?, ?, 'claimed', ?)",
-                [(k.path, k.size, k.mtime_ns, now) for k in keys])
+            for k in keys:
+                cur = db.execute("INSERT OR IGNORE INTO watched (path, size, mtime_ns, state, "
+                                 "claimed) VALUES (?, ?, ?, 'claimed', ?)",
+                                 (k.path, k.size, k.mtime_ns, now))
+                if cur.rowcount == 1:
+                    claimed.add(k)
+        return claimed
 
     def mark_done(self, done: Iterable[tuple[FileKey, str, bool]]) -> None:
         """Record files as classified: (key, status, flagged), one transaction."""
@@ -305,7 +310,9 @@ def watch_job(paths: list[str], bundle: ModelBundle | None,
     state = WatchState(state_file)
     marked: set[FileKey] = set()
     try:
-        state.claim(keys[p] for p in paths)
+        ours = state.claim(keys[p] for p in paths)
+        keys = {p: k for p, k in keys.items() if k in ours}
+        paths = [p for p in paths if p in keys]
         for event in classify_job(paths, bundle, operating_point, db, workers=workers):
             if isinstance(event, SavedChunk):
                 done = [(keys[c.row.path], c.row.status, c.row.flagged) for c in event.items

@@ -76,8 +76,11 @@ def _duration(seconds: float) -> str:
 
 
 def run_watch(folder: Path, bundle: ModelBundle, resolution: Resolution, stderr: TextIO,
-              prog: str, workers: int, settle_s: float, poll_s: float | None = None) -> int:
-    """Watch ``folder`` until stopped; returns the exit status (0 after a clean stop)."""
+              prog: str, workers: int, settle_s: float, poll_s: float | None = None,
+              model_warning: str = "") -> int:
+    """Watch ``folder`` until stopped; returns the exit status (0 after a clean stop, 1 when
+    the data file or the watch's state cannot be written). ``model_warning``: said first and
+    last (an unverified model folder)."""
     from desktop import paths
     from desktop.audit import AuditEvent, AuditLog
     from desktop.sqlite_util import StorageError
@@ -98,13 +101,32 @@ def run_watch(folder: Path, bundle: ModelBundle, resolution: Resolution, stderr:
         stderr.flush()
         log.info("%s", line)
 
+    def audit(decision: str, note: str) -> None:
+        from desktop.machine_config import load_settings
+        from desktop.model_change import note_machine_settings, note_model
+
+        with AuditLog(data_file) as trail:
+            if decision == "started":
+                note_machine_settings(trail, load_settings())
+                announced = note_model(trail, bundle.metadata) if bundle.verified else ""
+                if announced:
+                    say(f"{prog}: {announced}")
+            trail.append(AuditEvent(
+                action="run:watch", path=shown, model_sha256=bundle.metadata.sha256,
+                threshold=resolution.threshold, decision=decision, note=note,
+                details={"counts": dict(counts), "flagged": flagged, "settle_s": settle_s,
+                         **bundle.verification.audit_details()}))
+
+    if model_warning:
+        say(f"{prog}: warning: {model_warning}")
     try:
+        audit("started", f"watching {shown}; operating point: {resolution.describe()}")
         state = WatchState(state_file)
     except StorageError as exc:
         stderr.write(f"{prog}: error: {exc}\n")
         return 1
     try:
-        resumed, released = state.reconcile(data_file)
+        resumed, _released = state.reconcile(data_file)
         watcher = FolderWatcher(folder, state, settle_s=settle_s)
         before = watcher.known_done
         say(f"watching {shown} and its sub-folders (a file is read once unchanged for "
@@ -145,13 +167,10 @@ def run_watch(folder: Path, bundle: ModelBundle, resolution: Resolution, stderr:
                + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ("" if n else "none")
                + f"), {flagged} flagged for review -> the worklist")
     say(summary)
+    if model_warning:
+        say(f"{prog}: warning: {model_warning}")
     try:
-        with AuditLog(data_file) as audit:
-            audit.append(AuditEvent(action="run:watch", path=shown,
-                                    model_sha256=bundle.metadata.sha256,
-                                    threshold=resolution.threshold, decision="stopped",
-                                    note=summary, details={"counts": dict(counts),
-                                                           "flagged": flagged}))
+        audit("stopped", summary)
     except StorageError as exc:
         stderr.write(f"{prog}: warning: the watch run could not be recorded in the audit trail: "
                      f"{exc}\n")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,7 +103,7 @@ class FolderWatch(QObject):
             w.show_error(f"The folder cannot be watched: {why}.")
             return False
         self.stop(quietly=True)
-        self.folder = str(Path(folder).absolute())
+        self.folder = os.path.abspath(folder)  # as FolderWatcher keeps it
         self.state_file = state_path(Path(w.review_db).parent)  # beside the data file in use
         self.classified = self.flagged = self.waiting = 0
         self.problem = ""

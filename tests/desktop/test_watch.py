@@ -67,7 +67,8 @@ def test_a_file_is_taken_only_once_unchanged_for_the_settle_time(tmp_path):
         (ready,) = w.poll()
         assert ready.fs_path == str(growing) and ready.key.size == growing.stat().st_size
         assert w.poll() == [ready]  # handed out but never claimed (no job ran): again
-        state.claim([ready.key])  # what watch_job does first
+        assert state.claim([ready.key]) == {ready.key}  # what watch_job does first
+        assert state.claim([ready.key]) == set()  # another watch of the folder: not twice
         assert w.poll() == []  # being classified: not handed out twice
         clock.t += 10
         assert w.poll() == []  # the empty file and the temporary name are never taken

@@ -31,10 +31,11 @@ TIMEOUT_S = 90
 class Watch:
     """A running ``classify --watch`` whose stderr lines are collected by a thread."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *extra: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "desktop", "classify", "--watch", str(folder),
-             "--settle", "0.3"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+             "--settle", "0.3", *extra], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -98,10 +99,26 @@ def test_watch_killed_and_restarted_classifies_each_film_once(tmp_path, home):
         events = audit.all()
     classified = [e.path for e in events if e.action == "classify"]
     assert sorted(classified) == sorted(films), "each film exactly once in the audit trail"
-    assert [e.action for e in events].count("run:watch") == 1  # the killed run wrote none
+    runs = [e.decision for e in events if e.action == "run:watch"]
+    assert runs == ["started", "started", "stopped"]  # the killed run could not say stopped
     flagged = {e.path for e in events if e.action == "classify" and e.decision != "NORMAL"}
     with ReviewStore(data) as store:  # the window's worklist
         assert flagged and {e.path for e in store.entries()} == flagged
     with WatchState(home / "data" / WATCH_DB_NAME) as state:
         assert state.claimed() == []
         assert len(state.done_keys(str(folder))) == N_FILMS
+
+
+def test_watch_with_an_unverified_model_says_so_first_and_last_and_exits_5(tmp_path):
+    from tests.reliability.test_model_pin import flipped_weight_copy
+
+    bad = flipped_weight_copy(tmp_path / "model")
+    folder = tmp_path / "drop"
+    _films(folder, 0, 1)
+    run = Watch(folder, "--model-dir", str(bad))
+    run.wait_for(r"warning: UNVERIFIED MODEL")
+    run.wait_for(r"^watch \[1 classified")
+    run.proc.send_signal(signal.SIGTERM)
+    run.wait_for(r"^watch stopped \(SIGTERM\)")
+    run.wait_for(r"warning: UNVERIFIED MODEL")
+    assert run.proc.wait(20) == 5
