@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_watch_options(cls: argparse.ArgumentParser) -> None:
     from desktop.watch import SETTLE_S
 
+    # PATH and --csv are required unless --watch replaces them (checked in run_classify)
+    cls.usage = (f"{PROG} classify [options] PATH [PATH ...] --csv OUT.csv\n"
+                 f"       {PROG} classify [options] --watch FOLDER [--settle S]")
+
     cls.add_argument("--watch", type=Path, default=None, metavar="FOLDER",
                      help="instead of PATH and --csv: keep watching FOLDER and its sub-folders "
                      "(a PACS export or scanner drop folder) and classify each film that "
