@@ -21,6 +21,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor
 
 from desktop import presentation
+from desktop.findings import FINDING_TEXT
 from desktop.jobs import ResultRow
 from desktop.presentation import finding_text, format_probability, status_text
 from desktop.review_store import FlagEntry
@@ -237,7 +238,9 @@ class FlaggedTableModel(ListTableModel):
             return None
         e = self._entries[index.row()]
         col = index.column()
-        finding = finding_text(e.status, e.prediction, True)
+        finding = finding_text(e.status, e.prediction, e.origin == "model")
+        if e.finding:  # a reader's finding (desktop.findings) beside the model's
+            finding += f" · reader: {FINDING_TEXT.get(e.finding, e.finding)}"
         if role == Qt.ItemDataRole.DisplayRole:
             if col >= 5:
                 return self._extra(e, col)
