@@ -313,10 +313,11 @@ def films_lines(r: Report) -> list[str]:
              f"Could not be read: {r.unreadable_rate.text()}."]
     if r.weeks:
         first, last = r.weeks[0], r.weeks[-1]
+        span = (f"median {_pct(first.quantiles()[2])} in {first.week} ({first.n} films)"
+                + ("" if first is last else f", {_pct(last.quantiles()[2])} in {last.week} "
+                   f"({last.n} films) over {len(r.weeks)} weeks"))
         lines.append(
-            f"P(pneumonia) per week: median {_pct(first.quantiles()[2])} in {first.week} "
-            f"({first.n} films), {_pct(last.quantiles()[2])} in {last.week} ({last.n} films). "
-            "A lasting shift of the distribution or of the share flagged can mean the films "
+            f"P(pneumonia) per week: {span}. A lasting shift of the distribution or of the share flagged can mean the films "
             "have changed (another machine, another population) and the site profile may "
             "need refitting (Tools > Calibrate…).")
     if len(r.thresholds) > 1:

@@ -104,7 +104,8 @@ class CalibrateDialog(QDialog):
         self.help.setTextFormat(Qt.TextFormat.RichText)
         self.help.setWordWrap(True)
         lay.addWidget(self.help)
-        grid = QGridLayout()
+        kinds = QHBoxLayout()
+        kinds.addWidget(QLabel("Labels from:"))
         self.kind = QButtonGroup(self)
         for i, (key, text) in enumerate(((FOLDER, "Labelled folder"), (CSV, "CSV of path,label"),
                                          (FINDINGS, "Reader findings"))):
@@ -112,7 +113,10 @@ class CalibrateDialog(QDialog):
             b.setProperty("kind", key)
             b.setChecked(i == 0)
             self.kind.addButton(b)
-            grid.addWidget(b, 0, i)
+            kinds.addWidget(b)
+        kinds.addStretch(1)
+        lay.addLayout(kinds)
+        grid = QGridLayout()
         self.kind.buttonToggled.connect(self._kind_changed)
         self.source = QLineEdit(w.settings.last_folder)
         self.source.setAccessibleName("Labelled films: folder or CSV")
@@ -140,7 +144,9 @@ class CalibrateDialog(QDialog):
         lay.addLayout(grid)
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m films")
+        self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setTextVisible(False)  # until a fit runs
         lay.addWidget(self.progress)
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
@@ -215,6 +221,7 @@ class CalibrateDialog(QDialog):
         self.import_button.setEnabled(False)
         self.run_button.setEnabled(False)
         self.progress.setRange(0, 0)  # busy until the first count
+        self.progress.setTextVisible(True)
         out, err = _Lines(), _Lines()
         out.text.connect(self._on_text)
         err.text.connect(self._on_text)

@@ -72,6 +72,8 @@ def record(w: MainWindow, finding: str, note: str = "",
         return False
     if entry is not None:
         w.flagged.model.upsert([entry])
+        if entry.path == w.shown_path:  # the film on screen: its entry becomes current
+            w.flagged.select_key(entry.key)
     name = Path(found.path).name
     on_list = (" · on the worklist as a reader finding"
                if entry is not None and entry.origin == "reader" else "")

@@ -239,8 +239,8 @@ class FlaggedTableModel(ListTableModel):
         e = self._entries[index.row()]
         col = index.column()
         finding = finding_text(e.status, e.prediction, e.origin == "model")
-        if e.finding:  # a reader's finding (desktop.findings) beside the model's
-            finding += f" · reader: {FINDING_TEXT.get(e.finding, e.finding)}"
+        if e.finding:  # a reader's finding (desktop.findings) first, then the model's
+            finding = f"reader: {FINDING_TEXT.get(e.finding, e.finding)} · model {finding}"
         if role == Qt.ItemDataRole.DisplayRole:
             if col >= 5:
                 return self._extra(e, col)
@@ -260,7 +260,9 @@ class FlaggedTableModel(ListTableModel):
         if role == ROW_ROLE:
             return e
         if role == Qt.ItemDataRole.ToolTipRole:
-            return e.path + (f"\n{e.message}" if e.message else "")
+            reader = (f"\nReader finding ({e.finding_reviewer}): {finding}"
+                      + (f" ({e.finding_note})" if e.finding_note else "")) if e.finding else ""
+            return e.path + (f"\n{e.message}" if e.message else "") + reader
         if role == Qt.ItemDataRole.ForegroundRole:
             if e.review_state != "pending":
                 return QBrush(_DIM)
