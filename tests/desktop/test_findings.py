@@ -117,3 +117,34 @@ def test_unknown_findings_are_refused_with_what_was_received(tmp_path: Path) -> 
         parse_finding("maybe")
     with ReviewStore(tmp_path / "r.sqlite3") as store, pytest.raises(ValueError, match="maybe"):
         store.record_finding(film("a.jpeg", 0.3), False, "maybe")
+
+
+def test_the_session_records_findings_on_open_rows_and_worklist_entries(tmp_path: Path) -> None:
+    """The logic the window's keys call, without a window: an open row the model did not flag
+    (a threshold above every P) goes on the worklist; a film not classified yet is refused."""
+    from desktop import jobs
+    from desktop.jobs import ResultRow
+    from desktop.session import ReadingSession
+    from desktop.settings import Settings
+    from pneumonia_core.model import ModelBundle
+    from tests.conftest import MODEL_DIR
+    from tests.desktop.test_site_calibrate import generated_films
+
+    study = sorted(generated_films(tmp_path / "films", n=2).rglob("*.jpeg"))
+    s = ReadingSession(ModelBundle.load(MODEL_DIR), Settings.load(), cli_threshold=0.999999)
+    try:
+        for event in jobs.classify_job([str(p) for p in study], s.bundle, s.point, s.storage.db):
+            if isinstance(event, jobs.Classified):
+                s.add_rows([event.row])
+        row = next(r for r in s.results.rows if r.status == "ok" and not r.flagged)
+        found, entry = s.record_finding(row, "pneumonia", "missed", "dr_a")
+        assert entry is not None and entry.origin == "reader" and entry.note == ""
+        assert found.threshold == pytest.approx(0.999999) and found.model_positive is False
+        assert s.finding_of(row).note == "missed"
+        # the worklist entry of an earlier session: recorded on the entry itself
+        found2, _ = s.record_finding(entry, "not_assessable", "", "dr_b")
+        assert found2.flagged is False and s.finding_of(entry).reviewer == "dr_b"
+        with pytest.raises(ValueError, match="not classified yet"):
+            s.record_finding(ResultRow(str(study[0]), "pending"), "pneumonia")
+    finally:
+        s.close()
