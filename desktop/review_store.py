@@ -40,6 +40,7 @@ from desktop.audit import AuditEvent, current_user, insert_events
 from desktop.audit import ensure_schema as ensure_audit_schema
 from desktop.csv_safe import write_csv_atomic
 from desktop.sqlite_util import DurableDB, StorageError, columns_of, utc_now
+from pneumonia_core.decision import at_or_above
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,16 @@ class FlagEntry:
     @property
     def key(self) -> tuple[str, str]:
         return (self.path, self.file_sha256)
+
+    @property
+    def model_flagged(self) -> bool:
+        """Whether the model flags the film at the entry's stored result: an entry it could
+        not assess, or P at or above the threshold (THE rule, pneumonia_core.decision); False
+        for a film only a reader's finding put on the list."""
+        if self.status != "ok":
+            return True
+        return (self.probability is not None and self.threshold is not None
+                and bool(at_or_above(self.probability, self.threshold)))
 
     @property
     def open_path(self) -> str:

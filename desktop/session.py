@@ -345,7 +345,7 @@ class ReadingSession:
                 raise ValueError(f"{film.name} is not classified yet: no finding recorded")
             entry, flagged = flag_entry(film, self.model_sha256), film.flagged
         else:
-            entry, flagged = film, film.origin == "model"
+            entry, flagged = film, film.model_flagged
         return self.storage.store.record_finding(entry, flagged, finding, note, reviewer)
 
     def finding_of(self, film: ResultRow | FlagEntry) -> Finding | None:

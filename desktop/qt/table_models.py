@@ -238,7 +238,7 @@ class FlaggedTableModel(ListTableModel):
             return None
         e = self._entries[index.row()]
         col = index.column()
-        finding = finding_text(e.status, e.prediction, e.origin == "model")
+        finding = finding_text(e.status, e.prediction, e.model_flagged)
         if e.finding:  # a reader's finding (desktop.findings) first, then the model's
             finding = f"reader: {FINDING_TEXT.get(e.finding, e.finding)} · model {finding}"
         if role == Qt.ItemDataRole.DisplayRole:
@@ -266,7 +266,7 @@ class FlaggedTableModel(ListTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             if e.review_state != "pending":
                 return QBrush(_DIM)
-            return finding_brush(e.status, True) if col == 2 else None
+            return finding_brush(e.status, e.model_flagged) if col == 2 else None
         return None
 
     def _extra(self, e: FlagEntry, col: int) -> str:

@@ -59,7 +59,8 @@ def test_a_model_normal_film_marked_pneumonia_by_keyboard_end_to_end(qtbot, wind
     entry = next(e for e in w.flagged.model.entries() if e.path == shown)
     assert entry.origin == "reader" and entry.finding == "pneumonia"
     row = w.flagged.model.row_of(entry.key)
-    assert "reader: pneumonia" in w.flagged.model.index(row, 2).data()
+    text = w.flagged.model.index(row, 2).data()
+    assert "reader: pneumonia" in text and "model ○ NORMAL" in text  # the model's own call
     assert "on the worklist as a reader finding" in w.statusBar().currentMessage()
     # in the audit, with the reviewer
     with AuditLog(w.review_db) as audit:
