@@ -3,6 +3,7 @@
     pneumonia-xray [FILES_OR_FOLDERS...]          open the app (optionally with files)
     pneumonia-xray classify PATH... --csv OUT     headless batch classification
     pneumonia-xray calibrate FOLDER_OR_CSV        fit a site profile (desktop/calibrate.py)
+    pneumonia-xray report [--since D --until D]   local performance report (desktop/report_cli.py)
     pneumonia-xray verify [--db FILE]             check the audit trail's hash chain
     pneumonia-xray profile keygen|sign|verify     site-profile signatures (desktop/profile_cli.py)
     pneumonia-xray --version | --self-test
@@ -30,7 +31,8 @@ def is_headless(args: list[str]) -> bool:
     """True when the command line asks for a headless command (``--model-dir DIR`` may come
     first); anything else, including file names, opens the window."""
     rest = _split_model_dir(args)[1]
-    return bool(rest) and (rest[0] in ("classify", "verify", "calibrate", "profile")
+    return bool(rest) and (rest[0] in ("classify", "verify", "calibrate", "profile",
+                                          "report")
                            or rest[0] in _HEADLESS)
 
 
@@ -45,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         from desktop import profile_cli
 
         return profile_cli.main(rest[1:])
+    if rest and rest[0] == "report":
+        from desktop import report_cli
+
+        return report_cli.main(rest[1:])
     if is_headless(args):
         from desktop import cli
 

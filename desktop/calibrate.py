@@ -2,10 +2,12 @@
 
     pneumonia-xray calibrate FOLDER_OR_CSV [--target-sensitivity S] [--out PROFILE]
                              [--dry-run] [--force] [--model-dir DIR] [--workers N]
+    pneumonia-xray calibrate --from-reviews [--db FILE] [same options]
 
 FOLDER: films under ``NORMAL/`` and ``PNEUMONIA/`` folders (any depth below FOLDER; the
 nearest such folder names the label). CSV: ``path,label`` rows (header optional; relative
-paths are relative to the CSV's folder). Every film goes through the app's own pipeline;
+paths are relative to the CSV's folder). ``--from-reviews``: the findings readers recorded in the
+review store (:mod:`desktop.calibrate_reviews`; "pneumonia" / "no pneumonia"). Every film goes through the app's own pipeline;
 unreadable and out-of-scope films are left out (counted and listed), and so are repeated
 copies of one file (by SHA-256). The fit and the guard rails are
 :func:`pneumonia_core.site_profile.fit_site`. Qt-free.
@@ -213,7 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
         "site. Input: a folder with NORMAL/ and PNEUMONIA/ sub-folders (any depth) or a CSV "
         "of path,label. Exit status: 0 done, 1 model unusable, 2 usage error, 4 the films "
         "cannot support a calibration (nothing written).")
-    p.add_argument("source", type=Path, metavar="FOLDER_OR_CSV")
+    p.add_argument("source", type=Path, metavar="FOLDER_OR_CSV", nargs="?", default=None,
+                   help="a folder with NORMAL/ and PNEUMONIA/ sub-folders, or a CSV of "
+                   "path,label (not with --from-reviews)")
+    p.add_argument("--from-reviews", action="store_true",
+                   help="label the films by the findings readers recorded in the window "
+                   "(pneumonia / no pneumonia; not assessable is left out)")
+    p.add_argument("--db", type=Path, default=None, metavar="FILE",
+                   help="with --from-reviews: the data file (default: the app's own)")
     p.add_argument("--target-sensitivity", type=float, default=None, metavar="S",
                    help="sensitivity the threshold must reach on the films (default: the "
                    "model's own target)")
@@ -274,6 +283,21 @@ def _collect_films(src: Path, labels: Sequence[str]) -> Films:
     except InputError as exc:
         raise _Stop(EXIT_USAGE, str(exc)) from None
     raise _Stop(EXIT_USAGE, f"{src} is neither a folder nor a CSV file")
+
+
+def _films_from_reviews(db: Path | None) -> tuple[Films, Path, dict[str, str]]:
+    """The films labelled by reader findings (desktop.calibrate_reviews), the data file, and
+    the SHA-256 each finding was recorded on."""
+    from desktop import paths
+    from desktop.calibrate_reviews import collect
+    from desktop.report import ReportError
+
+    db = db if db is not None else paths.review_db_location()
+    try:
+        items, ignored, expected = collect(db)
+    except ReportError as exc:
+        raise _Stop(EXIT_USAGE, str(exc)) from None
+    return Films(items, ignored), db, expected
 
 
 def _check_outputs(out: Path, src: Path, films: Films) -> None:
@@ -394,7 +418,11 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     meta = bundle.metadata
     labels = list(meta.labels)
     target = _target_sensitivity(args.target_sensitivity, meta)
-    films = _collect_films(src, labels)
+    expected: dict[str, str] = {}
+    if args.from_reviews:
+        films, src, expected = _films_from_reviews(args.db)
+    else:
+        films = _collect_films(src, labels)
     if not args.dry_run:
         _check_outputs(out, src, films)
     _report_films(films, src, labels, stderr)
@@ -403,6 +431,10 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
         guard, point = fit_guard([p for p, _ in films.items], bundle, stderr, PROG)
         pairs = list(classify_films(films, bundle, args.workers, stderr, point))
+        if expected:
+            from desktop.calibrate_reviews import same_content
+
+            pairs = same_content(pairs, expected)
     except KeyboardInterrupt:
         raise _Stop(EXIT_INTERRUPTED, "interrupted; nothing written") from None
     fit, used, excluded = _fit_on_usable(pairs, src, bundle, target, stderr)
@@ -429,8 +461,11 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in and args_in[0] == "calibrate":
         args_in = args_in[1:]
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(args_in)
+        args = parser.parse_args(args_in)
+        if (args.source is None) == (not args.from_reviews):
+            parser.error("give FOLDER_OR_CSV or --from-reviews (one of them)")
     except SystemExit as exc:
         return int(exc.code or 0)
     if not logging.getLogger().handlers:

@@ -73,10 +73,15 @@ class Resolution:
         """Where the calibration comes from, for people (the status bar's second half)."""
         site = self.site
         if site.profile is not None:
-            a = site.profile.after
+            # the cross-validated figures: the honest estimate for new films (the in-sample
+            # ones are measured on the films the profile was fitted on, optimistic)
+            a = site.profile.data.get("report", {}).get("after_cv")
+            how = "cross-validated"
+            if not a:  # a profile without them: say which figures these are
+                a, how = site.profile.after, "in-sample"
             return (f"{site.source}, {site.profile.created[:10]}, {site.profile.n_films} films, "
-                    f"sensitivity {a['sensitivity']['value']:.3f} / specificity "
-                    f"{a['specificity']['value']:.3f} on them")
+                    f"{how} sensitivity {a['sensitivity']['value']:.3f} / "
+                    f"specificity {a['specificity']['value']:.3f}")
         if site.problem:
             return "model default (site profile REFUSED, see the red banner)"
         if site.turned_off:

@@ -33,12 +33,14 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
+from desktop import findings as reader_findings
 from desktop.audit import AuditEvent, current_user, insert_events
 from desktop.audit import ensure_schema as ensure_audit_schema
 from desktop.csv_safe import write_csv_atomic
 from desktop.sqlite_util import DurableDB, StorageError, columns_of, utc_now
+from pneumonia_core.decision import at_or_above
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +69,14 @@ CREATE TABLE IF NOT EXISTS flags (
     reviewer      TEXT NOT NULL DEFAULT '',
     revision      INTEGER NOT NULL DEFAULT 0,
     fs_path       BLOB,
+    origin        TEXT NOT NULL DEFAULT 'model',
     PRIMARY KEY (path, file_sha256)
 )"""
 
-#: Columns added after the first release: (name, definition) for ALTER TABLE.
+#: Columns added after the first release: (name, definition) for ALTER TABLE. ``origin``
+#: (data format 2, issue 25): "model" (flagged) or "reader" (a reader's finding put it there).
 _ADDED = [("reviewer", "TEXT NOT NULL DEFAULT ''"), ("revision", "INTEGER NOT NULL DEFAULT 0"),
-          ("fs_path", "BLOB")]
+          ("fs_path", "BLOB"), ("origin", "TEXT NOT NULL DEFAULT 'model'")]
 
 
 def _ensure_schema(db: sqlite3.Connection) -> None:
@@ -82,6 +86,7 @@ def _ensure_schema(db: sqlite3.Connection) -> None:
         if name not in have:
             db.execute(f"ALTER TABLE flags ADD COLUMN {name} {definition}")
     _widen_status_check(db)
+    db.execute(reader_findings.SCHEMA)  # data format 2: reader findings (desktop.findings)
     ensure_audit_schema(db)
     db.execute(_ARCHIVE_TABLE)  # reader: archived folders (see "Reader: batches" below)
 
@@ -103,7 +108,12 @@ def _widen_status_check(db: sqlite3.Connection) -> None:
 
 #: Most likely first: entries with a probability by descending probability, then the entries
 #: the model could not assess (error, out of scope), then by path.
-_ORDER = "ORDER BY probability IS NULL, probability DESC, path, file_sha256"
+_ORDER = ("ORDER BY flags.probability IS NULL, flags.probability DESC, flags.path, "
+          "flags.file_sha256")
+#: An entry a change of operating point may drop: still pending, put there by the model, and
+#: with no reader finding (a reader's finding is never dropped with it).
+_DROPPABLE = ("review_state='pending' AND origin='model' AND NOT EXISTS (SELECT 1 FROM "
+              "findings f WHERE f.path=flags.path AND f.file_sha256=flags.file_sha256)")
 
 
 @dataclass
@@ -129,10 +139,27 @@ class FlagEntry:
     reviewer: str = ""
     revision: int = 0
     fs_path: bytes | None = None
+    origin: str = reader_findings.ORIGIN_MODEL
+    #: The reader finding recorded on the film (desktop.findings; read from the findings
+    #: table, not stored in the entry): value, note, reviewer, time; "" when none.
+    finding: str = ""
+    finding_note: str = ""
+    finding_reviewer: str = ""
+    finding_at: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.path, self.file_sha256)
+
+    @property
+    def model_flagged(self) -> bool:
+        """Whether the model flags the film at the entry's stored result: an entry it could
+        not assess, or P at or above the threshold (THE rule, pneumonia_core.decision); False
+        for a film only a reader's finding put on the list."""
+        if self.status != "ok":
+            return True
+        return (self.probability is not None and self.threshold is not None
+                and bool(at_or_above(self.probability, self.threshold)))
 
     @property
     def open_path(self) -> str:
@@ -145,10 +172,17 @@ class FlagEntry:
         return (p is None, -(p or 0.0), self.path, self.file_sha256)
 
 
-_COLUMNS = [f.name for f in fields(FlagEntry)]
+_FINDING_FIELDS = ["finding", "finding_note", "finding_reviewer", "finding_at"]
+#: Stored columns of the flags table (the finding fields come from the findings table).
+_COLUMNS = [f.name for f in fields(FlagEntry) if f.name not in _FINDING_FIELDS]
+#: SELECT list giving a FlagEntry: the entry's columns, then its finding's.
+_SELECT = (", ".join(f"flags.{c}" for c in _COLUMNS) + ", COALESCE(f.finding, ''), "
+           "COALESCE(f.note, ''), COALESCE(f.reviewer, ''), COALESCE(f.recorded_at, '') "
+           "FROM flags LEFT JOIN findings f ON f.path=flags.path "
+           "AND f.file_sha256=flags.file_sha256")
 #: Columns of the CSV export (the raw bytes of a name are not exported; ``path`` shows them
 #: as ``\xNN`` escapes).
-EXPORT_COLUMNS = [c for c in _COLUMNS if c != "fs_path"]
+EXPORT_COLUMNS = [f.name for f in fields(FlagEntry) if f.name != "fs_path"]
 
 
 class ReviewStoreError(StorageError):
@@ -218,6 +252,8 @@ class ReviewStore:
             raise ValueError(
                 f"review_state must be one of {REVIEW_STATES}; received {entry.review_state!r}"
             )
+        if entry.origin not in (reader_findings.ORIGIN_MODEL, reader_findings.ORIGIN_READER):
+            raise ValueError(f"origin must be model or reader; received {entry.origin!r}")
         e = FlagEntry(**asdict(entry))
         e.flagged_at = e.flagged_at or utc_now()
         return tuple(getattr(e, c) for c in _COLUMNS)
@@ -322,25 +358,84 @@ class ReviewStore:
         with self._store.transaction() as db:
             if params:
                 db.executemany(self._UPSERT, params)
-            db.executemany("DELETE FROM flags WHERE path=? AND file_sha256=? "
-                           "AND review_state='pending'", list(dropped))
+            db.executemany(f"DELETE FROM flags WHERE path=? AND file_sha256=? AND {_DROPPABLE}",
+                           list(dropped))
             if event is not None:
                 insert_events(db, [event], self._user)
         return [e for e in (self.get(a.path, a.file_sha256) for a in added) if e is not None]
 
     def remove_pending(self, path: str, file_sha256: str) -> bool:
         """Drop an entry that is no longer flagged (e.g. after a threshold change), but only
-        while nobody has reviewed it. Returns True when a row was removed."""
+        while nobody has reviewed it nor recorded a finding on it. Returns True when a row
+        was removed."""
         with self._store.transaction() as db:
             cur = db.execute(
-                "DELETE FROM flags WHERE path=? AND file_sha256=? AND review_state='pending'",
+                f"DELETE FROM flags WHERE path=? AND file_sha256=? AND {_DROPPABLE}",
                 (path, file_sha256))
         return cur.rowcount > 0
+
+    # -- reader findings (desktop.findings, issue 25) --------------------------------------
+    def record_finding(self, film: FlagEntry, flagged: bool, finding: str, note: str = "",
+                       reviewer: str | None = None) -> tuple[reader_findings.Finding, FlagEntry | None]:
+        """Record a reader's ``finding`` on ``film`` (its model result as a FlagEntry; it need
+        not be on the worklist), ``flagged``: whether the model flagged it. In ONE
+        transaction: the finding (replacing an earlier one), its ``finding:<value>`` audit
+        event (reviewer, note, the earlier finding), and, for a film the model did not flag
+        found "pneumonia" or "not assessable", a worklist entry of origin ``reader``.
+        Returns the stored finding and the film's worklist entry (None when it has none)."""
+        if finding not in reader_findings.FINDINGS:
+            raise ValueError(f"finding must be one of {reader_findings.FINDINGS}; received {finding!r}")
+        who = self._user if reviewer is None else reviewer
+        entry_params = None
+        if not flagged and finding in reader_findings.ON_WORKLIST:
+            entry_params = self._checked(replace(film, origin=reader_findings.ORIGIN_READER,
+                                                 review_state="pending", note=""))
+        with self._store.transaction() as db:
+            before = db.execute("SELECT finding, revision FROM findings WHERE path=? AND "
+                                "file_sha256=?", film.key).fetchone()
+            revision = 1 + (before[1] if before else 0)
+            values = reader_findings.Finding(
+                film.path, film.file_sha256, finding, note, who, utc_now(), film.status,
+                film.probability, film.prediction, film.threshold, film.model_sha256,
+                bool(flagged), revision, film.fs_path)
+            cols = reader_findings.COLUMNS
+            db.execute(f"INSERT OR REPLACE INTO findings ({', '.join(cols)}) VALUES "
+                       f"({', '.join('?' * len(cols))})",
+                       tuple(getattr(values, c) for c in cols))
+            if entry_params is not None:  # keeps an entry already there as it is
+                db.execute(f"INSERT INTO flags ({', '.join(_COLUMNS)}) VALUES "
+                           f"({', '.join('?' * len(_COLUMNS))}) "
+                           "ON CONFLICT (path, file_sha256) DO NOTHING", entry_params)
+            insert_events(db, [AuditEvent(
+                action=f"finding:{finding}", path=film.path, file_sha256=film.file_sha256,
+                model_sha256=film.model_sha256, probability=film.probability,
+                threshold=film.threshold,
+                decision=film.prediction if film.status == "ok" else film.status,
+                note=note, user=who,
+                details={"from": before[0] if before else "", "model_flagged": bool(flagged),
+                         "revision": revision})], self._user)
+        log.info("finding %s recorded on %s by %s", finding, film.path, who)
+        return self.finding(*film.key) or values, self.get(*film.key)
+
+    def finding(self, path: str, file_sha256: str) -> reader_findings.Finding | None:
+        """The finding recorded on a film, or None."""
+        row = self._db.execute(f"SELECT {', '.join(reader_findings.COLUMNS)} FROM findings WHERE "
+                               "path=? AND file_sha256=?", (path, file_sha256)).fetchone()
+        return None if row is None else _finding(row)
+
+    def findings(self, since: str = "", until: str = "") -> list[reader_findings.Finding]:
+        """The findings recorded in ``[since, until)`` (ISO UTC times or dates; "" = open),
+        oldest first."""
+        return read_findings(self._db, since, until)
+
+    def export_findings_csv(self, dest: str | os.PathLike[str]) -> int:
+        """Every finding (oldest first) as UTF-8 CSV, atomically; returns rows."""
+        return write_findings_csv(self.findings(), dest)
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, path: str, file_sha256: str) -> FlagEntry | None:
         row = self._db.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM flags WHERE path=? AND file_sha256=?",
+            f"SELECT {_SELECT} WHERE flags.path=? AND flags.file_sha256=?",
             (path, file_sha256),
         ).fetchone()
         return None if row is None else FlagEntry(*row)
@@ -349,7 +444,7 @@ class ReviewStore:
         """All entries in the given review states, most likely first."""
         marks = ", ".join("?" * len(states))
         rows = self._db.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM flags WHERE review_state IN ({marks}) {_ORDER}",
+            f"SELECT {_SELECT} WHERE review_state IN ({marks}) {_ORDER}",
             tuple(states),
         ).fetchall()
         return [FlagEntry(*r) for r in rows]
@@ -429,3 +524,29 @@ def archive_folder(store: ReviewStore, folder: str, archived: bool = True) -> bo
 def archived_folders(store: ReviewStore) -> set[str]:
     """The archived folders."""
     return {r[0] for r in store._db.execute("SELECT folder FROM archived_folders")}
+
+
+def read_findings(db: sqlite3.Connection, since: str = "", until: str = ""
+                  ) -> list[reader_findings.Finding]:
+    """The findings recorded in ``[since, until)`` of an open data file, oldest first (the
+    report reads them through a read-only connection)."""
+    rows = db.execute(
+        f"SELECT {', '.join(reader_findings.COLUMNS)} FROM findings WHERE recorded_at >= ? AND "
+        "(? = '' OR recorded_at < ?) ORDER BY recorded_at, path", (since, until, until)
+    ).fetchall()
+    return [_finding(r) for r in rows]
+
+
+def write_findings_csv(found: Iterable[reader_findings.Finding],
+                       dest: str | os.PathLike[str]) -> int:
+    """Findings as UTF-8 CSV with a header, atomically; returns rows."""
+    cols = [c for c in reader_findings.COLUMNS if c != "fs_path"]
+    n = write_csv_atomic(dest, cols, ([getattr(f, c) for c in cols] for f in found))
+    log.info("exported %d reader findings to %s", n, dest)
+    return n
+
+
+def _finding(row: tuple) -> reader_findings.Finding:
+    f = reader_findings.Finding(*row)
+    f.flagged = bool(f.flagged)
+    return f

@@ -75,6 +75,10 @@ def _is_png(_path: Path, head: bytes, _header: str = "") -> bool:
     return head.startswith(b"\x89PNG\r\n\x1a\n")
 
 
+def _is_html(_path: Path, head: bytes, _header: str = "") -> bool:
+    return head.lstrip().lower().startswith((b"<!doctype html", b"<html"))
+
+
 #: What an existing target must be for each kind of output (an empty file always may go).
 KINDS: dict[str, tuple[str, Callable[[Path, bytes, str], bool]]] = {
     "csv": ("a CSV file", _is_csv),
@@ -82,6 +86,8 @@ KINDS: dict[str, tuple[str, Callable[[Path, bytes, str], bool]]] = {
     "png": ("a PNG image", _is_png),
     "signature": ("a profile signature", _is_json_kind("pneumonia-xray profile signature")),
     "anchor": ("an audit anchor", _is_json_kind("pneumonia-xray audit anchor")),
+    "html": ("an HTML page", _is_html),
+    "pdf": ("a PDF document", lambda _p, head, _h="": head.startswith(b"%PDF")),
 }
 
 

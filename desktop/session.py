@@ -33,12 +33,14 @@ from desktop.audit import (
     migrate_legacy,
     verify_file,
 )
-from desktop.jobs import Preview, ResultRow, load_preview
+from desktop.findings import Finding
+from desktop.jobs import Preview, ResultRow, flag_entry, load_preview
 from desktop.operating_point import Resolution, resolve
-from desktop.review_store import ReviewStore
+from desktop.review_store import FlagEntry, ReviewStore
 from desktop.settings import Settings
 from desktop.sqlite_util import StorageError, copy_database, is_read_only
 from pneumonia_core.decision import OperatingPoint
+from pneumonia_core.files import display_path
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.site_profile import SiteProfileError
 
@@ -326,6 +328,30 @@ class ReadingSession:
         changed = self.redecide(rows)
         self.results.add(rows)
         return changed
+
+    # -- reader findings (desktop.findings) ---------------------------------------------
+    def record_finding(self, film: ResultRow | FlagEntry, finding: str, note: str = "",
+                       reviewer: str | None = None) -> tuple[Finding, FlagEntry | None]:
+        """Record a reader's finding on ``film``: an open result row (flagged or not) or a
+        worklist entry of an earlier session. A film the model did not flag that is found
+        "pneumonia" or "not assessable" goes on the worklist as a reader finding. Returns the
+        finding and the film's worklist entry (None: not on the list). Raises StorageError
+        (read-only data file, disk full) and ValueError (a film not classified yet, an
+        unknown finding)."""
+        if self.storage.read_only:
+            raise StorageError(self.storage.refusal)
+        if isinstance(film, ResultRow):
+            if film.status == "pending" or not film.file_sha256:
+                raise ValueError(f"{film.name} is not classified yet: no finding recorded")
+            entry, flagged = flag_entry(film, self.model_sha256), film.flagged
+        else:
+            entry, flagged = film, film.model_flagged
+        return self.storage.store.record_finding(entry, flagged, finding, note, reviewer)
+
+    def finding_of(self, film: ResultRow | FlagEntry) -> Finding | None:
+        """The finding recorded on ``film`` (None: none yet)."""
+        path = display_path(film.path) if isinstance(film, ResultRow) else film.path
+        return self.storage.store.finding(path, film.file_sha256)
 
     # -- previews ----------------------------------------------------------------------
     def cached_preview(self, path: str) -> Preview | None:

@@ -72,7 +72,7 @@ _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT N
 #: The data file's format (SQLite ``user_version``), raised whenever a release changes the
 #: tables incompatibly: a file stamped higher was written by a newer release, and an older
 #: one refuses to open it instead of migrating it backwards (downgrade keeps the data intact).
-DATA_FORMAT = 1
+DATA_FORMAT = 2  # 2: reader findings (issue 25: the findings table, flags.origin)
 
 
 class NewerFormatError(sqlite3.DatabaseError):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
-from desktop.qt import machine_actions
+from desktop.qt import calibrate_dialog, finding_actions, machine_actions, report_dialog
 from desktop.qt.audit_dialog import AuditDialog
 from desktop.qt.dialogs import AboutDialog, FirstStartDialog, ThresholdDialog
 
@@ -19,6 +19,7 @@ HOTKEYS: list[tuple[str, str, list[str], str]] = [
     ("&File", "Open images…", ["Ctrl+O"], "open_files_dialog"),
     ("&File", "Open folder…", ["Ctrl+Shift+O"], "open_folder_dialog"),
     ("&File", "Export flagged list as CSV…", ["Ctrl+E"], "export_flagged_dialog"),
+    ("&File", "Export reader findings as CSV…", [], "export_findings"),
     ("&File", "Cancel classification", ["Esc"], "cancel_batch"),
     ("&File", "Clear results", [], "clear_results"),
     ("&File", "Quit", ["Ctrl+Q"], "close"),
@@ -38,9 +39,15 @@ HOTKEYS: list[tuple[str, str, list[str], str]] = [
     ("&Review", "Edit note", ["N"], "focus_note"),
     ("&Review", "Undo last review", ["Ctrl+Z"], "undo_review"),
     ("&Review", "Search the worklist", ["Ctrl+F"], "focus_search"),
+    ("&Review", "Finding: pneumonia (film on screen)", ["P"], "finding:pneumonia"),
+    ("&Review", "Finding: no pneumonia (film on screen)", ["C"], "finding:no_pneumonia"),
+    ("&Review", "Finding: not assessable (film on screen)", ["A"], "finding:not_assessable"),
+    ("&Review", "Finding with a note…", ["F"], "finding_dialog"),
     ("&Tools", "Decision threshold…", [], "threshold_dialog"),
     ("&Tools", "Audit trail…", [], "audit_dialog"),
     ("&Tools", "Verify audit trail", [], "verify_audit_dialog"),
+    ("&Tools", "Performance report…", [], "performance_report"),
+    ("&Tools", "Calibrate…", [], "calibrate_dialog"),
     ("&Help", "Intended use…", [], "first_start_dialog"),
     ("&Help", "About…", ["F1"], "about_dialog"),
 ]
@@ -66,6 +73,12 @@ def _handlers(w: MainWindow) -> dict[str, object]:
         "audit_dialog": lambda: audit_dialog(w),
         "first_start_dialog": lambda: first_start_dialog(w, force=True),
         "about_dialog": lambda: about_dialog(w),
+        **{f"finding:{v}": (lambda _=False, v=v: finding_actions.record(w, v))
+           for v in finding_actions.KEYS},
+        "finding_dialog": lambda: finding_actions.finding_dialog(w),
+        "export_findings": lambda: finding_actions.export_dialog(w),
+        "performance_report": lambda: report_dialog.open_report(w),
+        "calibrate_dialog": lambda: calibrate_dialog.open_calibrate(w),
     }
 
 
@@ -104,6 +117,7 @@ def build(w: MainWindow) -> None:
         action.triggered.connect(lambda _=False, n=i: w.viewer.apply_preset(n))
         presets.addAction(action)
         w.addAction(action)
+    finding_actions.install(w)  # right-click menus of the results table and the worklist
 
 
 def about_dialog(w: MainWindow) -> AboutDialog:

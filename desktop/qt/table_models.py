@@ -21,6 +21,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor
 
 from desktop import presentation
+from desktop.findings import FINDING_TEXT
 from desktop.jobs import ResultRow
 from desktop.presentation import finding_text, format_probability, status_text
 from desktop.review_store import FlagEntry
@@ -237,7 +238,9 @@ class FlaggedTableModel(ListTableModel):
             return None
         e = self._entries[index.row()]
         col = index.column()
-        finding = finding_text(e.status, e.prediction, True)
+        finding = finding_text(e.status, e.prediction, e.model_flagged)
+        if e.finding:  # a reader's finding (desktop.findings) first, then the model's
+            finding = f"reader: {FINDING_TEXT.get(e.finding, e.finding)} · model {finding}"
         if role == Qt.ItemDataRole.DisplayRole:
             if col >= 5:
                 return self._extra(e, col)
@@ -257,11 +260,13 @@ class FlaggedTableModel(ListTableModel):
         if role == ROW_ROLE:
             return e
         if role == Qt.ItemDataRole.ToolTipRole:
-            return e.path + (f"\n{e.message}" if e.message else "")
+            reader = (f"\nReader finding ({e.finding_reviewer}): {finding}"
+                      + (f" ({e.finding_note})" if e.finding_note else "")) if e.finding else ""
+            return e.path + (f"\n{e.message}" if e.message else "") + reader
         if role == Qt.ItemDataRole.ForegroundRole:
             if e.review_state != "pending":
                 return QBrush(_DIM)
-            return finding_brush(e.status, True) if col == 2 else None
+            return finding_brush(e.status, e.model_flagged) if col == 2 else None
         return None
 
     def _extra(self, e: FlagEntry, col: int) -> str:

@@ -16,6 +16,7 @@ import pytest
 from desktop import cli, machine_config, paths, site_config
 from desktop.audit import AuditLog
 from desktop.review_store import ReviewStore, ReviewStoreError
+from desktop.sqlite_util import DATA_FORMAT
 from tests.conftest import simple_xray
 
 
@@ -164,7 +165,7 @@ def test_an_older_release_refuses_a_newer_data_file(tmp_path: Path) -> None:
     db = tmp_path / "review.sqlite3"
     ReviewStore(db).close()
     with sqlite3.connect(db) as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 1  # stamped
+        assert con.execute("PRAGMA user_version").fetchone()[0] == DATA_FORMAT  # stamped
         con.execute("CREATE TABLE from_the_future (x)")
         con.execute("PRAGMA user_version=7")
     before = db.read_bytes()
