@@ -133,9 +133,9 @@ def test_the_session_records_findings_on_open_rows_and_worklist_entries(tmp_path
     study = sorted(generated_films(tmp_path / "films", n=2).rglob("*.jpeg"))
     s = ReadingSession(ModelBundle.load(MODEL_DIR), Settings.load(), cli_threshold=0.999999)
     try:
-        for event in jobs.classify_job([str(p) for p in study], s.bundle, s.point, s.storage.db):
-            if isinstance(event, jobs.Classified):
-                s.add_rows([event.row])
+        for event in jobs.classified(jobs.classify_job([str(p) for p in study], s.bundle,
+                                                       s.point, s.storage.db)):
+            s.add_rows([event.row])
         row = next(r for r in s.results.rows if r.status == "ok" and not r.flagged)
         found, entry = s.record_finding(row, "pneumonia", "missed", "dr_a")
         assert entry is not None and entry.origin == "reader" and entry.note == ""
