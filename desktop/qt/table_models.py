@@ -38,6 +38,11 @@ DEMOGRAPHIC_HEADERS = tuple(h for _t, h, _f in presentation.DEMOGRAPHICS)
 _Index = QModelIndex | QPersistentModelIndex
 _BRUSHES: dict[tuple[int, int, int], QBrush] = {}
 _DIM = QColor(128, 128, 128)
+#: The worklist's sort value for films without a probability ("could not read", "not a chest
+#: X-ray"): below every -probability, so they form their own group at the top. Each needs a
+#: human read and the model gave no reassurance; at the bottom of a long list they were read
+#: last or not at all (docs/app.md, "The worklist").
+UNASSESSED_FIRST = -2.0
 _dark = False
 
 
@@ -244,8 +249,8 @@ class FlaggedTableModel(ListTableModel):
             return (os.path.basename(e.path), format_probability(e.probability), finding,
                     presentation.REVIEW_TEXT.get(e.review_state, e.review_state), e.note)[col]
         if role == SORT_ROLE:  # plain str/float: the proxy compares them in C++
-            if col == 1:  # ascending = most likely first, unassessed (no probability) last
-                return 1.0 if e.probability is None else -e.probability
+            if col == 1:  # ascending: unassessed (no probability) first, then most likely
+                return UNASSESSED_FIRST if e.probability is None else -e.probability
             if col == 0:
                 return os.path.basename(e.path).lower()
             if col >= 5:
