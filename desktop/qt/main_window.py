@@ -36,7 +36,7 @@ from desktop.audit import (
 )
 from desktop.jobs import Preview, ResultRow
 from desktop.presentation import demographics_lines
-from desktop.qt import machine_actions, menus, site_actions
+from desktop.qt import machine_actions, menus, site_actions, window_geometry
 from desktop.qt import worker as workers
 from desktop.qt.batch_runner import BatchRunner
 from desktop.qt.filter_bar import FilterBar, elide_left, install_column_menu
@@ -143,6 +143,10 @@ class MainWindow(ReviewActions, QMainWindow):
         self._update_model_info()
         self.result_panel.show_row(None, self.point)
         self._restore_geometry()
+        # The worklist keys (J/K, R/D) work from the first key press: focus starts on the
+        # viewer (no text field, no list that would select its first row on focus), not on
+        # the first search box, where J was typed.
+        self.viewer.setFocus()
 
     @property
     def point(self) -> OperatingPoint:
@@ -479,6 +483,7 @@ class MainWindow(ReviewActions, QMainWindow):
             self.flagged.model.upsert(flags)
         if not self.table.currentIndex().isValid() and self.results_proxy.rowCount():
             self.table.setCurrentIndex(self.results_proxy.index(0, 0))
+            self._auto_shown = self.current_row()  # replaced by the worklist's top at the end
         if self._scroll_to_batch and first_new < self.results.rowCount():
             # Show where the new batch begins (rows are appended at the end).
             idx = self.results_proxy.mapFromSource(self.results.index(first_new, 0))
@@ -512,6 +517,7 @@ class MainWindow(ReviewActions, QMainWindow):
             return
         self._run_summary = (state, self.runner.done, self.runner.total)
         self._update_count_line()
+        self._show_worklist_top()
         self.statusBar().showMessage(self.count_label.text(), 10000)
 
     def _update_count_line(self, *args: object) -> None:
@@ -525,6 +531,22 @@ class MainWindow(ReviewActions, QMainWindow):
                       and entry_folder(e) not in self.flagged.archived)
         self.count_label.setText(f"{state}: this batch {done} of {total} classified, "
                                  f"{flagged} flagged · worklist: {pending} pending")
+
+    def _show_worklist_top(self) -> None:
+        """After a run: where the window chose the film shown (the first file in input
+        order) and the reader has not chosen another since, show the top of the worklist
+        among this run's films instead: the film to read first."""
+        auto, self._auto_shown = getattr(self, "_auto_shown", None), None
+        if auto is None or self.current_row() is not auto:
+            return
+        runs = self._run_batches
+        for r in range(self.flagged.proxy.rowCount()):
+            e = self.flagged.proxy.index(r, 0).data(ROW_ROLE)
+            i = self.results.row_of(e.open_path) if e is not None else None
+            if (e is not None and e.review_state == "pending" and i is not None
+                    and self.results.row_at(i).batch in runs):
+                self.flagged.select_key(e.key)
+                return
 
     # -- navigation and preview ------------------------------------------------------------
     def current_row(self) -> ResultRow | None:
@@ -623,6 +645,7 @@ class MainWindow(ReviewActions, QMainWindow):
     def _restore_geometry(self) -> None:
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
+        window_geometry.clamp_to_screen(self)  # saved at another scale or on another screen
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
