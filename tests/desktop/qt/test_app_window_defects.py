@@ -99,3 +99,71 @@ def test_about_names_the_app_version_and_the_model_version(qtbot):
     text = d.text.toPlainText()
     assert f"pneumonia-xray {__version__}" in text
     assert w.meta is not None and w.meta.version in text
+
+
+# -- the audit view -------------------------------------------------------------------------
+def _seed_audit(db) -> None:
+    """2,000 classify rows and a few review actions, as in the trial."""
+    from desktop.audit import AuditEvent, AuditLog
+
+    with AuditLog(db) as log:
+        log.append_many([AuditEvent(action="classify", path=f"/ward/film_{i:04d}.jpeg",
+                                    probability=0.9010, threshold=0.352, decision="PNEUMONIA")
+                         for i in range(2000)])
+        for i in range(6):
+            log.append(AuditEvent(action="review", path=f"/ward/film_{i:04d}.jpeg",
+                                  decision="reviewed", note=f"consolidation {i}"))
+
+
+def test_audit_view_filters_by_event_type_and_searches(qtbot, home):
+    from desktop.qt.audit_dialog import AuditDialog
+
+    db = home / "audit.sqlite3"
+    _seed_audit(db)
+    d = AuditDialog(db)
+    qtbot.addWidget(d)
+    assert d.proxy.rowCount() == 2006
+    d.filter_bar.set_choice("review")
+    assert d.proxy.rowCount() == 6
+    assert {d.proxy.index(r, 1).data() for r in range(6)} == {"review"}
+    d.filter_bar.set_choice("All events")
+    d.filter_bar.search.setText("film_0003")
+    assert d.proxy.rowCount() == 2  # its classification and its review
+    d.filter_bar.search.setText("consolidation 5")
+    assert d.proxy.rowCount() == 1
+    assert "1 of 2006" in d.shown_label.text()
+
+
+def test_audit_view_writes_percentages_and_shows_the_whole_threshold_column(qtbot, home):
+    from desktop.qt.audit_dialog import AuditDialog
+
+    db = home / "audit.sqlite3"
+    _seed_audit(db)
+    d = AuditDialog(db)
+    qtbot.addWidget(d)
+    d.show()
+    d.filter_bar.set_choice("classify")
+    assert d.proxy.index(0, 3).data() == "90.1%"  # was 0.9010
+    assert d.proxy.index(0, 4).data() == "35.2%"
+    view, fm = d.view, d.view.fontMetrics()
+    thr = d.model.HEADERS.index("Threshold")
+    need = max(fm.horizontalAdvance("35.2%"), view.horizontalHeader().sectionSizeHint(thr))
+    assert view.columnWidth(thr) >= need
+    right = view.columnViewportPosition(thr) + view.columnWidth(thr)
+    assert right <= view.viewport().width()  # on screen at the dialog's size, not cut
+
+
+def test_exporting_the_audit_trail_is_itself_audited(qtbot, home, tmp_path):
+    from desktop.audit import AuditLog
+    from desktop.qt.audit_dialog import AuditDialog
+
+    db = home / "audit.sqlite3"
+    _seed_audit(db)
+    d = AuditDialog(db)
+    qtbot.addWidget(d)
+    out = tmp_path / "audit.csv"
+    assert d.export_to(out) == 2006
+    with AuditLog(db) as log:
+        last = log.recent(1)[0]
+        assert log.verify().ok
+    assert last.action == "export" and last.path == str(out) and "2006 events" in last.note
