@@ -272,7 +272,6 @@ class MainWindow(ReviewActions, QMainWindow):
         self.hint_label.setToolTip("←/→ previous/next image · +/− zoom · = fit · I invert · "
                                    "1–5 window/level presets · 0 reset · H heatmap "
                                    "(all in the View menu)")
-        self.hint_label.setStyleSheet("color: palette(mid);")
         self.hint_label.setMinimumWidth(10)  # may be clipped, never squeezes the tools
         self.viewer.setToolTip("Wheel: zoom · left drag: pan · right drag: window/level · "
                                "double-click: fit")
@@ -323,6 +322,7 @@ class MainWindow(ReviewActions, QMainWindow):
         theme.apply_theme(bool(dark))
         table_models.set_dark(bool(dark))
         self._style_intended_use()
+        self.result_panel.show_row(self.current_row(), self.point)  # colours for the theme
         if getattr(self, "dark_action", None) is not None and self.dark_action.isChecked() != dark:
             self.dark_action.setChecked(dark)
         self.update()

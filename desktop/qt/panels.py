@@ -6,7 +6,15 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QModelIndex, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QGuiApplication,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -22,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import presentation
+from desktop import contrast, presentation
 from desktop.jobs import ResultRow
 from desktop.presentation import finding_text, format_probability, format_threshold
 from desktop.qt.filter_bar import FilterBar, elide_left
@@ -120,6 +128,13 @@ class ResultPanel(QWidget):
             lay.addWidget(w)
         lay.addStretch(1)
 
+    def _readable(self, colour: QColor) -> str:
+        """``colour`` fitted to 4.5:1 on this panel's background (either theme)."""
+        bg = QGuiApplication.palette().color(QPalette.ColorRole.Window)  # now, mid-switch
+        rgb = contrast.readable_on((colour.red(), colour.green(), colour.blue()),
+                                   (bg.red(), bg.green(), bg.blue()))
+        return QColor(*rgb).name()
+
     def set_model_info(self, text: str) -> None:
         self.model_label.setText(text)
 
@@ -136,7 +151,7 @@ class ResultPanel(QWidget):
         if row.status == "ok" and row.probability is not None:
             colour = POSITIVE_COLOUR if row.flagged else NEGATIVE_COLOUR
             self.prediction_label.setText(finding_text(row.status, row.prediction, row.flagged))
-            self.prediction_label.setStyleSheet(f"color: {colour.name()};")
+            self.prediction_label.setStyleSheet(f"color: {self._readable(colour)};")
             self.probability_label.setText(
                 f"Probability of pneumonia: {format_probability(row.probability, threshold)} "
                 f"(threshold {format_threshold(threshold)})")
@@ -146,7 +161,7 @@ class ResultPanel(QWidget):
             text = ("Waiting for classification…" if row.status == "pending"
                     else finding_text(row.status, "", True))
             self.prediction_label.setText(text)
-            self.prediction_label.setStyleSheet(f"color: {UNASSESSED_COLOUR.name()};")
+            self.prediction_label.setStyleSheet(f"color: {self._readable(UNASSESSED_COLOUR)};")
             self.probability_label.setText("No probability: this image needs a human read."
                                            if row.status != "pending" else "")
             msg = row.message
@@ -179,7 +194,9 @@ class FlaggedPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.title = QLabel("Flagged for review")
-        self.title.setStyleSheet("font-weight: bold;")
+        bold = QFont(self.title.font())  # a font, not a style sheet: a widget with a style
+        bold.setBold(True)  # sheet kept the old palette (black) after a switch to dark
+        self.title.setFont(bold)
         lay.addWidget(self.title)
         #: Archived folders (finished batches hidden from the worklist); set by the window.
         self.archived: set[str] = set()
