@@ -36,11 +36,11 @@ from desktop.audit import (
 )
 from desktop.jobs import Preview, ResultRow
 from desktop.presentation import demographics_lines
-from desktop.qt import machine_actions, menus, site_actions, window_geometry
+from desktop.qt import accessibility, machine_actions, menus, site_actions, window_geometry
 from desktop.qt import worker as workers
 from desktop.qt.batch_runner import BatchRunner
 from desktop.qt.filter_bar import FilterBar, elide_left, install_column_menu
-from desktop.qt.panels import FlaggedPanel, ResultPanel
+from desktop.qt.panels import FlaggedPanel, ResultPanel, row_height
 from desktop.qt.preview_loader import PreviewLoader
 from desktop.qt.review_actions import ReviewActions
 from desktop.qt.table_models import DEMOGRAPHIC_HEADERS, ROW_ROLE, ResultTableModel, SortProxy
@@ -142,6 +142,7 @@ class MainWindow(ReviewActions, QMainWindow):
             has_data=lambda c: c not in flag_demo or bool(self.flagged.model.demographics))
         self._update_model_info()
         self.result_panel.show_row(None, self.point)
+        accessibility.describe_main_window(self)  # names for screen readers
         self._restore_geometry()
         # The worklist keys (J/K, R/D) work from the first key press: focus starts on the
         # viewer (no text field, no list that would select its first row on focus), not on
@@ -192,7 +193,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.verticalHeader().setDefaultSectionSize(row_height(self.table))
         self.table.setWordWrap(False)
         # File and folder names keep their distinguishing end ("…1951_bacteria_4882.jpeg").
         elide_left(self.table, (0, ResultTableModel.HEADERS.index("Folder")))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
-from desktop.qt import machine_actions
+from desktop.qt import accessibility, machine_actions, shortcuts
 from desktop.qt.audit_dialog import AuditDialog
 from desktop.qt.dialogs import AboutDialog, FirstStartDialog, ThresholdDialog
 
@@ -41,6 +41,7 @@ HOTKEYS: list[tuple[str, str, list[str], str]] = [
     ("&Tools", "Decision threshold…", [], "threshold_dialog"),
     ("&Tools", "Audit trail…", [], "audit_dialog"),
     ("&Tools", "Verify audit trail", [], "verify_audit_dialog"),
+    ("&Help", "Keyboard shortcuts…", ["?"], "shortcuts_dialog"),
     ("&Help", "Intended use…", [], "first_start_dialog"),
     ("&Help", "About…", ["F1"], "about_dialog"),
 ]
@@ -66,6 +67,7 @@ def _handlers(w: MainWindow) -> dict[str, object]:
         "audit_dialog": lambda: audit_dialog(w),
         "first_start_dialog": lambda: first_start_dialog(w, force=True),
         "about_dialog": lambda: about_dialog(w),
+        "shortcuts_dialog": lambda: shortcuts_dialog(w),
     }
 
 
@@ -106,8 +108,29 @@ def build(w: MainWindow) -> None:
         w.addAction(action)
 
 
+def key_table() -> list[shortcuts.KeyRow]:
+    """Every key of the window from :data:`HOTKEYS` and the window/level presets, then the
+    controls' own keys: the one table behind the menus, the shortcut page and the docs."""
+    from desktop.display_maths import PRESETS
+
+    rows = [(menu.replace("&", ""), " / ".join(keys), text.rstrip("…"))
+            for menu, text, keys, _name in HOTKEYS if keys]
+    rows += [("View", str(i), f"Window/level preset: {label}")
+             for i, (label, _c, _w) in enumerate(PRESETS, start=1)]
+    order = list(dict.fromkeys(m for m, _k, _a in rows))  # the menus' order, presets in View
+    return sorted(rows, key=lambda r: order.index(r[0])) + shortcuts.CONTROL_KEYS
+
+
+def shortcuts_dialog(w: MainWindow) -> shortcuts.ShortcutsDialog:
+    d = shortcuts.ShortcutsDialog(key_table(), w)
+    accessibility.name_controls(d)
+    d.open()
+    return d
+
+
 def about_dialog(w: MainWindow) -> AboutDialog:
     d = AboutDialog(w.meta, w.threshold, w.model_error, w)
+    accessibility.name_controls(d)
     d.open()
     return d
 
@@ -119,6 +142,7 @@ def first_start_dialog(w: MainWindow, force: bool = False) -> FirstStartDialog |
     if getattr(w, "first_start", None) is not None and w.first_start.isVisible():
         return w.first_start  # already on screen (e.g. a second open before confirming)
     d = FirstStartDialog(w.meta, w)
+    accessibility.name_controls(d)
 
     def done() -> None:
         w.settings.first_start_acknowledged = True
@@ -133,6 +157,7 @@ def first_start_dialog(w: MainWindow, force: bool = False) -> FirstStartDialog |
 
 def audit_dialog(w: MainWindow) -> AuditDialog:
     d = AuditDialog(w.audit_db, w)
+    accessibility.name_controls(d)
     d.open()
     return d
 
@@ -142,6 +167,7 @@ def threshold_dialog(w: MainWindow) -> ThresholdDialog | None:
         return None
     base = w.session.resolution.base  # the calibration's own point (model or site profile)
     d = ThresholdDialog(w.threshold, base.threshold, w, default_source=base.source)
+    accessibility.name_controls(d)
 
     def done() -> None:
         w.apply_threshold(None if d.use_default else d.value())

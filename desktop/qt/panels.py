@@ -9,6 +9,7 @@ from PySide6.QtCore import QModelIndex, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
+    QFontMetrics,
     QGuiApplication,
     QPainter,
     QPaintEvent,
@@ -52,7 +53,7 @@ class ProbabilityBar(QWidget):
         super().__init__(parent)
         self.probability: float | None = None
         self.point = OperatingPoint.fallback()
-        self.setMinimumHeight(54)
+        self.setMinimumHeight(3 * QFontMetrics(self.font()).height() + 14)  # follows the font
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     @property
@@ -71,7 +72,11 @@ class ProbabilityBar(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         m = 8.0
-        bar = QRectF(m, 18, self.width() - 2 * m, 16)
+        f = QFont(self.font())  # the scale's text: smaller than the system font, following it
+        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.85))
+        fm = QFontMetrics(f)
+        th = fm.height()
+        bar = QRectF(m, th + 4, self.width() - 2 * m, max(16, th))
         p.setPen(QPen(self.palette().color(self.foregroundRole()), 1))
         p.setBrush(self.palette().color(self.backgroundRole()).lighter(105))
         p.drawRect(bar)
@@ -85,20 +90,26 @@ class ProbabilityBar(QWidget):
         x = bar.left() + bar.width() * self.threshold
         p.setPen(QPen(self.palette().color(self.foregroundRole()), 2))
         p.drawLine(int(x), int(bar.top() - 5), int(x), int(bar.bottom() + 5))
-        f = QFont(self.font())
-        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.85))
         p.setFont(f)
         p.setPen(self.palette().color(self.foregroundRole()))
-        tx = min(max(x, bar.left() + 60), bar.right() - 60)
-        p.drawText(QRectF(tx - 60, 0, 120, 14), int(Qt.AlignmentFlag.AlignCenter),
-                   f"threshold {format_threshold(self.threshold)}")
+        label = f"threshold {format_threshold(self.threshold)}"
+        half = fm.horizontalAdvance(label) / 2 + 6
+        tx = min(max(x, bar.left() + half), bar.right() - half)
+        p.drawText(QRectF(tx - half, 0, 2 * half, th), int(Qt.AlignmentFlag.AlignCenter), label)
+        cell = fm.horizontalAdvance("100%") + 4
         for v in (0, 50, 100):
             xx = bar.left() + bar.width() * v / 100
             align = (Qt.AlignmentFlag.AlignLeft if v == 0 else Qt.AlignmentFlag.AlignRight
                      if v == 100 else Qt.AlignmentFlag.AlignHCenter)
-            rect = QRectF(xx - (0 if v == 0 else 40 if v == 100 else 20), bar.bottom() + 3, 40, 14)
-            p.drawText(rect, int(align), f"{v}%")
+            left = xx - (0 if v == 0 else cell if v == 100 else cell / 2)
+            p.drawText(QRectF(left, bar.bottom() + 3, cell, th), int(align), f"{v}%")
         p.end()
+
+
+def row_height(view: QWidget) -> int:
+    """A table row's height for the view's font (the system's, at its scale): text never
+    cut in rows of a fixed pixel height."""
+    return view.fontMetrics().height() + 8
 
 
 class ResultPanel(QWidget):
@@ -229,7 +240,7 @@ class FlaggedPanel(QWidget):
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(1, Qt.SortOrder.AscendingOrder)
         self.view.verticalHeader().setVisible(False)
-        self.view.verticalHeader().setDefaultSectionSize(22)
+        self.view.verticalHeader().setDefaultSectionSize(row_height(self.view))
         elide_left(self.view, (0, FlaggedTableModel.HEADERS.index("Folder")))
         self.view.setTabKeyNavigation(False)  # Tab leaves the list (to the note field)
         self.view.setWordWrap(False)  # wrapping at '-' would cut names on the right
