@@ -167,3 +167,29 @@ def test_exporting_the_audit_trail_is_itself_audited(qtbot, home, tmp_path):
         last = log.recent(1)[0]
         assert log.verify().ok
     assert last.action == "export" and last.path == str(out) and "2006 events" in last.note
+
+
+def test_the_heatmap_legend_stands_beside_the_film_not_on_it(qtbot):
+    """The legend covered the film's top-right corner."""
+    import numpy as np
+
+    from desktop.qt.viewer import LEGEND_BAR_W, LEGEND_PAD, ImageViewer
+
+    v = ImageViewer()
+    qtbot.addWidget(v)
+    v.resize(480, 700)  # a tall viewer: a square film fills its width
+    v.show()
+    film = np.tile(np.linspace(0, 255, 256, dtype=np.uint8), (256, 1))
+    cam = np.random.default_rng(0).random((14, 14)).astype(np.float32)
+    v.set_image(film, cam)
+    assert v.legend_rect().isEmpty() and v.image_rect().width() == pytest.approx(480)
+    v.set_heatmap_visible(True)
+    legend, image = v.legend_rect(), v.image_rect()
+    assert legend.width() > 30 and not legend.intersects(image)
+    assert image.right() <= legend.left() + 0.5 and image.width() > 300  # refitted beside it
+    grab = v.grab().toImage()  # the strip is drawn where the legend is, the film left of it
+    x = int(legend.right() - LEGEND_PAD - LEGEND_BAR_W / 2)
+    assert any(grab.pixelColor(x, y).red() > grab.pixelColor(x, y).blue() + 40
+               for y in range(0, 300, 3))  # the colour bar (inferno: red above blue)
+    v.set_heatmap_visible(False)
+    assert v.legend_rect().isEmpty() and v.image_rect().width() == pytest.approx(480)
