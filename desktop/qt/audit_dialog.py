@@ -177,11 +177,17 @@ class AuditDialog(QDialog):
         QMessageBox.information(self, "Export", f"{n} audit events written to {dest}")
 
 
+def event_type(action: str) -> str:
+    """An event's type: its action up to a colon ('review:dismissed' -> 'review')."""
+    return action.split(":", 1)[0]
+
+
 def event_type_choices(events: list[AuditEvent]) -> list[tuple[str, object]]:
-    """'All events' and one choice per event type present (review actions first)."""
-    kinds = sorted({e.action for e in events}, key=lambda a: (a == "classify", a))
+    """'All events' and one choice per event type present (classify last: the others are
+    the few a reader looks for)."""
+    kinds = sorted({event_type(e.action) for e in events}, key=lambda a: (a == "classify", a))
     return [("All events", None)] + [
-        (kind, (lambda e, k=kind: e.action == k)) for kind in kinds]
+        (kind, (lambda e, k=kind: event_type(e.action) == k)) for kind in kinds]
 
 
 def fit_columns(view: QTableView, sample: int = 200) -> None:

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -36,7 +35,14 @@ from desktop.audit import (
 )
 from desktop.jobs import Preview, ResultRow
 from desktop.presentation import demographics_lines
-from desktop.qt import accessibility, machine_actions, menus, site_actions, window_geometry
+from desktop.qt import (
+    accessibility,
+    columns,
+    machine_actions,
+    menus,
+    site_actions,
+    window_geometry,
+)
 from desktop.qt import worker as workers
 from desktop.qt.batch_runner import BatchRunner
 from desktop.qt.filter_bar import FilterBar, elide_left, install_column_menu
@@ -202,10 +208,7 @@ class MainWindow(ReviewActions, QMainWindow):
         # The file name keeps a useful width; the last shown column takes what is left, and
         # more columns than fit scroll sideways instead of squeezing the name.
         hh.setStretchLastSection(True)
-        for c, width in ((0, 150), (1, 84), (2, 112), (3, 110), (4, 110), (5, 90), (6, 84),
-                         (7, 50), (8, 160), (9, 120)):
-            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
-            hh.resizeSection(c, width)
+        columns.lay_out(self.table, ResultTableModel.HEADERS, columns.RESULT_COLUMNS)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.table.activated.connect(lambda _i: self.viewer.setFocus())
         self.table.setTabKeyNavigation(False)
@@ -269,16 +272,16 @@ class MainWindow(ReviewActions, QMainWindow):
         tools.addWidget(self.opacity_slider)
         tools.addWidget(self.keep_display_check)
         tools.addStretch(1)
-        self.hint_label = QLabel("Keys: ←/→ +/− = I 1–5 0 H")
-        self.hint_label.setToolTip("←/→ previous/next image · +/− zoom · = fit · I invert · "
-                                   "1–5 window/level presets · 0 reset · H heatmap "
-                                   "(all in the View menu)")
-        self.hint_label.setMinimumWidth(10)  # may be clipped, never squeezes the tools
+        # Under the film, wrapped: at 1400x860 it was cut at the end of the tool row.
+        self.hint_label = QLabel("Keys: ←/→ image · +/− zoom · = fit · I invert · 1–5 presets · "
+                                 "0 reset · H heatmap · ? all keys")
+        self.hint_label.setWordWrap(True)
+        self.hint_label.setToolTip("All keys: Help > Keyboard shortcuts (?)")
         self.viewer.setToolTip("Wheel: zoom · left drag: pan · right drag: window/level · "
                                "double-click: fit")
-        tools.addWidget(self.hint_label)
         cl.addLayout(tools)
         cl.addWidget(self.viewer, 1)
+        cl.addWidget(self.hint_label)
         split.addWidget(centre)
         # right: result + flagged list
         right = QSplitter(Qt.Orientation.Vertical)
@@ -296,8 +299,13 @@ class MainWindow(ReviewActions, QMainWindow):
         right.addWidget(self.result_scroll)
         right.addWidget(self.flagged)
         right.setSizes([210, 600])
+        self.right_split = right  # the result part is fitted to its text when shown
         split.addWidget(right)
-        split.setSizes([400, 540, 500])
+        # The side columns as wide as their first table columns (desktop.qt.columns), so
+        # that none of those is cut; the viewer takes the rest.
+        left_w = columns.fitting_width(self.table, len(columns.RESULT_COLUMNS))
+        right_w = columns.fitting_width(self.flagged.view, len(columns.WORKLIST_COLUMNS) - 1)
+        split.setSizes([left_w, max(300, 1400 - left_w - right_w), right_w])
         split.setStretchFactor(1, 1)
         outer.addWidget(split, 1)
         use = self.meta.intended_use if self.meta else INTENDED_USE
@@ -337,6 +345,26 @@ class MainWindow(ReviewActions, QMainWindow):
             self.keep_display_check.setChecked(keep)
         self.viewer.update()
 
+    def fit_result_area(self) -> None:
+        """Give the result panel the height its text needs at its width (the model and
+        operating-point lines were cut at 1400x860), at most half the column."""
+        sizes = self.right_split.sizes()
+        total = sum(sizes)
+        if total <= 0:
+            return
+        width = self.result_scroll.viewport().width()
+        need = self.result_panel.heightForWidth(width)
+        need = max(need, self.result_panel.minimumSizeHint().height()) + 2
+        first = min(need, total // 2)
+        if first != sizes[0]:
+            self.right_split.setSizes([first, total - first])
+
+    def showEvent(self, event: object) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not getattr(self, "_result_fitted", False):  # once; later the reader's drag stays
+            self._result_fitted = True
+            QTimer.singleShot(0, self.fit_result_area)
+
     def _start_audit_check(self) -> None:
         """Verify the audit trail's hash chain and triggers in the background (a large trail
         takes seconds); a broken trail is announced in the banner and the log."""
@@ -371,6 +399,8 @@ class MainWindow(ReviewActions, QMainWindow):
         self.result_panel.set_model_info(
             f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… ({state})\n"
             + self.session.resolution.status_line() + "\n" + machine_actions.describe(self))
+        if getattr(self, "_result_fitted", False):
+            QTimer.singleShot(0, self.fit_result_area)  # a longer text (e.g. a site profile)
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 from desktop import contrast, presentation
 from desktop.jobs import ResultRow
 from desktop.presentation import finding_text, format_probability, format_threshold
+from desktop.qt import columns
 from desktop.qt.filter_bar import FilterBar, elide_left
 from desktop.qt.table_models import ROW_ROLE, FlaggedTableModel, SortProxy
 from desktop.review_store import FlagEntry, entry_folder
@@ -247,11 +247,7 @@ class FlaggedPanel(QWidget):
         hh = self.view.horizontalHeader()
         # Fixed widths: ResizeToContents would measure every row on each insert (slow).
         hh.setStretchLastSection(True)  # the name keeps its width; extra columns scroll
-        for c, width in ((0, 150), (1, 84), (2, 104), (3, 96), (4, 90), (5, 110), (6, 90),
-                         (7, 84), (8, 50), (9, 160), (10, 90)):
-            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
-            hh.resizeSection(c, width)
-        hh.moveSection(hh.visualIndex(4), self.model.columnCount() - 1)  # the note last
+        columns.lay_out(self.view, FlaggedTableModel.HEADERS, columns.WORKLIST_COLUMNS)
         lay.addWidget(self.view, 1)
         row = QHBoxLayout()
         self.note_edit = QLineEdit()

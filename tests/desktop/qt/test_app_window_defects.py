@@ -111,8 +111,9 @@ def _seed_audit(db) -> None:
                                     probability=0.9010, threshold=0.352, decision="PNEUMONIA")
                          for i in range(2000)])
         for i in range(6):
-            log.append(AuditEvent(action="review", path=f"/ward/film_{i:04d}.jpeg",
-                                  decision="reviewed", note=f"consolidation {i}"))
+            state = "reviewed" if i % 2 else "dismissed"
+            log.append(AuditEvent(action=f"review:{state}", path=f"/ward/film_{i:04d}.jpeg",
+                                  decision=state, note=f"consolidation {i}"))
 
 
 def test_audit_view_filters_by_event_type_and_searches(qtbot, home):
@@ -125,7 +126,8 @@ def test_audit_view_filters_by_event_type_and_searches(qtbot, home):
     assert d.proxy.rowCount() == 2006
     d.filter_bar.set_choice("review")
     assert d.proxy.rowCount() == 6
-    assert {d.proxy.index(r, 1).data() for r in range(6)} == {"review"}
+    assert {d.proxy.index(r, 1).data() for r in range(6)} == {"review:reviewed",
+                                                               "review:dismissed"}
     d.filter_bar.set_choice("All events")
     d.filter_bar.search.setText("film_0003")
     assert d.proxy.rowCount() == 2  # its classification and its review
@@ -193,3 +195,31 @@ def test_the_heatmap_legend_stands_beside_the_film_not_on_it(qtbot):
                for y in range(0, 300, 3))  # the colour bar (inferno: red above blue)
     v.set_heatmap_visible(False)
     assert v.legend_rect().isEmpty() and v.image_rect().width() == pytest.approx(480)
+
+
+def test_at_1400x860_nothing_the_reader_needs_is_cut(qtbot, tmp_path, full_res_images):
+    """The trial at 1400x860: the results' Folder and the worklist's Note columns, the key
+    hint and the operating-point line of the result panel were cut."""
+    folder = copy_images(full_res_images[:4], tmp_path / "study")
+    (folder / "broken.jpeg").write_bytes(b"\xff\xd8\xff truncated")
+    w = new_window(qtbot, [folder])
+    w.resize(1400, 860)
+    qtbot.wait(100)
+    for view, header in ((w.table, "Folder"), (w.flagged.view, "Note")):
+        model = view.model().sourceModel()
+        c = model.HEADERS.index(header)
+        assert not view.isColumnHidden(c)
+        right = view.columnViewportPosition(c) + view.columnWidth(c)
+        assert view.columnViewportPosition(c) >= 0 and right <= view.viewport().width(), header
+    for view in (w.table, w.flagged.view):  # a finding and a probability are never elided
+        fm = view.fontMetrics()
+        finding = view.model().sourceModel().HEADERS.index("Finding")
+        assert view.columnWidth(finding) > fm.horizontalAdvance("▲ PNEUMONIA")
+    hint = w.hint_label
+    assert hint.isVisible() and hint.heightForWidth(hint.width()) <= hint.height()
+    assert "? all keys" in hint.text()
+    qtbot.waitUntil(lambda: w.result_scroll.verticalScrollBar().maximum() == 0, timeout=5000)
+    model_label = w.result_panel.model_label
+    assert "Operating point" in model_label.text()
+    bottom = model_label.mapTo(w.result_scroll.viewport(), model_label.rect().bottomLeft())
+    assert bottom.y() <= w.result_scroll.viewport().height()
