@@ -296,6 +296,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.result_scroll.setWidgetResizable(True)
         self.result_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.result_scroll.setWidget(self.result_panel)
+        self.result_panel.changed.connect(lambda: QTimer.singleShot(0, self.fit_result_area))
         right.addWidget(self.result_scroll)
         right.addWidget(self.flagged)
         right.setSizes([210, 600])
@@ -347,23 +348,22 @@ class MainWindow(ReviewActions, QMainWindow):
 
     def fit_result_area(self) -> None:
         """Give the result panel the height its text needs at its width (the model and
-        operating-point lines were cut at 1400x860), at most half the column."""
+        operating-point lines were cut at 1400x860), at most half the column. It only
+        grows (a shorter text leaves it as it is: the worklist below does not jump)."""
         sizes = self.right_split.sizes()
         total = sum(sizes)
-        if total <= 0:
+        if total <= 0 or not self.isVisible():
             return
         width = self.result_scroll.viewport().width()
         need = self.result_panel.heightForWidth(width)
         need = max(need, self.result_panel.minimumSizeHint().height()) + 2
         first = min(need, total // 2)
-        if first != sizes[0]:
+        if first > sizes[0]:
             self.right_split.setSizes([first, total - first])
 
     def showEvent(self, event: object) -> None:  # noqa: N802
         super().showEvent(event)
-        if not getattr(self, "_result_fitted", False):  # once; later the reader's drag stays
-            self._result_fitted = True
-            QTimer.singleShot(0, self.fit_result_area)
+        QTimer.singleShot(0, self.fit_result_area)
 
     def _start_audit_check(self) -> None:
         """Verify the audit trail's hash chain and triggers in the background (a large trail
@@ -399,8 +399,6 @@ class MainWindow(ReviewActions, QMainWindow):
         self.result_panel.set_model_info(
             f"Model {m.name} {m.version} · SHA-256 {m.sha256[:12]}… ({state})\n"
             + self.session.resolution.status_line() + "\n" + machine_actions.describe(self))
-        if getattr(self, "_result_fitted", False):
-            QTimer.singleShot(0, self.fit_result_area)  # a longer text (e.g. a site profile)
 
     # -- opening ---------------------------------------------------------------------------
     def open_paths(self, paths_: list[str]) -> None:

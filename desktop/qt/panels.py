@@ -113,7 +113,10 @@ def row_height(view: QWidget) -> int:
 
 
 class ResultPanel(QWidget):
-    """The selected image's result and the model's identity."""
+    """The selected image's result and the model's identity; ``changed`` after its text
+    changed (the window fits the panel's height to it)."""
+
+    changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -148,6 +151,7 @@ class ResultPanel(QWidget):
 
     def set_model_info(self, text: str) -> None:
         self.model_label.setText(text)
+        self.changed.emit()
 
     def show_row(self, row: ResultRow | None, point: OperatingPoint) -> None:
         threshold = point.threshold
@@ -157,6 +161,7 @@ class ResultPanel(QWidget):
             self.probability_label.setText("")
             self.message_label.setText("")
             self.bar.set_values(None, point)
+            self.changed.emit()
             return
         self.file_label.setText(row.path)
         if row.status == "ok" and row.probability is not None:
@@ -180,6 +185,7 @@ class ResultPanel(QWidget):
             self.message_label.setText(short)
             self.message_label.setToolTip(msg)
         self.bar.set_values(row.probability, point)
+        self.changed.emit()
 
 
 class FlaggedPanel(QWidget):
