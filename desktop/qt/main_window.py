@@ -512,7 +512,8 @@ class MainWindow(ReviewActions, QMainWindow):
             self.flagged.model.upsert(flags)
         if not self.table.currentIndex().isValid() and self.results_proxy.rowCount():
             self.table.setCurrentIndex(self.results_proxy.index(0, 0))
-            self._auto_shown = self.current_row()  # replaced by the worklist's top at the end
+            # the film chosen for the reader: replaced by the worklist's top at the end
+            self._auto_shown = getattr(self.current_row(), "path", None)
         if self._scroll_to_batch and first_new < self.results.rowCount():
             # Show where the new batch begins (rows are appended at the end).
             idx = self.results_proxy.mapFromSource(self.results.index(first_new, 0))
@@ -566,8 +567,8 @@ class MainWindow(ReviewActions, QMainWindow):
         order) and the reader has not chosen another since, show the top of the worklist
         among this run's films instead: the film to read first."""
         auto, self._auto_shown = getattr(self, "_auto_shown", None), None
-        if auto is None or self.current_row() is not auto:
-            return
+        if auto is None or getattr(self.current_row(), "path", None) != auto:
+            return  # the reader chose another film meanwhile
         runs = self._run_batches
         for r in range(self.flagged.proxy.rowCount()):
             e = self.flagged.proxy.index(r, 0).data(ROW_ROLE)

@@ -175,3 +175,9 @@ def threshold_dialog(w: MainWindow) -> ThresholdDialog | None:
     d.accepted.connect(done)
     d.open()
     return d
+
+
+if __name__ == "__main__":  # the key table for docs/app.md
+    import sys
+
+    sys.stdout.write(shortcuts.markdown(key_table()) + "\n")

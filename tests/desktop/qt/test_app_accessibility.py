@@ -204,7 +204,7 @@ def test_shortcut_page_and_docs_come_from_the_one_key_table(qtbot):
     docs = (ROOT / "docs" / "app.md").read_text(encoding="utf-8")
     assert shortcuts.markdown(rows) in docs, (
         "docs/app.md's key table differs from the menus: paste the output of "
-        "`python -m desktop.qt.shortcuts` over it")
+        "`python -m desktop.qt.menus` over it")
 
 
 def test_fonts_follow_the_system_scale(qtbot):
