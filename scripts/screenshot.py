@@ -2,7 +2,9 @@
 """Screenshots of the REAL app window under Xvfb: ``app.png`` (an X-ray in the preview, its
 probability bar, the worklist of flagged films), ``heatmap.png`` (the same with the
 class-activation overlay and its legend), ``dicom.png`` (a DICOM film with the patient, study
-date and view overlay and columns) and ``dark.png`` (the dark reading-room theme).
+date and view overlay and columns), ``dark.png`` (the dark reading-room theme), ``audit.png``
+(the audit trail filtered to review actions) and ``shortcuts.png`` (Help > Keyboard
+shortcuts).
 
     .venv/bin/python scripts/screenshot.py docs/screenshots [--images DIR] [--model DIR]
 
@@ -119,7 +121,8 @@ def pump(app, seconds: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path,
-                    help="output folder for app.png, heatmap.png, dicom.png and dark.png")
+                    help="output folder for app.png, heatmap.png, dicom.png, dark.png, "
+                    "audit.png and shortcuts.png")
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     ap.add_argument("--model", type=Path, default=None, help="model folder (default: bundled)")
     ap.add_argument("--size", default="1440x900", help="window size WxH")
@@ -183,12 +186,32 @@ def _shoot(args: argparse.Namespace, tmp: Path) -> int:
     _wait_shown(app, w, target.path)
     pump(app, 0.5)
     sizes["dark.png"] = save_small_png(w.grab().toImage(), args.out / "dark.png")
+    w.set_dark_theme(False)
+    sizes.update(_shoot_dialogs(app, w, args.out))
     for name, n in sizes.items():
         sys.stdout.write(f"{args.out / name}: {n / 1000:.0f} KB\n")
     sys.stdout.write(f"shown: {target.path} p={target.probability:.3f}; "
                      f"{len(rows)} rows, {len(entries)} flagged\n")
     w.close()
     return 0
+
+
+def _shoot_dialogs(app, w, out: Path) -> dict[str, int]:  # noqa: ANN001
+    """``audit.png`` (the audit trail filtered to the review actions) and ``shortcuts.png``
+    (Help > Keyboard shortcuts)."""
+    from desktop.qt import menus
+
+    sizes = {}
+    audit = menus.audit_dialog(w)
+    audit.filter_bar.set_choice("review")
+    pump(app, 0.3)
+    sizes["audit.png"] = save_small_png(audit.grab().toImage(), out / "audit.png")
+    audit.close()
+    keys = menus.shortcuts_dialog(w)
+    pump(app, 0.3)
+    sizes["shortcuts.png"] = save_small_png(keys.grab().toImage(), out / "shortcuts.png")
+    keys.close()
+    return sizes
 
 
 def _classify_folder(app, w, folder: Path) -> list:  # noqa: ANN001

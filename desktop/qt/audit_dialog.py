@@ -19,11 +19,15 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.audit import AuditError, AuditEvent, AuditLog
-from desktop.presentation import format_threshold
-from desktop.qt.table_models import ListTableModel
+from desktop.presentation import format_probability, format_threshold
+from desktop.qt.filter_bar import FilterBar, elide_left
+from desktop.qt.table_models import ROW_ROLE, SEARCH_ROLE, SORT_ROLE, ListTableModel, SortProxy
 
 _Index = QModelIndex | QPersistentModelIndex
 SHOWN = 5000
+#: Columns of free length (File, Note), shown at most this many characters wide.
+LONG_COLUMNS = (2, 6)
+LONG_COLUMN_CHARS = 36
 
 
 class AuditTableModel(ListTableModel):
@@ -38,14 +42,31 @@ class AuditTableModel(ListTableModel):
         return self.events
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole,
-                                               Qt.ItemDataRole.ToolTipRole):
+        if not index.isValid():
             return None
         e = self.events[index.row()]
-        prob = "" if e.probability is None else f"{e.probability:.4f}"
+        if role == ROW_ROLE:
+            return e
+        if role == SEARCH_ROLE:  # what the search box matches
+            return " ".join((e.action, e.path, e.decision, e.note, e.user)).lower()
+        if role == SORT_ROLE:  # newest first as listed; numbers as numbers
+            col = index.column()
+            if col in (3, 4):
+                value = e.probability if col == 3 else e.threshold
+                return -1.0 if value is None else float(value)
+            return str(self._cells(e)[col]).lower()
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None
+        return self._cells(e)[index.column()]
+
+    @staticmethod
+    def _cells(e: AuditEvent) -> tuple[str, ...]:
+        """The row as shown: probability and threshold as the rest of the app writes them
+        ('90.1%', desktop.presentation); the CSV export keeps the exact numbers."""
+        prob = "" if e.probability is None else format_probability(e.probability, e.threshold)
         thr = "" if e.threshold is None else format_threshold(e.threshold)
         return (e.time, e.action, e.path, prob, thr, e.decision, e.note,
-                e.file_sha256[:16], e.model_sha256[:16], e.user)[index.column()]
+                e.file_sha256[:16], e.model_sha256[:16], e.user)
 
 
 class AuditDialog(QDialog):
@@ -69,12 +90,29 @@ class AuditDialog(QDialog):
         self.anchor_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.anchor_label.setWordWrap(True)
         lay.addWidget(self.anchor_label)
+        # Filter by event type and search (2,000 classify rows hid 6 review actions).
+        self.proxy = SortProxy(self.model, column=0, order=Qt.SortOrder.DescendingOrder)
+        self.filter_bar = FilterBar(
+            self.proxy, event_type_choices(events),
+            placeholder="Search file, decision, note, user…")
+        self.filter_bar.search.setAccessibleName("Search the audit trail")
+        self.filter_bar.combo.setAccessibleName("Event type")
+        self.filter_bar.combo.setToolTip("Show one type of event (e.g. the review actions)")
+        self.shown_label = QLabel()
+        self.filter_bar.changed.connect(self._update_shown)
+        lay.addWidget(self.filter_bar)
         self.view = QTableView()
-        self.view.setModel(self.model)
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.verticalHeader().setVisible(False)
-        self.view.resizeColumnsToContents()
+        self.view.setAccessibleName("Audit events")
+        fit_columns(self.view)
+        elide_left(self.view, (2,))  # a path keeps its distinguishing end
         lay.addWidget(self.view, 1)
+        lay.addWidget(self.shown_label)
+        self._update_shown()
         row = QHBoxLayout()
         row.addStretch(1)
         export = QPushButton("Export CSV…")
@@ -113,9 +151,18 @@ class AuditDialog(QDialog):
             return
         QMessageBox.information(self, "Export", text)
 
+    def _update_shown(self) -> None:
+        self.shown_label.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} "
+                                 "loaded events shown")
+
     def export_to(self, dest: Path) -> int:
+        """Write the whole trail as CSV; the export itself is then audited (who wrote how
+        many events where)."""
         with AuditLog(self.audit_db) as log:
-            return log.export_csv(dest)
+            n = log.export_csv(dest)
+            log.append(AuditEvent(action="export", path=str(dest),
+                                  note=f"audit trail: {n} events"))
+            return n
 
     def _export(self) -> None:
         dest, _ = QFileDialog.getSaveFileName(self, "Export audit trail", "audit.csv",
@@ -128,6 +175,34 @@ class AuditDialog(QDialog):
             QMessageBox.warning(self, "Export failed", f"Could not write {dest}:\n{exc}")
             return
         QMessageBox.information(self, "Export", f"{n} audit events written to {dest}")
+
+
+def event_type(action: str) -> str:
+    """An event's type: its action up to a colon ('review:dismissed' -> 'review')."""
+    return action.split(":", 1)[0]
+
+
+def event_type_choices(events: list[AuditEvent]) -> list[tuple[str, object]]:
+    """'All events' and one choice per event type present (classify last: the others are
+    the few a reader looks for)."""
+    kinds = sorted({event_type(e.action) for e in events}, key=lambda a: (a == "classify", a))
+    return [("All events", None)] + [
+        (kind, (lambda e, k=kind: event_type(e.action) == k)) for kind in kinds]
+
+
+def fit_columns(view: QTableView, sample: int = 200) -> None:
+    """Each column as wide as its header and its widest text among the first ``sample``
+    rows (measuring all 5,000 would be slow), so that no column, e.g. Threshold, is cut."""
+    model, fm = view.model(), view.fontMetrics()
+    header = view.horizontalHeader()
+    pad = 2 * view.style().pixelMetric(view.style().PixelMetric.PM_FocusFrameHMargin) + 12
+    for c in range(model.columnCount()):
+        texts = [str(model.index(r, c).data() or "") for r in range(min(sample,
+                                                                        model.rowCount()))]
+        widest = max((fm.horizontalAdvance(t) for t in texts), default=0)
+        if c in LONG_COLUMNS:  # paths and notes: elided (hover for all), not a screen wide
+            widest = min(widest, LONG_COLUMN_CHARS * fm.averageCharWidth())
+        view.setColumnWidth(c, max(header.sectionSizeHint(c), widest + pad))
 
 
 def anchor_text(audit_db: Path) -> str:

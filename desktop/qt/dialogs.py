@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.cli import app_version
 from desktop.presentation import format_threshold
 from pneumonia_core.metadata import INTENDED_USE, LIMITATIONS, ModelMetadata
 
@@ -59,8 +60,11 @@ class AboutDialog(QDialog):
         self.text = QTextBrowser()
         self.text.setOpenLinks(False)
         self.text.setHtml(
-            "<h2>pneumonia-xray</h2><p>Offline triage aid for pediatric frontal chest "
-            "X-rays. It makes no network connection.</p>"
+            f"<h2>pneumonia-xray {html.escape(app_version())}</h2><p>Offline triage aid for "
+            "pediatric frontal chest X-rays. It makes no network connection.</p>"
+            + (f"<p>App version {html.escape(app_version())}; model {html.escape(meta.name)} "
+               f"version {html.escape(meta.version)}.</p>" if meta is not None else
+               f"<p>App version {html.escape(app_version())}; no model loaded.</p>")
             + intended_use_html(meta) + model_html(meta, threshold, error))
         lay.addWidget(self.text)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

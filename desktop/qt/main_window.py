@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -36,11 +35,19 @@ from desktop.audit import (
 )
 from desktop.jobs import Job, Preview, ResultRow, classify_job
 from desktop.presentation import demographics_lines
-from desktop.qt import machine_actions, menus, site_actions, watch_actions
+from desktop.qt import (
+    accessibility,
+    columns,
+    machine_actions,
+    menus,
+    site_actions,
+    watch_actions,
+    window_geometry,
+)
 from desktop.qt import worker as workers
 from desktop.qt.batch_runner import BatchRunner
 from desktop.qt.filter_bar import FilterBar, elide_left, install_column_menu
-from desktop.qt.panels import FlaggedPanel, ResultPanel
+from desktop.qt.panels import FlaggedPanel, ResultPanel, row_height
 from desktop.qt.preview_loader import PreviewLoader
 from desktop.qt.review_actions import ReviewActions
 from desktop.qt.table_models import DEMOGRAPHIC_HEADERS, ROW_ROLE, ResultTableModel, SortProxy
@@ -143,7 +150,12 @@ class MainWindow(ReviewActions, QMainWindow):
             has_data=lambda c: c not in flag_demo or bool(self.flagged.model.demographics))
         self._update_model_info()
         self.result_panel.show_row(None, self.point)
+        accessibility.describe_main_window(self)  # names for screen readers
         self._restore_geometry()
+        # The worklist keys (J/K, R/D) work from the first key press: focus starts on the
+        # viewer (no text field, no list that would select its first row on focus), not on
+        # the first search box, where J was typed.
+        self.viewer.setFocus()
 
     @property
     def point(self) -> OperatingPoint:
@@ -189,7 +201,7 @@ class MainWindow(ReviewActions, QMainWindow):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.verticalHeader().setDefaultSectionSize(row_height(self.table))
         self.table.setWordWrap(False)
         # File and folder names keep their distinguishing end ("…1951_bacteria_4882.jpeg").
         elide_left(self.table, (0, ResultTableModel.HEADERS.index("Folder")))
@@ -198,10 +210,7 @@ class MainWindow(ReviewActions, QMainWindow):
         # The file name keeps a useful width; the last shown column takes what is left, and
         # more columns than fit scroll sideways instead of squeezing the name.
         hh.setStretchLastSection(True)
-        for c, width in ((0, 150), (1, 84), (2, 112), (3, 110), (4, 110), (5, 90), (6, 84),
-                         (7, 50), (8, 160), (9, 120)):
-            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
-            hh.resizeSection(c, width)
+        columns.lay_out(self.table, ResultTableModel.HEADERS, columns.RESULT_COLUMNS)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.table.activated.connect(lambda _i: self.viewer.setFocus())
         self.table.setTabKeyNavigation(False)
@@ -265,17 +274,16 @@ class MainWindow(ReviewActions, QMainWindow):
         tools.addWidget(self.opacity_slider)
         tools.addWidget(self.keep_display_check)
         tools.addStretch(1)
-        self.hint_label = QLabel("Keys: ←/→ +/− = I 1–5 0 H")
-        self.hint_label.setToolTip("←/→ previous/next image · +/− zoom · = fit · I invert · "
-                                   "1–5 window/level presets · 0 reset · H heatmap "
-                                   "(all in the View menu)")
-        self.hint_label.setStyleSheet("color: palette(mid);")
-        self.hint_label.setMinimumWidth(10)  # may be clipped, never squeezes the tools
+        # Under the film, wrapped: at 1400x860 it was cut at the end of the tool row.
+        self.hint_label = QLabel("Keys: ←/→ image · +/− zoom · = fit · I invert · 1–5 presets · "
+                                 "0 reset · H heatmap · ? all keys")
+        self.hint_label.setWordWrap(True)
+        self.hint_label.setToolTip("All keys: Help > Keyboard shortcuts (?)")
         self.viewer.setToolTip("Wheel: zoom · left drag: pan · right drag: window/level · "
                                "double-click: fit")
-        tools.addWidget(self.hint_label)
         cl.addLayout(tools)
         cl.addWidget(self.viewer, 1)
+        cl.addWidget(self.hint_label)
         split.addWidget(centre)
         # right: result + flagged list
         right = QSplitter(Qt.Orientation.Vertical)
@@ -290,11 +298,17 @@ class MainWindow(ReviewActions, QMainWindow):
         self.result_scroll.setWidgetResizable(True)
         self.result_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.result_scroll.setWidget(self.result_panel)
+        self.result_panel.changed.connect(lambda: QTimer.singleShot(0, self.fit_result_area))
         right.addWidget(self.result_scroll)
         right.addWidget(self.flagged)
         right.setSizes([210, 600])
+        self.right_split = right  # the result part is fitted to its text when shown
         split.addWidget(right)
-        split.setSizes([400, 540, 500])
+        # The side columns as wide as their first table columns (desktop.qt.columns), so
+        # that none of those is cut; the viewer takes the rest.
+        left_w = columns.fitting_width(self.table, len(columns.RESULT_COLUMNS))
+        right_w = columns.fitting_width(self.flagged.view, len(columns.WORKLIST_COLUMNS) - 1)
+        split.setSizes([left_w, max(300, 1400 - left_w - right_w), right_w])
         split.setStretchFactor(1, 1)
         outer.addWidget(split, 1)
         use = self.meta.intended_use if self.meta else INTENDED_USE
@@ -320,6 +334,7 @@ class MainWindow(ReviewActions, QMainWindow):
         theme.apply_theme(bool(dark))
         table_models.set_dark(bool(dark))
         self._style_intended_use()
+        self.result_panel.show_row(self.current_row(), self.point)  # colours for the theme
         if getattr(self, "dark_action", None) is not None and self.dark_action.isChecked() != dark:
             self.dark_action.setChecked(dark)
         self.update()
@@ -332,6 +347,25 @@ class MainWindow(ReviewActions, QMainWindow):
         if self.keep_display_check.isChecked() != keep:
             self.keep_display_check.setChecked(keep)
         self.viewer.update()
+
+    def fit_result_area(self) -> None:
+        """Give the result panel the height its text needs at its width (the model and
+        operating-point lines were cut at 1400x860), at most half the column. It only
+        grows (a shorter text leaves it as it is: the worklist below does not jump)."""
+        sizes = self.right_split.sizes()
+        total = sum(sizes)
+        if total <= 0 or not self.isVisible():
+            return
+        width = self.result_scroll.viewport().width()
+        need = self.result_panel.heightForWidth(width)
+        need = max(need, self.result_panel.minimumSizeHint().height()) + 2
+        first = min(need, total // 2)
+        if first > sizes[0]:
+            self.right_split.setSizes([first, total - first])
+
+    def showEvent(self, event: object) -> None:  # noqa: N802
+        super().showEvent(event)
+        QTimer.singleShot(0, self.fit_result_area)
 
     def _start_audit_check(self) -> None:
         """Verify the audit trail's hash chain and triggers in the background (a large trail
@@ -480,6 +514,8 @@ class MainWindow(ReviewActions, QMainWindow):
             self.flagged.model.upsert(flags)
         if not self.table.currentIndex().isValid() and self.results_proxy.rowCount():
             self.table.setCurrentIndex(self.results_proxy.index(0, 0))
+            # the film chosen for the reader: replaced by the worklist's top at the end
+            self._auto_shown = getattr(self.current_row(), "path", None)
         if self._scroll_to_batch and first_new < self.results.rowCount():
             # Show where the new batch begins (rows are appended at the end).
             idx = self.results_proxy.mapFromSource(self.results.index(first_new, 0))
@@ -513,6 +549,7 @@ class MainWindow(ReviewActions, QMainWindow):
             return
         self._run_summary = (state, self.runner.done, self.runner.total)
         self._update_count_line()
+        self._show_worklist_top()
         self.statusBar().showMessage(self.count_label.text(), 10000)
 
     def _update_count_line(self, *args: object) -> None:
@@ -526,6 +563,22 @@ class MainWindow(ReviewActions, QMainWindow):
                       and entry_folder(e) not in self.flagged.archived)
         self.count_label.setText(f"{state}: this batch {done} of {total} classified, "
                                  f"{flagged} flagged · worklist: {pending} pending")
+
+    def _show_worklist_top(self) -> None:
+        """After a run: where the window chose the film shown (the first file in input
+        order) and the reader has not chosen another since, show the top of the worklist
+        among this run's films instead: the film to read first."""
+        auto, self._auto_shown = getattr(self, "_auto_shown", None), None
+        if auto is None or getattr(self.current_row(), "path", None) != auto:
+            return  # the reader chose another film meanwhile
+        runs = self._run_batches
+        for r in range(self.flagged.proxy.rowCount()):
+            e = self.flagged.proxy.index(r, 0).data(ROW_ROLE)
+            i = self.results.row_of(e.open_path) if e is not None else None
+            if (e is not None and e.review_state == "pending" and i is not None
+                    and self.results.row_at(i).batch in runs):
+                self.flagged.select_key(e.key)
+                return
 
     # -- navigation and preview ------------------------------------------------------------
     def current_row(self) -> ResultRow | None:
@@ -624,6 +677,7 @@ class MainWindow(ReviewActions, QMainWindow):
     def _restore_geometry(self) -> None:
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
+        window_geometry.clamp_to_screen(self)  # saved at another scale or on another screen
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
-from desktop.qt import calibrate_dialog, finding_actions, machine_actions, report_dialog
+from desktop.qt import (
+    accessibility,
+    calibrate_dialog,
+    finding_actions,
+    machine_actions,
+    report_dialog,
+    shortcuts,
+)
 from desktop.qt.audit_dialog import AuditDialog
 from desktop.qt.dialogs import AboutDialog, FirstStartDialog, ThresholdDialog
 
@@ -48,6 +55,7 @@ HOTKEYS: list[tuple[str, str, list[str], str]] = [
     ("&Tools", "Verify audit trail", [], "verify_audit_dialog"),
     ("&Tools", "Performance report…", [], "performance_report"),
     ("&Tools", "Calibrate…", [], "calibrate_dialog"),
+    ("&Help", "Keyboard shortcuts…", ["?"], "shortcuts_dialog"),
     ("&Help", "Intended use…", [], "first_start_dialog"),
     ("&Help", "About…", ["F1"], "about_dialog"),
 ]
@@ -79,6 +87,7 @@ def _handlers(w: MainWindow) -> dict[str, object]:
         "export_findings": lambda: finding_actions.export_dialog(w),
         "performance_report": lambda: report_dialog.open_report(w),
         "calibrate_dialog": lambda: calibrate_dialog.open_calibrate(w),
+        "shortcuts_dialog": lambda: shortcuts_dialog(w),
     }
 
 
@@ -120,8 +129,29 @@ def build(w: MainWindow) -> None:
     finding_actions.install(w)  # right-click menus of the results table and the worklist
 
 
+def key_table() -> list[shortcuts.KeyRow]:
+    """Every key of the window from :data:`HOTKEYS` and the window/level presets, then the
+    controls' own keys: the one table behind the menus, the shortcut page and the docs."""
+    from desktop.display_maths import PRESETS
+
+    rows = [(menu.replace("&", ""), " / ".join(keys), text.rstrip("…"))
+            for menu, text, keys, _name in HOTKEYS if keys]
+    rows += [("View", str(i), f"Window/level preset: {label}")
+             for i, (label, _c, _w) in enumerate(PRESETS, start=1)]
+    order = list(dict.fromkeys(m for m, _k, _a in rows))  # the menus' order, presets in View
+    return sorted(rows, key=lambda r: order.index(r[0])) + shortcuts.CONTROL_KEYS
+
+
+def shortcuts_dialog(w: MainWindow) -> shortcuts.ShortcutsDialog:
+    d = shortcuts.ShortcutsDialog(key_table(), w)
+    accessibility.name_controls(d)
+    d.open()
+    return d
+
+
 def about_dialog(w: MainWindow) -> AboutDialog:
     d = AboutDialog(w.meta, w.threshold, w.model_error, w)
+    accessibility.name_controls(d)
     d.open()
     return d
 
@@ -133,6 +163,7 @@ def first_start_dialog(w: MainWindow, force: bool = False) -> FirstStartDialog |
     if getattr(w, "first_start", None) is not None and w.first_start.isVisible():
         return w.first_start  # already on screen (e.g. a second open before confirming)
     d = FirstStartDialog(w.meta, w)
+    accessibility.name_controls(d)
 
     def done() -> None:
         w.settings.first_start_acknowledged = True
@@ -147,6 +178,7 @@ def first_start_dialog(w: MainWindow, force: bool = False) -> FirstStartDialog |
 
 def audit_dialog(w: MainWindow) -> AuditDialog:
     d = AuditDialog(w.audit_db, w)
+    accessibility.name_controls(d)
     d.open()
     return d
 
@@ -156,6 +188,7 @@ def threshold_dialog(w: MainWindow) -> ThresholdDialog | None:
         return None
     base = w.session.resolution.base  # the calibration's own point (model or site profile)
     d = ThresholdDialog(w.threshold, base.threshold, w, default_source=base.source)
+    accessibility.name_controls(d)
 
     def done() -> None:
         w.apply_threshold(None if d.use_default else d.value())
@@ -163,3 +196,9 @@ def threshold_dialog(w: MainWindow) -> ThresholdDialog | None:
     d.accepted.connect(done)
     d.open()
     return d
+
+
+if __name__ == "__main__":  # the key table for docs/app.md
+    import sys
+
+    sys.stdout.write(shortcuts.markdown(key_table()) + "\n")

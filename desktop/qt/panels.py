@@ -6,13 +6,21 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QModelIndex, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -22,9 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import presentation
+from desktop import contrast, presentation
 from desktop.jobs import ResultRow
 from desktop.presentation import finding_text, format_probability, format_threshold
+from desktop.qt import columns
 from desktop.qt.filter_bar import FilterBar, elide_left
 from desktop.qt.table_models import ROW_ROLE, FlaggedTableModel, SortProxy
 from desktop.review_store import FlagEntry, entry_folder
@@ -44,7 +53,7 @@ class ProbabilityBar(QWidget):
         super().__init__(parent)
         self.probability: float | None = None
         self.point = OperatingPoint.fallback()
-        self.setMinimumHeight(54)
+        self.setMinimumHeight(3 * QFontMetrics(self.font()).height() + 14)  # follows the font
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     @property
@@ -63,7 +72,11 @@ class ProbabilityBar(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         m = 8.0
-        bar = QRectF(m, 18, self.width() - 2 * m, 16)
+        f = QFont(self.font())  # the scale's text: smaller than the system font, following it
+        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.85))
+        fm = QFontMetrics(f)
+        th = fm.height()
+        bar = QRectF(m, th + 4, self.width() - 2 * m, max(16, th))
         p.setPen(QPen(self.palette().color(self.foregroundRole()), 1))
         p.setBrush(self.palette().color(self.backgroundRole()).lighter(105))
         p.drawRect(bar)
@@ -77,24 +90,33 @@ class ProbabilityBar(QWidget):
         x = bar.left() + bar.width() * self.threshold
         p.setPen(QPen(self.palette().color(self.foregroundRole()), 2))
         p.drawLine(int(x), int(bar.top() - 5), int(x), int(bar.bottom() + 5))
-        f = QFont(self.font())
-        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.85))
         p.setFont(f)
         p.setPen(self.palette().color(self.foregroundRole()))
-        tx = min(max(x, bar.left() + 60), bar.right() - 60)
-        p.drawText(QRectF(tx - 60, 0, 120, 14), int(Qt.AlignmentFlag.AlignCenter),
-                   f"threshold {format_threshold(self.threshold)}")
+        label = f"threshold {format_threshold(self.threshold)}"
+        half = fm.horizontalAdvance(label) / 2 + 6
+        tx = min(max(x, bar.left() + half), bar.right() - half)
+        p.drawText(QRectF(tx - half, 0, 2 * half, th), int(Qt.AlignmentFlag.AlignCenter), label)
+        cell = fm.horizontalAdvance("100%") + 4
         for v in (0, 50, 100):
             xx = bar.left() + bar.width() * v / 100
             align = (Qt.AlignmentFlag.AlignLeft if v == 0 else Qt.AlignmentFlag.AlignRight
                      if v == 100 else Qt.AlignmentFlag.AlignHCenter)
-            rect = QRectF(xx - (0 if v == 0 else 40 if v == 100 else 20), bar.bottom() + 3, 40, 14)
-            p.drawText(rect, int(align), f"{v}%")
+            left = xx - (0 if v == 0 else cell if v == 100 else cell / 2)
+            p.drawText(QRectF(left, bar.bottom() + 3, cell, th), int(align), f"{v}%")
         p.end()
 
 
+def row_height(view: QWidget) -> int:
+    """A table row's height for the view's font (the system's, at its scale): text never
+    cut in rows of a fixed pixel height."""
+    return view.fontMetrics().height() + 8
+
+
 class ResultPanel(QWidget):
-    """The selected image's result and the model's identity."""
+    """The selected image's result and the model's identity; ``changed`` after its text
+    changed (the window fits the panel's height to it)."""
+
+    changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -120,8 +142,16 @@ class ResultPanel(QWidget):
             lay.addWidget(w)
         lay.addStretch(1)
 
+    def _readable(self, colour: QColor) -> str:
+        """``colour`` fitted to 4.5:1 on this panel's background (either theme)."""
+        bg = QGuiApplication.palette().color(QPalette.ColorRole.Window)  # now, mid-switch
+        rgb = contrast.readable_on((colour.red(), colour.green(), colour.blue()),
+                                   (bg.red(), bg.green(), bg.blue()))
+        return QColor(*rgb).name()
+
     def set_model_info(self, text: str) -> None:
         self.model_label.setText(text)
+        self.changed.emit()
 
     def show_row(self, row: ResultRow | None, point: OperatingPoint) -> None:
         threshold = point.threshold
@@ -131,12 +161,13 @@ class ResultPanel(QWidget):
             self.probability_label.setText("")
             self.message_label.setText("")
             self.bar.set_values(None, point)
+            self.changed.emit()
             return
         self.file_label.setText(row.path)
         if row.status == "ok" and row.probability is not None:
             colour = POSITIVE_COLOUR if row.flagged else NEGATIVE_COLOUR
             self.prediction_label.setText(finding_text(row.status, row.prediction, row.flagged))
-            self.prediction_label.setStyleSheet(f"color: {colour.name()};")
+            self.prediction_label.setStyleSheet(f"color: {self._readable(colour)};")
             self.probability_label.setText(
                 f"Probability of pneumonia: {format_probability(row.probability, threshold)} "
                 f"(threshold {format_threshold(threshold)})")
@@ -146,7 +177,7 @@ class ResultPanel(QWidget):
             text = ("Waiting for classification…" if row.status == "pending"
                     else finding_text(row.status, "", True))
             self.prediction_label.setText(text)
-            self.prediction_label.setStyleSheet(f"color: {UNASSESSED_COLOUR.name()};")
+            self.prediction_label.setStyleSheet(f"color: {self._readable(UNASSESSED_COLOUR)};")
             self.probability_label.setText("No probability: this image needs a human read."
                                            if row.status != "pending" else "")
             msg = row.message
@@ -154,6 +185,7 @@ class ResultPanel(QWidget):
             self.message_label.setText(short)
             self.message_label.setToolTip(msg)
         self.bar.set_values(row.probability, point)
+        self.changed.emit()
 
 
 class FlaggedPanel(QWidget):
@@ -179,7 +211,9 @@ class FlaggedPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.title = QLabel("Flagged for review")
-        self.title.setStyleSheet("font-weight: bold;")
+        bold = QFont(self.title.font())  # a font, not a style sheet: a widget with a style
+        bold.setBold(True)  # sheet kept the old palette (black) after a switch to dark
+        self.title.setFont(bold)
         lay.addWidget(self.title)
         #: Archived folders (finished batches hidden from the worklist); set by the window.
         self.archived: set[str] = set()
@@ -212,18 +246,14 @@ class FlaggedPanel(QWidget):
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(1, Qt.SortOrder.AscendingOrder)
         self.view.verticalHeader().setVisible(False)
-        self.view.verticalHeader().setDefaultSectionSize(22)
+        self.view.verticalHeader().setDefaultSectionSize(row_height(self.view))
         elide_left(self.view, (0, FlaggedTableModel.HEADERS.index("Folder")))
         self.view.setTabKeyNavigation(False)  # Tab leaves the list (to the note field)
         self.view.setWordWrap(False)  # wrapping at '-' would cut names on the right
         hh = self.view.horizontalHeader()
         # Fixed widths: ResizeToContents would measure every row on each insert (slow).
         hh.setStretchLastSection(True)  # the name keeps its width; extra columns scroll
-        for c, width in ((0, 150), (1, 84), (2, 104), (3, 96), (4, 90), (5, 110), (6, 90),
-                         (7, 84), (8, 50), (9, 160), (10, 90)):
-            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
-            hh.resizeSection(c, width)
-        hh.moveSection(hh.visualIndex(4), self.model.columnCount() - 1)  # the note last
+        columns.lay_out(self.view, FlaggedTableModel.HEADERS, columns.WORKLIST_COLUMNS)
         lay.addWidget(self.view, 1)
         row = QHBoxLayout()
         self.note_edit = QLineEdit()

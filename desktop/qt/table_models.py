@@ -18,9 +18,9 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QGuiApplication, QPalette
 
-from desktop import presentation
+from desktop import contrast, presentation
 from desktop.findings import FINDING_TEXT
 from desktop.jobs import ResultRow
 from desktop.presentation import finding_text, format_probability, status_text
@@ -38,28 +38,47 @@ DEMOGRAPHIC_HEADERS = tuple(h for _t, h, _f in presentation.DEMOGRAPHICS)
 
 _Index = QModelIndex | QPersistentModelIndex
 _BRUSHES: dict[tuple[int, int, int], QBrush] = {}
-_DIM = QColor(128, 128, 128)
+_DIM_RGB = (128, 128, 128)
+#: The worklist's sort value for films without a probability ("could not read", "not a chest
+#: X-ray"): below every -probability, so they form their own group at the top. Each needs a
+#: human read and the model gave no reassurance; at the bottom of a long list they were read
+#: last or not at all (docs/app.md, "The worklist").
+UNASSESSED_FIRST = -2.0
 _dark = False
 
 
+#: The tables' background (the palette's Base) that text colours must stand out from.
+_base: tuple[int, int, int] = (255, 255, 255)
+
+
 def set_dark(dark: bool) -> None:
-    """Use lighter finding colours on a dark background (the dark theme)."""
-    global _dark
+    """Use lighter finding colours on a dark background (the dark theme); every colour is
+    then fitted to the theme's table background (WCAG AA, desktop.contrast)."""
+    global _dark, _base
     _dark = bool(dark)
+    app = QGuiApplication.instance()
+    if app is not None:
+        c = app.palette().color(QPalette.ColorRole.Base)
+        _base = (c.red(), c.green(), c.blue())
     _BRUSHES.clear()
 
 
+def _readable_brush(rgb: tuple[int, int, int]) -> QBrush:
+    brush = _BRUSHES.get(rgb)
+    if brush is None:
+        brush = _BRUSHES[rgb] = QBrush(QColor(*contrast.readable_on(rgb, _base)))
+    return brush
+
+
 def finding_brush(status: str, flagged: bool) -> QBrush | None:
-    """The Okabe-Ito colour of a finding (always shown with its symbol and words)."""
+    """The Okabe-Ito colour of a finding (always shown with its symbol and words), darkened
+    or lightened as far as needed to read at 4.5:1 on the table's background."""
     rgb = presentation.finding_rgb(status, flagged)
     if rgb is None:
         return None
     if _dark and rgb == presentation.NEGATIVE_RGB:
         rgb = presentation.OKABE_ITO["sky_blue"]
-    brush = _BRUSHES.get(rgb)
-    if brush is None:
-        brush = _BRUSHES[rgb] = QBrush(QColor(*rgb))
-    return brush
+    return _readable_brush(rgb)
 
 
 class ListTableModel(QAbstractTableModel):
@@ -247,8 +266,8 @@ class FlaggedTableModel(ListTableModel):
             return (os.path.basename(e.path), format_probability(e.probability), finding,
                     presentation.REVIEW_TEXT.get(e.review_state, e.review_state), e.note)[col]
         if role == SORT_ROLE:  # plain str/float: the proxy compares them in C++
-            if col == 1:  # ascending = most likely first, unassessed (no probability) last
-                return 1.0 if e.probability is None else -e.probability
+            if col == 1:  # ascending: unassessed (no probability) first, then most likely
+                return UNASSESSED_FIRST if e.probability is None else -e.probability
             if col == 0:
                 return os.path.basename(e.path).lower()
             if col >= 5:
@@ -264,8 +283,8 @@ class FlaggedTableModel(ListTableModel):
                       + (f" ({e.finding_note})" if e.finding_note else "")) if e.finding else ""
             return e.path + (f"\n{e.message}" if e.message else "") + reader
         if role == Qt.ItemDataRole.ForegroundRole:
-            if e.review_state != "pending":
-                return QBrush(_DIM)
+            if e.review_state != "pending":  # dimmed, still readable (4.5:1)
+                return _readable_brush(_DIM_RGB)
             return finding_brush(e.status, e.model_flagged) if col == 2 else None
         return None
 

@@ -17,6 +17,8 @@ from desktop import display_maths
 
 ZOOM_STEP = 1.25
 OVERLAY_MAX_SIDE = 512
+#: The heatmap legend's colour bar width and the padding of its strip (pixels).
+LEGEND_BAR_W, LEGEND_PAD = 12, 8
 MIN_ZOOM, MAX_ZOOM = 0.05, 40.0
 
 
@@ -170,6 +172,9 @@ class ImageViewer(QWidget):
     def set_heatmap_visible(self, visible: bool) -> None:
         self.heatmap_visible = bool(visible)
         self._render_overlay()
+        if self.fit_mode:  # the legend's strip takes (or gives back) room beside the film
+            self.zoom = self._fit_zoom()
+            self._centre_image()
         self.update()
         self.view_changed.emit()
 
@@ -203,11 +208,34 @@ class ImageViewer(QWidget):
             self._overlay = rgba_qimage(self._overlay_rgba)
 
     # -- zoom and pan ----------------------------------------------------------------------
+    def _legend_lines(self) -> list[str]:
+        return ["model", "attention", "(relative,", "this film)"]
+
+    def legend_width(self) -> int:
+        """Width of the strip at the right that holds the heatmap legend, from the font."""
+        fm = self.fontMetrics()
+        labels = max(fm.horizontalAdvance(t) for t in ("high", "low"))
+        text = max(fm.horizontalAdvance(t) for t in self._legend_lines())
+        return max(text, labels + 6 + LEGEND_BAR_W) + 2 * LEGEND_PAD
+
+    def legend_rect(self) -> QRectF:
+        """The legend's strip beside the film (empty when the heatmap is not shown): the
+        legend never covers the film's corner."""
+        if not (self.heatmap_shown() and self._image is not None):
+            return QRectF()
+        lw = self.legend_width()
+        return QRectF(self.width() - lw, 0, lw, self.height())
+
+    def film_area(self) -> QRectF:
+        """Where the film is drawn and fitted: the widget less the legend's strip."""
+        return QRectF(0, 0, self.width() - self.legend_rect().width(), self.height())
+
     def _fit_zoom(self) -> float:
         if self._image is None:
             return 1.0
         w, h = self._image.width(), self._image.height()
-        return max(MIN_ZOOM, min(self.width() / w, self.height() / h))
+        area = self.film_area()
+        return max(MIN_ZOOM, min(area.width() / w, area.height() / h))
 
     def fit(self) -> None:
         self.fit_mode = True
@@ -219,8 +247,9 @@ class ImageViewer(QWidget):
     def _centre_image(self) -> None:
         if self._image is None:
             return
-        self._offset = QPointF((self.width() - self._image.width() * self.zoom) / 2,
-                               (self.height() - self._image.height() * self.zoom) / 2)
+        area = self.film_area()
+        self._offset = QPointF((area.width() - self._image.width() * self.zoom) / 2,
+                               (area.height() - self._image.height() * self.zoom) / 2)
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
         if self._image is None:
@@ -263,14 +292,21 @@ class ImageViewer(QWidget):
                        self._message)
             p.end()
             return
+        if self.fit_mode and abs(self.zoom - self._fit_zoom()) > 1e-9:
+            self.zoom = self._fit_zoom()  # the legend's strip came or went (e.g. new film)
+            self._centre_image()
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 4)
         target = self.image_rect()
+        p.save()
+        p.setClipRect(self.film_area())  # zoomed in, the film still stops at the legend
         p.drawImage(target, self._image)
         if self.heatmap_shown() and self._overlay is not None:
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             p.setOpacity(self.heatmap_opacity)
             p.drawImage(target, self._overlay)
             p.setOpacity(1.0)
+        p.restore()
+        if self.heatmap_shown() and self._overlay is not None:
             self._draw_legend(p)
         if self.info_lines:
             draw_boxed_text(p, self.info_lines, 8, 8, top=True)
@@ -308,24 +344,25 @@ class ImageViewer(QWidget):
         return label
 
     def _draw_legend(self, p: QPainter) -> None:
-        """Colour bar at the right: what the heatmap colours mean (relative, per film)."""
+        """Colour bar in its strip beside the film: what the heatmap colours mean
+        (relative, per film)."""
         cols = display_maths.legend_colours()
-        bar_h, bar_w = 140, 12
-        x = self.width() - bar_w - 12
-        y = 40
-        lines = ["model attention", "(relative, this film)"]
+        strip = self.legend_rect()
         fm = p.fontMetrics()
-        text_w = max(fm.horizontalAdvance(t) for t in lines + ["high", "low"])
-        box = QRectF(x - text_w - 14, y - 2 * fm.height() - 10, text_w + bar_w + 22,
-                     bar_h + 2 * fm.height() + 16)
-        p.fillRect(box, QColor(0, 0, 0, 170))
-        strip = np.ascontiguousarray(
-            np.repeat(cols[::-1][:, None, :], bar_w, axis=1))  # high at the top
-        rgba = np.concatenate([strip, np.full((*strip.shape[:2], 1), 255, np.uint8)], axis=2)
-        p.drawImage(QRectF(x, y, bar_w, bar_h), rgba_qimage(rgba))
+        p.fillRect(strip, QColor(0, 0, 0))
         p.setPen(QColor(255, 255, 255))
-        for i, t in enumerate(lines):
-            p.drawText(int(box.left() + 5), int(box.top() + 4 + fm.ascent() + i * fm.height()), t)
+        y = strip.top() + LEGEND_PAD
+        for t in self._legend_lines():
+            p.drawText(int(strip.left() + LEGEND_PAD), int(y + fm.ascent()), t)
+            y += fm.height()
+        y += LEGEND_PAD
+        bar_h = max(40.0, min(140.0, strip.bottom() - y - 60))
+        x = strip.right() - LEGEND_PAD - LEGEND_BAR_W
+        colours = np.ascontiguousarray(
+            np.repeat(cols[::-1][:, None, :], LEGEND_BAR_W, axis=1))  # high at the top
+        rgba = np.concatenate([colours, np.full((*colours.shape[:2], 1), 255, np.uint8)],
+                              axis=2)
+        p.drawImage(QRectF(x, y, LEGEND_BAR_W, bar_h), rgba_qimage(rgba))
         p.drawText(int(x - fm.horizontalAdvance("high") - 6), int(y + fm.ascent()), "high")
         p.drawText(int(x - fm.horizontalAdvance("low") - 6), int(y + bar_h), "low")
 

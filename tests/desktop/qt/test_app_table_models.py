@@ -48,7 +48,9 @@ def test_results_model_appends_updates_and_sorts(qtbot):
     assert m.rowCount() == 0 and m.row_of("/d/a.png") is None
 
 
-def test_flagged_model_most_likely_first_and_unassessed_last(qtbot):
+def test_flagged_model_unassessed_first_then_most_likely(qtbot):
+    """Issue 25: 'could not read' and 'not a chest X-ray' entries each need a human read;
+    they form their own group at the top of the worklist (they sorted to the very bottom)."""
     owner = _owner(qtbot)
     m = FlaggedTableModel(owner)
     proxy = SortProxy(m, column=1)
@@ -59,8 +61,8 @@ def test_flagged_model_most_likely_first_and_unassessed_last(qtbot):
     m.upsert([e("x", 0.6), e("bad", None, "error"), e("y", 0.95)])
     m.upsert([e("z", 0.8), e("oos", None, "out_of_scope")])
     order = [proxy.index(i, 0).data() for i in range(proxy.rowCount())]
-    assert order[:3] == ["y", "z", "x"] and set(order[3:]) == {"bad", "oos"}
-    assert proxy.index(3, 2).data() in ("⚠ could not read", "⚠ not a chest X-ray")
+    assert set(order[:2]) == {"bad", "oos"} and order[2:] == ["y", "z", "x"]
+    assert proxy.index(0, 2).data() in ("⚠ could not read", "⚠ not a chest X-ray")
     reviewed = e("x", 0.6)
     reviewed.review_state, reviewed.note = "reviewed", "ok"
     m.upsert([reviewed])
