@@ -35,6 +35,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 
+from desktop import identifiers as dicom_identifiers
 from desktop.audit import AuditEvent, current_user, insert_events
 from desktop.audit import ensure_schema as ensure_audit_schema
 from desktop.csv_safe import write_csv_atomic
@@ -82,6 +83,7 @@ def _ensure_schema(db: sqlite3.Connection) -> None:
         if name not in have:
             db.execute(f"ALTER TABLE flags ADD COLUMN {name} {definition}")
     _widen_status_check(db)
+    _add_identifiers_column(db)
     ensure_audit_schema(db)
     db.execute(_ARCHIVE_TABLE)  # reader: archived folders (see "Reader: batches" below)
 
@@ -99,6 +101,13 @@ def _widen_status_check(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE flags")
     db.execute("ALTER TABLE flags_widened RENAME TO flags")
     log.info("review store: flags table rebuilt to accept the outside_intended_use status")
+
+
+def _add_identifiers_column(db: sqlite3.Connection) -> None:
+    """Issue 25 (PACS-friendly exports): the entry's DICOM identifiers, one text column (JSON,
+    :func:`desktop.identifiers.to_text`; '' for files without any), added to older files."""
+    if "identifiers" not in columns_of(db, "flags"):
+        db.execute("ALTER TABLE flags ADD COLUMN identifiers TEXT NOT NULL DEFAULT ''")
 
 
 #: Most likely first: entries with a probability by descending probability, then the entries
@@ -129,6 +138,8 @@ class FlagEntry:
     reviewer: str = ""
     revision: int = 0
     fs_path: bytes | None = None
+    #: DICOM identifiers as stored text (:func:`desktop.identifiers.to_text`); '' when none.
+    identifiers: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -147,8 +158,9 @@ class FlagEntry:
 
 _COLUMNS = [f.name for f in fields(FlagEntry)]
 #: Columns of the CSV export (the raw bytes of a name are not exported; ``path`` shows them
-#: as ``\xNN`` escapes).
-EXPORT_COLUMNS = [c for c in _COLUMNS if c != "fs_path"]
+#: as ``\xNN`` escapes), then one column per DICOM identifier (desktop/identifiers.py).
+_EXPORTED = [c for c in _COLUMNS if c not in ("fs_path", "identifiers")]
+EXPORT_COLUMNS = [*_EXPORTED, *dicom_identifiers.COLUMNS]
 
 
 class ReviewStoreError(StorageError):
@@ -207,7 +219,10 @@ class ReviewStore:
         "ON CONFLICT (path, file_sha256) DO UPDATE SET status=excluded.status, "
         "probability=excluded.probability, prediction=excluded.prediction, "
         "message=excluded.message, threshold=excluded.threshold, "
-        "model_sha256=excluded.model_sha256, fs_path=excluded.fs_path"
+        "model_sha256=excluded.model_sha256, fs_path=excluded.fs_path, "
+        # identifiers are only added, never erased by a row that came without them
+        "identifiers=CASE WHEN excluded.identifiers != '' THEN excluded.identifiers "
+        "ELSE flags.identifiers END"
     )
 
     @staticmethod
@@ -376,8 +391,10 @@ class ReviewStore:
         """Write all entries (most likely first) as UTF-8 CSV with a header, atomically
         (nothing is left behind on failure); returns rows."""
         entries = self.entries()
-        n = write_csv_atomic(dest, EXPORT_COLUMNS,
-                             ([getattr(e, c) for c in EXPORT_COLUMNS] for e in entries))
+        n = write_csv_atomic(dest, EXPORT_COLUMNS, (
+            [*(getattr(e, c) for c in _EXPORTED),
+             *dicom_identifiers.cells(dicom_identifiers.from_text(e.identifiers))]
+            for e in entries))
         log.info("exported %d review entries to %s", n, dest)
         return n
 
