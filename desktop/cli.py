@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--no-site-profile", action="store_true",
                       help="use the model's own calibration and threshold, not the site "
                       "profile in force (docs/site-calibration.md)")
+    cls.add_argument("--sr-dir", type=Path, default=None, metavar="DIR",
+                     help="also write a DICOM Structured Report of each DICOM film's result "
+                     "into DIR, for the PACS (needs the optional package highdicom: "
+                     "pip install 'pneumonia-xray[sr]'; docs/deployment.md)")
     cls.add_argument("--workers", type=workers_option, default=None, metavar="N",
                      help="worker threads, each with its own interpreter (default: 2 on a "
                      "machine with two cores or more, else 1)")
@@ -413,6 +417,13 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     if isinstance(checked, int):
         return checked
     found, skipped = checked
+    if args.sr_dir is not None:
+        from desktop import structured_report
+
+        problem = structured_report.folder_problem(args.sr_dir, args.paths)
+        if problem:
+            error(f"{problem}. Nothing was written")
+            return EXIT_USAGE
     try:
         with quiet_runtime_banner():
             bundle = ModelBundle.load(args.model_dir)
@@ -437,6 +448,8 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     state = model_state(bundle)
     progress = Progress(len(files), stderr)
     counts = {"ok": 0, "error": 0, "out_of_scope": 0, "flagged": 0}
+    reports = None if args.sr_dir is None else structured_report.Writer(
+        args.sr_dir, bundle.metadata, app_version())
 
     def rows() -> Iterator[list[str]]:
         for done, result in enumerate(
@@ -446,6 +459,8 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
             counts["flagged"] += result.flagged  # path's error row too: counts equal rows
             if result.status != "ok":
                 log.info("%s: %s: %s", display_path(result.path), result.status, result.message)
+            if reports is not None:
+                reports.add(result)
             progress.update(done)
             yield csv_row(result, state)
 
@@ -485,8 +500,11 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
                      "each has an error row\n")
     if skipped:
         stderr.write(f"{PROG}: {skipped}\n")
+    if reports is not None:
+        stderr.write(f"{PROG}: {reports.summary()}\n")
+        run.update(sr_dir=str(args.sr_dir), sr_written=reports.written)
     incomplete = (counts["error"] + counts["out_of_scope"] + counts.get(STATUS_OUTSIDE_USE, 0)
-                  + len(found.empty))
+                  + len(found.empty) + (len(reports.failed) if reports is not None else 0))
     code = EXIT_INCOMPLETE if incomplete else EXIT_OK
     if not bundle.verified:  # impossible to miss: exit status, CSV column, last summary line
         code = EXIT_UNVERIFIED
