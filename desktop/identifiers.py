@@ -11,7 +11,6 @@ they are never logged nor written to the audit trail.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -47,6 +46,8 @@ def cells(values: Sequence[str] | None) -> list[str]:
 def to_text(values: Sequence[str] | None) -> str:
     """The stored form (review store): a JSON object of the non-empty identifiers, '' when
     there is none. Stored as one text column so that a new identifier needs no new column."""
+    import json  # here: the batch command's start-up does not need it
+
     kept = {k: v for k, v in zip(COLUMNS, cells(values), strict=True) if v}
     return json.dumps(kept, ensure_ascii=False, sort_keys=True) if kept else ""
 
@@ -56,6 +57,8 @@ def from_text(text: str | None) -> tuple[str, ...]:
     that cannot be read (logged, never raised: an export must not fail on one entry)."""
     if not text:
         return NONE
+    import json
+
     try:
         stored = json.loads(text)
     except ValueError:
