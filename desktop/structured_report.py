@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from desktop import identifiers
+
 if TYPE_CHECKING:
     from pneumonia_core.metadata import ModelMetadata
     from pneumonia_core.pipeline import Result
@@ -193,9 +195,14 @@ class Writer:
             source = _source_header(result)
             dest = self.folder / sr_file_name(result)
             write_dataset(build(result, source, self.meta, self.app_version), dest)
-        except (ReportError, OSError, ValueError, TypeError, AttributeError) as exc:
+        except Exception as exc:  # noqa: BLE001 (highdicom's checks raise many types; one
+            # film's report must not stop the CSV nor the other reports)
             self.failed.append(result.path)
-            log.warning("no DICOM SR for %s: %s", os.path.basename(result.path), exc)
+            reason = f"{exc}" if isinstance(exc, (ReportError, OSError)) else (
+                f"{type(exc).__name__}: {exc}")
+            for value in identifiers.of(result.dicom):  # the log never holds an identifier
+                reason = reason.replace(value, "<identifier>") if value else reason
+            log.warning("no DICOM SR for %s: %s", os.path.basename(result.path), reason)
             return None
         self.written += 1
         return dest

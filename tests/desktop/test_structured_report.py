@@ -114,3 +114,19 @@ def test_without_highdicom_sr_dir_says_how_to_get_it(tmp_path: Path,
                         str(tmp_path / "sr")])
     assert code == cli.EXIT_USAGE
     assert "pneumonia-xray[sr]" in err and "Nothing was written" in err and not out.exists()
+
+
+def test_a_film_that_cannot_have_an_sr_is_named_and_the_rest_goes_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    film, _ct, _png = _inputs(tmp_path / "in")
+    bare = write_dx_dicom(tmp_path / "in2" / "bare.dcm", synthetic_xray(4).astype(np.uint16)
+                          * 16, "MONOCHROME2", 12)  # no Study/Series Instance UID
+    out, srs = tmp_path / "out.csv", tmp_path / "sr"
+    code, _, err = run(["classify", str(bare), str(film), "--csv", str(out), "--sr-dir",
+                        str(srs)])
+    assert code == cli.EXIT_INCOMPLETE
+    assert len(read_csv(out)[1]) == 2
+    assert [p.name for p in srs.iterdir()] == [f"SR_{IDS['SOPInstanceUID']}.dcm"]
+    assert ("no DICOM SR for bare.dcm: the film lacks StudyInstanceUID, SeriesInstanceUID"
+            in caplog.text)
+    assert "1 DICOM structured report(s)" in err and "1 could not be written" in err
