@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "classify",
         help=commands.command("classify").summary,
         description="Classify image files and folders (recursively) into a CSV: "
-        + ",".join(CSV_HEADER) + ". Exit status: 0 all classified, 3 some inputs could not "
+        + ", ".join(CSV_HEADER) + ". Exit status: 0 all classified, 3 some inputs could not "
         "be classified (see their rows), 1 model unusable, 2 usage error, 5 finished with an "
         "UNVERIFIED model folder (every row's model cell says so). Paths: a backslash, CR, LF "
         "and bytes that are not UTF-8 are written \\\\, \\r, \\n, \\xNN.",
