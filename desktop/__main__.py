@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sys
 
+from desktop import commands
+
 #: First arguments handled without Qt (fast start, no display needed).
 _HEADLESS = ("--version", "-V", "--self-test", "-h", "--help")
 
@@ -31,26 +33,15 @@ def is_headless(args: list[str]) -> bool:
     """True when the command line asks for a headless command (``--model-dir DIR`` may come
     first); anything else, including file names, opens the window."""
     rest = _split_model_dir(args)[1]
-    return bool(rest) and (rest[0] in ("classify", "verify", "calibrate", "profile",
-                                          "report")
-                           or rest[0] in _HEADLESS)
+    return bool(rest) and (rest[0] in commands.NAMES or rest[0] in _HEADLESS)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     lead, rest = _split_model_dir(args)
-    if rest and rest[0] == "calibrate":
-        from desktop import calibrate
-
-        return calibrate.main(rest[1:] + lead)
-    if rest and rest[0] == "profile":
-        from desktop import profile_cli
-
-        return profile_cli.main(rest[1:])
-    if rest and rest[0] == "report":
-        from desktop import report_cli
-
-        return report_cli.main(rest[1:])
+    own = commands.own_parser(rest[0]) if rest else None
+    if own is not None:  # calibrate, profile: parsed by their own modules
+        return commands.run_own(own, rest[1:], lead)
     if is_headless(args):
         from desktop import cli
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from desktop import csv_safe
+from desktop import commands, csv_safe, identifiers
 
 if TYPE_CHECKING:
     from desktop.operating_point import Resolution
@@ -47,7 +47,11 @@ EXIT_TAMPERED = 4
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
-CSV_HEADER = ("path", "status", "probability", "prediction", "flagged", "message", "model")
+#: The CSV's columns: the result, then the DICOM identifiers (desktop/identifiers.py).
+CSV_HEADER = ("path", "status", "probability", "prediction", "flagged", "message", "model",
+              *identifiers.COLUMNS)
+#: ``--csv -``: the CSV goes to standard output (logs, progress and summary to stderr).
+STDOUT = Path("-")
 EXIT_UNVERIFIED = 5
 #: The ``model`` cell of a row classified by the model pinned in this build.
 MODEL_VERIFIED = "verified"
@@ -84,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Triage aid for pediatric frontal chest X-rays (offline). Without a "
         "command, opens the app window.",
         epilog=f"window: {PROG} [FILE_OR_FOLDER ...] opens the app, optionally with files. "
-        f"Headless: {PROG} classify --help, {PROG} calibrate --help (site profile).",
+        f"Each COMMAND has its own help: {PROG} COMMAND --help.",
     )
     parser.add_argument("-V", "--version", action="store_true",
                         help="print the app and model versions and exit")
@@ -95,9 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cls = sub.add_parser(
         "classify",
-        help="classify files and folders into a CSV without a window",
+        help=commands.command("classify").summary,
         description="Classify image files and folders (recursively) into a CSV: "
-        + ",".join(CSV_HEADER) + ". Exit status: 0 all classified, 3 some inputs could not "
+        + ", ".join(CSV_HEADER) + ". Exit status: 0 all classified, 3 some inputs could not "
         "be classified (see their rows), 1 model unusable, 2 usage error, 5 finished with an "
         "UNVERIFIED model folder (every row's model cell says so). Paths: a backslash, CR, LF "
         "and bytes that are not UTF-8 are written \\\\, \\r, \\n, \\xNN.",
@@ -106,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("--csv", type=Path, metavar="OUT.csv",
                      help="where to write the results (replaced atomically when finished, "
                      "keeping its permissions; a symbolic link is followed and kept). Refused "
-                     "when it is one of the inputs or an existing file that is not a CSV")
+                     "when it is one of the inputs or an existing file that is not a CSV. "
+                     "'-' writes the CSV to standard output (progress, logs and the summary "
+                     "stay on standard error)")
     cls.add_argument("--threshold", type=parse_threshold, default=None, metavar="T",
                      help="decision threshold on P(pneumonia), 0 < T < 1; default: the model's")
     cls.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
@@ -118,13 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--no-site-profile", action="store_true",
                       help="use the model's own calibration and threshold, not the site "
                       "profile in force (docs/site-calibration.md)")
+    cls.add_argument("--sr-dir", type=Path, default=None, metavar="DIR",
+                     help="also write a DICOM Structured Report of each DICOM film's result "
+                     "into DIR, for the PACS (needs the optional package highdicom: "
+                     "pip install 'pneumonia-xray[sr]'; docs/deployment.md)")
     cls.add_argument("--workers", type=workers_option, default=None, metavar="N",
                      help="worker threads, each with its own interpreter (default: 2 on a "
                      "machine with two cores or more, else 1)")
     _add_watch_options(cls)
     ver = sub.add_parser(
         "verify",
-        help="check that the audit trail is intact (hash chain and triggers)",
+        help=commands.command("verify").summary,
         description="Verify the audit trail: every row's chained hash, the append-only "
         "triggers and the newest rows. Exit status: 0 intact, 4 tampered or damaged (the "
         "rows are named), 1 the file cannot be read.",
@@ -140,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--reanchor", action="store_true",
                      help="accept the database as it is now as the new anchor (after IT has "
                      "looked into a reported problem); audited")
+    for own in commands.COMMANDS:  # listed here, parsed by their own modules (desktop.commands)
+        if own.module != __name__:
+            sub.add_parser(own.name, help=own.summary, add_help=False)
     return parser
 
 
@@ -211,7 +224,8 @@ def csv_row(result: Result, model: str = MODEL_VERIFIED) -> list[str]:
     """One CSV row: probability with 4 decimals and prediction only for classified files.
     Text cells that a spreadsheet would run as a formula get a leading apostrophe; CR and LF
     in a message are written as ``\\r`` / ``\\n`` so every row is one line; the path is
-    :func:`desktop.csv_safe.path_text` (unambiguous); ``model`` is :func:`model_state`."""
+    :func:`desktop.csv_safe.path_text` (unambiguous); ``model`` is :func:`model_state`; the
+    DICOM identifiers follow (:mod:`desktop.identifiers`, empty for other files)."""
     ok = result.status == "ok"
     probability = f"{result.probability:.4f}" if ok and result.probability is not None else ""
     message = result.message
@@ -230,6 +244,7 @@ def csv_row(result: Result, model: str = MODEL_VERIFIED) -> list[str]:
         "1" if result.flagged else "0",
         str(csv_safe.safe_cell(message.replace("\r", " ").replace("\n", " "))),
         model,
+        *identifiers.cells(identifiers.of(result.dicom)),
     ]
 
 
@@ -403,7 +418,13 @@ def log_to_file() -> Path | None:
         return None
 
 
-def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] = ()) -> int:
+def _where(csv: Path) -> str:
+    """How messages name the output: its path, or 'the CSV on standard output'."""
+    return "the CSV on standard output" if csv == STDOUT else str(csv)
+
+
+def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] = (),
+                 stdout: TextIO | None = None) -> int:
     from pneumonia_core.files import display_path
     from pneumonia_core.model import ModelBundle, ModelError
     from pneumonia_core.pipeline import STATUS_OUTSIDE_USE, classify_many, default_workers
@@ -416,6 +437,13 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     if isinstance(checked, int):
         return checked
     found, skipped = checked
+    if args.sr_dir is not None:
+        from desktop import structured_report
+
+        problem = structured_report.folder_problem(args.sr_dir, args.paths)
+        if problem:
+            error(f"{problem}. Nothing was written")
+            return EXIT_USAGE
     try:
         with quiet_runtime_banner():
             bundle = ModelBundle.load(args.model_dir)
@@ -444,24 +472,26 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     log.info("operating point: %s", resolution.describe())
     # An unverified folder was logged as a WARNING by ModelBundle.load; the summary says it again.
     files = found.files
-    missing = set(found.missing)
     state = model_state(bundle)
     progress = Progress(len(files), stderr)
     counts = {"ok": 0, "error": 0, "out_of_scope": 0, "flagged": 0}
+    reports = None if args.sr_dir is None else structured_report.Writer(
+        args.sr_dir, bundle.metadata, app_version())
 
     def rows() -> Iterator[list[str]]:
         for done, result in enumerate(
                 classify_many(files, bundle, point, workers=args.workers or default_workers()),
                 start=1):
-            if result.path not in missing:
-                counts[result.status] = counts.get(result.status, 0) + 1
-                counts["flagged"] += result.flagged
+            counts[result.status] = counts.get(result.status, 0) + 1  # every row, a missing
+            counts["flagged"] += result.flagged  # path's error row too: counts equal rows
             if result.status != "ok":
                 log.info("%s: %s: %s", display_path(result.path), result.status, result.message)
+            if reports is not None:
+                reports.add(result)
             progress.update(done)
             yield csv_row(result, state)
 
-    run = {"argv": [PROG, *argv], "csv": str(args.csv), "threshold": threshold,
+    run = {"argv": [PROG, *argv], "csv": _where(args.csv), "threshold": threshold,
            "model_dir": str(args.model_dir or ""), "files": len(files),
            "missing": len(found.missing), "empty_folders": len(found.empty),
            "skipped": {k: len(v) for k, v in found.skipped.items()},
@@ -470,29 +500,38 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
            **machine.audit_details()}
     try:
         with sigterm_unwinds():
-            write_csv_atomically(args.csv, rows())
+            if args.csv == STDOUT:
+                out = stdout or sys.stdout
+                csv_safe.write_csv(out, CSV_HEADER, rows(), lineterminator="\n")
+                out.flush()
+            else:
+                write_csv_atomically(args.csv, rows())
     except (KeyboardInterrupt, Terminated) as exc:
         progress.finish()
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        stderr.write(f"{PROG}: {what}; {args.csv} was not written\n")
+        stderr.write(f"{PROG}: {what}; " + ("the CSV on standard output is incomplete\n"
+                     if args.csv == STDOUT else f"{args.csv} was not written\n"))
         _audit_run(bundle, dict(run, outcome=what, counts=counts), stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except OSError as exc:
         progress.finish()
-        error(f"cannot write {args.csv}: {exc}")
+        error(f"cannot write {_where(args.csv)}: {exc}")
         _audit_run(bundle, dict(run, outcome=f"cannot write the CSV: {exc}", counts=counts),
                    stderr)
         return EXIT_USAGE
     progress.finish()
-    _write_summary(stderr, args.csv, len(files) - len(found.missing), progress, counts,
-                   resolution, bundle, machine.describe())
+    _write_summary(stderr, _where(args.csv), len(files) - len(found.missing), progress, counts,
+                   resolution, bundle, machine.describe(), len(found.missing))
     if found.missing:
         stderr.write(f"{PROG}: {len(found.missing)} path(s) not found ({_names(found.missing)}); "
                      "each has an error row\n")
     if skipped:
         stderr.write(f"{PROG}: {skipped}\n")
+    if reports is not None:
+        stderr.write(f"{PROG}: {reports.summary()}\n")
+        run.update(sr_dir=str(args.sr_dir), sr_written=reports.written)
     incomplete = (counts["error"] + counts["out_of_scope"] + counts.get(STATUS_OUTSIDE_USE, 0)
-                  + len(found.missing) + len(found.empty))
+                  + len(found.empty) + (len(reports.failed) if reports is not None else 0))
     code = EXIT_INCOMPLETE if incomplete else EXIT_OK
     if not bundle.verified:  # impossible to miss: exit status, CSV column, last summary line
         code = EXIT_UNVERIFIED
@@ -525,14 +564,16 @@ def _inputs(args: argparse.Namespace, error: Callable[[str], None], stderr: Text
     if missing:  # optional for argparse only because --watch replaces both
         error(f"the following arguments are required: {', '.join(missing)}")
         return EXIT_USAGE
-    problem = _output_problem(args.csv)
+    to_file = args.csv != STDOUT
+    problem = _output_problem(args.csv) if to_file else None
     if problem:
         error(problem)
         return EXIT_USAGE
     log_file = log_to_file()
-    csv_safe.remove_stale_temps(args.csv)
+    if to_file:
+        csv_safe.remove_stale_temps(args.csv)
     found = expand_inputs(args.paths)
-    clash = _output_problem(args.csv, [*args.paths, *found.files])
+    clash = _output_problem(args.csv, [*args.paths, *found.files]) if to_file else None
     if clash is not None:
         error(clash)
         return EXIT_USAGE
@@ -544,7 +585,7 @@ def _inputs(args: argparse.Namespace, error: Callable[[str], None], stderr: Text
     if not found.files:
         if skipped:
             stderr.write(f"{PROG}: {skipped}\n")
-        error(f"nothing to classify; {args.csv} was not written")
+        error(f"nothing to classify; {_where(args.csv)} was not written")
         return EXIT_INCOMPLETE
     return found, skipped
 
@@ -571,10 +612,12 @@ def _operating_point(bundle: ModelBundle, args: argparse.Namespace,
                                    args.threshold, locked=locked)
 
 
-def _write_summary(stderr: TextIO, csv: Path, n: int, progress: Progress, counts: dict[str, int],
-                   resolution: Resolution, bundle: ModelBundle, machine: str) -> None:
-    """The closing lines: counts, rate, threshold, operating point, machine settings, model
-    state (last, so an unverified model is the last thing said)."""
+def _write_summary(stderr: TextIO, csv: str, n: int, progress: Progress, counts: dict[str, int],
+                   resolution: Resolution, bundle: ModelBundle, machine: str,
+                   missing: int = 0) -> None:
+    """The closing lines: files classified, rate, threshold, the rows by status (they add up to
+    the CSV's rows: a missing path's error row is counted), operating point, machine settings,
+    model state (last, so an unverified model is the last thing said)."""
     from pneumonia_core.formatting import format_fraction
 
     elapsed = time.perf_counter() - progress.start
@@ -582,9 +625,10 @@ def _write_summary(stderr: TextIO, csv: Path, n: int, progress: Progress, counts
                   else f"model: {unverified_text(bundle)}")
     stderr.write(
         f"classified {n} file(s) in {elapsed:.1f} s ({progress.rate(n):.0f}/s), threshold "
-        f"{format_fraction(resolution.threshold)}: {counts['ok']} ok, {counts['error']} error, "
-        f"{counts['out_of_scope']} out of scope, {_outside_use_text(counts)}"
-        f"{counts['flagged']} flagged for review -> "
+        f"{format_fraction(resolution.threshold)}: {counts['ok']} ok, {counts['error']} error"
+        + (f" ({missing} path(s) not found)" if missing else "")
+        + f", {counts['out_of_scope']} out of scope, {_outside_use_text(counts)}"
+        f"{counts['flagged']} flagged for review; {n + missing} row(s) -> "
         f"{csv}\noperating point: {resolution.describe()}\n{machine}\n{model_line}\n")
 
 
@@ -721,9 +765,13 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     # A windowed Windows/macOS build has no console streams: write to nowhere, not crash.
     out = stdout or sys.stdout or open(os.devnull, "w")
     err = stderr or sys.stderr or open(os.devnull, "w")
+    given = list(sys.argv[1:] if argv is None else argv)
+    own = commands.own_parser(given[0]) if given else None
+    if own is not None:  # calibrate, profile (reached here when called directly)
+        return commands.run_own(own, given[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(given)
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return int(exc.code or 0)
     if not logging.getLogger().handlers:
@@ -738,7 +786,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
 
         return run_self_test(args.model_dir, out, err)
     if args.command == "classify":
-        return run_classify(args, err, list(sys.argv[1:] if argv is None else argv))
+        return run_classify(args, err, list(sys.argv[1:] if argv is None else argv), out)
     if args.command == "verify":
         return run_verify(args, out, err)
     parser.print_usage(err)

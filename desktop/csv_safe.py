@@ -18,11 +18,12 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterable
+from typing import TextIO
 
 from pneumonia_core.atomic_files import atomic_writer, remove_stale_temps, resolve_target
 
 __all__ = ["cell", "one_line", "path_text", "remove_stale_temps", "resolve_target",
-           "safe_cell", "write_csv_atomic"]
+           "safe_cell", "write_csv", "write_csv_atomic"]
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -86,11 +87,18 @@ def write_csv_atomic(dest: str | os.PathLike[str], header: Iterable[str],
 
     header = list(header)
     require_output(dest, "csv", header=",".join(header))  # the one output rule
-    n = 0
     with atomic_writer(dest, newline="") as fh:
-        writer = csv.writer(fh, lineterminator=lineterminator)
-        writer.writerow(list(header))
-        for row in rows:
-            writer.writerow([safe_cell(v) for v in row])
-            n += 1
+        return write_csv(fh, header, rows, lineterminator)
+
+
+def write_csv(fh: TextIO, header: Iterable[str], rows: Iterable[Iterable[object]],
+              lineterminator: str = "\r\n") -> int:
+    """Write ``header`` and ``rows`` (cells through :func:`safe_cell`) to the open text
+    stream ``fh`` (a file, or standard output for ``classify --csv -``); returns the rows."""
+    writer = csv.writer(fh, lineterminator=lineterminator)
+    writer.writerow(list(header))
+    n = 0
+    for row in rows:
+        writer.writerow([safe_cell(v) for v in row])
+        n += 1
     return n

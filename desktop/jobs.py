@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop import identifiers
 from desktop.audit import AuditEvent, classification_event
 from desktop.presentation import demographics
 from desktop.review_store import FlagEntry, ReviewStore, fs_bytes_of
@@ -57,6 +58,9 @@ class ResultRow:
     batch: int = 0  # which opening (batch) of this session the row came from
     logit: float | None = None  # the model's raw output: re-decided from it, never re-read
     cam: np.ndarray | None = None  # (h, w) float32 class-activation map (the heatmap)
+    #: DICOM identifiers for the exports (desktop/identifiers.py), read once at decode; ()
+    #: for files without any.
+    identifiers: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -66,9 +70,10 @@ class ResultRow:
     def from_result(cls, r: Result) -> ResultRow:
         demo = demographics(r.dicom) if r.dicom else ()
         cam = None if r.cam is None else np.asarray(r.cam, dtype=np.float32)
+        ids = identifiers.of(r.dicom)
         return cls(r.path, r.status, r.probability, r.prediction or "", r.message,
                    r.file_sha256, r.threshold, r.flagged, demo if any(demo) else (),
-                   logit=r.logit, cam=cam)
+                   logit=r.logit, cam=cam, identifiers=ids if any(ids) else ())
 
     def redecide(self, point: OperatingPoint) -> bool:
         """Apply another operating point (calibration and threshold) to an ok row, from its
@@ -89,7 +94,8 @@ def flag_entry(row: ResultRow, model_sha256: str) -> FlagEntry:
     return FlagEntry(path=display_path(row.path), file_sha256=row.file_sha256, status=row.status,
                      probability=row.probability, prediction=row.prediction,
                      message=row.message, threshold=row.threshold, model_sha256=model_sha256,
-                     fs_path=fs_bytes_of(row.path))
+                     fs_path=fs_bytes_of(row.path),
+                     identifiers=identifiers.to_text(row.identifiers))
 
 
 @dataclass

@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 
 from desktop import findings as reader_findings
+from desktop import identifiers as dicom_identifiers
 from desktop.audit import AuditEvent, current_user, insert_events
 from desktop.audit import ensure_schema as ensure_audit_schema
 from desktop.csv_safe import write_csv_atomic
@@ -87,6 +88,7 @@ def _ensure_schema(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE flags ADD COLUMN {name} {definition}")
     _widen_status_check(db)
     db.execute(reader_findings.SCHEMA)  # data format 2: reader findings (desktop.findings)
+    _add_identifiers_column(db)
     ensure_audit_schema(db)
     db.execute(_ARCHIVE_TABLE)  # reader: archived folders (see "Reader: batches" below)
 
@@ -104,6 +106,13 @@ def _widen_status_check(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE flags")
     db.execute("ALTER TABLE flags_widened RENAME TO flags")
     log.info("review store: flags table rebuilt to accept the outside_intended_use status")
+
+
+def _add_identifiers_column(db: sqlite3.Connection) -> None:
+    """Issue 25 (PACS-friendly exports): the entry's DICOM identifiers, one text column (JSON,
+    :func:`desktop.identifiers.to_text`; '' for files without any), added to older files."""
+    if "identifiers" not in columns_of(db, "flags"):
+        db.execute("ALTER TABLE flags ADD COLUMN identifiers TEXT NOT NULL DEFAULT ''")
 
 
 #: Most likely first: entries with a probability by descending probability, then the entries
@@ -140,6 +149,8 @@ class FlagEntry:
     revision: int = 0
     fs_path: bytes | None = None
     origin: str = reader_findings.ORIGIN_MODEL
+    #: DICOM identifiers as stored text (:func:`desktop.identifiers.to_text`); '' when none.
+    identifiers: str = ""
     #: The reader finding recorded on the film (desktop.findings; read from the findings
     #: table, not stored in the entry): value, note, reviewer, time; "" when none.
     finding: str = ""
@@ -181,8 +192,9 @@ _SELECT = (", ".join(f"flags.{c}" for c in _COLUMNS) + ", COALESCE(f.finding, ''
            "FROM flags LEFT JOIN findings f ON f.path=flags.path "
            "AND f.file_sha256=flags.file_sha256")
 #: Columns of the CSV export (the raw bytes of a name are not exported; ``path`` shows them
-#: as ``\xNN`` escapes).
-EXPORT_COLUMNS = [f.name for f in fields(FlagEntry) if f.name != "fs_path"]
+#: as ``\xNN`` escapes), then one column per DICOM identifier (desktop/identifiers.py).
+_EXPORTED = [f.name for f in fields(FlagEntry) if f.name not in ("fs_path", "identifiers")]
+EXPORT_COLUMNS = [*_EXPORTED, *dicom_identifiers.COLUMNS]
 
 
 class ReviewStoreError(StorageError):
@@ -241,7 +253,10 @@ class ReviewStore:
         "ON CONFLICT (path, file_sha256) DO UPDATE SET status=excluded.status, "
         "probability=excluded.probability, prediction=excluded.prediction, "
         "message=excluded.message, threshold=excluded.threshold, "
-        "model_sha256=excluded.model_sha256, fs_path=excluded.fs_path"
+        "model_sha256=excluded.model_sha256, fs_path=excluded.fs_path, "
+        # identifiers are only added, never erased by a row that came without them
+        "identifiers=CASE WHEN excluded.identifiers != '' THEN excluded.identifiers "
+        "ELSE flags.identifiers END"
     )
 
     @staticmethod
@@ -471,8 +486,10 @@ class ReviewStore:
         """Write all entries (most likely first) as UTF-8 CSV with a header, atomically
         (nothing is left behind on failure); returns rows."""
         entries = self.entries()
-        n = write_csv_atomic(dest, EXPORT_COLUMNS,
-                             ([getattr(e, c) for c in EXPORT_COLUMNS] for e in entries))
+        n = write_csv_atomic(dest, EXPORT_COLUMNS, (
+            [*(getattr(e, c) for c in _EXPORTED),
+             *dicom_identifiers.cells(dicom_identifiers.from_text(e.identifiers))]
+            for e in entries))
         log.info("exported %d review entries to %s", n, dest)
         return n
 

@@ -49,10 +49,16 @@ INFO_TAGS = (
     "StudyDescription",
     "SeriesDescription",
     "PatientAge",
-    # shown to the reader (list columns and viewer overlay), never logged or stored
+    # shown to the reader (list columns and viewer overlay), never logged
     "PatientName",
     "PatientID",
     "StudyDate",
+    # with PatientID and StudyDate, the identifiers a PACS matches results by: written to
+    # the exports (desktop/identifiers.py), never logged nor audited
+    "AccessionNumber",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
 )
 
 

@@ -66,8 +66,9 @@ class Result:
     file_sha256: str = ""
     cam: np.ndarray | None = None
     seconds: float = 0.0
-    #: DICOM tags of the file (patient, study date, view...; see pneumonia_core.dicom),
-    #: for display only: never written to logs, the audit trail or CSV results.
+    #: DICOM tags of the file (patient, study date, view...; see pneumonia_core.dicom):
+    #: never written to logs or the audit trail; the exports carry only the PACS
+    #: identifiers among them (desktop/identifiers.py).
     dicom: dict[str, str] = field(default_factory=dict)
     positive: bool | None = None
     #: Frames in the file; only the first is judged (see :func:`frame_note`).

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.audit import AuditEvent
 from desktop.jobs import ResultRow, sync_flags
-from desktop.qt import machine_actions, site_actions
+from desktop.qt import export_paths, machine_actions, site_actions
 from desktop.qt import worker as workers
 from desktop.review_store import FlagEntry, ReviewStoreError, archive_folder, archived_folders
 from desktop.session import Change
@@ -188,7 +188,7 @@ class ReviewActions:
         return box
 
     def export_flagged_dialog(self) -> None:
-        folder = self.settings.last_export_folder or self.settings.last_folder or str(Path.home())
+        folder = export_paths.export_folder(self.settings.last_export_folder)  # not the images'
         dest, _ = QFileDialog.getSaveFileName(self, "Export flagged list",
                                               str(Path(folder) / "flagged.csv"),
                                               "CSV files (*.csv)")

@@ -21,7 +21,9 @@ from pneumonia_core.metadata import ModelMetadata
 from pneumonia_core.model import ModelBundle
 from tests.conftest import ROOT, synthetic_xray
 
-HEADER = ["path", "status", "probability", "prediction", "flagged", "message", "model"]
+HEADER = ["path", "status", "probability", "prediction", "flagged", "message", "model",
+          "PatientID", "AccessionNumber", "StudyDate", "StudyInstanceUID", "SeriesInstanceUID",
+          "SOPInstanceUID"]
 
 
 def write_xrays(folder: Path, seeds: list[int]) -> list[Path]:

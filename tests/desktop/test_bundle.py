@@ -57,6 +57,8 @@ def test_bundle_size_and_contents(build: dict[str, Path]) -> None:
                    "qt6network", "qt6qml", "qt6quick", "qt6pdf", "qt6svg", "qt/translations",
                    "qgtk3", "qwayland", "libqtvirtualkeyboard", "litertwebgpu"):
         assert banned not in joined, f"{banned} should not be in the bundle"
+    # the optional `sr` extra (classify --sr-dir, 27 MB) is installed by `dev`, never bundled
+    assert "highdicom" not in joined and "jpeg_ls" not in joined
     for needed in ("qt/plugins/platforms/", "pylibjpeg_libjpeg", "pylibjpeg_openjpeg"):
         assert needed in joined, f"{needed} missing from the bundle"
     bundled = next(p for p in folder.rglob("model.tflite") if "resources" in p.parts)

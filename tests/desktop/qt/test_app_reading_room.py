@@ -12,6 +12,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from desktop.qt import app as desktop_app
+from desktop.qt import export_paths
 from desktop.qt.viewer import ImageViewer
 from desktop.settings import Settings
 from tests.desktop.qt.app_helpers import (
@@ -155,7 +156,8 @@ def test_export_dialog_opens_in_the_last_export_folder(qtbot, tmp_path, monkeypa
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake))
     w.export_flagged_dialog()
-    assert Path(asked[0]).parent == Path.home()  # not the working directory
+    # not the working directory (nor the image folder: tests/desktop/qt/test_app_exports.py)
+    assert Path(asked[0]).parent == Path(export_paths.documents_folder())
     w.export_flagged_dialog()
     assert Path(asked[1]).parent == target
     assert (target / "mine.csv").exists()
