@@ -294,12 +294,26 @@ def _fmt(v: Any) -> str:
 
 
 def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
+    """The absolute measurements, section by section, as (label, value) rows."""
     res = upgrade_legacy(res)
+    return [row for section in (_inference_rows, _throughput_rows, _startup_rows, _memory_rows,
+                                _size_and_quantization_rows, _projected_rows, _accuracy_rows)
+            for row in section(res)]
+
+
+def _inference_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
+    """Absolute rows: the shipped model's inference timings."""
     rows: list[tuple[str, str]] = []
     for k, v in res.get("inference", {}).items():
         if isinstance(v, dict) and "median_ms" in v:
             rows.append((f"inference {k}", f"{v['median_ms']:.3f} ms median "
                          f"(p10 {v['p10_ms']:.3f}, p90 {v['p90_ms']:.3f}, {v['runs']} runs)"))
+    return rows
+
+
+def _throughput_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
+    """Absolute rows: batch throughput and the pipeline's profile."""
+    rows: list[tuple[str, str]] = []
     for k, v in res.get("throughput", {}).items():
         if isinstance(v, dict) and "images_per_s" in v:
             busy = v.get("cpu_utilisation")
@@ -312,6 +326,12 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
         stages = ", ".join(f"{k} {v:.2f}" for k, v in prof["stages_ms_per_image"].items())
         rows.append(("profile app pipeline (CPU-ms/image)",
                      f"{prof['cpu_ms_per_image']:.2f} total: {stages}"))
+    return rows
+
+
+def _startup_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
+    """Absolute rows: start-up times and the window's slowest imports."""
+    rows: list[tuple[str, str]] = []
     for k, v in res.get("startup", {}).items():
         if k == "window_imports_ms" and isinstance(v, dict):
             rows.append(("start-up window imports (ms, cumulative)",
@@ -321,6 +341,12 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append((f"start-up {k}", f"{v['median_s']:.3f} s median of {v['runs']} "
                          f"(min {v['min_s']:.3f} s{cpu})"
                          if v.get("ok") else f"n/a: {v.get('detail', '')[:120]}"))
+    return rows
+
+
+def _memory_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
+    """Absolute rows: peak memory of each runner."""
+    rows: list[tuple[str, str]] = []
     for k, v in res.get("memory", {}).items():
         if isinstance(v, dict):
             rows.append((f"memory {k}", f"peak {v['peak_rss_mb']:.0f} MB, after model load "
@@ -328,6 +354,12 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
                          f"{v['seconds']:.1f} s = {v.get('images_per_s') or 0:.0f} images/s "
                          f"({v['runner']})"
                          if v.get("ok") else f"n/a: {v.get('detail', '')[-160:]}"))
+    return rows
+
+
+def _size_and_quantization_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
+    """Absolute rows: file sizes and the other precision's timings."""
+    rows: list[tuple[str, str]] = []
     for k, v in res.get("sizes", {}).items():
         rows.append((f"size {k}", _fmt(v)))
     for k, v in res.get("quantization", {}).items():
@@ -336,6 +368,12 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
                          f"(p10 {v['p10_ms']:.3f}, p90 {v['p90_ms']:.3f}, {v['runs']} runs)"))
         else:
             rows.append((f"quantization {k}", _fmt(v)))
+    return rows
+
+
+def _projected_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
+    """Absolute rows: the projection's timings (another network)."""
+    rows: list[tuple[str, str]] = []
     proj = res.get("projection", {})
     for sect in ("inference", "throughput"):
         for k, v in proj.get(sect, {}).items():
@@ -343,6 +381,12 @@ def absolute_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
                 rows.append((f"projected inference {k}", f"{v['median_ms']:.3f} ms median"))
             elif isinstance(v, dict) and "images_per_s" in v:
                 rows.append((f"projected throughput {k}", f"{v['images_per_s']:.1f} images/s"))
+    return rows
+
+
+def _accuracy_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
+    """Absolute rows: accuracy of each precision and its agreement with float Keras."""
+    rows: list[tuple[str, str]] = []
     acc = res.get("accuracy", {})
     if acc.get("status") == "ok":
         for side in ("float", "shipped", "other"):
