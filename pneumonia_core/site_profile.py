@@ -45,18 +45,18 @@ from pneumonia_core import calibration, metrics
 from pneumonia_core.atomic_files import atomic_write_bytes
 from pneumonia_core.decision import OperatingPoint, at_or_above, calibrated
 from pneumonia_core.profile_bounds import MIN_PER_CLASS
+from pneumonia_core.site_profile_file import (  # noqa: F401 - re-exported
+    PROFILE_FILE,
+    SiteProfileError,
+    default_bundle_profile,
+)
 
 SCHEMA_VERSION = 1
 KIND = "pneumonia-xray site profile"
-PROFILE_FILE = "site_profile.json"
 CV_FOLDS = 5
 CV_SEED = 0
 ECE_BINS = 10
 THRESHOLD_RULE = calibration.THRESHOLD_RULE.replace("validation", "site's")
-
-
-class SiteProfileError(ValueError):
-    """A profile cannot be used (tampered, another model, malformed) or not be fitted."""
 
 
 class SiteCalibrationError(SiteProfileError):
@@ -481,11 +481,3 @@ def plot_paths(profile: str | os.PathLike[str]) -> tuple[Path, Path]:
     ``NAME.roc.png``)."""
     p = Path(profile)
     return (p.with_name(p.stem + ".reliability.png"), p.with_name(p.stem + ".roc.png"))
-
-
-def default_bundle_profile() -> Path:
-    """``resources/site/site_profile.json`` in a checkout or inside a PyInstaller bundle."""
-    import sys
-
-    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
-    return base / "resources" / "site" / PROFILE_FILE
