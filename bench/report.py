@@ -415,14 +415,20 @@ def _accuracy_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def busy_warning(res: dict[str, Any]) -> str:
-    """A warning when other processes loaded the machine during the run, else ''."""
+    """A warning when other processes loaded the machine during the run (or during the later
+    start-up and sizes run merged into it), else ''."""
     m = res.get("machine", {})
     cores = m.get("cores") or 1
-    loads = [x[0] for x in (m.get("load_average_start"), m.get("load_average_end")) if x]
-    if loads and max(loads) > cores:
-        return (f"WARNING: the machine was busy (1-minute load average up to {max(loads):.1f} on "
-                f"{cores} cores): wall-clock throughput and latency are lower bounds; the "
-                "CPU-time figures and same-run ratios are the robust view.")
+    rerun = m.get("startup_and_sizes_rerun") or {}
+    parts = []
+    for what, src in (("", m), (" during the later start-up run", rerun)):
+        loads = [x[0] for x in (src.get("load_average_start"), src.get("load_average_end")) if x]
+        if loads and max(loads) > cores:
+            parts.append(f"up to {max(loads):.1f} on {cores} cores{what}")
+    if parts:
+        return (f"WARNING: the machine was busy (1-minute load average {'; '.join(parts)}): "
+                "wall-clock throughput and latency are lower bounds; the CPU-time figures and "
+                "same-run ratios are the robust view.")
     return ""
 
 
@@ -438,6 +444,10 @@ def markdown(res: dict[str, Any]) -> str:
         + f"; commit {m.get('git_commit', '?')}; load average at start "
         f"{m.get('load_average_start')}, at end {m.get('load_average_end')}.",
         "",
+        *([f"Start-up and sizes from a later run: {rerun.get('date_utc', '?')}, commit "
+           f"{rerun.get('git_commit', '?')}, load average at start "
+           f"{rerun.get('load_average_start')}, at end {rerun.get('load_average_end')}.", ""]
+          if (rerun := m.get("startup_and_sizes_rerun")) else []),
         f"Model: {s.get('model', '?')}. Float baseline: {machine.shown_path(s.get('float_model', '?'))}.",
         "",
         "| ratio (same run) | value | goal | status |",
