@@ -598,7 +598,7 @@ def _operating_point(bundle: ModelBundle, args: argparse.Namespace,
     window, ``--threshold`` (both ignored where IT's machine settings lock the threshold).
     None (and the reason said) when ``--site-profile`` is refused."""
     from desktop import operating_point, site_config
-    from pneumonia_core.site_profile import SiteProfileError
+    from pneumonia_core.site_profile_file import SiteProfileError
 
     try:
         active = site_config.for_classify(bundle.metadata.sha256, args.no_site_profile,

@@ -37,17 +37,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop import machine_config, paths
-from pneumonia_core.site_profile import (
+from pneumonia_core.site_profile_file import (
     PROFILE_FILE,
-    SiteProfile,
     SiteProfileError,
     default_bundle_profile,
-    load_profile,
 )
 
 if TYPE_CHECKING:
     from pneumonia_core.decision import OperatingPoint
     from pneumonia_core.model import ModelBundle
+    from pneumonia_core.site_profile import SiteProfile
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +133,14 @@ class ActiveProfile:
 def resolve(model_sha256: str, turned_off: str = "") -> ActiveProfile:
     """The profile in force for the model with ``model_sha256``; ``turned_off`` (who turned
     profiles off, e.g. ``--no-site-profile``) gives the model default."""
-    from desktop import profile_authority
-
     found = [(origin, path) for origin, path in candidates() if path.exists()]
     for origin, path in found[:1]:
         if turned_off:
             return ActiveProfile(turned_off=turned_off, path=str(path))
+        # loaded only when a profile is there: a classify without one starts faster
+        from desktop import profile_authority
+        from pneumonia_core.site_profile import load_profile
+
         if origin == "user":
             origin = profile_authority.user_origin(path)
         try:
@@ -159,7 +160,7 @@ def resolve(model_sha256: str, turned_off: str = "") -> ActiveProfile:
 def import_profile(source: str | os.PathLike[str], model_sha256: str) -> SiteProfile:
     """Verify ``source`` for this model and copy it, byte for byte, to the user location
     (atomically, replacing a previous import). :class:`SiteProfileError` when refused."""
-    from pneumonia_core.site_profile import parse_profile, plot_paths, write_atomically
+    from pneumonia_core.site_profile import SiteProfile, parse_profile, plot_paths, write_atomically
 
     if not users_may_override():
         raise SiteProfileError(f"Import refused: {OVERRIDE_REFUSED} "
@@ -213,6 +214,7 @@ def for_classify(model_sha256: str, no_site_profile: bool,
                                f"({machine_config.config_path()}).")
     if explicit is not None:
         from desktop import profile_authority
+        from pneumonia_core.site_profile import load_profile
 
         profile = load_profile(explicit, model_sha256)
         return ActiveProfile(profile, "option", str(explicit),

@@ -56,12 +56,15 @@ class Verification:
     reason: str = ""  # why unverified ('' when verified)
     files: dict[str, str] = field(default_factory=dict)  # relative path -> SHA-256 as hashed
 
-    def check_read(self, name: str, data: bytes) -> None:
+    def check_read(self, name: str, data: bytes) -> str:
         """``data``, read from file ``name`` after hashing, is what was hashed (a file swapped
-        in between would otherwise run under the verdict of the one it replaced)."""
-        if name in self.files and hashlib.sha256(data).hexdigest() != self.files[name]:
+        in between would otherwise run under the verdict of the one it replaced). Returns the
+        SHA-256 of ``data``, so the caller need not hash it again."""
+        digest = hashlib.sha256(data).hexdigest()
+        if name in self.files and digest != self.files[name]:
             raise IntegrityError(f"{name} in the model folder changed while the model was "
                                  "loading; try again")
+        return digest
 
     @property
     def short(self) -> str:

@@ -45,8 +45,12 @@ def _finite(value: Any) -> bool:
 
 
 def _finite_list(value: Any, length: int | None = None) -> bool:
-    return (isinstance(value, list) and len(value) > 0 and all(_finite(v) for v in value)
-            and (length is None or len(value) == length))
+    if not (isinstance(value, list) and len(value) > 0
+            and (length is None or len(value) == length)):
+        return False
+    if set(map(type, value)) <= {float, int}:  # JSON numbers (the guard's thousands): in C
+        return all(map(math.isfinite, value))
+    return all(_finite(v) for v in value)
 
 
 def check_labels(meta: ModelMetadata) -> None:

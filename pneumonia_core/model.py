@@ -113,14 +113,12 @@ class ModelBundle:
                 raise ModelError(f"Model file {model_path.name} is {size >> 20} MB, more than "
                                  f"this app loads ({MAX_MODEL_FILE_BYTES >> 20} MB)")
             model_bytes = model_path.read_bytes()
-            verification.check_read(metadata.file, model_bytes)
+            # hashed once here (the folder's digest hashed it from disk before)
+            digest = verification.check_read(metadata.file, model_bytes)
         except OSError as exc:
             raise ModelError(f"Cannot read model file {model_path}: {exc}") from None
         except IntegrityError as exc:
             raise ModelError(str(exc)) from None
-        from pneumonia_core.metadata import sha256_bytes
-
-        digest = sha256_bytes(model_bytes)
         if digest != metadata.sha256:
             raise ModelError(
                 f"Model file {model_path.name} failed its integrity check: SHA-256 {digest[:12]}... "

@@ -93,24 +93,42 @@ def fit_site_guard(films: Sequence[FilmEvidence], base_scope: dict[str, Any]) ->
     stats = base_scope.get("pixels")
     if stats:
         views = [scope.guard_view(f.gray, stats) for f in usable]
-        names = [n for n in scope.PIXEL_FEATURES if n in stats.get("low", {})]
-        feats = np.array([[scope.pixel_features(v)[n] for n in names] for v in views])
-        ranges = [_extend(feats[:, j]) for j in range(len(names))]
-        guard["pixels_low"] = {n: round(r[0], 5) for n, r in zip(names, ranges, strict=True)}
-        guard["pixels_high"] = {n: round(r[1], 5) for n, r in zip(names, ranges, strict=True)}
+        guard.update(_pixel_ranges(views, stats))
         if "layout_components" in stats:
-            prep = scope.prepared_layout(stats)
-            vecs = [scope.layout_of(v, stats) for v in views]
-            guard["max_layout_residual"] = round(
-                max(prep.residual(v) for v in vecs) * (1 + MARGIN), 5)
-            coefs = [prep.coefficient_distance(v) for v in vecs]
-            if all(c is not None for c in coefs):
-                guard["max_layout_distance"] = round(max(coefs) * (1 + MARGIN), 5)  # type: ignore[type-var]
+            guard.update(_layout_limits(views, stats))
+    guard.update(_distance_limit(usable, base_scope))
+    return guard
+
+
+def _pixel_ranges(views: list[np.ndarray], stats: dict[str, Any]) -> dict[str, Any]:
+    """Each image-statistics feature's range over the films, widened by :data:`MARGIN`."""
+    names = [n for n in scope.PIXEL_FEATURES if n in stats.get("low", {})]
+    feats = np.array([[scope.pixel_features(v)[n] for n in names] for v in views])
+    ranges = [_extend(feats[:, j]) for j in range(len(names))]
+    return {"pixels_low": {n: round(r[0], 5) for n, r in zip(names, ranges, strict=True)},
+            "pixels_high": {n: round(r[1], 5) for n, r in zip(names, ranges, strict=True)}}
+
+
+def _layout_limits(views: list[np.ndarray], stats: dict[str, Any]) -> dict[str, Any]:
+    """The largest layout residual (and coefficient distance, where every film has one) over
+    the films, widened by :data:`MARGIN`."""
+    prep = scope.prepared_layout(stats)
+    vecs = [scope.layout_of(v, stats) for v in views]
+    out = {"max_layout_residual": round(max(prep.residual(v) for v in vecs) * (1 + MARGIN), 5)}
+    coefs = [prep.coefficient_distance(v) for v in vecs]
+    if all(c is not None for c in coefs):
+        out["max_layout_distance"] = round(max(coefs) * (1 + MARGIN), 5)  # type: ignore[type-var]
+    return out
+
+
+def _distance_limit(usable: Sequence[FilmEvidence], base_scope: dict[str, Any]) -> dict[str, Any]:
+    """The largest feature distance over the films, widened by :data:`MARGIN` (nothing when
+    the model's guard has no feature-distance check)."""
     dists = [scope.feature_distance(f.embedding, base_scope) for f in usable
              if f.embedding is not None]
     if dists and all(d is not None for d in dists):
-        guard["max_distance"] = round(max(dists) * (1 + MARGIN), 5)  # type: ignore[type-var]
-    return guard
+        return {"max_distance": round(max(dists) * (1 + MARGIN), 5)}  # type: ignore[type-var]
+    return {}
 
 
 def merged_scope(base: dict[str, Any], guard: dict[str, Any] | None) -> dict[str, Any]:

@@ -45,18 +45,18 @@ from pneumonia_core import calibration, metrics
 from pneumonia_core.atomic_files import atomic_write_bytes
 from pneumonia_core.decision import OperatingPoint, at_or_above, calibrated
 from pneumonia_core.profile_bounds import MIN_PER_CLASS
+from pneumonia_core.site_profile_file import (  # noqa: F401 - re-exported
+    PROFILE_FILE,
+    SiteProfileError,
+    default_bundle_profile,
+)
 
 SCHEMA_VERSION = 1
 KIND = "pneumonia-xray site profile"
-PROFILE_FILE = "site_profile.json"
 CV_FOLDS = 5
 CV_SEED = 0
 ECE_BINS = 10
 THRESHOLD_RULE = calibration.THRESHOLD_RULE.replace("validation", "site's")
-
-
-class SiteProfileError(ValueError):
-    """A profile cannot be used (tampered, another model, malformed) or not be fitted."""
 
 
 class SiteCalibrationError(SiteProfileError):
@@ -391,8 +391,26 @@ class SiteProfile:
 
 def parse_profile(text: str | bytes, model_sha256: str | None = None,
                   path: str = "") -> SiteProfile:
-    """Verify and parse a profile's text; :class:`SiteProfileError` says why it is refused."""
+    """Verify and parse a profile's text; :class:`SiteProfileError` says why it is refused:
+    not a profile, altered (its seal), malformed, for another model, or implausible."""
     where = f"site profile {path}" if path else "site profile"
+    text, data = _profile_json(text, where)
+    _check_seal(data, text, where)
+    profile = _checked_profile(data, path, where, model_sha256)
+    from pneumonia_core.profile_bounds import problems as implausible
+
+    try:
+        found = implausible(data, model_sha256)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SiteProfileError(f"{where} lacks a field or has a wrong type: {exc}") from None
+    if found:
+        raise SiteProfileError(f"{where} is implausible and refused: " + "; ".join(found)
+                               + " (docs/model-integrity.md, site profiles)")
+    return profile
+
+
+def _profile_json(text: str | bytes, where: str) -> tuple[str, dict[str, Any]]:
+    """(the text, its JSON object) when it is ASCII JSON of a site profile of this schema."""
     if isinstance(text, bytes):
         try:
             text = text.decode("ascii")
@@ -409,6 +427,11 @@ def parse_profile(text: str | bytes, model_sha256: str | None = None,
     if data.get("schema_version") != SCHEMA_VERSION:
         raise SiteProfileError(f"{where} has schema_version {data.get('schema_version')!r}; this "
                                f"app reads {SCHEMA_VERSION}")
+    return text, data
+
+
+def _check_seal(data: dict[str, Any], text: str, where: str) -> None:
+    """The profile's own SHA-256 matches its content, and the text is the canonical one."""
     stored = data.get("sha256")
     body = {k: v for k, v in data.items() if k != "sha256"}
     try:
@@ -420,6 +443,12 @@ def parse_profile(text: str | bytes, model_sha256: str | None = None,
         raise SiteProfileError(
             f"{where} failed its integrity check: its content does not match its own SHA-256 "
             "(it was edited after it was written). Refit it with `pneumonia-xray calibrate`.")
+
+
+def _checked_profile(data: dict[str, Any], path: str, where: str,
+                     model_sha256: str | None) -> SiteProfile:
+    """The profile, once its fields are there with possible values and it belongs to the
+    model with ``model_sha256`` (any model when None)."""
     try:
         profile = SiteProfile(data, path)
         values = (profile.scale, profile.offset, profile.threshold)
@@ -434,15 +463,6 @@ def parse_profile(text: str | bytes, model_sha256: str | None = None,
             f"{where} belongs to another model (sha256 {bound[:12]}), not to the model in use "
             f"(sha256 {model_sha256[:12]}); a profile is valid only for the model it was fitted "
             "with. Refit it on this model with `pneumonia-xray calibrate`.")
-    from pneumonia_core.profile_bounds import problems as implausible
-
-    try:
-        found = implausible(data, model_sha256)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SiteProfileError(f"{where} lacks a field or has a wrong type: {exc}") from None
-    if found:
-        raise SiteProfileError(f"{where} is implausible and refused: " + "; ".join(found)
-                               + " (docs/model-integrity.md, site profiles)")
     return profile
 
 
@@ -461,11 +481,3 @@ def plot_paths(profile: str | os.PathLike[str]) -> tuple[Path, Path]:
     ``NAME.roc.png``)."""
     p = Path(profile)
     return (p.with_name(p.stem + ".reliability.png"), p.with_name(p.stem + ".roc.png"))
-
-
-def default_bundle_profile() -> Path:
-    """``resources/site/site_profile.json`` in a checkout or inside a PyInstaller bundle."""
-    import sys
-
-    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
-    return base / "resources" / "site" / PROFILE_FILE

@@ -10,6 +10,8 @@ DEBS="xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxc
 libxkbcommon-x11-0 libxcb-cursor0 libxcb-shape0 libegl1 libgl1 libfontconfig1 libdbus-1-3"
 # the Debian package's tests lint it and its desktop entry (tests/desktop/test_deb_package.py)
 DEBS="$DEBS lintian desktop-file-utils"
+# the bundle takes NumPy's GNU Fortran runtime from the host, as the Debian package depends on it
+DEBS="$DEBS libgfortran5"
 if command -v apt-get >/dev/null 2>&1; then
   missing=""
   for p in $DEBS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

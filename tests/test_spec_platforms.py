@@ -49,8 +49,13 @@ LINUX = {
     "PySide6/Qt/plugins/platformthemes/libqgtk3.so": False,
     "libstdc++.so.6": False, "libxcb-cursor.so.0": False, "libfontconfig.so.1": False,
     "libdbus-1.so.3": False, "libX11.so.6": False, "libcrypto.so.3": False,
-    "libsqlite3.so.0": True, "libz.so.1": True, "libpython3.11.so.1.0": True,
+    # SQLite and zlib from the host (the Debian package depends on them)
+    "libsqlite3.so.0": False, "libz.so.1": False, "libpython3.11.so.1.0": True,
     "pillow.libs/libxcb-9065bb12.so.1.1.0": True,  # Pillow's own copy, not the host's
+    # OpenBLAS is kept; its GNU Fortran runtime comes from the host (libgfortran5)
+    "numpy.libs/libscipy_openblas64_-32a4b2a6.so": True,
+    "numpy.libs/libgfortran-040039e1-0352e75f.so.5.0.0": False,
+    "numpy.libs/libquadmath-96973f99-934c22de.so.0.0.0": False,
 }
 TRANSLATIONS = {"PySide6/translations/qtbase_de.qm": False,
                 "PySide6/Qt/translations/qtbase_fr.qm": False,

@@ -71,32 +71,12 @@ def read_csv(path: Path) -> tuple[Path, list[Sample]]:
         problems: list[str] = []
         seen: set[str] = set()
         for row in reader:
-            line = reader.line_num
-            raw = (row.get("path") or "").strip()
-            label = _label(row.get("label") or "")
-            if not raw:
-                problems.append(f"line {line}: empty path")
-                continue
-            if label is None:
-                problems.append(f"line {line}: label {row.get('label')!r} is not "
-                                f"NORMAL, PNEUMONIA, 0 or 1")
-                continue
-            file = Path(raw) if os.path.isabs(raw) else root / raw
-            if not file.is_file():
-                problems.append(f"line {line}: no such file {raw}")
-                continue
-            file = file.resolve()
-            try:
-                rel = file.relative_to(root).as_posix()
-            except ValueError:
-                rel = file.as_posix()  # outside the root: kept absolute
-            if rel in seen:
-                problems.append(f"line {line}: {raw} listed again")
-                continue
-            seen.add(rel)
-            patient = (row.get("patient") or "").strip() if has_patient else ""
-            samples.append(Sample(file, rel, label, file.stat().st_size,
-                                  ("csv:" + patient) if patient else None))
+            sample = _row_sample(row, root, has_patient, seen)
+            if isinstance(sample, str):
+                problems.append(f"line {reader.line_num}: {sample}")
+            else:
+                seen.add(sample.rel)
+                samples.append(sample)
     if problems:
         log.warning("%s: %d row(s) left out: %s%s", path.name, len(problems),
                     "; ".join(problems[:SHOWN_PROBLEMS]),
@@ -106,3 +86,27 @@ def read_csv(path: Path) -> tuple[Path, list[Sample]]:
     log.info("%s: %d films (%d pneumonia)%s", path.name, len(samples),
              sum(s.label for s in samples), ", patients from the patient column" if has_patient else "")
     return root, sorted(samples, key=lambda s: s.rel)
+
+
+def _row_sample(row: dict[str, str | None], root: Path, has_patient: bool,
+                seen: set[str]) -> Sample | str:
+    """The sample of one CSV row, or why the row is left out (``seen``: the relative paths
+    of the rows kept so far)."""
+    raw = (row.get("path") or "").strip()
+    label = _label(row.get("label") or "")
+    if not raw:
+        return "empty path"
+    if label is None:
+        return f"label {row.get('label')!r} is not NORMAL, PNEUMONIA, 0 or 1"
+    file = Path(raw) if os.path.isabs(raw) else root / raw
+    if not file.is_file():
+        return f"no such file {raw}"
+    file = file.resolve()
+    try:
+        rel = file.relative_to(root).as_posix()
+    except ValueError:
+        rel = file.as_posix()  # outside the root: kept absolute
+    if rel in seen:
+        return f"{raw} listed again"
+    patient = (row.get("patient") or "").strip() if has_patient else ""
+    return Sample(file, rel, label, file.stat().st_size, ("csv:" + patient) if patient else None)

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +202,136 @@ def _feeds(prep: Prepared, cfg: TrainConfig, mode: str, cache_dir: Path | None
     return shards(prep.train, "train"), shards(prep.val, "val")
 
 
+def _split_feeds(cfg: TrainConfig, data_root: Path, run_dir: Path, chief: bool,
+                 input_mode: str, cache_dir: Path | None) -> tuple[str, tuple[Any, np.ndarray],
+                                                                   tuple[Any, np.ndarray]]:
+    """(the input mode, (train feed, labels), (val feed, labels)) of the run's split; the chief
+    records the config and the split in the run folder."""
+    from training import stream as S
+
+    prep = prepare_split(data_root, cfg)
+    if chief:
+        save_config(run_dir / R.CONFIG_FILE, cfg, prep.fingerprint, str(prep.data_root))
+        write_split(run_dir / R.SPLIT_FILE, prep, cfg)
+    mode = S.resolve_mode(input_mode, len(prep.train) + len(prep.val), cfg.image_size)
+    log.info("input: %s (%d train + %d val films)", mode, len(prep.train), len(prep.val))
+    train_src, val_src = _feeds(prep, cfg, mode, cache_dir)
+    y_train = np.array([s.label for s in prep.train], dtype=np.float32)
+    y_val = np.array([s.label for s in prep.val], dtype=np.float32)
+    return mode, (train_src, y_train), (val_src, y_val)
+
+
+def _run_config(cfg: TrainConfig, run_dir: Path, resume: bool) -> tuple[TrainConfig, bool]:
+    """(the config to train with, whether a killed run is resumed): on ``resume`` with a saved
+    state, the run's saved config with only the epoch budget from ``cfg``. A folder that
+    already holds a run is refused without ``resume``."""
+    resuming = resume and (run_dir / R.STATE_FILE).is_file()
+    if resuming:
+        from training.config import load_config
+
+        saved_cfg, _ = load_config(run_dir / R.CONFIG_FILE)
+        resumed = replace(saved_cfg, epochs=cfg.epochs)  # only the epoch budget may change
+        if resumed != cfg:
+            log.warning("--resume: using the run's saved config (digest %s), epochs %d",
+                        saved_cfg.digest(), cfg.epochs)
+        return resumed, True
+    if any(run_dir.glob("*.keras")):
+        raise FileExistsError(f"{run_dir} already holds a run; use --resume or another --out")
+    return cfg, False
+
+
+@dataclass
+class _Progress:
+    """Where training stands: the history rows, the best epoch so far, the next epoch
+    (``start``), and the batches of it already trained (``skip``, with their summed loss)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    best_auc: float = -math.inf
+    best_epoch: int = -1
+    start: int = 0
+    skip: int = 0
+    carried: dict[str, float] = field(default_factory=lambda: {"loss_sum": 0.0, "films": 0.0})
+
+
+def _compiled_model(cfg: TrainConfig) -> Any:
+    """A new model of ``cfg``, compiled (inside the strategy's scope)."""
+    from training.model import build_model, compile_model
+
+    model = build_model(cfg)
+    compile_model(model, cfg)
+    return model
+
+
+def _resumed_model(run_dir: Path, n_batches: int) -> tuple[Any, _Progress]:
+    """The model of a killed run, from its last checkpoint (inside the strategy's scope), and
+    where it stood."""
+    import keras
+
+    import training.model  # noqa: F401 - registers the custom layers that load_model rebuilds
+
+    state = R.read_json(run_dir / R.STATE_FILE)
+    model = keras.saving.load_model(run_dir / state.get("checkpoint", R.LAST_FILE), compile=True)
+    past = _Progress(
+        rows=[r for r in read_history(run_dir / R.HISTORY_FILE) if r["epoch"] <= state["epoch"]],
+        best_auc=-math.inf if state["best_auc"] is None else state["best_auc"],  # killed in epoch 1
+        best_epoch=state["best_epoch"], start=state["epoch"], skip=int(state.get("step", 0)))
+    if past.skip:
+        CK.restore_random_state(model, state["random_state"])
+        past.carried = {"loss_sum": state["loss_sum"], "films": state["films"]}
+    log.info("resuming after epoch %d%s (best val ROC AUC %.4f at epoch %d)", past.start,
+             f", batch {past.skip}/{n_batches} of epoch {past.start + 1}" if past.skip else "",
+             past.best_auc, past.best_epoch)
+    return model, past
+
+
+def _epoch_data(cfg: TrainConfig, mode: str, train_src: Any, y_train: np.ndarray,
+                weights: dict[int, float] | None, epoch: int, skip: int) -> tuple[Any, Any]:
+    """(the epoch's training dataset, the class weights ``fit`` applies, or None where they
+    travel in the dataset as per-film weights: mixup's soft labels)."""
+    from training import stream as S
+
+    if mode == "tfrecord":
+        return S.tfrecord_dataset(train_src, y_train, cfg.image_size, cfg.batch_size, cfg.seed,
+                                  epoch, skip_batches=skip), weights
+    order = np.random.default_rng([cfg.seed, epoch]).permutation(len(y_train))
+    draws, class_weight = None, weights
+    if cfg.mixup_alpha > 0:
+        # soft labels: the class weights travel as per-film weights, blended like the labels
+        partner, lam = mixup_draws(len(order), cfg.mixup_alpha,
+                                   np.random.default_rng([cfg.seed, epoch, 1]))
+        draws, class_weight = S.MixupDraws(partner, lam, sample_weights(y_train, weights)), None
+    return S.epoch_dataset(train_src, y_train, order, cfg.batch_size, skip_batches=skip,
+                           mixup=draws), class_weight
+
+
+def _val_logits(model: Any, cfg: TrainConfig, mode: str, val_src: Any, y_val: np.ndarray,
+                replicas: int) -> np.ndarray:
+    """The model's logits on the validation films, in order."""
+    from training import stream as S
+
+    ds = (S.tfrecord_dataset(val_src, y_val, cfg.image_size, 64, cfg.seed, 0, shuffle=False)
+          if mode == "tfrecord" else S.predict_dataset(val_src))
+    if replicas == 1:
+        return np.asarray(model.predict(ds, verbose=0), dtype=np.float64).ravel()
+    # every replica holds the same weights: score the whole set here, in order
+    parts = [model(b[0] if isinstance(b, tuple) else b, training=False) for b in ds]
+    return np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in parts])
+
+
+def _save_epoch(run_dir: Path, model: Any, rows: list[dict[str, Any]],
+                best_logits: np.ndarray | None, best_auc: float, best_epoch: int) -> None:
+    """The chief's files after an epoch: the best model and its val logits when this epoch
+    improved (``best_logits``), the last checkpoint, the history and the state to resume."""
+    if best_logits is not None:
+        CK.save_atomic(model, run_dir / R.MODEL_FILE)
+        np.save(run_dir / R.VAL_LOGITS_FILE, best_logits)
+    CK.save_atomic(model, run_dir / R.LAST_FILE)
+    _write_history(run_dir / R.HISTORY_FILE, rows)
+    CK.write_state(run_dir, {"epoch": rows[-1]["epoch"], "best_auc": best_auc,
+                             "best_epoch": best_epoch, "step": 0, "checkpoint": R.LAST_FILE})
+    CK.remove_partials(run_dir)
+
+
 def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False,
           cache_dir: Path | None = None, *, input_mode: str = "auto", distribute: str = "one",
           checkpoint_steps: int = CK.DEFAULT_CHECKPOINT_STEPS, mixed_precision: bool = False,
@@ -217,26 +347,11 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    state_path = run_dir / R.STATE_FILE
-    resuming = resume and state_path.is_file()
-    if resuming:
-        from training.config import load_config
-
-        saved_cfg, _ = load_config(run_dir / R.CONFIG_FILE)
-        resumed = replace(saved_cfg, epochs=cfg.epochs)  # only the epoch budget may change
-        if resumed != cfg:
-            log.warning("--resume: using the run's saved config (digest %s), epochs %d",
-                        saved_cfg.digest(), cfg.epochs)
-        cfg = resumed
-    elif any(run_dir.glob("*.keras")):
-        raise FileExistsError(f"{run_dir} already holds a run; use --resume or another --out")
+    cfg, resuming = _run_config(cfg, run_dir, resume)
 
     seed_everything(cfg.seed)
     if mixed_precision:
         DS.use_mixed_precision()
-    import keras
-
-    from training.model import build_model, compile_model
 
     strategy = DS.make_strategy(distribute)
     replicas = strategy.num_replicas_in_sync
@@ -244,50 +359,18 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
     multiworker = DS.resolve_mode(distribute) == "multiworker"
     if multiworker:
         DS.fix_keras_multiworker_logs()
-    prep = prepare_split(data_root, cfg)
-    if chief:
-        save_config(run_dir / R.CONFIG_FILE, cfg, prep.fingerprint, str(prep.data_root))
-        write_split(run_dir / R.SPLIT_FILE, prep, cfg)
-    mode = S.resolve_mode(input_mode, len(prep.train) + len(prep.val), cfg.image_size)
-    log.info("input: %s (%d train + %d val films)", mode, len(prep.train), len(prep.val))
-    train_src, val_src = _feeds(prep, cfg, mode, cache_dir)
-    y_train = np.array([s.label for s in prep.train], dtype=np.float32)
-    y_val = np.array([s.label for s in prep.val], dtype=np.float32)
+    mode, (train_src, y_train), (val_src, y_val) = _split_feeds(
+        cfg, data_root, run_dir, chief, input_mode, cache_dir)
     weights = class_weights(y_train, cfg.class_weighting)
     n_batches = -(-len(y_train) // cfg.batch_size)
 
-    rows: list[dict[str, Any]] = []
-    best_auc, best_epoch, start, skip = -math.inf, -1, 0, 0
-    carried = {"loss_sum": 0.0, "films": 0.0}
     with strategy.scope():
-        if resuming:
-            state = R.read_json(state_path)
-            model = keras.saving.load_model(run_dir / state.get("checkpoint", R.LAST_FILE),
-                                            compile=True)
-            rows = [r for r in read_history(run_dir / R.HISTORY_FILE) if r["epoch"] <= state["epoch"]]
-            best_auc, best_epoch, start = state["best_auc"], state["best_epoch"], state["epoch"]
-            best_auc = -math.inf if best_auc is None else best_auc  # killed in epoch 1
-            skip = int(state.get("step", 0))
-            if skip:
-                CK.restore_random_state(model, state["random_state"])
-                carried = {"loss_sum": state["loss_sum"], "films": state["films"]}
-            log.info("resuming after epoch %d%s (best val ROC AUC %.4f at epoch %d)", start,
-                     f", batch {skip}/{n_batches} of epoch {start + 1}" if skip else "",
-                     best_auc, best_epoch)
-        else:
-            model = build_model(cfg)
-            compile_model(model, cfg)
+        model, past = (_resumed_model(run_dir, n_batches) if resuming
+                       else (_compiled_model(cfg), _Progress()))
         if replicas > 1:
             DS.synchronize_batchnorm(model)
-
-    def val_logits() -> np.ndarray:
-        ds = (S.tfrecord_dataset(val_src, y_val, cfg.image_size, 64, cfg.seed, 0, shuffle=False)
-              if mode == "tfrecord" else S.predict_dataset(val_src))
-        if replicas == 1:
-            return np.asarray(model.predict(ds, verbose=0), dtype=np.float64).ravel()
-        # every replica holds the same weights: score the whole set here, in order
-        parts = [model(b[0] if isinstance(b, tuple) else b, training=False) for b in ds]
-        return np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in parts])
+    rows, best_auc, best_epoch, start = past.rows, past.best_auc, past.best_epoch, past.start
+    skip, carried = past.skip, past.carried
 
     log.info("training %s (%s, %d params) for up to %d epochs, batch %d, class weights %s, "
              "%d replica(s)", cfg.name, cfg.architecture, model.count_params(), cfg.epochs,
@@ -305,34 +388,18 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
                       "best_epoch": best_epoch}
         callback = CK.step_callback(run_dir, checkpoint_steps, epoch, skip, cfg.batch_size,
                                     carried, base_state, model, n_batches, chief)
-        fit_kw: dict[str, Any] = {"epochs": 1, "verbose": 0, "shuffle": False,
-                                  "callbacks": [callback]}
-        if mode == "tfrecord":
-            ds = S.tfrecord_dataset(train_src, y_train, cfg.image_size, cfg.batch_size, cfg.seed,
-                                    epoch, skip_batches=skip)
-            fit_kw["class_weight"] = weights
-        else:
-            order = np.random.default_rng([cfg.seed, epoch]).permutation(len(y_train))
-            draws = None
-            if cfg.mixup_alpha > 0:
-                # soft labels: the class weights travel as per-film weights, blended like the labels
-                partner, lam = mixup_draws(len(order), cfg.mixup_alpha,
-                                           np.random.default_rng([cfg.seed, epoch, 1]))
-                draws = S.MixupDraws(partner, lam, sample_weights(y_train, weights))
-            else:
-                fit_kw["class_weight"] = weights
-            ds = S.epoch_dataset(train_src, y_train, order, cfg.batch_size, skip_batches=skip,
-                                 mixup=draws)
+        ds, class_weight = _epoch_data(cfg, mode, train_src, y_train, weights, epoch, skip)
         if replicas > 1:
             ds = S.as_float(ds)
         if multiworker:
             DS.build_from_local_batch(model, next(iter(ds.take(1))))
-        hist = model.fit(ds, **fit_kw)
+        hist = model.fit(ds, epochs=1, verbose=0, shuffle=False, callbacks=[callback],
+                         **({} if class_weight is None else {"class_weight": class_weight}))
         films_now = len(y_train) - skip * cfg.batch_size
         loss = ((carried["loss_sum"] + float(hist.history["loss"][-1]) * films_now)
                 / (carried["films"] + films_now))
         skip, carried = 0, {"loss_sum": 0.0, "films": 0.0}
-        logits = val_logits()
+        logits = _val_logits(model, cfg, mode, val_src, y_val, replicas)
         auc = roc_auc(y_val, logits)
         row = {"epoch": epoch + 1, "loss": loss, "val_loss": bce(y_val, logits),
                "val_roc_auc": auc, "lr": lr, "seconds": time.perf_counter() - t0}
@@ -342,15 +409,7 @@ def train(cfg: TrainConfig, data_root: Path, run_dir: Path, resume: bool = False
         if improved:
             best_auc, best_epoch = score, epoch + 1
         if chief:
-            if improved:
-                CK.save_atomic(model, run_dir / R.MODEL_FILE)
-                np.save(run_dir / R.VAL_LOGITS_FILE, logits)
-            CK.save_atomic(model, run_dir / R.LAST_FILE)
-            _write_history(run_dir / R.HISTORY_FILE, rows)
-            CK.write_state(run_dir, {"epoch": epoch + 1, "best_auc": best_auc,
-                                     "best_epoch": best_epoch, "step": 0,
-                                     "checkpoint": R.LAST_FILE})
-            CK.remove_partials(run_dir)
+            _save_epoch(run_dir, model, rows, logits if improved else None, best_auc, best_epoch)
         log.info("epoch %d/%d  loss %.4f  val_loss %.4f  val_roc_auc %.4f%s  lr %.2e  %.1f s",
                  epoch + 1, cfg.epochs, row["loss"], row["val_loss"], auc,
                  " *" if improved else "", lr, row["seconds"])

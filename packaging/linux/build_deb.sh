@@ -67,10 +67,11 @@ echo "/etc/$name/config.json" > "$pkg/DEBIAN/conffiles"
 install -m 755 "$here/postinst" "$pkg/DEBIAN/postinst"
 
 # the host libraries build.spec leaves out (Qt's Linux requirements, the C++ runtime, Python's
-# compression, ctypes and uuid runtimes); OpenSSL's libcrypto is only recommended: it makes
-# hashlib's SHA-256 fast, and without it hashlib uses CPython's own (same digests, slower)
+# compression, ctypes, uuid and SQLite runtimes, NumPy's GNU Fortran runtime); OpenSSL's
+# libcrypto is only recommended: it makes hashlib's SHA-256 fast, and without it hashlib uses
+# CPython's own (same digests, slower)
 depends="libc6, libstdc++6, libgcc-s1, zlib1g, libzstd1, libglib2.0-0 | libglib2.0-0t64, \
-liblzma5, libbz2-1.0, libffi8, libuuid1, \
+liblzma5, libbz2-1.0, libffi8, libuuid1, libsqlite3-0, libgfortran5, libquadmath0, \
 libx11-6, libx11-xcb1, libxext6, libxrender1, libxcb1, libxcb-cursor0, libxcb-icccm4, \
 libxcb-image0, libxcb-keysyms1, libxcb-randr0, libxcb-render0, libxcb-render-util0, \
 libxcb-shape0, libxcb-shm0, libxcb-sync1, libxcb-util1, libxcb-xfixes0, libxcb-xkb1, \

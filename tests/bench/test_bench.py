@@ -133,6 +133,15 @@ def test_every_benchmark_returns_sane_numbers_on_a_tiny_workload(tmp_path: Path)
     assert quant["shipped"] == res["settings"]["quantization"] != quant["other"]
     assert quant["calibration" if quant["other"] == "int8" else "other_how"]
     assert res["startup"]["python_bare"]["ok"] and _positive(res["startup"]["python_bare"]["median_s"])
+    # the one-file classify against the bare import pair and against the floor (the model run
+    # once by LiteRT on the decoded image, nothing else), all timed in the same rounds
+    start = res["startup"]
+    assert start["model_floor"]["ok"] and start["first_result_cli"]["ok"], start["model_floor"]
+    vs = start["cli_vs_import_pair"]
+    assert all(_positive(vs[k]) for k in ("ratio", "floor_ratio", "model_floor_ratio",
+                                          "vs_model_floor"))
+    assert vs["vs_model_floor"] == pytest.approx(
+        start["first_result_cli"]["median_s"] / start["model_floor"]["median_s"], abs=2e-3)
     mem = res["memory"]["headless"]
     assert mem["ok"] and mem["files"] == 12 and mem["classified_ok"] > 0
     assert mem["peak_rss_mb"] >= mem["rss_after_model_load_mb"] > 10

@@ -185,3 +185,23 @@ def test_signed_site_profiles_work_in_the_bundle(build: dict[str, Path]) -> None
     (top / "site_profile.json.sig").unlink()
     done = run_bundle(build["exe"], "--self-test", env=env)
     assert done.returncode == 1 and "is not signed" in done.stderr
+
+
+
+def test_calibrate_in_the_bundle_fits_the_development_profile(build: dict[str, Path],
+                                                              profile: Path) -> None:
+    """``calibrate`` runs NumPy's LAPACK (the logistic fit's ``linalg.solve``, the site guard's
+    SVD), whose GNU Fortran runtime the bundle takes from the host (build.spec): on the same
+    films the bundle fits the same calibration, threshold and site guard as the development
+    pipeline (the ``profile`` fixture)."""
+    from tests.desktop.test_site_calibrate import TARGET
+
+    out = build["top"] / "bundle_profile.json"
+    done = run_bundle(build["exe"], "calibrate", str(profile.parent / "films"), "--out", str(out),
+                      "--target-sensitivity", TARGET,
+                      env={"PNEUMONIA_XRAY_HOME": str(build["top"] / "calibrate_home")})
+    assert done.returncode == 0, done.stderr
+    ours, theirs = json.loads(out.read_text()), json.loads(profile.read_text())
+    for key in ("calibration", "threshold", "guard"):
+        assert ours.get(key) == theirs.get(key), key
+    assert ours["calibration"] and ours["threshold"]

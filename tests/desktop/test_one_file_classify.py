@@ -1,0 +1,84 @@
+"""The one-file ``classify`` (issue 22, start-up): what it loads and computes only once, and
+that a fresh process writes the same CSV as the command run in-process."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from desktop import cli
+from pneumonia_core import integrity
+from pneumonia_core.model import ModelBundle
+from tests.conftest import MODEL_DIR, ROOT
+from tests.desktop.test_batch import write_xrays
+
+pytestmark = pytest.mark.usefixtures("home")
+
+
+def _fresh_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def test_fresh_process_writes_the_same_csv_as_the_command_in_process(tmp_path: Path) -> None:
+    film = write_xrays(tmp_path / "in", [5])[0]
+    fresh, here = tmp_path / "fresh.csv", tmp_path / "here.csv"
+    done = subprocess.run([sys.executable, "-m", "desktop", "classify", str(film), "--csv",
+                           str(fresh)], cwd=ROOT, env=_fresh_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == cli.EXIT_OK, done.stderr
+    assert cli.main(["classify", str(film), "--csv", str(here)], stderr=io.StringIO()) == 0
+    assert fresh.read_text() == here.read_text()
+    assert ",ok," in fresh.read_text()
+
+
+def test_a_jpeg_without_a_site_profile_loads_neither_profile_code_nor_pydicom(
+        tmp_path: Path) -> None:
+    """Deferred imports: the site profile's fitting and verification code (and its signature
+    check) load only when a profile is there, pydicom only for a DICOM file."""
+    film = tmp_path / "film.jpeg"
+    from PIL import Image
+
+    Image.open(write_xrays(tmp_path / "in", [6])[0]).save(film, quality=90)
+    code = ("import sys; from desktop import cli; "
+            f"code = cli.main(['classify', {str(film)!r}, '--csv', {str(tmp_path / 'o.csv')!r}]); "
+            "print(code, *(m for m in ('pneumonia_core.site_profile', 'desktop.profile_authority', "
+            "'pydicom', 'PySide6') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_fresh_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["0"], done.stdout + done.stderr
+
+
+def test_loading_the_model_hashes_each_file_of_its_folder_at_most_twice(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once for the folder's digest (from disk), once for the bytes that are then run (so a
+    file swapped in between is caught); the model file was hashed a third time before."""
+    hashed = {"bytes": 0}
+    real = hashlib.sha256
+
+    class Counting:
+        def __init__(self, data: bytes = b"") -> None:
+            self._h = real(data)
+            hashed["bytes"] += len(data)
+
+        def update(self, data: bytes) -> None:
+            hashed["bytes"] += len(data)
+            self._h.update(data)
+
+        def hexdigest(self) -> str:
+            return self._h.hexdigest()
+
+    monkeypatch.setattr(integrity.hashlib, "sha256", Counting)
+    import pneumonia_core.metadata as metadata
+
+    monkeypatch.setattr(metadata.hashlib, "sha256", Counting)
+    bundle = ModelBundle.load(MODEL_DIR)
+    assert bundle.verified
+    folder = sum(p.stat().st_size for p in MODEL_DIR.rglob("*") if p.is_file())
+    model = (MODEL_DIR / bundle.metadata.file).stat().st_size
+    assert folder + model <= hashed["bytes"] <= 2 * folder, (hashed, folder, model)
