@@ -112,7 +112,8 @@ def shift_section(results: dict[str, Any] | None, meta: ModelMetadata) -> list[s
               + (f"; {', '.join(in_sample)} is where this model's calibration and threshold "
                  "were fitted, so the plain films' figures are in-sample" if in_sample else "")
               + ". Intervals: refusals Clopper-Pearson, ROC AUC and ECE bootstrap, sensitivity "
-              "and specificity exact (95 %).", "", shift_table(entry["summary"]), ""]
+              "and specificity exact (95 %)." + (f" Films: {results['note']}." if results.get("note")
+                                                 else ""), "", shift_table(entry["summary"]), ""]
     for other in results.get("models", []):
         if other is not entry:
             lines += _comparison(entry, other) + [""]
