@@ -99,7 +99,7 @@ def shift_section(results: dict[str, Any] | None, meta: ModelMetadata) -> list[s
     entry = entry_for(results, meta.sha256)
     if entry is None:
         return lines + [
-            f"**Not measured for this model file** (SHA-256 {meta.sha256[:12]}...). Measure "
+            f"**No shift-suite figures for this model file** (SHA-256 {meta.sha256[:12]}...). Measure "
             "it: `python -m bench.shift_suite --data DATA/test_public --model FOLDER --summary "
             "bench/shift_results.json`, then `python -m converter.shift_card FOLDER`.", "",
             _BEHAVIOUR]

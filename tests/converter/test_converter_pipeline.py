@@ -430,7 +430,7 @@ def test_the_acquisition_shift_section_is_generated_from_the_suites_results(
     out = tmp_path / "model"
     shutil.copytree(converted["out"], out)
     card = (out / "MODEL_CARD.md").read_text()
-    assert f"## {HEADING}" in card and "Not measured for this model file" in card
+    assert f"## {HEADING}" in card and "No shift-suite figures for this model file" in card
     meta = ModelMetadata.load(out)
     s = {"films": 10, "refused": 1, "refused_fraction": 0.1, "refused_ci": [0.003, 0.445],
          "refused_by_check": {"layout": 1}, "errors": 0,
@@ -448,7 +448,7 @@ def test_the_acquisition_shift_section_is_generated_from_the_suites_results(
     path.write_text(json.dumps(results))
     assert refresh(out, path) is True
     new = (out / "MODEL_CARD.md").read_text()
-    assert "Not measured for this model file" not in new
+    assert "No shift-suite figures for this model file" not in new
     assert "| combined | 10 | 1 (10.0%; 0.3%-44.5%) | layout 1 | 0.961 (0.900-1.000) |" in new
     assert "| combined | 1 / 7 |" in new  # paired with the other model of the same run
     assert new.count(f"## {HEADING}") == 1
@@ -458,4 +458,4 @@ def test_the_acquisition_shift_section_is_generated_from_the_suites_results(
     # results of other models only: the section says this one was not measured
     path.write_text(json.dumps(results | {"models": results["models"][:1]}))
     assert refresh(out, path) is False
-    assert "Not measured for this model file" in (out / "MODEL_CARD.md").read_text()
+    assert "No shift-suite figures for this model file" in (out / "MODEL_CARD.md").read_text()
