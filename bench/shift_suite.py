@@ -14,7 +14,9 @@ same families on their own held-back films with parameters nobody here sees):
 - ``resolution_bitdepth``: stored at 20-100 % of the size, as 8-bit PNG, 12-bit DICOM
   (stored range part of 0..4095, no window) or 16-bit PNG;
 - ``text_markers``: burned-in laterality letters, labels, dates and marker boxes;
-- ``combined``: three to all of the above on the same film, in acquisition order.
+- ``combined``: three to all of the above on the same film, in acquisition order;
+- ``unsharp_noise_collimation``: the issue's milder combination, exactly those three (borders,
+  then sensor noise, then edge enhancement) on every film.
 
 ``plain`` is the film as given (the reference). Every transformed film is ENCODED as a file
 (PNG, 16-bit PNG or DICOM) and read by :func:`pneumonia_core.pipeline.classify_bytes`, so
@@ -47,6 +49,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from converter.shift_card import shift_table as table
 from pneumonia_core.decision import OperatingPoint
 
 log = logging.getLogger(__name__)
@@ -223,7 +226,13 @@ FAMILIES: dict[str, Transform | None] = {
     "text_markers": text_markers,
     "resolution_bitdepth": resolution,
 }
-SUITE = ("plain", *FAMILIES, "combined")
+#: Fixed combinations of single families (applied in acquisition order): the issue's
+#: "edge enhancement + noise + collimation", milder than ``combined``'s three to eight.
+COMBINATIONS: dict[str, tuple[str, ...]] = {
+    "unsharp_noise_collimation": ("collimation", "noise", "unsharp"),
+}
+#: Appended after ``combined`` so that the families before it keep their seeds (film_seed).
+SUITE = ("plain", *FAMILIES, "combined", *COMBINATIONS)
 
 
 def shifted_bytes(img: np.ndarray, family: str, rng: np.random.Generator) -> bytes:
@@ -240,6 +249,12 @@ def shifted_bytes(img: np.ndarray, family: str, rng: np.random.Generator) -> byt
                 out = FAMILIES[name](out, rng)  # type: ignore[misc]
         kind = ENCODINGS[int(rng.integers(3))] if "resolution_bitdepth" in chosen else "png8"
         return encode(out, kind, rng)
+    if family in COMBINATIONS:
+        out = img
+        for name in FAMILIES:  # acquisition order
+            if name in COMBINATIONS[family]:
+                out = FAMILIES[name](out, rng)  # type: ignore[misc]
+        return encode(out, "png8")
     transform = FAMILIES[family]
     out = transform(img, rng)  # type: ignore[misc]
     kind = ENCODINGS[int(rng.integers(3))] if family == "resolution_bitdepth" else "png8"
@@ -271,6 +286,7 @@ class FilmResult:
     check: str  # which guard check refused ("" when read)
     logit: float | None
     probability: float | None  # calibrated, at the model's (or the profile's) point
+    model: str = ""  # which model folder scored it (model_label), when several are compared
 
 
 def film_seed(seed: int, film: int | str, family: str) -> np.random.Generator:
@@ -283,15 +299,24 @@ def film_seed(seed: int, film: int | str, family: str) -> np.random.Generator:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(model_dir: str | None, profile: str | None) -> None:
+def model_label(bundle: Any) -> str:
+    """How a model folder is named in the results: name, version and short hash."""
+    return f"{bundle.metadata.name} {bundle.metadata.version} ({bundle.short_hash})"
+
+
+def _model_dirs(model_dir: str | Sequence[str | None] | None) -> list[str | None]:
+    return list(model_dir) if isinstance(model_dir, (list, tuple)) else [model_dir]  # type: ignore[list-item]
+
+
+def _init_worker(model_dirs: Sequence[str | None], profile: str | None) -> None:
     from pneumonia_core.model import ModelBundle
 
-    bundle = ModelBundle.load(model_dir)
-    _worker["bundle"] = bundle
-    _worker["point"] = None
-    if profile:
-
-        _worker["bundle"], _worker["point"] = apply_profile_to_bundle(bundle, profile)
+    _worker["models"] = []
+    for model_dir in model_dirs:
+        bundle, point = ModelBundle.load(model_dir), None
+        if profile:
+            bundle, point = apply_profile_to_bundle(bundle, profile)
+        _worker["models"].append((model_label(bundle), bundle, point))
 
 
 def score_bytes(name: str, data: bytes, bundle: Any, point: Any = None) -> tuple[str, str, float | None, float | None]:
@@ -316,13 +341,13 @@ def score_bytes(name: str, data: bytes, bundle: Any, point: Any = None) -> tuple
 
 def _run_film(args: tuple[int, str, int, Sequence[str], int]) -> list[FilmResult]:
     _index, path, label, families, seed = args
-    bundle, point = _worker["bundle"], _worker["point"]
     img = load_working(Path(path))
     out = []
     for fam in families:
         data = shifted_bytes(img, fam, film_seed(seed, Path(path).name, fam))
-        status, check, logit, prob = score_bytes(Path(path).name, data, bundle, point)
-        out.append(FilmResult(fam, Path(path).name, label, status, check, logit, prob))
+        for name, bundle, point in _worker["models"]:  # the same shifted file for every model
+            status, check, logit, prob = score_bytes(Path(path).name, data, bundle, point)
+            out.append(FilmResult(fam, Path(path).name, label, status, check, logit, prob, name))
     return out
 
 
@@ -342,25 +367,29 @@ def list_films(folders: Sequence[Path]) -> list[tuple[str, int]]:
     return films
 
 
-def run_suite(films: Sequence[tuple[str, int]], model_dir: str | None = None,
+def run_suite(films: Sequence[tuple[str, int]],
+              model_dir: str | Sequence[str | None] | None = None,
               families: Sequence[str] = SUITE, seed: int = 0, workers: int = 2,
               profile: str | None = None,
               progress: Callable[[int, int], None] | None = None) -> list[FilmResult]:
-    """Every film under every family, ``workers`` processes; results in film order."""
+    """Every film under every family, ``workers`` processes; results in film order.
+    ``model_dir`` may list several model folders: each shifted file is made once and scored
+    by every model (``FilmResult.model`` says which), so their figures pair up."""
     unknown = set(families) - set(SUITE)
     if unknown:
         raise ValueError(f"unknown families {sorted(unknown)}; choose from {SUITE}")
     jobs = [(i, p, y, tuple(families), seed) for i, (p, y) in enumerate(films)]
     results: list[FilmResult] = []
+    dirs = _model_dirs(model_dir)
     if workers <= 1:
-        _init_worker(model_dir, profile)
+        _init_worker(dirs, profile)
         for k, job in enumerate(jobs):
             results += _run_film(job)
             if progress:
                 progress(k + 1, len(jobs))
         return results
     with ProcessPoolExecutor(workers, initializer=_init_worker,
-                             initargs=(model_dir, profile)) as pool:
+                             initargs=(dirs, profile)) as pool:
         for k, rows in enumerate(pool.map(_run_film, jobs, chunksize=4)):
             results += rows
             if progress:
@@ -408,24 +437,6 @@ def summarise(results: Sequence[FilmResult], threshold: float,
                     "ci": list(_ece_interval(y, p, ece_bins))},
         }
     return out
-
-
-def table(summary: dict[str, dict[str, Any]]) -> str:
-    """The per-family summary as a Markdown table."""
-    def ci(m: dict[str, float]) -> str:
-        return f"{m['value']:.3f} ({m['ci_low']:.3f}-{m['ci_high']:.3f})"
-
-    lines = ["| family | films | guard refused | by check | ROC AUC (guard bypassed) | "
-             "sensitivity | specificity | ECE (10 bins) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for fam, s in summary.items():
-        checks = ", ".join(f"{k} {v}" for k, v in sorted(s["refused_by_check"].items())) or "-"
-        lines.append(
-            f"| {fam} | {s['films']} | {s['refused']} ({s['refused_fraction']:.1%}; "
-            f"{s['refused_ci'][0]:.1%}-{s['refused_ci'][1]:.1%}) | {checks} | "
-            f"{ci(s['roc_auc'])} | {ci(s['sensitivity'])} | {ci(s['specificity'])} | "
-            f"{s['ece']['value']:.3f} ({s['ece']['ci'][0]:.3f}-{s['ece']['ci'][1]:.3f}) |")
-    return "\n".join(lines)
 
 
 def halves(films: Sequence[tuple[str, int]], seed: int = 0
@@ -492,7 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench.shift_suite", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", action="append", type=Path, required=True,
                     help="folder with NORMAL/ and PNEUMONIA/ (repeat for several)")
-    ap.add_argument("--model", default=None, help="model folder (default: the bundled one)")
+    ap.add_argument("--model", action="append", default=None,
+                    help="model folder (default: the bundled one); repeat to compare several "
+                         "on the same shifted files in one run")
     ap.add_argument("--profile", default=None, help="a site profile to apply (site_profile.json)")
     ap.add_argument("--families", default=",".join(SUITE),
                     help=f"comma-separated subset of {','.join(SUITE)}")
@@ -500,6 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--limit", type=int, default=None, help="every k-th film so at most this many")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--json", type=Path, default=None, help="write the summary and every film's result")
+    ap.add_argument("--summary", type=Path, default=None,
+                    help="write the per-family summaries only (no paths), the results file "
+                         "the model card's section is made from (bench/shift_results.json; "
+                         "python -m converter.shift_card)")
     ap.add_argument("--calibrate-half", metavar="FAMILY", default=None,
                     help="instead: calibrate on one half of the films under FAMILY (e.g. "
                     "combined), then measure the other half with that site profile")
@@ -515,11 +532,15 @@ def main(argv: list[str] | None = None) -> int:
         films = films[::step]
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     t0 = time.perf_counter()
+    models: list[str | None] = args.model or [None]
     if args.calibrate_half:
         import tempfile
 
+        if len(models) > 1:
+            raise SystemExit("--calibrate-half takes one --model")
+
         with tempfile.TemporaryDirectory(prefix="shift-site-") as tmp:
-            res = calibrate_half(films, args.calibrate_half, args.model, Path(tmp), args.seed,
+            res = calibrate_half(films, args.calibrate_half, models[0], Path(tmp), args.seed,
                                  args.workers)
         sys.stdout.write(res["calibrate_output"])
         if "summary" in res:
@@ -538,23 +559,30 @@ def main(argv: list[str] | None = None) -> int:
 
     from pneumonia_core.model import ModelBundle
 
-    bundle = ModelBundle.load(args.model)  # before the run: the folder the workers read
-    threshold = bundle.operating_point.threshold
-    if args.profile:
-
-        threshold = apply_profile_to_bundle(bundle, args.profile)[1].threshold
-    results = run_suite(films, args.model, families, args.seed, args.workers, args.profile,
+    entries = []
+    for model_dir in models:  # before the run: the folders the workers read
+        bundle = ModelBundle.load(model_dir)
+        point = (apply_profile_to_bundle(bundle, args.profile)[1] if args.profile
+                 else bundle.operating_point)
+        entries.append({"model": model_label(bundle), "sha256": bundle.metadata.sha256,
+                        "threshold": point.threshold})
+    results = run_suite(films, models, families, args.seed, args.workers, args.profile,
                         progress)
-    summary = summarise(results, threshold)
-    sys.stdout.write(f"model {bundle.metadata.name} {bundle.metadata.version} "
-                     f"({bundle.short_hash}), threshold {threshold:.3f}, {len(films)} films, "
-                     f"seed {args.seed}{', profile ' + args.profile if args.profile else ''}\n")
-    sys.stdout.write(table(summary) + "\n")
+    for entry in entries:
+        entry["summary"] = summarise([r for r in results if r.model == entry["model"]],
+                                     entry["threshold"])
+        sys.stdout.write(f"model {entry['model']}, threshold {entry['threshold']:.3f}, "
+                         f"{len(films)} films, seed {args.seed}"
+                         f"{', profile ' + args.profile if args.profile else ''}\n")
+        sys.stdout.write(table(entry["summary"]) + "\n")
+    head = {"suite": "bench/shift_suite.py", "data": [Path(d).name for d in args.data],
+            "films_total": len(films), "limit": args.limit, "seed": args.seed,
+            "families": families, "profile": bool(args.profile), "models": entries}
+    if args.summary:
+        args.summary.write_text(json.dumps(head, indent=1) + "\n")
     if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "threshold": threshold,
-                                         "films": [asdict(r) for r in results]}, indent=1))
+        args.json.write_text(json.dumps(head | {"films": [asdict(r) for r in results]}, indent=1))
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--selected-on-external", action="store_true",
                    help="state in the card that the recipe was chosen by its external results")
     p.add_argument("--seed", type=int, default=0, help="seed for drawing calibration images")
+    p.add_argument("--shift-results", type=Path, metavar="JSON",
+                   help="the acquisition-shift suite's results file (bench/shift_suite.py "
+                        "--summary) for the card's section; a new model is shown as not "
+                        "measured until the suite is run on it (converter/shift_card.py)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         experiments=args.experiments, measure_scope=not args.skip_scope_eval, seed=args.seed,
         rethreshold=args.rethreshold, external=args.external, external_name=args.external_name,
         fit_on_external=args.fit_on_external, selected_on_external=args.selected_on_external,
+        shift_results=args.shift_results,
     )
     if args.external_target_sensitivity is not None:
         options.external_target_sensitivity = args.external_target_sensitivity

@@ -30,6 +30,7 @@ from converter import model_card, model_folder, validation
 from converter.options import ConvertOptions
 from converter.reliability_plot import plot_reliability
 from converter.run_source import RunSource, load_run_source
+from converter.shift_card import load_results
 from converter.tflite_export import OUTPUT_NAMES, QUANTIZATIONS, convert
 from pneumonia_core.atomic_files import atomic_write_bytes, atomic_write_text
 from pneumonia_core.calibration import DEFAULT_TARGET_SENSITIVITY, choose_threshold
@@ -391,7 +392,8 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
             tmp, meta,
             validation=report.to_dict() | {"out_of_scope": scope_eval, "run_artifacts": copied,
                                            "performance": _jsonable(performance)},
-            card=model_card.render(meta, report, source, scope_eval, options, copied, performance))
+            card=model_card.render(meta, report, source, scope_eval, options, copied, performance,
+                                   load_results(options.shift_results)))
         check_destination(out, options.force)  # it may have appeared while we worked
         _install(tmp, out)
     except BaseException:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from converter import provenance
 from converter.run_source import RunError, RunSource, read_json
+from converter.shift_card import shift_section
 from converter.validation import ValidationReport
 from pneumonia_core.metadata import ModelMetadata
 
@@ -310,7 +311,8 @@ def scope_section(scope_eval: dict[str, Any], meta: ModelMetadata) -> list[str]:
 
 def render(meta: ModelMetadata, report: ValidationReport, source: RunSource,
            scope_eval: dict[str, Any], options: ConvertOptions, copied: list[str],
-           performance: dict[str, Any] | None = None) -> str:
+           performance: dict[str, Any] | None = None,
+           shift_results: dict[str, Any] | None = None) -> str:
     """The whole model card as Markdown."""
     sections = [
         [f"# Model card: {meta.name} {meta.version}", "",
@@ -336,5 +338,6 @@ def render(meta: ModelMetadata, report: ValidationReport, source: RunSource,
          "", f"RUN_DIR is the training run folder (`{source.run_dir.name}`); the options are "
          "also in `recipe.json`. The training command and configuration are in the run's "
          "`config.json` (summarised in `metadata.json` under `training`)."],
+        shift_section(shift_results, meta),
     ]
     return "\n\n".join("\n".join(s) for s in sections) + "\n"

@@ -33,6 +33,7 @@ class ConvertOptions:
     fit_on_external: bool = False
     external_target_sensitivity: float = EXTERNAL_TARGET_SENSITIVITY
     selected_on_external: bool = False  # the recipe was chosen by its results on the set
+    shift_results: Path | None = None  # bench/shift_suite.py --summary file (card section)
 
     @property
     def external_usage(self) -> str:

@@ -76,6 +76,14 @@ def write_pin(folder: str | Path, target: Path | None = None) -> Pin:
     return pin
 
 
+def repin_if_shipped(folder: str | Path) -> Pin | None:
+    """Re-pin ``folder`` when it is the app's own (resources/model): a folder rewritten after
+    conversion (guard refit, card section) would otherwise be refused as tampered."""
+    from pneumonia_core.integrity import is_shipped
+
+    return write_pin(folder) if is_shipped(folder) else None
+
+
 def pin_problems(folder: str | Path) -> list[str]:
     """Why ``folder`` and the build's pin disagree ([] when they agree)."""
     pin = build_pin()

@@ -152,14 +152,17 @@ def _pixel_problems(px: Mapping[str, Any]) -> list[str]:
 
 
 def _range_problems(low: Any, high: Any) -> list[str]:
-    """Each image statistic needs a finite ``low <= high`` range."""
-    from pneumonia_core.scope import PIXEL_FEATURES
+    """Each image statistic needs a finite ``low <= high`` range; only the acquisition-
+    dependent ones (:data:`pneumonia_core.scope.ACQUISITION_DEPENDENT`, left out by a guard
+    fitted for other sites' films) may be absent, and a range given must be valid."""
+    from pneumonia_core.scope import ACQUISITION_DEPENDENT, PIXEL_FEATURES
 
     if not (isinstance(low, Mapping) and isinstance(high, Mapping)):
         return [f"low/high[{name}]" for name in PIXEL_FEATURES]
     return [f"low/high[{name}]" for name in PIXEL_FEATURES
-            if not (_finite(low.get(name)) and _finite(high.get(name))
-                    and float(low[name]) <= float(high[name]))]
+            if (name not in ACQUISITION_DEPENDENT or name in low or name in high)
+            and not (_finite(low.get(name)) and _finite(high.get(name))
+                     and float(low[name]) <= float(high[name]))]
 
 
 def _layout_problems(px: Mapping[str, Any], side: int) -> list[str]:

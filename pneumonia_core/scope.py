@@ -68,6 +68,11 @@ PIXEL_FEATURES = {
     "entropy": "histogram entropy",
     "saturated": "fraction of black or white pixels",
 }
+#: Absolute contrast and detail: what vendor processing (edge enhancement) and display curves
+#: change most, in a chest film as much as in anything else. A guard fitted for other sites
+#: (with acquisition variants) checks their contrast-relative forms (``edge``, ``fine``) and
+#: the minimum contrast only; older metadata keeps its ranges of them.
+ACQUISITION_DEPENDENT = ("std", "edge_abs", "fine_abs")
 #: Side of the layout thumbnail.
 THUMB = 16
 #: Number of principal components of training thumbnails kept.
@@ -188,39 +193,43 @@ def layout_vector(gray: np.ndarray, side: int = THUMB) -> np.ndarray:
 
 
 #: The exposed field (:func:`exposed_field`): an edge line belongs to a collimator border when
-#: its pixels spread less than this (grey levels) ...
-BORDER_LINE_STD = 12.0
-#: ... its mean is this close to the outermost line's ...
+#: at least this share of its pixels ...
+BORDER_LINE_SHARE = 0.75
+#: ... lie within this many grey levels of the outermost lines' median (burned-in text or a
+#: marker on the band leaves the rest of the line flat) ...
 BORDER_LINE_STEP = 15.0
-#: ... and the outermost line is this dark or bright (within this many levels of 0 or 255).
-BORDER_EXTREME = 60.0
+#: ... and that median is this close to the darkest or brightest pixel of the image, as a share
+#: of the image's range (a border is the image's own black or white, whatever display curve
+#: or black level a site uses).
+BORDER_EXTREME = 60.0 / 255.0
 #: At most this fraction of each side is taken for a border.
 BORDER_MAX = 0.3
 
 
-def _border_depth(lines: np.ndarray) -> int:
-    """How many leading lines (rows of ``lines``, outermost first) are a flat, dark or bright
-    band like the outermost one."""
-    edge = float(lines[0].mean())
-    if BORDER_EXTREME < edge < 255.0 - BORDER_EXTREME:
+def _border_depth(lines: np.ndarray, darkest: float, brightest: float) -> int:
+    """How many leading lines (rows of ``lines``, outermost first) are a flat band at the
+    image's dark or bright end, like the outermost ones."""
+    edge = float(np.median(lines[:2]))
+    span = max(brightest - darkest, 1.0)
+    if BORDER_EXTREME * span < edge - darkest < (1.0 - BORDER_EXTREME) * span:
         return 0
     limit = int(len(lines) * BORDER_MAX)
-    outer = lines[:limit]
-    means, stds = outer.mean(axis=1), outer.std(axis=1)
-    flat = (stds < BORDER_LINE_STD) & (np.abs(means - edge) < BORDER_LINE_STEP)
+    near = np.abs(lines[:limit] - edge) < BORDER_LINE_STEP
+    flat = near.mean(axis=1) >= BORDER_LINE_SHARE
     return int(np.argmin(flat)) if not flat.all() else limit
 
 
 def exposed_field(gray: np.ndarray) -> np.ndarray:
-    """The image without its collimator borders: flat dark or bright bands along any side
-    (each at most :data:`BORDER_MAX` of that side) are cropped away, so that how a site
-    collimates does not change the image statistics (issue 21). A view, not a copy."""
+    """The image without its collimator borders: flat bands at the image's dark or bright
+    end along any side (each at most :data:`BORDER_MAX` of that side) are cropped away, so
+    that how a site collimates does not change the image statistics (issue 21). A view."""
     g = np.asarray(gray)
     f = g.astype(np.float32)
-    top = _border_depth(f)
-    bottom = _border_depth(f[::-1])
-    left = _border_depth(f.T)
-    right = _border_depth(f.T[::-1])
+    lo, hi = float(f.min()), float(f.max())
+    top = _border_depth(f, lo, hi)
+    bottom = _border_depth(f[::-1], lo, hi)
+    left = _border_depth(f.T, lo, hi)
+    right = _border_depth(f.T[::-1], lo, hi)
     return g[top: g.shape[0] - bottom, left: g.shape[1] - right]
 
 
@@ -470,7 +479,7 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
                     margin: float = 0.15, layout_quantile: float = 0.999,
                     layout_margin: float = 1.1, seed: int = 0,
                     variants: Iterable[np.ndarray] | np.ndarray | None = None,
-                    crop_field: bool = False) -> dict:
+                    crop_field: bool = False, variant_layout_quantile: float = 0.99) -> dict:
     """``scope['pixels']`` from in-scope TRAINING X-rays (model inputs, ``(S, S)`` uint8 or
     ``(S, S, 1)`` float 0..255). At least 1,000 images are recommended; fit on every training
     film when possible (``scripts/refit_scope.py`` does).
@@ -491,8 +500,11 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
 
     ``variants`` (issue 21): acquisition variants of the films (:mod:`scope_augment`); each
     feature's range is the films' range (as above) joined with the variants' own ``tail``
-    quantile range (no margin), the layout is fitted on the films alone. ``crop_field``: statistics of the exposed field (:func:`exposed_field`), recorded as
-    ``field`` so that :func:`check_pixels` crops the same way.
+    quantile range (no margin), the features of :data:`ACQUISITION_DEPENDENT` get no range,
+    and the layout components are fitted on the films alone while its limits reach the
+    variants' own ``variant_layout_quantile``. ``crop_field``: statistics of the exposed field
+    (:func:`exposed_field`), recorded as ``field`` so that :func:`check_pixels` crops the same
+    way.
     """
     grays = _as_gray_list(images)
     if len(grays) < 50:
@@ -501,7 +513,7 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
     if crop_field:
         grays = [exposed_field(g) for g in grays]
         extra = [exposed_field(g) for g in extra]
-    names = list(PIXEL_FEATURES)
+    names = [n for n in PIXEL_FEATURES if not (extra and n in ACQUISITION_DEPENDENT)]
     rows = [pixel_features(g) for g in grays]
     feats = np.array([[row[n] for n in names] for row in rows])
     lo_q = np.quantile(feats, tail, axis=0)
@@ -531,6 +543,15 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
     res_limit = max(np.quantile(held_out, layout_quantile), np.quantile(own_res, layout_quantile))
     coef_limit = max(np.quantile(held_coef, layout_quantile),
                      np.quantile(own_coef, layout_quantile))
+    if extra:
+        # The components stay the films' own (what a chest film looks like); the limits reach
+        # as far as most variants' layouts do (tight collimation, rotation, markers). Not all:
+        # the last percent of the variants' layouts overlaps grey photographs and CT slices
+        # (measured on the non-chest corpus, docs/acquisition-shift.md).
+        var_vectors = np.stack([layout_vector(equalized(g) if crop_field else g) for g in extra])
+        var_res, var_coef = _coef_distances(vectors, var_vectors, k)
+        res_limit = max(res_limit, np.quantile(var_res, variant_layout_quantile))
+        coef_limit = max(coef_limit, np.quantile(var_coef, variant_layout_quantile))
     r5 = lambda arr: [round(float(v), 5) for v in np.ravel(arr)]  # noqa: E731
     field = {"field": FIELD_RULE, "layout_basis": LAYOUT_EQUALIZED} if crop_field else {}
     return field | {
@@ -546,7 +567,9 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
         "layout_scale": r5(scale),
         "max_layout_distance": _round_up(coef_limit * layout_margin),
         "layout_rule": f"{layout_quantile:g} quantile of 2-fold held-out (at least in-sample) "
-                       f"residuals and distances x {layout_margin:g}, "
+                       + (f"residuals and distances, or the variants' {variant_layout_quantile:g} "
+                          "quantile when larger, " if extra else "residuals and distances ")
+                       + f"x {layout_margin:g}, "
                        f"{k} components of {THUMB}x{THUMB} thumbnails",
         "n_images": len(grays),
     }

@@ -17,7 +17,7 @@ the same variants.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -104,20 +104,26 @@ def _marks(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 #: In acquisition order: positioning, collimation, detector, processing, display, marks.
-_STEPS = (_rotate, _border, _noise, _resample, _unsharp, _curve, _marks)
+STEPS = {"rotation": _rotate, "collimation": _border, "noise": _noise, "resolution": _resample,
+         "sharpening": _unsharp, "display_curve": _curve, "marks": _marks}
 
 
-def acquisition_variant(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One variant of a 2-D uint8 model input: each step applied with probability 0.5."""
+def acquisition_variant(gray: np.ndarray, rng: np.random.Generator,
+                        without: Collection[str] = ()) -> np.ndarray:
+    """One variant of a 2-D uint8 model input: each step of :data:`STEPS` (except those named
+    in ``without``, for held-out validation) applied with probability 0.5."""
     out = np.asarray(gray, np.float32)
-    for step in _STEPS:
-        if rng.random() < 0.5:
+    for name, step in STEPS.items():
+        if name not in without and rng.random() < 0.5:
             out = step(out, rng)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def acquisition_variants(grays: Sequence[np.ndarray], per_film: int = DEFAULT_VARIANTS,
-                         seed: int = 0) -> list[np.ndarray]:
+                         seed: int = 0, without: Collection[str] = ()) -> list[np.ndarray]:
     """``per_film`` variants of every film (not the films themselves), seeded."""
+    unknown = set(without) - set(STEPS)
+    if unknown:
+        raise ValueError(f"unknown steps {sorted(unknown)}; choose from {list(STEPS)}")
     rng = np.random.default_rng(seed)
-    return [acquisition_variant(g, rng) for g in grays for _ in range(per_film)]
+    return [acquisition_variant(g, rng, without) for g in grays for _ in range(per_film)]

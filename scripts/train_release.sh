@@ -53,8 +53,9 @@ fi
 trained=$(date +%s)
 convert_args=("$final" --out "$MODEL_DIR" --force --rethreshold --experiments training/EXPERIMENTS.md
               --external "$EXTERNAL" --fit-on-external --selected-on-external
-              --scope-images 100000)  # the guard fitted on every training film before the
-                                      # external set is scored (as scripts/refit_scope.py does)
+              --scope-images 100000  # the guard fitted on every training film before the
+                                     # external set is scored (as scripts/refit_scope.py does)
+              --shift-results bench/shift_results.json)  # the card's acquisition-shift section
 if [[ -n "${VERSION:-}" ]]; then
     convert_args+=(--model-version "$VERSION")
 fi

@@ -65,3 +65,34 @@ def test_halves_keep_each_patient_on_one_side() -> None:
     pb = {Path(f).name.rsplit("-", 1)[0].split("_")[0] for f, _ in b}
     assert not pa & pb
     assert abs(sum(y for _, y in a) - sum(y for _, y in b)) <= 2
+
+
+def test_the_issue_combination_is_its_three_families_in_acquisition_order(
+        film: np.ndarray) -> None:
+    family = "unsharp_noise_collimation"
+    rng = ss.film_seed(0, 5, family)
+    expected = ss.unsharp(ss.noise(ss.collimation(film, rng), rng), rng)
+    data = ss.shifted_bytes(film, family, ss.film_seed(0, 5, family))
+    assert data == ss.encode(expected, "png8")
+    # appended after "combined": the families before it keep their draws
+    assert ss.SUITE.index("combined") == len(ss.FAMILIES) + 1
+
+
+def test_several_models_score_the_same_shifted_files(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from tests.conftest import MODEL_DIR
+
+    films = []
+    for i in range(2):
+        folder = tmp_path / ss.LABELS[i]
+        folder.mkdir()
+        path = folder / f"film{i}.png"
+        Image.fromarray(synthetic_xray(10 + i, size=(300, 260), pneumonia=bool(i))).save(path)
+        films.append((str(path), i))
+    rows = ss.run_suite(films, [str(MODEL_DIR), str(MODEL_DIR)], ["plain", "noise"], workers=1)
+    assert len(rows) == 2 * 2 * 2  # films x families x models, film by film
+    for a, b in zip(rows[::2], rows[1::2], strict=True):
+        assert (a.file, a.family, a.label) == (b.file, b.family, b.label)
+        assert a.logit == pytest.approx(b.logit)  # the same model, the same shifted file
+        assert a.model == b.model != ""

@@ -418,3 +418,44 @@ def test_converting_into_the_apps_folder_pins_it(tiny: dict, tmp_path: Path,
     from pneumonia_core.builtin_image import predict_builtin
 
     assert predict_builtin(bundle).probability == pytest.approx(pinned["SELF_TEST_PROBABILITY"])
+
+
+def test_the_acquisition_shift_section_is_generated_from_the_suites_results(
+        converted: dict, tmp_path: Path) -> None:
+    import shutil
+
+    from converter.shift_card import HEADING, refresh
+    from pneumonia_core.metadata import ModelMetadata
+
+    out = tmp_path / "model"
+    shutil.copytree(converted["out"], out)
+    card = (out / "MODEL_CARD.md").read_text()
+    assert f"## {HEADING}" in card and "No shift-suite figures for this model file" in card
+    meta = ModelMetadata.load(out)
+    s = {"films": 10, "refused": 1, "refused_fraction": 0.1, "refused_ci": [0.003, 0.445],
+         "refused_by_check": {"layout": 1}, "errors": 0,
+         "roc_auc": {"value": 0.9613, "ci_low": 0.9, "ci_high": 1.0},
+         "sensitivity": {"value": 0.98, "ci_low": 0.9, "ci_high": 1.0},
+         "specificity": {"value": 0.71, "ci_low": 0.5, "ci_high": 0.9},
+         "ece": {"value": 0.04, "ci": [0.02, 0.08]}}
+    other = json.loads(json.dumps(s)) | {"refused": 7}
+    results = {"data": ["test_public"], "films_total": 10, "seed": 0, "models": [
+        {"model": "other 1.0.0 (abc)", "sha256": "0" * 64, "threshold": 0.3,
+         "summary": {"combined": other}},
+        {"model": "this", "sha256": meta.sha256, "threshold": 0.25,
+         "summary": {"combined": s}}]}
+    path = tmp_path / "shift_results.json"
+    path.write_text(json.dumps(results))
+    assert refresh(out, path) is True
+    new = (out / "MODEL_CARD.md").read_text()
+    assert "No shift-suite figures for this model file" not in new
+    assert "| combined | 10 | 1 (10.0%; 0.3%-44.5%) | layout 1 | 0.961 (0.900-1.000) |" in new
+    assert "| combined | 1 / 7 |" in new  # paired with the other model of the same run
+    assert new.count(f"## {HEADING}") == 1
+    # the rest of the card and the metadata are untouched
+    assert new.split(f"## {HEADING}")[0] == card.split(f"## {HEADING}")[0]
+    assert ModelMetadata.load(out) == meta
+    # results of other models only: the section says this one was not measured
+    path.write_text(json.dumps(results | {"models": results["models"][:1]}))
+    assert refresh(out, path) is False
+    assert "No shift-suite figures for this model file" in (out / "MODEL_CARD.md").read_text()

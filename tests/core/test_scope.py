@@ -86,14 +86,16 @@ def test_guard_catches_every_corpus_category(corpus: list, pixel_scope: dict) ->
     for item in corpus:
         total[item.category] += 1
         caught[item.category] += not _verdict(item.path, pixel_scope).in_scope
-    # Issue 21 trade-off: the ranges fitted with acquisition variants (so that chest films
-    # from other equipment are read) let two untagged MR slices through the pixel checks, in
-    # both of their encodings (4 of the 16 untagged slices; their DICOM files are caught by
-    # the tags). Every other category stays at 90% or more, the whole corpus at 95% or more.
-    floor = {"slice_untagged": 0.75}
+    # Issue 21 trade-off: the ranges and layout limits fitted with acquisition variants (so
+    # that chest films from other equipment are read) let some untagged MR/CT slices (their
+    # DICOM files are caught by the tags) and grey photographs (40 of 46 caught with the
+    # pixel and layout checks alone) through. Every other category stays at 90% or more, the
+    # whole corpus at 94% or more with these checks alone, fitted on 1,000 films (169 of 179);
+    # the shipped guard, feature distance included, must catch 95% (test_scope_eval.py).
+    floor = {"slice_untagged": 0.75, "photo_grey": 0.85}
     for cat in CATEGORIES:
         assert caught[cat] / total[cat] >= floor.get(cat, 0.9), (cat, caught[cat], total[cat])
-    assert sum(caught.values()) / sum(total.values()) >= 0.95
+    assert sum(caught.values()) / sum(total.values()) >= 0.94
 
 
 def test_guard_passes_real_xrays(fit_and_holdout: tuple[list[Path], list[Path]],

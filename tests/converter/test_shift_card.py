@@ -1,0 +1,23 @@
+"""The shipped card's acquisition-shift section is the one generated from the suite's results
+file (bench/shift_results.json) for the shipped model: the figures have one source."""
+
+from __future__ import annotations
+
+import json
+
+from converter.shift_card import DEFAULT_RESULTS, HEADING, entry_for, load_results, shift_section
+from pneumonia_core.metadata import ModelMetadata
+from tests.conftest import ROOT
+
+
+def test_the_shipped_card_section_is_generated_from_the_results_file() -> None:
+    folder = ROOT / "resources" / "model"
+    meta = ModelMetadata.load(folder)
+    results = load_results(DEFAULT_RESULTS)
+    assert entry_for(results, meta.sha256) is not None, "run the suite on the shipped model"
+    card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
+    section = "\n".join(shift_section(results, meta))
+    assert card.count(f"## {HEADING}") == 1 and section in card
+    # no path of the measuring machine in the committed results
+    text = json.dumps(results)
+    assert "/work/" not in text and "/home/" not in text and "/tmp/" not in text
