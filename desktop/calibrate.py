@@ -26,7 +26,6 @@ import csv
 import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -456,11 +455,9 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
          stderr: TextIO | None = None) -> int:
-    out = stdout or sys.stdout or open(os.devnull, "w")
-    err = stderr or sys.stderr or open(os.devnull, "w")
-    args_in = list(sys.argv[1:] if argv is None else argv)
-    if args_in and args_in[0] == "calibrate":
-        args_in = args_in[1:]
+    from desktop.commands import main_streams
+
+    out, err, args_in = main_streams("calibrate", argv, stdout, stderr)
     parser = build_parser()
     try:
         args = parser.parse_args(args_in)

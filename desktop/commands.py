@@ -9,8 +9,11 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 
 @dataclass(frozen=True)
@@ -53,3 +56,14 @@ def run_own(found: Command, args: Sequence[str], lead: Sequence[str] = ()) -> in
     the ``--model-dir DIR`` arguments given before the command name."""
     module = importlib.import_module(found.module)
     return int(module.main([*args, *(lead if found.takes_model_dir else ())]))
+
+
+def main_streams(name: str, argv: Sequence[str] | None, stdout: TextIO | None,
+                 stderr: TextIO | None) -> tuple[TextIO, TextIO, list[str]]:
+    """The output, error stream and arguments of a subcommand's ``main(argv)``: the given
+    streams, else the process's (else the null device, as in a windowed build without a
+    console), and ``argv`` (default: the command line) without a leading command ``name``."""
+    out = stdout or sys.stdout or open(os.devnull, "w")  # noqa: SIM115 - lives as long as the run
+    err = stderr or sys.stderr or open(os.devnull, "w")  # noqa: SIM115
+    args = list(sys.argv[1:] if argv is None else argv)
+    return out, err, args[1:] if args and args[0] == name else args

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -97,11 +95,9 @@ def export_findings(db: Path, dest: Path) -> int:
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
          stderr: TextIO | None = None) -> int:
-    out = stdout or sys.stdout or open(os.devnull, "w")
-    err = stderr or sys.stderr or open(os.devnull, "w")
-    args_in = list(sys.argv[1:] if argv is None else argv)
-    if args_in and args_in[0] == "report":
-        args_in = args_in[1:]
+    from desktop.commands import main_streams
+
+    out, err, args_in = main_streams("report", argv, stdout, stderr)
     try:
         args = build_parser().parse_args(args_in)
     except SystemExit as exc:
