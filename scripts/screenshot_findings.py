@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
-    ap.add_argument("--n", type=int, default=40, help="films of each class")
+    ap.add_argument("--n", type=int, default=200, help="films of each class (at most; 200: all of test_public)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     xvfb = shots.start_xvfb()
