@@ -182,6 +182,12 @@ class FlagEntry:
         p = self.probability
         return (p is None, -(p or 0.0), self.path, self.file_sha256)
 
+    def reading_key(self) -> tuple:
+        """The worklist's reading order, which the exports follow too: the entries the model
+        could not assess first (each needs a human read), then the most likely."""
+        p = self.probability
+        return (p is not None, -(p or 0.0), self.path, self.file_sha256)
+
 
 _FINDING_FIELDS = ["finding", "finding_note", "finding_reviewer", "finding_at"]
 #: Stored columns of the flags table (the finding fields come from the findings table).
@@ -483,9 +489,10 @@ class ReviewStore:
 
     # -- export --------------------------------------------------------------------------
     def export_csv(self, dest: str | os.PathLike[str]) -> int:
-        """Write all entries (most likely first) as UTF-8 CSV with a header, atomically
-        (nothing is left behind on failure); returns rows."""
-        entries = self.entries()
+        """Write all entries in the worklist's reading order (:meth:`FlagEntry.reading_key`)
+        as UTF-8 CSV with a header, atomically (nothing is left behind on failure); returns
+        rows."""
+        entries = sorted(self.entries(), key=FlagEntry.reading_key)
         n = write_csv_atomic(dest, EXPORT_COLUMNS, (
             [*(getattr(e, c) for c in _EXPORTED),
              *dicom_identifiers.cells(dicom_identifiers.from_text(e.identifiers))]

@@ -266,7 +266,7 @@ class FlaggedTableModel(ListTableModel):
             return (os.path.basename(e.path), format_probability(e.probability), finding,
                     presentation.REVIEW_TEXT.get(e.review_state, e.review_state), e.note)[col]
         if role == SORT_ROLE:  # plain str/float: the proxy compares them in C++
-            if col == 1:  # ascending: unassessed (no probability) first, then most likely
+            if col == 1:  # ascending: unassessed first, then most likely (FlagEntry.reading_key)
                 return UNASSESSED_FIRST if e.probability is None else -e.probability
             if col == 0:
                 return os.path.basename(e.path).lower()

@@ -91,12 +91,13 @@ def test_csv_export(tmp_path):
         store.set_review("/x/c", "cccc", "reviewed", "=HYPERLINK(\"evil\")")
         assert store.export_csv(out) == 3
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"), newline="")))
-    assert [r["path"] for r in rows] == ["/x/c", "/x/a", "/x/b"]
-    assert float(rows[0]["probability"]) == pytest.approx(0.9)
-    assert rows[0]["review_state"] == "reviewed"
-    assert rows[0]["note"].startswith("'=")  # spreadsheet formula defused
-    assert rows[2]["status"] == "error" and rows[2]["probability"] == ""
-    assert rows[2]["message"] == "bad file"
+    # the worklist's reading order: the unassessed entry first, then the most likely (issue 25)
+    assert [r["path"] for r in rows] == ["/x/b", "/x/c", "/x/a"]
+    assert float(rows[1]["probability"]) == pytest.approx(0.9)
+    assert rows[1]["review_state"] == "reviewed"
+    assert rows[1]["note"].startswith("'=")  # spreadsheet formula defused
+    assert rows[0]["status"] == "error" and rows[0]["probability"] == ""
+    assert rows[0]["message"] == "bad file"
 
 
 def test_unwritable_location_gives_clear_error(tmp_path):
