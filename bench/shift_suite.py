@@ -471,11 +471,13 @@ def write_shifted(films: Sequence[tuple[str, int]], family: str, out: Path, seed
 
 
 def calibrate_half(films: Sequence[tuple[str, int]], family: str, model_dir: str | None,
-                   workdir: Path, seed: int = 0, workers: int = 2) -> dict[str, Any]:
+                   workdir: Path, seed: int = 0, workers: int = 2,
+                   target_sensitivity: float | None = None) -> dict[str, Any]:
     """A site's rescue (issue 21): ``calibrate`` on one half of the films under ``family``,
     then the other half read with the profile. Returns both halves' sizes, calibrate's exit
     status and output, and the other half's summary (guard refusals, sensitivity,
-    specificity, ECE at the profile's threshold)."""
+    specificity, ECE at the profile's threshold). ``target_sensitivity`` is passed to
+    ``calibrate --target-sensitivity`` (default: the model's own target)."""
     from desktop import calibrate
 
     first, second = halves(films, seed)
@@ -486,8 +488,11 @@ def calibrate_half(films: Sequence[tuple[str, int]], family: str, model_dir: str
     args = [str(site), "--out", str(profile), "--force"]
     if model_dir:
         args += ["--model-dir", str(model_dir)]
+    if target_sensitivity is not None:
+        args += ["--target-sensitivity", str(target_sensitivity)]
     code = calibrate.main(args, stdout=out, stderr=err)
-    result: dict[str, Any] = {"family": family, "calibrated_on": len(first),
+    result: dict[str, Any] = {"family": family, "target_sensitivity": target_sensitivity,
+                              "calibrated_on": len(first),
                               "measured_on": len(second), "calibrate_exit": code,
                               "calibrate_output": out.getvalue() + err.getvalue()}
     if code != 0:
@@ -520,6 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--calibrate-half", metavar="FAMILY", default=None,
                     help="instead: calibrate on one half of the films under FAMILY (e.g. "
                     "combined), then measure the other half with that site profile")
+    ap.add_argument("--target-sensitivity", type=float, default=None,
+                    help="with --calibrate-half: the site's target sensitivity for calibrate "
+                         "(default: the model's own)")
     return ap
 
 
@@ -541,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory(prefix="shift-site-") as tmp:
             res = calibrate_half(films, args.calibrate_half, models[0], Path(tmp), args.seed,
-                                 args.workers)
+                                 args.workers, args.target_sensitivity)
         sys.stdout.write(res["calibrate_output"])
         if "summary" in res:
             sys.stdout.write(f"calibrated on {res['calibrated_on']} films under "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bench import shift_suite as ss
 from pneumonia_core.imageio import decode_bytes, to_model_input
@@ -96,3 +97,32 @@ def test_several_models_score_the_same_shifted_files(tmp_path: Path) -> None:
         assert (a.file, a.family, a.label) == (b.file, b.family, b.label)
         assert a.logit == pytest.approx(b.logit)  # the same model, the same shifted file
         assert a.model == b.model != ""
+
+
+def test_calibrate_half_passes_the_sites_target_to_calibrate(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--calibrate-half FAMILY --target-sensitivity S`` runs calibrate with that target on
+    one half and stops (nothing measured) when calibrate refuses."""
+    from desktop import calibrate
+
+    seen: list[list[str]] = []
+
+    def fake_main(args: list[str], stdout: object = None, stderr: object = None) -> int:
+        seen.append(list(args))
+        return 4  # the films cannot support a calibration
+
+    monkeypatch.setattr(calibrate, "main", fake_main)
+    films = []
+    for i in range(4):
+        for label in (0, 1):
+            p = tmp_path / "in" / f"person{i}_{label}.png"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(synthetic_xray(seed=i * 2 + label)).save(p)
+            films.append((str(p), label))
+    res = ss.calibrate_half(films, "noise", None, tmp_path / "work", target_sensitivity=0.95)
+    assert len(seen) == 1
+    args = seen[0]
+    assert args[args.index("--target-sensitivity") + 1] == "0.95"
+    assert res["calibrate_exit"] == 4 and "summary" not in res
+    assert res["target_sensitivity"] == 0.95
+    assert res["calibrated_on"] + res["measured_on"] == len(films)
