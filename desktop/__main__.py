@@ -11,9 +11,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-from desktop import commands
+# numpy's OpenBLAS starts a thread per core when numpy is imported (about 8 ms of every
+# start on 2 cores). The app's BLAS work is tiny (a 256-level histogram, the guard's
+# projection of one feature vector, a calibration fit), so one thread; set before anything
+# imports numpy, and never over the user's own choice (issue 22).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from desktop import commands  # noqa: E402  (after the environment above)
 
 #: First arguments handled without Qt (fast start, no display needed).
 _HEADLESS = ("--version", "-V", "--self-test", "-h", "--help")
