@@ -102,3 +102,39 @@ def test_the_entry_point_runs_openblas_on_one_thread_unless_told_otherwise(
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == [given or "1", "False"], done.stdout + done.stderr
+
+
+def test_the_program_leaves_its_data_file_closed_and_checkpointed(tmp_path: Path) -> None:
+    """As the program ends, the garbage is collected and the rest frozen (no teardown walk of
+    every object): the audit trail's connections are still all closed by then, so no WAL or
+    shared-memory file is left beside the data file, and the run's event is in it."""
+    film = write_xrays(tmp_path / "in", [7])[0]
+    home = tmp_path / "apphome"
+    env = dict(_fresh_env(), PNEUMONIA_XRAY_HOME=str(home))
+    done = subprocess.run([sys.executable, "-m", "desktop", "classify", str(film), "--csv",
+                           str(tmp_path / "o.csv")], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == cli.EXIT_OK, done.stderr
+    data = sorted(p.name for p in (home / "data").iterdir())
+    assert data == ["review.sqlite3"], data
+    from desktop.audit import verify_file
+
+    check = verify_file(home / "data" / "review.sqlite3")
+    assert check.ok, check.summary()
+
+
+def test_only_the_program_itself_freezes_the_garbage_collector() -> None:
+    """``main(argv)`` called from code (tests, another program) leaves the process's garbage
+    collector as it is; ``main()`` as the program freezes what is alive at its end."""
+    import gc
+
+    from desktop.__main__ import main
+
+    before = gc.get_freeze_count()
+    assert main(["--version"]) == 0
+    assert gc.get_freeze_count() == before
+    code = ("import gc, sys; sys.argv = ['pneumonia-xray', '--version']; "
+            "from desktop.__main__ import main; main(); print(gc.get_freeze_count() > 0)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_fresh_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.split()[-1] == "True", done.stdout + done.stderr
