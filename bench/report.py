@@ -452,7 +452,8 @@ def markdown(res: dict[str, Any]) -> str:
           if (rerun := m.get("startup_and_sizes_rerun")) else []),
         *([f"Start-up from the latest run: {last.get('date_utc', '?')}, commit "
            f"{last.get('git_commit', '?')}, load average at start "
-           f"{last.get('load_average_start')}, at end {last.get('load_average_end')}.", ""]
+           f"{last.get('load_average_start')}, at end {last.get('load_average_end')}"
+           + (f"; {last['note']}" if last.get("note") else "") + ".", ""]
           if (last := m.get("startup_rerun")) else []),
         f"Model: {s.get('model', '?')}. Float baseline: {machine.shown_path(s.get('float_model', '?'))}.",
         "",
