@@ -270,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON results; the markdown table goes beside it (default: %(default)s)")
     p.add_argument("--only", nargs="+", choices=Settings().sections, default=None,
                    help="run only these benchmarks")
+    p.add_argument("--startup-repeats", type=int, default=None, metavar="N",
+                   help="fresh processes per start-up measurement (default: 5; on a busy "
+                   "machine more give steadier medians)")
     p.add_argument("--docs", "--readme", dest="docs", action="store_true",
                    help="also write the markdown table into docs/benchmarks.md's generated "
                    "block (--readme: the former name)")
@@ -286,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.quick() if args.quick else Settings()
     if args.only:
         settings.sections = tuple(args.only)
+    if args.startup_repeats:
+        settings.startup_repeats = max(1, args.startup_repeats)
     if args.from_json is not None:
         res = json.loads(args.from_json.read_text(encoding="utf-8"))
         res["ratios"] = [r.to_dict() for r in report.ratio_rows(res)]

@@ -421,7 +421,8 @@ def busy_warning(res: dict[str, Any]) -> str:
     cores = m.get("cores") or 1
     rerun = m.get("startup_and_sizes_rerun") or {}
     parts = []
-    for what, src in (("", m), (" during the later start-up run", rerun)):
+    for what, src in (("", m), (" during the later start-up and sizes run", rerun),
+                      (" during the latest start-up run", m.get("startup_rerun") or {})):
         loads = [x[0] for x in (src.get("load_average_start"), src.get("load_average_end")) if x]
         if loads and max(loads) > cores:
             parts.append(f"up to {max(loads):.1f} on {cores} cores{what}")
@@ -444,10 +445,16 @@ def markdown(res: dict[str, Any]) -> str:
         + f"; commit {m.get('git_commit', '?')}; load average at start "
         f"{m.get('load_average_start')}, at end {m.get('load_average_end')}.",
         "",
-        *([f"Start-up and sizes from a later run: {rerun.get('date_utc', '?')}, commit "
+        *([f"{'Sizes' if m.get('startup_rerun') else 'Start-up and sizes'} from a later run: "
+           f"{rerun.get('date_utc', '?')}, commit "
            f"{rerun.get('git_commit', '?')}, load average at start "
            f"{rerun.get('load_average_start')}, at end {rerun.get('load_average_end')}.", ""]
           if (rerun := m.get("startup_and_sizes_rerun")) else []),
+        *([f"Start-up from the latest run: {last.get('date_utc', '?')}, commit "
+           f"{last.get('git_commit', '?')}, load average at start "
+           f"{last.get('load_average_start')}, at end {last.get('load_average_end')}"
+           + (f"; {last['note']}" if last.get("note") else "") + ".", ""]
+          if (last := m.get("startup_rerun")) else []),
         f"Model: {s.get('model', '?')}. Float baseline: {machine.shown_path(s.get('float_model', '?'))}.",
         "",
         "| ratio (same run) | value | goal | status |",

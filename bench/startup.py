@@ -109,19 +109,23 @@ def time_command(cmd: list[str], repeats: int, until: str | None = None,
 
 
 def time_interleaved(cmds: dict[str, list[str]], repeats: int, timeout: float = 60.0,
-                     model_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+                     model_dir: Path | None = None,
+                     extra_env: dict[str, dict[str, str]] | None = None
+                     ) -> dict[str, dict[str, Any]]:
     """Like :func:`time_command` for several commands whose ratios are reported: one untimed
     warm-up each, then ``repeats`` rounds that run every command once in turn, so a change of
-    the machine's load (other processes) falls on all of them alike."""
+    the machine's load (other processes) falls on all of them alike. ``extra_env``: more
+    environment variables for some of the commands (by key)."""
     home = Path(tempfile.mkdtemp(prefix="bench_home_"))
     runs: dict[str, list[tuple[float, int, str, float]]] = {k: [] for k in cmds}
     try:
-        env = _env(home, model_dir)
-        for cmd in cmds.values():
-            _time_once(cmd, env, None, timeout)
+        base = _env(home, model_dir)
+        envs = {key: {**base, **(extra_env or {}).get(key, {})} for key in cmds}
+        for key, cmd in cmds.items():
+            _time_once(cmd, envs[key], None, timeout)
         for _ in range(max(1, repeats)):
             for key, cmd in cmds.items():
-                runs[key].append(_time_once(cmd, env, None, timeout))
+                runs[key].append(_time_once(cmd, envs[key], None, timeout))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return {key: _summary(cmds[key], runs[key], None) for key in cmds}
@@ -240,6 +244,9 @@ runner.set_tensor(inp["index"], np.asarray(img, np.float32)[None, :, :, None])
 runner.invoke()
 runner.get_tensor(out["index"])
 """
+#: The floors run in the environment the app sets for itself before numpy loads
+#: (``desktop/__main__.py``: OpenBLAS on one thread), so they are floors of the same process.
+FLOOR_ENV = {"OPENBLAS_NUM_THREADS": "1"}
 
 
 def compile_project() -> None:
@@ -280,7 +287,8 @@ def bench_startup(image: Path, repeats: int, bundle_exe: Path = BUNDLE_EXE,
         timed["first_result_cli"] = [py, "-m", "desktop", "classify", str(image),
                                      "--csv", str(csv)]
     # the ratios' terms in turn, in the same rounds (the machine's load falls on all alike)
-    out.update(time_interleaved(timed, repeats, model_dir=model_dir))
+    out.update(time_interleaved(timed, repeats, model_dir=model_dir,
+                                extra_env={"import_floor": FLOOR_ENV, "model_floor": FLOOR_ENV}))
     if _has_module("desktop.qt.app"):
         out["window_ready"] = time_command([py, "-m", "bench.startup_probe"], repeats,
                                            until="READY", model_dir=model_dir)

@@ -22,7 +22,6 @@ import contextlib
 import logging
 import math
 import os
-import shlex
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -498,6 +497,10 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
            "operating_point": point.source, "site_profile": resolution.describe(),
            "site_profile_sha256": active.profile.sha256 if active.profile else "",
            **machine.audit_details()}
+    from desktop.run_audit import RunAudit
+
+    # the audit trail is opened now, on its own thread: its disk syncs overlap the work
+    recorder = RunAudit(bundle, PROG)
     try:
         with sigterm_unwinds():
             if args.csv == STDOUT:
@@ -511,13 +514,13 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
         stderr.write(f"{PROG}: {what}; " + ("the CSV on standard output is incomplete\n"
                      if args.csv == STDOUT else f"{args.csv} was not written\n"))
-        _audit_run(bundle, dict(run, outcome=what, counts=counts), stderr)
+        recorder.finish(dict(run, outcome=what, counts=counts), stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except OSError as exc:
         progress.finish()
         error(f"cannot write {_where(args.csv)}: {exc}")
-        _audit_run(bundle, dict(run, outcome=f"cannot write the CSV: {exc}", counts=counts),
-                   stderr)
+        recorder.finish(dict(run, outcome=f"cannot write the CSV: {exc}", counts=counts),
+                        stderr)
         return EXIT_USAGE
     progress.finish()
     _write_summary(stderr, _where(args.csv), len(files) - len(found.missing), progress, counts,
@@ -535,7 +538,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     code = EXIT_INCOMPLETE if incomplete else EXIT_OK
     if not bundle.verified:  # impossible to miss: exit status, CSV column, last summary line
         code = EXIT_UNVERIFIED
-    if not _audit_run(bundle, dict(run, outcome="written", counts=counts, exit=code), stderr):
+    if not recorder.finish(dict(run, outcome="written", counts=counts, exit=code), stderr):
         code = code or EXIT_INCOMPLETE
     return code
 
@@ -630,41 +633,6 @@ def _write_summary(stderr: TextIO, csv: str, n: int, progress: Progress, counts:
         + f", {counts['out_of_scope']} out of scope, {_outside_use_text(counts)}"
         f"{counts['flagged']} flagged for review; {n + missing} row(s) -> "
         f"{csv}\noperating point: {resolution.describe()}\n{machine}\n{model_line}\n")
-
-
-def _audit_run(bundle: ModelBundle, run: dict, stderr: TextIO) -> bool:
-    """Append one ``run:classify`` event (command line, model digest, counts, CSV path) to the
-    audit trail in the app's data file; a failure is reported, not raised."""
-    from desktop import paths
-    from desktop.audit import AuditEvent, AuditLog, migrate_legacy
-    from desktop.sqlite_util import StorageError
-
-    counts = run.get("counts", {})
-    note = (f"{shlex.join(run['argv'])} -> {run['csv']}: {run['outcome']}; "
-            + ", ".join(f"{v} {k}" for k, v in counts.items())
-            + f"; operating point: {run['site_profile']}")
-    try:
-        db = paths.review_db_path()
-        migrate_legacy(db, paths.legacy_audit_db_path())
-        with AuditLog(db) as audit:
-            from desktop.machine_config import load_settings
-            from desktop.model_change import note_machine_settings, note_model
-
-            note_machine_settings(audit, load_settings())
-            # only the installed (pinned) model: a --model-dir run is no new installation
-            announced = note_model(audit, bundle.metadata) if bundle.verified else ""
-            if announced:
-                stderr.write(f"{PROG}: {announced}\n")
-            audit.append(AuditEvent(action="run:classify", path=run["csv"],
-                                    model_sha256=bundle.metadata.sha256,
-                                    threshold=run["threshold"], decision=run["outcome"],
-                                    note=note,
-                                    details=dict(run, **bundle.verification.audit_details())))
-    except (OSError, StorageError) as exc:
-        stderr.write(f"{PROG}: warning: this run could not be recorded in the audit trail: "
-                     f"{exc}\n")
-        return False
-    return True
 
 
 def run_verify(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,7 +46,7 @@ class ModelSeen:
 
 def _load(db_path: Path, key: str) -> object:
     try:
-        with sqlite3.connect(db_path) as db:
+        with closing(sqlite3.connect(db_path)) as db:  # closed now, not whenever GC runs
             row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
     except (sqlite3.Error, ValueError):
@@ -60,7 +61,7 @@ def _seen(db_path: Path) -> ModelSeen | None:
 
 
 def _store(db_path: Path, key: str, value: object) -> None:
-    with sqlite3.connect(db_path, isolation_level=None) as db:
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as db:
         db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                    (key, json.dumps(value, sort_keys=True)))
 

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,9 @@ class Verification:
     verified: bool
     reason: str = ""  # why unverified ('' when verified)
     files: dict[str, str] = field(default_factory=dict)  # relative path -> SHA-256 as hashed
+    #: The bytes of the files :func:`verify_folder` was asked to keep, exactly those hashed
+    #: (the model is read from disk once, and what runs is what was verified).
+    contents: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def check_read(self, name: str, data: bytes) -> str:
         """``data``, read from file ``name`` after hashing, is what was hashed (a file swapped
@@ -108,8 +112,12 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def folder_files(folder: str | os.PathLike[str]) -> dict[str, str]:
+def folder_files(folder: str | os.PathLike[str], keep: Mapping[str, int] | None = None,
+                 kept: dict[str, bytes] | None = None) -> dict[str, str]:
     """Every regular file under ``folder`` (relative POSIX path -> SHA-256), sorted.
+
+    ``keep`` (relative path -> most bytes) names files whose bytes are read whole, hashed and
+    put into ``kept`` (when not larger than that), instead of being hashed as a stream.
 
     Raises :class:`IntegrityError` when the folder cannot be read, holds something that is not
     a plain file or folder, or is larger than :data:`MAX_FOLDER_BYTES` / :data:`MAX_FOLDER_FILES`.
@@ -135,7 +143,14 @@ def folder_files(folder: str | os.PathLike[str]) -> dict[str, str]:
                     raise IntegrityError(
                         f"model folder {root} is too large to be a model folder (more than "
                         f"{MAX_FOLDER_FILES} files or {MAX_FOLDER_BYTES >> 20} MB)")
-        return {rel: _sha256_file(path) for rel, path in sorted(entries)}
+        hashed: dict[str, str] = {}
+        for rel, path in sorted(entries):
+            if keep and kept is not None and rel in keep and path.stat().st_size <= keep[rel]:
+                data = kept[rel] = path.read_bytes()
+                hashed[rel] = hashlib.sha256(data).hexdigest()
+            else:
+                hashed[rel] = _sha256_file(path)
+        return hashed
     except OSError as exc:
         raise IntegrityError(f"cannot read model folder {root}: {exc}") from None
 
@@ -177,18 +192,21 @@ def _differences(expected: dict[str, str], actual: dict[str, str]) -> str:
 
 
 def verify_folder(folder: str | os.PathLike[str], pin: Pin | None = None,
-                  shipped: bool | None = None) -> Verification:
-    """Hash ``folder`` and compare it with ``pin`` (default: :func:`build_pin`).
+                  shipped: bool | None = None,
+                  keep: Mapping[str, int] | None = None) -> Verification:
+    """Hash ``folder`` and compare it with ``pin`` (default: :func:`build_pin`); the files
+    named in ``keep`` come back in ``contents`` (see :func:`folder_files`).
 
     The shipped folder must match (else :class:`IntegrityError`, "tampered"); another folder is
     verified only when it is identical to the pinned one, else it is returned unverified.
     """
     pin = pin if pin is not None else build_pin()
     shipped = is_shipped(folder) if shipped is None else shipped
-    files = folder_files(folder)
+    contents: dict[str, bytes] = {}
+    files = folder_files(folder, keep, contents)
     digest = digest_of(files)
     if pin is not None and digest == pin.folder_digest:
-        return Verification(digest, True, files=files)
+        return Verification(digest, True, files=files, contents=contents)
     if pin is None:
         reason = "this build has no pinned model to compare with"
     else:
@@ -201,4 +219,4 @@ def verify_folder(folder: str | os.PathLike[str], pin: Pin | None = None,
             "Reinstall the application.")
     if shipped:
         reason = "this build has no pinned model; the shipped folder cannot be verified"
-    return Verification(digest, False, reason, files)
+    return Verification(digest, False, reason, files, contents)

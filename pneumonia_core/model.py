@@ -17,7 +17,13 @@ from pneumonia_core.integrity import (
     shipped_model_dir,
     verify_folder,
 )
-from pneumonia_core.metadata import METADATA_FILE, MetadataError, ModelMetadata, sha256_file
+from pneumonia_core.metadata import (
+    METADATA_FILE,
+    MODEL_FILE,
+    MetadataError,
+    ModelMetadata,
+    sha256_file,
+)
 from pneumonia_core.metadata_checks import check_metadata, check_outputs_against_model
 from pneumonia_core.metadata_json import parse_metadata_json, read_metadata_bytes
 from pneumonia_core.runtime import MAX_MODEL_FILE_BYTES, TFLiteRunner
@@ -89,7 +95,8 @@ class ModelBundle:
         (default: the pin of this build). Raises :class:`ModelError` with a clear message."""
         folder = Path(folder) if folder is not None else default_model_dir()
         try:
-            verification = verify_folder(folder, pin)
+            # the model file's bytes are kept: read once, hashed once, run as verified
+            verification = verify_folder(folder, pin, keep={MODEL_FILE: MAX_MODEL_FILE_BYTES})
         except IntegrityError as exc:
             if not folder.is_dir():
                 raise ModelError(f"Model metadata not found: {folder / METADATA_FILE}") from None
@@ -108,13 +115,16 @@ class ModelBundle:
         except (TypeError, ValueError, AttributeError, KeyError) as exc:  # wrong JSON types
             raise ModelError(f"{METADATA_FILE} is malformed: {type(exc).__name__}: {exc}") from None
         try:
-            size = model_path.stat().st_size
-            if size > MAX_MODEL_FILE_BYTES:
-                raise ModelError(f"Model file {model_path.name} is {size >> 20} MB, more than "
-                                 f"this app loads ({MAX_MODEL_FILE_BYTES >> 20} MB)")
-            model_bytes = model_path.read_bytes()
-            # hashed once here (the folder's digest hashed it from disk before)
-            digest = verification.check_read(metadata.file, model_bytes)
+            kept = verification.contents.get(metadata.file)
+            if kept is not None:  # the very bytes the folder's digest was computed from
+                model_bytes, digest = kept, verification.files[metadata.file]
+            else:
+                size = model_path.stat().st_size
+                if size > MAX_MODEL_FILE_BYTES:
+                    raise ModelError(f"Model file {model_path.name} is {size >> 20} MB, more "
+                                     f"than this app loads ({MAX_MODEL_FILE_BYTES >> 20} MB)")
+                model_bytes = model_path.read_bytes()
+                digest = verification.check_read(metadata.file, model_bytes)
         except OSError as exc:
             raise ModelError(f"Cannot read model file {model_path}: {exc}") from None
         except IntegrityError as exc:

@@ -186,3 +186,16 @@ def test_chest_like_synthetic_films_pass_a_guard_fitted_on_real_xrays(pixel_scop
             gray = np.asarray(film.resize((224, 224), Image.Resampling.BILINEAR))
             v = scope.check_pixels(gray, pixel_scope)
             assert v.in_scope, (seed, size, v.reason)
+
+
+def test_the_borders_median_is_numpys_median_to_the_bit() -> None:
+    """The guard's own median (issue 22: ``np.median`` imports ``numpy.ma``) gives exactly
+    ``np.median``'s number: odd and even counts, grey levels and arbitrary floats, NaN."""
+    rng = np.random.default_rng(7)
+    for trial in range(600):
+        shape = (int(rng.integers(1, 3)), int(rng.integers(1, 40)))
+        values = (rng.integers(0, 256, shape).astype(np.float32) if trial % 2
+                  else rng.standard_normal(shape).astype(np.float32))
+        assert scope._median(values) == float(np.median(values))
+    with_nan = np.array([[1.0, np.nan, 3.0]], np.float32)
+    assert np.isnan(scope._median(with_nan))
