@@ -276,8 +276,9 @@ def _draft_jpeg(im: Image.Image, size: int) -> None:
     width, height = im.size
     factor = min(reduction_factor(width, height, size), 8)
     if factor > 1:
-        # Pillow picks the largest scale s in (8, 4, 2, 1) with s <= width // request: the
-        # request width // factor gives exactly ``factor`` (width >= 2 x 224 x factor).
+        # Pillow picks the largest scale s in (8, 4, 2, 1) with s <= min(width // request
+        # width, height // request height); each side // factor is at least REDUCING_GAP x
+        # size - 1 (far above 8), so this request gives exactly ``factor``.
         im.draft(None, (width // factor, height // factor))
 
 
