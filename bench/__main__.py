@@ -131,7 +131,7 @@ def run_all(settings: Settings, model_dir: Path, run_dir: Path | None,
         paths = corpus.repeated_folder(sources, settings.throughput_files, work / "fullres")
         workers = max(2, min(2, machine.usable_cores()))
         out = bench_throughput(paths, model_dir, float_model, settings.naive_files, workers,
-                               settings.throughput_repeats)
+                               settings.throughput_repeats, whole_command=True)
         out["corpus"] = f"{len(paths)} files cycling through {desc}"
         from bench.profiling import profile_pipeline
 

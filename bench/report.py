@@ -21,6 +21,8 @@ RATIO_KEYS = (
     "pipeline_vs_naive",
     "decode_limit_over_pipeline",
     "decode_limit_over_pipeline_cpu",
+    "pipeline_vs_exact_preparation",
+    "classify_vs_exact_preparation",
     "speed_int8_over_float32_1t",
     "size_float32_over_int8",
 )
@@ -155,6 +157,14 @@ def ratio_rows(res: dict[str, Any]) -> list[Row]:
             goal="<= 1.5x",
             met=_check(_div(_get(tp, "app_1t", "cpu_ms_per_image"),
                             _get(tp, "decode_only_1t", "cpu_ms_per_image")), "<=", 1.5)),
+        Row("pipeline_vs_exact_preparation", f"app pipeline ({w} threads) vs the same with "
+            "the preparation before issue 21 (whole-film decode and bicubic; images/s)",
+            _div(app, _get(tp, f"app_exact_{w}t", "images_per_s")
+                 or _get(tp, "app_exact_1t", "images_per_s"))),
+        Row("classify_vs_exact_preparation", "whole `classify` command vs the same with the "
+            "preparation before issue 21 (films/s, fresh processes, interleaved)",
+            _div(_get(tp, "classify_command", "images_per_s"),
+                 _get(tp, "classify_command_exact", "images_per_s"))),
         Row("speed_int8_over_float32_1t", "int8 .tflite speed-up over float32 .tflite, same "
             "network, 1 thread (float32 ms / int8 ms per image)" + _tradeoff_note(qt),
             _div(_get(qt, "tflite_float32_1t", "median_ms"), _get(qt, "tflite_int8_1t", "median_ms"))),
@@ -188,6 +198,12 @@ def goal_rows(res: dict[str, Any]) -> list[Row]:
     sizes = res.get("sizes", {})
     acc = res.get("accuracy", {})
     app = _get(tp, f"app_{w}t", "images_per_s")
+    whole = _get(tp, "classify_command", "images_per_s")
+    whole_how = "whole command, process start to exit" if whole else f"app pipeline, {w} threads"
+    whole_cpu = _get(tp, "classify_command", "cpu_ms_per_image")
+    whole_note = (f"CPU-bound estimate on {w} idle cores: {w * 1e3 / whole_cpu:.0f} films/s "
+                  f"({whole_cpu:.2f} CPU-ms/film including start-up)") if whole and whole_cpu else ""
+    whole = whole or app
 
     def secs(key: str) -> float | None:
         v = st.get(key, {})
@@ -210,7 +226,8 @@ def goal_rows(res: dict[str, Any]) -> list[Row]:
         Row("inference_budget", f"budget: shipped model ({q}) inference per image, 1 thread",
             t1, "ms", "<= 5 ms", _check(t1, "<=", 5.0)),
         Row("classify_budget", f"budget: `classify` full-resolution images/s on {w} cores "
-            f"(app pipeline, {w} threads)", app, "images/s", ">= 150", _check(app, ">=", 150)),
+            f"({whole_how})", whole, "images/s", ">= 150", _check(whole, ">=", 150),
+            note=whole_note),
         Row("throughput", f"batch pipeline throughput, {w} threads, full-resolution JPEGs", app,
             "images/s", ">= 250", _check(app, ">=", 250), note=est),
         Row("throughput_gui", "app window throughput (open folder to last row), full-resolution "

@@ -9,14 +9,27 @@ Variants, all over the same files:
 - ``naive``: the seed's way: full decode (no JPEG draft), resize, Keras ``model.predict`` per image.
 - ``decode_only_1t`` / ``decode_only_2t``: read + ``decode_bytes(draft_size=S)`` +
   ``to_model_input``, the same decoder settings as the app: the limit decoding sets.
+- ``*_exact_*``: the baseline for issue 21's preparation change, the same variant with the
+  preparation used before it (:func:`exact_preparation`: full decode, bicubic resize of the
+  whole film, grey-as-RGB JPEG q75 round trip), in the same run.
+- ``classify_command`` / ``classify_command_exact``: the whole ``pneumonia-xray classify
+  FOLDER --csv OUT`` command, process start to exit (fresh processes, interleaved).
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +55,43 @@ def _pool_map(fn_factory: Callable[[], Callable[[Path], Any]], paths: list[Path]
         return list(pool.map(work, paths))
 
 
-def decode_only(paths: list[Path], size: int, workers: int = 1) -> int:
+def exact_to_model_input(gray: np.ndarray, size: int) -> np.ndarray:
+    """The model input as it was made before issue 21's reduction (the baseline): the whole
+    film bicubic-resized to ``size x size``, made RGB, JPEG q75 round trip, grey."""
+    from PIL import Image
+
+    from pneumonia_core.imageio import TRAINING_JPEG_QUALITY
+
+    if gray.shape == (size, size):
+        return np.ascontiguousarray(gray)
+    small = Image.fromarray(gray, mode="L").resize((size, size), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    small.convert("RGB").save(buf, format="JPEG", quality=TRAINING_JPEG_QUALITY)
+    with Image.open(buf, formats=("JPEG",)) as back:
+        return np.asarray(back.convert("L"), dtype=np.uint8)
+
+
+@contextmanager
+def exact_preparation() -> Iterator[None]:
+    """Within it, the app's pipeline prepares every film the way it did before issue 21:
+    decoded in full (no JPEG DCT scaling) and :func:`exact_to_model_input`."""
+    from pneumonia_core import imageio, pipeline
+
+    saved = pipeline.decode_bytes, pipeline.to_model_input
+    pipeline.decode_bytes = lambda data, draft_size=None: imageio.decode_bytes(data)
+    pipeline.to_model_input = exact_to_model_input
+    try:
+        yield
+    finally:
+        pipeline.decode_bytes, pipeline.to_model_input = saved
+
+
+def decode_only(paths: list[Path], size: int, workers: int = 1, exact: bool = False) -> int:
     from pneumonia_core.imageio import decode_bytes, read_file_bytes, to_model_input
 
     def one(p: Path) -> np.ndarray:
+        if exact:
+            return exact_to_model_input(decode_bytes(read_file_bytes(p)).pixels, size)
         return to_model_input(decode_bytes(read_file_bytes(p), draft_size=size).pixels, size)
 
     if workers <= 1:
@@ -79,6 +125,50 @@ def threaded_runner(bundle: Any, workers: int) -> tuple[Callable[[list[Path]], i
     return run_app, f"pneumonia_core.pipeline.classify_many ({workers} workers)"
 
 
+def cli_main(argv: list[str]) -> int:
+    """``pneumonia-xray`` with ``argv[1:]``; ``argv[0]`` is ``exact`` (the baseline
+    preparation, :func:`exact_preparation`) or ``app``. Run by :func:`classify_command`."""
+    from desktop.__main__ import main
+
+    sys.argv = ["pneumonia-xray", *argv[1:]]
+    if argv[0] == "exact":
+        with exact_preparation():
+            return main()
+    return main()
+
+
+def classify_command(folder: Path, model_dir: Path, exact: bool) -> Throughput:
+    """One fresh ``pneumonia-xray classify FOLDER --csv OUT`` process, start to exit: wall
+    time and the child's CPU time (all threads)."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="bench-classify-") as tmp:
+        env = dict(os.environ, PNEUMONIA_XRAY_HOME=tmp,
+                   PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+        cmd = [sys.executable, "-c", "import sys; from bench.throughput import cli_main; "
+               "sys.exit(cli_main(sys.argv[1:]))", "exact" if exact else "app", "classify",
+               str(folder), "--csv", str(Path(tmp) / "out.csv"), "--model-dir", str(model_dir)]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:  # 3: some films could not be read; 5: unverified model
+            raise RuntimeError(f"classify exited {done.returncode}: {done.stderr[-500:]}")
+        rows = (Path(tmp) / "out.csv").read_text(encoding="utf-8").count("\n") - 1
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Throughput(rows, seconds, cpu)
+
+
+def classify_commands(folder: Path, model_dir: Path, repeats: int) -> dict[str, Throughput]:
+    """The whole command with the app's preparation and with the baseline's, interleaved
+    (so that both see the same load), median pass of ``repeats`` each."""
+    runs: dict[str, list[Throughput]] = {"classify_command": [], "classify_command_exact": []}
+    for _ in range(max(1, repeats)):
+        for key in runs:
+            runs[key].append(classify_command(folder, model_dir, exact=key.endswith("exact")))
+    return {k: sorted(v, key=lambda t: t.seconds)[(len(v) - 1) // 2] for k, v in runs.items()}
+
+
 def naive(paths: list[Path], keras_model: Any, size: int) -> int:
     """Full decode (no draft) + resize + ``model.predict`` per image."""
     from pneumonia_core.imageio import decode_bytes, read_file_bytes, to_model_input
@@ -90,8 +180,11 @@ def naive(paths: list[Path], keras_model: Any, size: int) -> int:
 
 
 def bench_throughput(paths: list[Path], model_dir: Path, keras_model: Any | None,
-                     naive_count: int, workers: int, repeats: int) -> dict[str, Any]:
-    """Images per second of every variant (median pass of ``repeats``)."""
+                     naive_count: int, workers: int, repeats: int,
+                     whole_command: bool = False) -> dict[str, Any]:
+    """Images per second of every variant (median pass of ``repeats``); with
+    ``whole_command``, also the whole ``classify`` command over ``paths``' folder (which
+    must hold exactly those files)."""
     from pneumonia_core.model import ModelBundle
 
     bundle = ModelBundle.load(model_dir, num_threads=1)
@@ -103,13 +196,23 @@ def bench_throughput(paths: list[Path], model_dir: Path, keras_model: Any | None
     out: dict[str, Any] = {"files": len(paths), "workers": workers}
     res: dict[str, Throughput] = {}
     res["decode_only_1t"] = median_pass(lambda: decode_only(paths, size, 1), repeats)
+    res["decode_only_exact_1t"] = median_pass(lambda: decode_only(paths, size, 1, True), repeats)
     res["app_1t"] = median_pass(lambda: app_sequential(paths, bundle), repeats)
+    with exact_preparation():
+        res["app_exact_1t"] = median_pass(lambda: app_sequential(paths, bundle), repeats)
     if workers > 1:
         res[f"decode_only_{workers}t"] = median_pass(
             lambda: decode_only(paths, size, workers), repeats)
         run_threaded, how = threaded_runner(bundle, workers)
         res[f"app_{workers}t"] = median_pass(lambda: run_threaded(paths), repeats)
+        with exact_preparation():
+            res[f"app_exact_{workers}t"] = median_pass(lambda: run_threaded(paths), repeats)
         out["threaded_runner"] = how
+    if whole_command and paths:
+        folder = Path(paths[0]).parent
+        res.update(classify_commands(folder, model_dir, repeats))
+        out["classify_command"] = (f"pneumonia-xray classify FOLDER --csv OUT ({len(paths)} "
+                                   "files), fresh processes, interleaved with the baseline")
     if keras_model is not None and naive_count > 0:
         subset = paths[:naive_count]
         naive(subset[:2], keras_model, size)  # warm-up (traces predict)

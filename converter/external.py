@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from pneumonia_core.calibration import choose_threshold, fit_calibration
+from pneumonia_core.calibration import choose_threshold, fit_calibration, fit_logistic
 from pneumonia_core.decision import OperatingPoint
 from pneumonia_core.metrics import classification_summary
 
@@ -119,7 +119,11 @@ def fit_operating_point(scores: ExternalScores, base: OperatingPoint,
     y, z = scores.labels[ok], scores.logits[ok]
     if y.size == 0 or y.min() == y.max():
         raise ValueError("logistic calibration needs films of both classes")
-    scale, offset = fit_calibration(y, z, "logistic")
+    # Logits that separate the classes have no maximum-likelihood fit (scale and offset grow
+    # without bound); Platt's prior-corrected targets keep it finite there.
+    separated = bool(z[y == 0].max() < z[y == 1].min())
+    scale, offset = (fit_logistic(y, z, prior_targets=True) if separated
+                     else fit_calibration(y, z, "logistic"))
     if not (math.isfinite(scale) and scale > 0 and math.isfinite(offset)):
         raise ValueError(f"logistic calibration failed (scale {scale}, offset {offset}): the "
                          "external logits do not rank the classes")
@@ -129,7 +133,8 @@ def fit_operating_point(scores: ExternalScores, base: OperatingPoint,
     n = int(ok.sum())
     where = f"external set {scores.name} ({n} films the app classified, {int(y.sum())} PNEUMONIA)"
     calibration = {"method": "logistic", "scale": scale, "offset": offset,
-                   "fitted_on": where}
+                   "fitted_on": where + ("; the logits separate the classes: fitted to Platt's "
+                                         "prior-corrected targets" if separated else "")}
     threshold = {
         "value": float(chosen["value"]),
         "rule": (f"highest specificity with sensitivity >= {target_sensitivity} on the "

@@ -76,12 +76,18 @@ def _logistic_nll(scale: float, offset: float, z: np.ndarray, y: np.ndarray) -> 
     return float(np.mean(np.logaddexp(0.0, s) - y * s))
 
 
-def fit_logistic(labels: Any, logits: Any, with_offset: bool = True) -> tuple[float, float]:
+def fit_logistic(labels: Any, logits: Any, with_offset: bool = True,
+                 prior_targets: bool = False) -> tuple[float, float]:
     """Maximum-likelihood ``(scale, offset)`` of ``P = sigmoid(scale * logit + offset)``
     (``offset`` fixed at 0 when ``with_offset`` is False). Damped Newton from (1, 0); never
-    diverges (each step must lower the log loss)."""
+    diverges (each step must lower the log loss). With ``prior_targets`` the 0/1 labels are
+    replaced by Platt's (1999) targets ``1 / (N0 + 2)`` and ``(N1 + 1) / (N1 + 2)``: the fit
+    then stays finite when the logits separate the classes (where the plain one has none)."""
     y_int, z = as_label_arrays(labels, logits)
     y = y_int.astype(np.float64)
+    if prior_targets:
+        n1 = float(y.sum())
+        y = np.where(y_int == 1, (n1 + 1) / (n1 + 2), 1.0 / (y.size - n1 + 2))
     a, b = 1.0, 0.0
     f = _logistic_nll(a, b, z, y)
     for _ in range(200):

@@ -4,14 +4,16 @@ Every consumer turns a file into model input through :func:`load_image` (or
 :func:`decode_bytes` + :func:`to_model_input` when the bytes are already in memory), so
 training can never prepare an image differently from the app.
 
-Pipeline: read the file (bounded size) -> decode IN FULL (Pillow, or pydicom for DICOM) ->
-8-bit grayscale (EXIF orientation applied, 16-bit and float scaled by their own range,
-MONOCHROME1 inverted, VOI LUT applied) -> :func:`to_model_input`, which repeats exactly how
-the training images were made (docs/image-path.md): three identical channels, Pillow's
-default bicubic ``resize((S, S))`` (aspect ratio not kept) and a JPEG round trip at Pillow's
-default quality 75; an image that is already ``S x S`` is used as it is (the training and
-public test images are such files). Whatever the format (JPEG, PNG, BMP, TIFF, DICOM), the
-same pixels give the same model input.
+Pipeline: read the file (bounded size) -> decode (Pillow, or pydicom for DICOM) -> 8-bit
+grayscale (EXIF orientation applied, 16-bit and float scaled by their own range, MONOCHROME1
+inverted) -> :func:`to_model_input`, which makes the input the way the training images were
+made (docs/image-path.md): Pillow's bicubic resize to ``S x S`` (aspect ratio not kept) and a
+JPEG round trip at Pillow's default quality 75. An image that is already ``S x S`` is used as
+it is (the training and public test images are such files: exact). A full-size film is first
+reduced by a power of two (:func:`reduction_factor`, at least :data:`REDUCING_GAP` x ``S``
+pixels kept on its short side): a JPEG by the decoder's DCT scaling when the caller asks for
+model input (``draft_size``), any other format (and the rest of the factor) by a box average.
+Lossless formats holding the same pixels give the same model input bit for bit.
 
 Robustness contract (tested by ``tests/reliability``): every public function here raises only
 :class:`ImageLoadError` for bad input, whatever the bytes; no input can make it hang or allocate
@@ -66,9 +68,17 @@ PREVIEW_MAX_SIDE = 2048
 
 #: Pillow's default JPEG quality, which made the training images (docs/image-path.md).
 TRAINING_JPEG_QUALITY = 75
-RESIZE_METHOD = ("full decode; as the training images were made: grey as RGB, PIL bicubic "
-                 "resize to S x S (aspect ratio not kept), JPEG quality 75 round trip; "
-                 "S x S images used as they are")
+#: A full-size film is reduced by a power of two before the bicubic resize to the model's
+#: ``S x S`` (:func:`reduction_factor`) while its short side keeps at least this many times
+#: ``S`` pixels (Pillow's ``reducing_gap``). The bicubic step then still shrinks by at least
+#: this much, so the result stays close to a bicubic resize of the whole film
+#: (docs/image-path.md gives the measured |dP|); films whose short side is under
+#: 2 x REDUCING_GAP x S - 1 pixels are not reduced at all.
+REDUCING_GAP = 1.0
+RESIZE_METHOD = ("as the training images were made: grey as RGB, PIL bicubic resize to S x S "
+                 "(aspect ratio not kept), JPEG quality 75 round trip; S x S images used as "
+                 f"they are; larger films first reduced by a power of two keeping at least "
+                 f"{REDUCING_GAP:g} x S pixels (JPEG: DCT scaling in the decoder; others: box)")
 
 #: PNG ancillary chunks (text, ICC profile, EXIF, ...) longer than this are dropped before
 #: Pillow parses the file: Pillow keeps a tEXt chunk whole, twice (bytes and str), so one
@@ -246,12 +256,36 @@ def _png_without_large_chunks(data: bytes) -> bytes:
     return b"".join(keep)
 
 
-def _decode_pil(data: bytes) -> DecodedImage:
+def reduction_factor(width: int, height: int, size: int) -> int:
+    """The power of two by which a ``width x height`` film is reduced before the bicubic
+    resize to ``size x size``: the largest ``f`` with ``ceil(min(width, height) / f) >=
+    REDUCING_GAP * size`` (1 for films smaller than that). Reducing by ``f`` in steps gives
+    the same size as reducing at once (``ceil(ceil(n / a) / b) == ceil(n / (a * b))``), so a
+    JPEG reduced in its decoder and then by :func:`to_model_input` ends where a PNG of the
+    same film does, and a reduced film is not reduced again."""
+    short = min(width, height)
+    f = 1
+    while -(-short // (2 * f)) >= REDUCING_GAP * size:
+        f *= 2
+    return f
+
+
+def _draft_jpeg(im: Image.Image, size: int) -> None:
+    """Ask the JPEG decoder for the film reduced by :func:`reduction_factor` (at most 1/8,
+    libjpeg's DCT scaling); :func:`to_model_input` box-reduces whatever is left."""
+    width, height = im.size
+    factor = min(reduction_factor(width, height, size), 8)
+    if factor > 1:
+        # Pillow picks the largest scale s in (8, 4, 2, 1) with s <= min(width // request
+        # width, height // request height); each side // factor is at least REDUCING_GAP x
+        # size - 1 (far above 8), so this request gives exactly ``factor``.
+        im.draft(None, (width // factor, height // factor))
+
+
+def _decode_pil(data: bytes, draft_size: int | None = None) -> DecodedImage:
     # No warnings.catch_warnings() here: it swaps the process-wide filter list and is not
     # thread-safe (the app decodes on two threads). Sizes between MAX_PIXELS and twice that
     # make Pillow warn; check_geometry refuses them right after the header is read.
-    # Always a full decode: a JPEG draft (DCT 1/2..1/8 scaling) gives other pixels than the
-    # same film stored losslessly, and the training images were made from full decodes.
     try:
         im = Image.open(io.BytesIO(_png_without_large_chunks(data)), formats=PIL_FORMATS)
         fmt = im.format or "unknown"
@@ -260,6 +294,8 @@ def _decode_pil(data: bytes) -> DecodedImage:
         orientation = _orientation(im)
         frames = max(1, int(getattr(im, "n_frames", 1) or 1))
         im.seek(0)
+        if draft_size and fmt == "JPEG":
+            _draft_jpeg(im, draft_size)
         im.load()
         if orientation != 1:
             im = ImageOps.exif_transpose(im)
@@ -295,17 +331,19 @@ def _orientation(im: Image.Image) -> int:
 
 
 def decode_bytes(data: bytes, draft_size: int | None = None) -> DecodedImage:
-    """Decode image bytes (JPEG/PNG/BMP/TIFF via Pillow, DICOM via pydicom) in full to 8-bit
-    grey. Raises only :class:`ImageLoadError`, whatever the bytes.
+    """Decode image bytes (JPEG/PNG/BMP/TIFF via Pillow, DICOM via pydicom) to 8-bit grey.
+    Raises only :class:`ImageLoadError`, whatever the bytes.
 
-    ``draft_size`` is accepted for existing callers and ignored: every file is decoded in
-    full, so that the same pixels give the same model input in every format.
+    Without ``draft_size`` every file is decoded in full (what the viewer shows). With
+    ``draft_size`` (the model's input side: the caller wants model input, see
+    :func:`to_model_input`), a JPEG is decoded already reduced by its share of
+    :func:`reduction_factor` (libjpeg's DCT scaling, 1/2..1/8): ``pixels`` is then that
+    smaller image, while ``original_size`` stays the size stored in the file.
     """
-    del draft_size
     if not data:
         raise ImageLoadError("Empty file (0 bytes)")
     try:
-        return _decode_any(bytes(data))
+        return _decode_any(bytes(data), draft_size)
     except ImageLoadError:
         raise
     except MemoryError:
@@ -317,11 +355,11 @@ def decode_bytes(data: bytes, draft_size: int | None = None) -> DecodedImage:
         raise ImageLoadError(f"Cannot decode file ({type(exc).__name__}: {exc})") from None
 
 
-def _decode_any(data: bytes) -> DecodedImage:
+def _decode_any(data: bytes, draft_size: int | None) -> DecodedImage:
     if is_dicom_bytes(data):
         return dicom.decode_dicom(data)
     try:
-        return _decode_pil(data)
+        return _decode_pil(data, draft_size)
     except ImageLoadError:
         # Some DICOM files lack the 128-byte preamble; give pydicom a chance.
         if dicom.looks_like_headerless_dicom(data):
@@ -330,20 +368,29 @@ def _decode_any(data: bytes) -> DecodedImage:
 
 
 def to_model_input(gray: np.ndarray, size: int) -> np.ndarray:
-    """An 8-bit grey image as the model's ``size x size`` input, prepared exactly as the
-    training images were (docs/image-path.md): ``Image.convert("RGB").resize((size, size))``
-    (Pillow's default bicubic filter, aspect ratio not kept), saved as JPEG at quality 75
-    (Pillow's default) and decoded back to grey. An image already ``size x size`` is returned
-    as it is: the training and public test files are such images, made that way once."""
+    """An 8-bit grey image as the model's ``size x size`` input, prepared as the training
+    images were (docs/image-path.md): ``Image.convert("RGB").resize((size, size))`` (Pillow's
+    default bicubic filter, aspect ratio not kept), saved as JPEG at quality 75 (Pillow's
+    default) and decoded back to grey. An image already ``size x size`` is returned as it is:
+    the training and public test files are such images, made that way once. A larger film is
+    first box-reduced by :func:`reduction_factor` (nothing more for a JPEG that its decoder
+    already reduced, see :func:`decode_bytes`)."""
     if gray.ndim != 2 or gray.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 array, received shape={gray.shape} dtype={gray.dtype}")
     if gray.shape == (size, size):
         return np.ascontiguousarray(gray)
-    # Resizing the grey image and then making it RGB gives the same pixels as resizing the
-    # RGB image (the filter runs per channel) at a third of the cost.
-    small = Image.fromarray(gray, mode="L").resize((size, size), Image.Resampling.BICUBIC)
+    im = Image.fromarray(gray, mode="L")
+    factor = reduction_factor(im.width, im.height, size)
+    if factor > 1:
+        im = im.reduce(factor)
+    # Resizing the grey image gives the same pixels as resizing it as RGB (the filter runs
+    # per channel) at a third of the cost; and a grey JPEG gives the same pixels as the
+    # training images' grey-as-RGB JPEG (libjpeg's luma of R = G = B is that value, exactly,
+    # and the chroma of grey is a constant 128 that decodes back exactly), at half the cost
+    # (tests/core/test_model_input.py checks both against the RGB way).
+    small = im.resize((size, size), Image.Resampling.BICUBIC)
     buf = io.BytesIO()
-    small.convert("RGB").save(buf, format="JPEG", quality=TRAINING_JPEG_QUALITY)
+    small.save(buf, format="JPEG", quality=TRAINING_JPEG_QUALITY)
     with Image.open(buf, formats=("JPEG",)) as back:
         return np.asarray(back.convert("L"), dtype=np.uint8)
 
@@ -353,13 +400,14 @@ def load_image(path: str | os.PathLike[str], size: int = 224) -> np.ndarray:
 
     Raises :class:`ImageLoadError` with a message for the user when the file cannot be used.
     """
-    decoded = decode_bytes(read_file_bytes(path))
+    decoded = decode_bytes(read_file_bytes(path), draft_size=size)
     return to_model_input(decoded.pixels, size)
 
 
 def load_decoded(path: str | os.PathLike[str], size: int = 224) -> tuple[np.ndarray, DecodedImage]:
-    """Like :func:`load_image`, and also return the decoded image and its facts."""
-    decoded = decode_bytes(read_file_bytes(path))
+    """Like :func:`load_image`, and also return the decoded image and its facts (a JPEG's
+    ``pixels`` reduced as :func:`decode_bytes` with ``draft_size`` says)."""
+    decoded = decode_bytes(read_file_bytes(path), draft_size=size)
     return to_model_input(decoded.pixels, size), decoded
 
 

@@ -127,4 +127,7 @@ ENCODINGS: tuple[Encoding, ...] = (
 #: Allowed |dP| against the plain film: lossless encodings, and the two JPEG q95 re-encodings.
 MAX_DP_LOSSLESS = 0.02
 MAX_DP_LOSSY = 0.05
+#: Allowed |dP| between a full-size JPEG film (reduced by its decoder's DCT scaling) and the
+#: same pixels stored losslessly (box-reduced): docs/image-path.md, issue 21 item 3.
+MAX_DP_FORMATS = 0.03
 LOSSY = tuple(e.name for e in ENCODINGS if e.lossy)
