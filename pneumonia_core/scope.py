@@ -73,23 +73,26 @@ PIXEL_FEATURES = {
 #: (with acquisition variants) checks their contrast-relative forms (``edge``, ``fine``) and
 #: the minimum contrast only; older metadata keeps its ranges of them.
 ACQUISITION_DEPENDENT = ("std", "edge_abs", "fine_abs")
-#: Brightness levels and relative detail: what another display curve (gamma, LUT, lifted
+#: Brightness levels and relative fine detail: what another display curve (gamma, LUT, lifted
 #: blacks) and vendor processing with sensor noise (edge enhancement) move. A guard that also
 #: has the feature-pattern check (``scope['embedding_pattern']``, fitted on the network's
 #: features of films AND acquisition variants) leaves their ranges out: the network's
 #: features tell a chest film from a photograph or a document under such differences better
 #: than any range of them (docs/acquisition-shift.md, round 3).
-DISPLAY_AND_PROCESSING = ("mean", "p01", "p05", "p50", "p95", "p99", "edge", "fine")
+DISPLAY_AND_PROCESSING = ("mean", "p01", "p05", "p50", "p95", "p99", "fine")
 #: Principal components of the network's pooled features kept by the feature-pattern check.
 PATTERN_COMPONENTS = 32
 #: Its limits: this quantile of held-out films' and held-out variants' distances (2-fold).
 PATTERN_QUANTILE = 0.999
 #: How the pixel and layout checks are fitted alongside the feature-pattern check: borders
-#: found on a smoothed image, no display or processing ranges, and layout limits reaching the
-#: variants' 0.995 quantile (0.99 without it: the feature-pattern check catches the grey
-#: photographs and slices whose layouts a wider layout limit lets through).
+#: found on a smoothed image, no display or fine-detail ranges (the relative edge density
+#: stays: on the non-chest corpus it catches grey photographs nothing else does), the layout
+#: residual's limit at the variants' 0.995 quantile (0.99 without the pattern check; the
+#: residual is what catches grey photographs and slices) and the layout distance's at their
+#: 0.999 quantile, as the pattern check's (tightly collimated, rotated films; no non-chest
+#: input of the corpus is caught by the distance alone).
 WITH_PATTERN_CHECK = {"smoothed_field": True, "unchecked": DISPLAY_AND_PROCESSING,
-                      "variant_layout_quantile": 0.995}
+                      "variant_layout_quantile": 0.995, "variant_distance_quantile": 0.999}
 #: Side of the layout thumbnail.
 THUMB = 16
 #: Number of principal components of training thumbnails kept.
@@ -579,7 +582,8 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
                     layout_margin: float = 1.1, seed: int = 0,
                     variants: Iterable[np.ndarray] | np.ndarray | None = None,
                     crop_field: bool = False, variant_layout_quantile: float = 0.99,
-                    smoothed_field: bool = False, unchecked: Collection[str] = ()) -> dict:
+                    smoothed_field: bool = False, unchecked: Collection[str] = (),
+                    variant_distance_quantile: float | None = None) -> dict:
     """``scope['pixels']`` from in-scope TRAINING X-rays (model inputs, ``(S, S)`` uint8 or
     ``(S, S, 1)`` float 0..255). At least 1,000 images are recommended; fit on every training
     film when possible (``scripts/refit_scope.py`` does).
@@ -652,7 +656,8 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
         var_vectors = np.stack([layout_vector(equalized(g) if crop_field else g) for g in extra])
         var_res, var_coef = _coef_distances(vectors, var_vectors, k)
         res_limit = max(res_limit, np.quantile(var_res, variant_layout_quantile))
-        coef_limit = max(coef_limit, np.quantile(var_coef, variant_layout_quantile))
+        coef_limit = max(coef_limit, np.quantile(var_coef, variant_distance_quantile
+                                                  or variant_layout_quantile))
     r5 = lambda arr: [round(float(v), 5) for v in np.ravel(arr)]  # noqa: E731
     field = ({"field": FIELD_RULE_SMOOTHED if smoothed_field else FIELD_RULE,
               "layout_basis": LAYOUT_EQUALIZED} if crop_field else {})
@@ -670,7 +675,9 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
         "max_layout_distance": _round_up(coef_limit * layout_margin),
         "layout_rule": f"{layout_quantile:g} quantile of 2-fold held-out (at least in-sample) "
                        + (f"residuals and distances, or the variants' {variant_layout_quantile:g} "
-                          "quantile when larger, " if extra else "residuals and distances ")
+                          f"(residual) and {variant_distance_quantile or variant_layout_quantile:g} "
+                          "(distance) quantiles when larger, " if extra
+                          else "residuals and distances ")
                        + f"x {layout_margin:g}, "
                        f"{k} components of {THUMB}x{THUMB} thumbnails",
         "n_images": len(grays),
