@@ -73,13 +73,14 @@ PIXEL_FEATURES = {
 #: (with acquisition variants) checks their contrast-relative forms (``edge``, ``fine``) and
 #: the minimum contrast only; older metadata keeps its ranges of them.
 ACQUISITION_DEPENDENT = ("std", "edge_abs", "fine_abs")
-#: Brightness levels and relative fine detail: what another display curve (gamma, LUT, lifted
-#: blacks) and vendor processing with sensor noise (edge enhancement) move. A guard that also
+#: Brightness levels, relative fine detail and clipping (the share of black or white pixels):
+#: what another display curve (gamma, LUT, lifted blacks, a lowered white point) and vendor
+#: processing with sensor noise (edge enhancement, its overshoot clipped) move. A guard that also
 #: has the feature-pattern check (``scope['embedding_pattern']``, fitted on the network's
 #: features of films AND acquisition variants) leaves their ranges out: the network's
 #: features tell a chest film from a photograph or a document under such differences better
 #: than any range of them (docs/acquisition-shift.md, round 3).
-DISPLAY_AND_PROCESSING = ("mean", "p01", "p05", "p50", "p95", "p99", "fine")
+DISPLAY_AND_PROCESSING = ("mean", "p01", "p05", "p50", "p95", "p99", "fine", "saturated")
 #: Principal components of the network's pooled features kept by the feature-pattern check.
 PATTERN_COMPONENTS = 32
 #: Its limits: this quantile of held-out films' and held-out variants' distances (2-fold).

@@ -65,7 +65,7 @@ def test_a_guard_fitted_with_the_models_features_of_variants_has_the_pattern_che
     assert "embedding_pattern" in fitted and fitted["embedding_pattern"]["max_residual"] > 0
     assert px["field"] == scope.FIELD_RULE_SMOOTHED
     assert not set(scope.DISPLAY_AND_PROCESSING) & set(px["low"])
-    assert {"symmetry", "entropy", "saturated", "edge"} <= set(px["low"])
+    assert {"symmetry", "entropy", "edge"} <= set(px["low"])
     assert "acquisition-variant" in fitted["distance_rule"]
     # without the model's features of the variants: round 2's fit, display ranges kept
     films = [synthetic_xray(i, size=(224, 224)) for i in range(60)]
