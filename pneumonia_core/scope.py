@@ -12,7 +12,9 @@ Evidence, cheapest first:
    (widened by a margin), and the image's coarse layout (a 16x16 thumbnail, normalised) must
    be explained by the principal components of training X-ray thumbnails ("eigen-chests").
 3. :func:`check_embedding` - distance of the model's pooled features from the training
-   distribution (``scope['embedding_mean']``, ``['embedding_std']``, ``['max_distance']``).
+   distribution (``scope['embedding_mean']``, ``['embedding_std']``, ``['max_distance']``) and,
+   when fitted, their principal-component pattern (``scope['embedding_pattern']``: training
+   films and acquisition variants, :func:`fit_embedding_pattern`).
 
 All limits come from ``metadata.json['scope']``; nothing here depends on one model. Old
 metadata without ``pixels`` still works (steps 1, 3 and the sanity rules of 2 apply).
