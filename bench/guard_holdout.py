@@ -3,12 +3,13 @@
 The guard's image statistics and layout limits are fitted on training films and acquisition
 variants of them (:mod:`pneumonia_core.scope_augment`). Does that generalise to a kind of
 difference the fit never saw, as the maintainers' own held-back parameters will test? For each
-step of the variants, fit the pixel and layout checks WITHOUT that step, and measure how many
-real films under the shift suite's matching family (``bench/shift_suite.py``; test films made
-to look as if acquired elsewhere, read through the app's decoder) the checks refuse, next to
-the fit with every step; and how many non-chest inputs of the generated corpus they still
-catch. The feature-distance check is left out: it is fitted on the films' network features,
-not on variants, so holding out a variant does not change it.
+step of the variants, fit the guard WITHOUT that step, and measure how many
+real films under the shift suite's matching family (``bench/shift_suite.py``; test films
+made to look as if acquired elsewhere, read through the app's decoder) the guard refuses, next
+to the fit with every step; and how many non-chest inputs of the generated corpus it still
+catches. The whole guard is fitted and applied as the converter does (pixel and layout checks,
+the feature distance and the feature-pattern check on the model's features of the films and
+of the variants without the step: :func:`pneumonia_core.scope.fit_scope_stats`).
 
     python -m bench.guard_holdout --train ../shared/data/chest_xray/train \\
         --test ../shared/data/chest_xray/test_public [--train-every 8] [--limit 80]
@@ -22,13 +23,13 @@ import math
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from bench import shift_suite as ss
-from pneumonia_core import scope, scope_augment
+from pneumonia_core import scope
 
 log = logging.getLogger(__name__)
 
@@ -80,32 +81,42 @@ def corpus_inputs(size: int = 224) -> list[np.ndarray | None]:
     return items
 
 
-def refused(grays: Sequence[np.ndarray], stats: dict) -> int:
-    """How many of ``grays`` the pixel and layout checks of ``scope`` stats refuse."""
-    return sum(not scope.check_pixels(g, stats).in_scope for g in grays)
+def is_refused(gray: np.ndarray, embedding: np.ndarray | None, stats: dict) -> bool:
+    """The guard of ``scope`` stats refuses this model input (pixel, layout, features)."""
+    verdict = scope.check_pixels(gray, stats)
+    return not (verdict.in_scope and scope.check_embedding(embedding, stats).in_scope)
 
 
-def fit(train: Sequence[np.ndarray], without: Sequence[str] = (), per_film: int = 2,
-        seed: int = 0) -> dict:
-    """``scope`` stats (pixels only) fitted as the converter does, variants without steps."""
-    variants = scope_augment.acquisition_variants(train, per_film, seed, without)
-    return {"min_std": 8.0, "pixels": scope.fit_pixel_stats(train, variants=variants,
-                                                            crop_field=True)}
+def refused(grays: Sequence[np.ndarray], embeddings: Sequence[np.ndarray], stats: dict) -> int:
+    """How many of ``grays`` (with the model's features ``embeddings``) the guard refuses."""
+    return sum(is_refused(g, e, stats) for g, e in zip(grays, embeddings, strict=True))
+
+
+def fit(train: Sequence[np.ndarray], train_emb: np.ndarray, embed: Callable,
+        without: Sequence[str] = (), per_film: int = 2, seed: int = 0) -> dict:
+    """``scope`` stats fitted as the converter does, variants without the given steps."""
+    return scope.fit_scope_stats(train_emb, images=train, variants=per_film, seed=seed,
+                                 embed=embed, without=without)
 
 
 def run(train: Sequence[np.ndarray], shifted: dict[str, list[np.ndarray]],
-        corpus: Sequence[np.ndarray | None]) -> list[dict]:
+        corpus: Sequence[np.ndarray | None], embed: Callable) -> list[dict]:
     """One row per held-out step (and ``none``, the full fit): refusals per family and the
     corpus items caught (decoded-file checks included)."""
     rows = []
+    train_emb = embed(list(train))
+    shifted_emb = {fam: embed(g) for fam, g in shifted.items()}
+    readable = [g for g in corpus if g is not None]
+    corpus_emb = embed(readable) if readable else []
     for held in ("none", *HOLDOUTS):
         t0 = time.perf_counter()
-        stats = fit(train, () if held == "none" else (held,))
+        stats = fit(train, train_emb, embed, () if held == "none" else (held,))
         row = {"held_out": held, "films": len(next(iter(shifted.values()))),
-               "refused": {fam: refused(g, stats) for fam, g in shifted.items()},
+               "refused": {fam: refused(g, shifted_emb[fam], stats)
+                           for fam, g in shifted.items()},
                "corpus_total": len(corpus),
-               "corpus_caught": sum(g is None or not scope.check_pixels(g, stats).in_scope
-                                    for g in corpus)}
+               "corpus_caught": len(corpus) - len(readable)
+               + refused(readable, corpus_emb, stats)}
         rows.append(row)
         log.info("held out %s: %s, corpus %d/%d (%.0f s)", held, row["refused"],
                  row["corpus_caught"], len(corpus), time.perf_counter() - t0)
@@ -117,7 +128,7 @@ def table(rows: list[dict]) -> str:
     full = rows[0]
     n = full["films"]
     lines = ["| held out of the fit | its suite families: refused without it | with it (full "
-             "fit) | combined refused | non-chest caught (pixel, layout, tags) |",
+             "fit) | combined refused | non-chest caught (whole guard) |",
              "|---|---|---|---|---|"]
     for row in rows:
         fams = HOLDOUTS.get(row["held_out"], ())
@@ -138,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", type=Path, required=True, help="test films to shift")
     ap.add_argument("--train-every", type=int, default=8, help="fit on every k-th training film")
     ap.add_argument("--limit", type=int, default=80, help="at most this many test films")
+    ap.add_argument("--model", default=None, help="model folder (default: the bundled one)")
     args = ap.parse_args(argv)
     from pneumonia_core.imageio import load_image
 
@@ -146,7 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     films = films[::max(math.ceil(len(films) / args.limit), 1)]
     families = sorted({f for fams in HOLDOUTS.values() for f in fams}) + ["combined"]
     shifted = shifted_inputs(films, families)
-    rows = run(train, shifted, corpus_inputs())
+    from pneumonia_core.model import ModelBundle
+
+    bundle = ModelBundle.load(args.model)
+
+    def embed(grays: Sequence[np.ndarray]) -> np.ndarray:
+        return np.stack([bundle.predict(g).embedding for g in grays])
+
+    rows = run(train, shifted, corpus_inputs(), embed)
     sys.stdout.write(f"fitted on {len(train)} training films (+2 variants each); "
                      f"{len(films)} test films\n" + table(rows) + "\n")
     return 0

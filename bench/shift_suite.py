@@ -300,8 +300,10 @@ _worker: dict[str, Any] = {}
 
 
 def model_label(bundle: Any) -> str:
-    """How a model folder is named in the results: name, version and short hash."""
-    return f"{bundle.metadata.name} {bundle.metadata.version} ({bundle.short_hash})"
+    """How a model folder is named in the results: name, version and short hash, and the
+    folder's digest (two folders with one model file and different guards stay apart)."""
+    return (f"{bundle.metadata.name} {bundle.metadata.version} ({bundle.short_hash}, folder "
+            f"{bundle.folder_digest[:12]})")
 
 
 def _model_dirs(model_dir: str | Sequence[str | None] | None) -> list[str | None]:

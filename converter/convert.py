@@ -359,7 +359,13 @@ def convert_run(run_dir: str | Path, out: str | Path, options: ConvertOptions | 
     # Scope statistics from the converted model's embeddings of training images.
     train_emb = validation.tflite_scores(model_bytes, train_x, temp, progress=progress,
                                          stage="training embeddings").embeddings
-    scope = fit_scope_stats(train_emb, images=train_x if len(train_x) >= MIN_PIXEL_STATS else None)
+    def embed(grays: list[np.ndarray]) -> np.ndarray:  # acquisition variants of train_x
+        x = np.repeat(np.stack(grays).astype(np.float32)[..., None], train_x.shape[-1], axis=-1)
+        return validation.tflite_scores(model_bytes, x, temp, progress=progress,
+                                        stage="acquisition-variant embeddings").embeddings
+
+    scope = fit_scope_stats(train_emb, images=train_x if len(train_x) >= MIN_PIXEL_STATS else None,
+                            embed=embed)
     if "pixels" not in scope:
         log.warning("only %d training images: no image statistics for the out-of-scope guard "
                     "(needs %d)", len(train_x), MIN_PIXEL_STATS)

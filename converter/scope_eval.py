@@ -179,7 +179,10 @@ def refit_scope(model_dir: str | Path, train_paths: Sequence[str | Path],
         report("training films", i + 1, len(train_paths))
     if any(e is None for e in embeddings):
         raise ValueError("the model has no embedding output; cannot fit the feature distance")
-    stats = scope.fit_scope_stats(np.stack(embeddings), images=images)
+    # The model's own features of the acquisition variants too (the feature-pattern check).
+    stats = scope.fit_scope_stats(np.stack(embeddings), images=images,
+                                  embed=lambda grays: np.stack([bundle.predict(g).embedding
+                                                                for g in grays]))
     fitted = stats["fitted"]
     fitted["skipped"] = skipped
     if fitted["acceptance"] < scope.MIN_FITTED_ACCEPTANCE:

@@ -132,17 +132,42 @@ def check_scope(meta: ModelMetadata) -> None:
     if not isinstance(px, Mapping):
         problems.append("pixels")
     else:
-        problems += [f"pixels.{k}" for k in _pixel_problems(px)]
+        problems += [f"pixels.{k}" for k in _pixel_problems(px, "embedding_pattern" in s)]
+    if "embedding_pattern" in s:
+        problems += [f"embedding_pattern.{k}" for k in _pattern_problems(s["embedding_pattern"],
+                                                                          mean)]
     if problems:
         raise _error(f"scope statistics of the out-of-scope guard missing or not finite: "
                      f"{', '.join(problems)}; refusing a model whose guard would be off")
 
 
-def _pixel_problems(px: Mapping[str, Any]) -> list[str]:
+def _pattern_problems(pattern: Any, embedding_mean: Any) -> list[str]:
+    """The feature-pattern check (issue 21, round 3): a mean as long as the feature
+    statistics', components of that length, positive scales and limits."""
+    if not isinstance(pattern, Mapping):
+        return ["(not a mapping)"]
+    bad = [k for k in ("mean", "components", "scale", "max_distance", "max_residual")
+           if k not in pattern]
+    if bad:
+        return bad
+    width = len(embedding_mean) if isinstance(embedding_mean, list) else None
+    if not _finite_list(pattern["mean"], width):
+        bad.append("mean")
+    comps = pattern["components"]
+    if not (isinstance(comps, list) and comps
+            and all(_finite_list(c, len(pattern["mean"])) for c in comps)):
+        bad.append("components")
+    elif not _finite_list(pattern["scale"], len(comps)) or min(pattern["scale"]) <= 0:
+        bad.append("scale")
+    return bad + [k for k in ("max_distance", "max_residual")
+                  if not _finite(pattern[k]) or float(pattern[k]) <= 0]
+
+
+def _pixel_problems(px: Mapping[str, Any], pattern_check: bool = False) -> list[str]:
     bad = [k for k in PIXEL_SCOPE_KEYS if k not in px]
     if bad:
         return bad
-    bad = _range_problems(px["low"], px["high"])
+    bad = _range_problems(px["low"], px["high"], pattern_check)
     side = px["thumb_size"]
     if not isinstance(side, int) or isinstance(side, bool) or not 4 <= side <= 64:
         return [*bad, "thumb_size"]
@@ -151,16 +176,19 @@ def _pixel_problems(px: Mapping[str, Any]) -> list[str]:
                   if not _finite(px[key]) or float(px[key]) <= 0]
 
 
-def _range_problems(low: Any, high: Any) -> list[str]:
+def _range_problems(low: Any, high: Any, pattern_check: bool = False) -> list[str]:
     """Each image statistic needs a finite ``low <= high`` range; only the acquisition-
     dependent ones (:data:`pneumonia_core.scope.ACQUISITION_DEPENDENT`, left out by a guard
-    fitted for other sites' films) may be absent, and a range given must be valid."""
-    from pneumonia_core.scope import ACQUISITION_DEPENDENT, PIXEL_FEATURES
+    fitted for other sites' films) may be absent, and with the feature-pattern check
+    (``pattern_check``) also the display and processing ones
+    (:data:`pneumonia_core.scope.DISPLAY_AND_PROCESSING`); a range given must be valid."""
+    from pneumonia_core.scope import ACQUISITION_DEPENDENT, DISPLAY_AND_PROCESSING, PIXEL_FEATURES
 
+    optional = ACQUISITION_DEPENDENT + (DISPLAY_AND_PROCESSING if pattern_check else ())
     if not (isinstance(low, Mapping) and isinstance(high, Mapping)):
         return [f"low/high[{name}]" for name in PIXEL_FEATURES]
     return [f"low/high[{name}]" for name in PIXEL_FEATURES
-            if (name not in ACQUISITION_DEPENDENT or name in low or name in high)
+            if (name not in optional or name in low or name in high)
             and not (_finite(low.get(name)) and _finite(high.get(name))
                      and float(low[name]) <= float(high[name]))]
 

@@ -12,7 +12,9 @@ Evidence, cheapest first:
    (widened by a margin), and the image's coarse layout (a 16x16 thumbnail, normalised) must
    be explained by the principal components of training X-ray thumbnails ("eigen-chests").
 3. :func:`check_embedding` - distance of the model's pooled features from the training
-   distribution (``scope['embedding_mean']``, ``['embedding_std']``, ``['max_distance']``).
+   distribution (``scope['embedding_mean']``, ``['embedding_std']``, ``['max_distance']``) and,
+   when fitted, their principal-component pattern (``scope['embedding_pattern']``: training
+   films and acquisition variants, :func:`fit_embedding_pattern`).
 
 All limits come from ``metadata.json['scope']``; nothing here depends on one model. Old
 metadata without ``pixels`` still works (steps 1, 3 and the sanity rules of 2 apply).
@@ -23,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +76,27 @@ PIXEL_FEATURES = {
 #: (with acquisition variants) checks their contrast-relative forms (``edge``, ``fine``) and
 #: the minimum contrast only; older metadata keeps its ranges of them.
 ACQUISITION_DEPENDENT = ("std", "edge_abs", "fine_abs")
+#: Brightness levels, relative fine detail and clipping (the share of black or white pixels):
+#: what another display curve (gamma, LUT, lifted blacks, a lowered white point) and vendor
+#: processing with sensor noise (edge enhancement, its overshoot clipped) move. A guard that also
+#: has the feature-pattern check (``scope['embedding_pattern']``, fitted on the network's
+#: features of films AND acquisition variants) leaves their ranges out: the network's
+#: features tell a chest film from a photograph or a document under such differences better
+#: than any range of them (docs/acquisition-shift.md, round 3).
+DISPLAY_AND_PROCESSING = ("mean", "p01", "p05", "p50", "p95", "p99", "fine", "saturated")
+#: Principal components of the network's pooled features kept by the feature-pattern check.
+PATTERN_COMPONENTS = 32
+#: Its limits: this quantile of held-out films' and held-out variants' distances (2-fold).
+PATTERN_QUANTILE = 0.999
+#: How the pixel and layout checks are fitted alongside the feature-pattern check: borders
+#: found on a smoothed image, no display or fine-detail ranges (the relative edge density
+#: stays: on the non-chest corpus it catches grey photographs nothing else does), the layout
+#: residual's limit at the variants' 0.995 quantile (0.99 without the pattern check; the
+#: residual is what catches grey photographs and slices) and the layout distance's at their
+#: 0.999 quantile, as the pattern check's (tightly collimated, rotated films; no non-chest
+#: input of the corpus is caught by the distance alone).
+WITH_PATTERN_CHECK = {"smoothed_field": True, "unchecked": DISPLAY_AND_PROCESSING,
+                      "variant_layout_quantile": 0.995, "variant_distance_quantile": 0.999}
 #: Side of the layout thumbnail.
 THUMB = 16
 #: Number of principal components of training thumbnails kept.
@@ -233,17 +256,38 @@ def _border_depth(lines: np.ndarray, darkest: float, brightest: float) -> int:
     return int(np.argmin(flat)) if not flat.all() else limit
 
 
-def exposed_field(gray: np.ndarray) -> np.ndarray:
+#: Noise-robust border search (:data:`FIELD_RULE_SMOOTHED`): lines are judged on the image
+#: box-blurred by this radius (sensor noise, amplified by edge enhancement, no longer breaks
+#: a band's flatness; the crop goes this much deeper than the smoothed band, whose edge the
+#: blur spreads) ...
+BORDER_SMOOTH = 2
+#: ... and the image's black and white are these percentiles (burned-in text or a few noisy
+#: pixels brighter than the band do not move them).
+BORDER_LEVELS = (0.5, 99.5)
+
+
+def exposed_field(gray: np.ndarray, smoothed: bool = False) -> np.ndarray:
     """The image without its collimator borders: flat bands at the image's dark or bright
     end along any side (each at most :data:`BORDER_MAX` of that side) are cropped away, so
-    that how a site collimates does not change the image statistics (issue 21). A view."""
+    that how a site collimates does not change the image statistics (issue 21). A view.
+
+    ``smoothed``: the bands are found on the image box-blurred by :data:`BORDER_SMOOTH`, its
+    black and white taken as the :data:`BORDER_LEVELS` percentiles (noisy, edge-enhanced
+    borders; :data:`FIELD_RULE_SMOOTHED`)."""
     g = np.asarray(gray)
-    f = g.astype(np.float32)
-    lo, hi = float(f.min()), float(f.max())
-    top = _border_depth(f, lo, hi)
-    bottom = _border_depth(f[::-1], lo, hi)
-    left = _border_depth(f.T, lo, hi)
-    right = _border_depth(f.T[::-1], lo, hi)
+    if smoothed:
+        u = _as_uint8(g)
+        f = np.asarray(Image.fromarray(u).filter(ImageFilter.BoxBlur(BORDER_SMOOTH)), np.float32)
+        cdf = np.cumsum(np.bincount(u.ravel(), minlength=256))
+        lo, hi = (float(_histogram_percentile(cdf, u.size, q)) for q in BORDER_LEVELS)
+    else:
+        f = g.astype(np.float32)
+        lo, hi = float(f.min()), float(f.max())
+    depths = [_border_depth(lines, lo, hi) for lines in (f, f[::-1], f.T, f.T[::-1])]
+    if smoothed:
+        limits = [int(n * BORDER_MAX) for n in (g.shape[0], g.shape[0], g.shape[1], g.shape[1])]
+        depths = [min(d + BORDER_SMOOTH, m) if d else 0 for d, m in zip(depths, limits, strict=True)]
+    top, bottom, left, right = depths
     return g[top: g.shape[0] - bottom, left: g.shape[1] - right]
 
 
@@ -405,18 +449,73 @@ def feature_distance(embedding: np.ndarray, scope: dict) -> float | None:
     return float(np.sqrt(np.mean(z * z)))
 
 
+@dataclass(frozen=True)
+class PreparedPattern:
+    """``scope['embedding_pattern']`` as arrays (converted once per model)."""
+
+    mean: np.ndarray  # (C,)
+    components: np.ndarray  # (k, C)
+    scale: np.ndarray  # (k,)
+
+    @classmethod
+    def from_dict(cls, pattern: dict) -> PreparedPattern:
+        mean = np.asarray(pattern["mean"], np.float64)
+        return cls(mean, np.asarray(pattern["components"], np.float64).reshape(-1, mean.size),
+                   np.maximum(np.asarray(pattern["scale"], np.float64), 1e-9))
+
+    def distances(self, embedding: np.ndarray) -> tuple[float, float]:
+        """(RMS of the whitened principal-component coefficients, norm of what the
+        components leave unexplained)."""
+        d = np.asarray(embedding, np.float64).ravel() - self.mean
+        coef = self.components @ d
+        z = coef / self.scale
+        return float(np.sqrt(np.mean(z * z))), float(np.linalg.norm(d - coef @ self.components))
+
+
+_patterns: dict[int, tuple[dict, PreparedPattern]] = {}
+
+
+def prepared_pattern(pattern: dict) -> PreparedPattern:
+    """:class:`PreparedPattern` of ``pattern``, cached per dict (as :func:`prepared_layout`)."""
+    entry = _patterns.get(id(pattern))
+    if entry is not None and entry[0] is pattern:
+        return entry[1]
+    prep = PreparedPattern.from_dict(pattern)
+    with _prepared_lock:
+        while len(_patterns) >= _PREPARED_MAX:
+            _patterns.pop(next(iter(_patterns)))
+        _patterns[id(pattern)] = (pattern, prep)
+    return prep
+
+
+def feature_pattern_distances(embedding: np.ndarray, scope: dict) -> tuple[float, float] | None:
+    """(coefficient distance, residual) of pooled features under the feature-pattern check
+    (``scope['embedding_pattern']``), or None when the metadata has none."""
+    pattern = scope.get("embedding_pattern")
+    return prepared_pattern(pattern).distances(embedding) if pattern else None
+
+
 def check_embedding(embedding: np.ndarray | None, scope: dict) -> ScopeVerdict:
+    """The network's pooled features: their standardised distance from the training films
+    (``max_distance``) and, when fitted, their principal-component pattern
+    (``embedding_pattern``: films and acquisition variants)."""
     if embedding is None:
         return ScopeVerdict(True)
     dist = feature_distance(embedding, scope)
     limit = scope.get("max_distance")
-    if dist is None or limit is None:
-        return ScopeVerdict(True)
-    if dist > float(limit):
+    if dist is not None and limit is not None and dist > float(limit):
         return ScopeVerdict(
             False, f"Unlike the training X-rays (feature distance {dist:.2f} > {float(limit):.2f})",
             "embedding",
         )
+    pattern = feature_pattern_distances(embedding, scope)
+    if pattern is not None:
+        stats = scope["embedding_pattern"]
+        for value, key, words in ((pattern[0], "max_distance", "feature pattern distance"),
+                                  (pattern[1], "max_residual", "feature pattern residual")):
+            if value > float(stats[key]):
+                return ScopeVerdict(False, f"Unlike the training X-rays ({words} {value:.2f} > "
+                                    f"{float(stats[key]):.2f})", "embedding")
     return ScopeVerdict(True)
 
 
@@ -429,7 +528,7 @@ def reason_check(message: str) -> str:
         return "colour"
     if message.startswith("Layout"):
         return "layout"
-    if "feature distance" in message:
+    if "feature distance" in message or "feature pattern" in message:
         return "embedding"
     return "pixels"
 
@@ -481,19 +580,27 @@ def _round_up(value: float) -> float:
 #: ``scope['pixels']['field']`` of statistics fitted on (and checked against) the exposed
 #: field (:func:`exposed_field`); absent in older metadata, which is checked on whole images.
 FIELD_RULE = "collimation borders cropped"
+#: ``field`` of statistics fitted on the exposed field found on a smoothed image
+#: (:func:`exposed_field` with ``smoothed``): noisy, edge-enhanced borders are cropped too.
+FIELD_RULE_SMOOTHED = "collimation borders cropped, found on a smoothed image"
 
 
 def guard_view(gray: np.ndarray, stats: dict | None) -> np.ndarray:
     """What the pixel checks of ``stats`` (``scope['pixels']``) look at: the exposed field
     when they were fitted on it, else the whole image."""
-    return exposed_field(gray) if stats and stats.get("field") == FIELD_RULE else gray
+    rule = stats.get("field") if stats else None
+    if rule == FIELD_RULE:
+        return exposed_field(gray)
+    return exposed_field(gray, smoothed=True) if rule == FIELD_RULE_SMOOTHED else gray
 
 
 def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.002,
                     margin: float = 0.15, layout_quantile: float = 0.999,
                     layout_margin: float = 1.1, seed: int = 0,
                     variants: Iterable[np.ndarray] | np.ndarray | None = None,
-                    crop_field: bool = False, variant_layout_quantile: float = 0.99) -> dict:
+                    crop_field: bool = False, variant_layout_quantile: float = 0.99,
+                    smoothed_field: bool = False, unchecked: Collection[str] = (),
+                    variant_distance_quantile: float | None = None) -> dict:
     """``scope['pixels']`` from in-scope TRAINING X-rays (model inputs, ``(S, S)`` uint8 or
     ``(S, S, 1)`` float 0..255). At least 1,000 images are recommended; fit on every training
     film when possible (``scripts/refit_scope.py`` does).
@@ -525,9 +632,10 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
         raise ValueError(f"need at least 50 training images for pixel statistics, received {len(grays)}")
     extra = _as_gray_list(variants) if variants is not None else []
     if crop_field:
-        grays = [exposed_field(g) for g in grays]
-        extra = [exposed_field(g) for g in extra]
-    names = [n for n in PIXEL_FEATURES if not (extra and n in ACQUISITION_DEPENDENT)]
+        grays = [exposed_field(g, smoothed_field) for g in grays]
+        extra = [exposed_field(g, smoothed_field) for g in extra]
+    names = [n for n in PIXEL_FEATURES
+             if not (extra and n in ACQUISITION_DEPENDENT) and n not in unchecked]
     rows = [pixel_features(g) for g in grays]
     feats = np.array([[row[n] for n in names] for row in rows])
     lo_q = np.quantile(feats, tail, axis=0)
@@ -565,9 +673,11 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
         var_vectors = np.stack([layout_vector(equalized(g) if crop_field else g) for g in extra])
         var_res, var_coef = _coef_distances(vectors, var_vectors, k)
         res_limit = max(res_limit, np.quantile(var_res, variant_layout_quantile))
-        coef_limit = max(coef_limit, np.quantile(var_coef, variant_layout_quantile))
+        coef_limit = max(coef_limit, np.quantile(var_coef, variant_distance_quantile
+                                                  or variant_layout_quantile))
     r5 = lambda arr: [round(float(v), 5) for v in np.ravel(arr)]  # noqa: E731
-    field = {"field": FIELD_RULE, "layout_basis": LAYOUT_EQUALIZED} if crop_field else {}
+    field = ({"field": FIELD_RULE_SMOOTHED if smoothed_field else FIELD_RULE,
+              "layout_basis": LAYOUT_EQUALIZED} if crop_field else {})
     return field | {
         "features": names,
         "low": {n: round(float(v), 5) for n, v in zip(names, low, strict=True)},
@@ -582,16 +692,58 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
         "max_layout_distance": _round_up(coef_limit * layout_margin),
         "layout_rule": f"{layout_quantile:g} quantile of 2-fold held-out (at least in-sample) "
                        + (f"residuals and distances, or the variants' {variant_layout_quantile:g} "
-                          "quantile when larger, " if extra else "residuals and distances ")
+                          f"(residual) and {variant_distance_quantile or variant_layout_quantile:g} "
+                          "(distance) quantiles when larger, " if extra
+                          else "residuals and distances ")
                        + f"x {layout_margin:g}, "
                        f"{k} components of {THUMB}x{THUMB} thumbnails",
         "n_images": len(grays),
     }
 
 
+def fit_embedding_pattern(films: np.ndarray, variants: np.ndarray, per_film: int,
+                          k: int = PATTERN_COMPONENTS, quantile: float = PATTERN_QUANTILE,
+                          seed: int = 0) -> dict:
+    """``scope['embedding_pattern']``: the principal components of the pooled features of
+    training films AND their acquisition variants (``variants``: ``per_film`` consecutive rows
+    per film), with limits on the whitened coefficient distance and the residual at the
+    ``quantile`` of held-out films and of held-out variants (2-fold by film: a film and its
+    variants on one side), whichever is larger."""
+    films = np.asarray(films, np.float64)
+    variants = np.asarray(variants, np.float64)
+    if len(variants) != per_film * len(films):
+        raise ValueError(f"expected {per_film} variants per film: {len(variants)} for {len(films)}")
+    k = min(k, len(films) // 4)
+
+    def fit(x: np.ndarray) -> PreparedPattern:
+        mean = x.mean(axis=0)
+        _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+        return PreparedPattern(mean, vt[:k], np.maximum(((x - mean) @ vt[:k].T).std(axis=0), 1e-9))
+
+    side = np.random.default_rng(seed).permutation(len(films)) % 2 == 0
+    held: dict[str, list[np.ndarray]] = {"films": [], "variants": []}
+    for s in (side, ~side):
+        vs = np.repeat(s, per_film)
+        prep = fit(np.concatenate([films[s], variants[vs]]))
+        held["films"].append(np.array([prep.distances(e) for e in films[~s]]))
+        held["variants"].append(np.array([prep.distances(e) for e in variants[~vs]]))
+    limits = np.max([np.quantile(np.concatenate(held[g]), quantile, axis=0) for g in held], axis=0)
+    prep = fit(np.concatenate([films, variants]))
+    r5 = lambda arr: [round(float(v), 5) for v in np.ravel(arr)]  # noqa: E731
+    return {"mean": r5(prep.mean), "components": [r5(c) for c in prep.components],
+            "scale": r5(prep.scale), "max_distance": _round_up(limits[0]),
+            "max_residual": _round_up(limits[1]),
+            "rule": f"{k} principal components of the pooled features of {len(films)} training "
+                    f"films and {len(variants)} acquisition variants; limits at the "
+                    f"{quantile:g} quantile of 2-fold held-out films and variants",
+            "n_images": len(films) + len(variants)}
+
+
 def fit_scope_stats(embeddings: np.ndarray | None, quantile: float = 0.999, margin: float = 1.25,
                     images: Iterable[np.ndarray] | np.ndarray | None = None,
-                    variants: int | None = None, seed: int = 0) -> dict:
+                    variants: int | None = None, seed: int = 0,
+                    embed: Callable[[list[np.ndarray]], np.ndarray] | None = None,
+                    without: Collection[str] = ()) -> dict:
     """Statistics for ``metadata.json['scope']`` from in-scope TRAINING X-rays.
 
     ``embeddings`` (N, C): pooled features; stores per-feature mean and std, and a distance
@@ -601,6 +753,12 @@ def fit_scope_stats(embeddings: np.ndarray | None, quantile: float = 0.999, marg
     variants of each (:mod:`pneumonia_core.scope_augment`; default
     ``scope_augment.DEFAULT_VARIANTS``, 0 for none), so chest films from other equipment stay
     in range (issue 21). Either may be None, not both.
+
+    ``embed`` (the model's pooled features of a list of model inputs; with ``embeddings``,
+    ``images`` and variants): adds the feature-pattern check (:func:`fit_embedding_pattern`)
+    and fits the pixel and layout checks as :data:`WITH_PATTERN_CHECK` says; the feature
+    distance limit then covers the variants too (round 3 of issue 21). ``without``: steps the
+    variants leave out (held-out validation, ``bench/guard_holdout.py``).
     """
     from pneumonia_core import scope_augment
 
@@ -621,8 +779,19 @@ def fit_scope_stats(embeddings: np.ndarray | None, quantile: float = 0.999, marg
         stats["distance_rule"] = f"{quantile:g} quantile of training-image distances x {margin:g}"
     if images is not None:
         images = _as_gray_list(images)
-        extra = scope_augment.acquisition_variants(images, variants, seed) if variants else None
-        stats["pixels"] = fit_pixel_stats(images, variants=extra, crop_field=bool(variants))
+        extra = (scope_augment.acquisition_variants(images, variants, seed, without)
+                 if variants else None)
+        var_emb = (np.asarray(embed(extra), np.float64)
+                   if extra and embed is not None and embeddings is not None else None)
+        stats["pixels"] = fit_pixel_stats(images, variants=extra, crop_field=bool(variants),
+                                          **(WITH_PATTERN_CHECK if var_emb is not None else {}))
+        if var_emb is not None:
+            stats["embedding_pattern"] = fit_embedding_pattern(emb, var_emb, variants, seed=seed)
+            # The standardised distance's limit covers the variants too (same rule).
+            both = np.concatenate([dists, [feature_distance(e, stats) for e in var_emb]])
+            stats["max_distance"] = float(np.quantile(both, quantile) * margin)
+            stats["distance_rule"] = (f"{quantile:g} quantile of training-image and acquisition-"
+                                      f"variant distances x {margin:g}")
         if extra:
             stats["pixels"]["acquisition_variants"] = {
                 "per_film": variants, "seed": seed, "rule": scope_augment.DESCRIPTION}

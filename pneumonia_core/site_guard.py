@@ -124,11 +124,16 @@ def _layout_limits(views: list[np.ndarray], stats: dict[str, Any]) -> dict[str, 
 def _distance_limit(usable: Sequence[FilmEvidence], base_scope: dict[str, Any]) -> dict[str, Any]:
     """The largest feature distance over the films, widened by :data:`MARGIN` (nothing when
     the model's guard has no feature-distance check)."""
-    dists = [scope.feature_distance(f.embedding, base_scope) for f in usable
-             if f.embedding is not None]
+    embs = [f.embedding for f in usable if f.embedding is not None]
+    dists = [scope.feature_distance(e, base_scope) for e in embs]
+    out: dict[str, Any] = {}
     if dists and all(d is not None for d in dists):
-        return {"max_distance": round(max(dists) * (1 + MARGIN), 5)}  # type: ignore[type-var]
-    return {}
+        out["max_distance"] = round(max(dists) * (1 + MARGIN), 5)  # type: ignore[type-var]
+    patterns = [scope.feature_pattern_distances(e, base_scope) for e in embs]
+    if patterns and all(p is not None for p in patterns):
+        out["pattern_max_distance"] = round(max(p[0] for p in patterns) * (1 + MARGIN), 5)  # type: ignore[index]
+        out["pattern_max_residual"] = round(max(p[1] for p in patterns) * (1 + MARGIN), 5)  # type: ignore[index]
+    return out
 
 
 def merged_scope(base: dict[str, Any], guard: dict[str, Any] | None) -> dict[str, Any]:
@@ -153,6 +158,11 @@ def merged_scope(base: dict[str, Any], guard: dict[str, Any] | None) -> dict[str
         out["pixels"] = pixels
     if "max_distance" in guard and out.get("max_distance") is not None:
         out["max_distance"] = max(float(out["max_distance"]), float(guard["max_distance"]))
+    if base.get("embedding_pattern") and "pattern_max_distance" in guard:
+        pattern = dict(base["embedding_pattern"])
+        for key in ("max_distance", "max_residual"):
+            pattern[key] = max(float(pattern[key]), float(guard[f"pattern_{key}"]))
+        out["embedding_pattern"] = pattern
     return out
 
 

@@ -288,9 +288,13 @@ PROBES: list[tuple[str, Callable[..., None], str | None]] = [
     ("layout limit missing", _drop_pixel_key("max_layout_residual"), r"max_layout_residual"),
     ("pixel range NaN", lambda m: m["scope"]["pixels"]["high"].__setitem__("mean", float("nan")),
      r"low/high\[mean\]"),
-    # only the acquisition-dependent ranges (std, edge_abs, fine_abs) may be left out
-    ("a checked range missing", lambda m: [m["scope"]["pixels"][k].pop("p50")
-                                           for k in ("low", "high")], r"low/high\[p50\]"),
+    # only the acquisition-dependent ranges (std, edge_abs, fine_abs) may be left out, and
+    # with the feature-pattern check the display and processing ones
+    ("a checked range missing", lambda m: [m["scope"]["pixels"][k].pop("edge")
+                                           for k in ("low", "high")], r"low/high\[edge\]"),
+    ("feature pattern removed", _drop_scope_key("embedding_pattern"), r"low/high\[mean\]"),
+    ("feature pattern limit NaN", _set("scope", "embedding_pattern", "max_residual",
+                                       float("nan")), r"embedding_pattern.max_residual"),
     ("min_std missing", _drop_scope_key("min_std"), r"min_std"),
     ("huge tensor", _huge_input_tensor, r"tensors need more than 256 MB.*refusing to allocate"),
 ]
