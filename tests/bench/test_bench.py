@@ -85,11 +85,15 @@ def test_report_shows_no_absolute_path_of_the_measuring_machine() -> None:
     assert machine.shown_path("relative/name") == "relative/name"
 
 
-def test_results_json_names_no_absolute_path() -> None:
+def test_results_json_names_no_absolute_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped results.json: commands and notes carry paths relative to the checkout."""
     import re
     import tempfile
 
+    # A temporary folder of its own: where the checkout itself lies in the temporary folder
+    # (a clone in /tmp), the folder beside it and $TMPDIR are the same place and either
+    # spelling would be right.
+    monkeypatch.setattr(tempfile, "tempdir", str(Path("/nonexistent-bench-tmp")))
     data = ROOT.parent / "shared" / "data" / "chest_xray" / "val" / "a.jpeg"
     cmd = f"{ROOT}/.venv/bin/python -m desktop {data} --csv {tempfile.gettempdir()}/x/one.csv"
     assert machine.portable_text(cmd) == (
