@@ -161,12 +161,18 @@ def _histogram_percentile(cdf: np.ndarray, n: int, q: float) -> float:
     return hi - diff * (1.0 - t) if t >= 0.5 else lo + diff * t
 
 
-def pixel_features(gray: np.ndarray) -> dict[str, float]:
+#: The fine-detail features: the only ones that need a blurred copy of the image.
+FINE_FEATURES = ("fine", "fine_abs")
+
+
+def pixel_features(gray: np.ndarray, fine: bool = True) -> dict[str, float]:
     """The :data:`PIXEL_FEATURES` of a 2-D uint8 image (the model input).
 
     Brightness statistics come from the 256-bin histogram (exact: the same values as the
     direct formulas, without a float copy or a sort); differences are taken in int16 and the
     symmetry product is summed in float64, where every partial sum is an exact integer.
+    ``fine=False`` leaves out :data:`FINE_FEATURES` (NaN), whose blur is the costliest step,
+    for a guard that keeps no range of them.
     """
     g = np.asarray(gray)
     if g.ndim != 2:
@@ -183,8 +189,11 @@ def pixel_features(gray: np.ndarray) -> dict[str, float]:
     cdf = np.cumsum(hist)
     g16 = g.astype(np.int16)
     grad = (float(np.abs(np.diff(g16, axis=1)).mean()) + float(np.abs(np.diff(g16, axis=0)).mean())) / 2
-    blur = np.asarray(Image.fromarray(g).filter(ImageFilter.GaussianBlur(2)), np.int16)
-    fine = float(np.abs(g16 - blur).mean())
+    if fine:
+        blur = np.asarray(Image.fromarray(g).filter(ImageFilter.GaussianBlur(2)), np.int16)
+        detail = float(np.abs(g16 - blur).mean())
+    else:
+        detail = float("nan")
     if std > 0:
         a = g.astype(np.float64)
         # Sum of pixel x mirrored pixel. einsum, not a BLAS dot: no copy of the mirrored view,
@@ -198,8 +207,8 @@ def pixel_features(gray: np.ndarray) -> dict[str, float]:
     feats = {"mean": mean, "std": std}
     feats.update({name: _histogram_percentile(cdf, n, q) for name, q in _PERCENTILES.items()})
     feats.update({
-        "edge": grad / max(std, 1.0), "fine": fine / max(std, 1.0),
-        "edge_abs": grad, "fine_abs": fine,
+        "edge": grad / max(std, 1.0), "fine": detail / max(std, 1.0),
+        "edge_abs": grad, "fine_abs": detail,
         "symmetry": symmetry,
         "entropy": float(-(nz * np.log2(nz)).sum()),
         "saturated": float((hist[:3].sum() + hist[253:].sum()) / n),
@@ -389,7 +398,8 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
     exposed field, :func:`exposed_field`, when they were fitted so)."""
     stats = scope.get("pixels") if isinstance(scope, dict) else None
     gray = guard_view(gray, stats)
-    f = pixel_features(gray)
+    low, high = (stats.get("low", {}), stats.get("high", {})) if stats else ({}, {})
+    f = pixel_features(gray, fine=any(n in low or n in high for n in FINE_FEATURES))
     if f["std"] < float(scope.get("min_std", 8.0)):
         return ScopeVerdict(False, f"Nearly uniform image (contrast {f['std']:.1f}); not a radiograph",
                             "pixels")
@@ -401,7 +411,6 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
                             "not a radiograph", "pixels")
     if not stats:
         return ScopeVerdict(True)
-    low, high = stats.get("low", {}), stats.get("high", {})
     for name, words in PIXEL_FEATURES.items():
         if name not in low or name not in high:
             continue
