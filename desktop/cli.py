@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, TextIO
 from desktop import commands, csv_safe, identifiers
 
 if TYPE_CHECKING:
+    from desktop.machine_config import MachineSettings
     from desktop.operating_point import Resolution
     from pneumonia_core.model import ModelBundle
     from pneumonia_core.pipeline import Result
@@ -422,27 +423,13 @@ def _where(csv: Path) -> str:
     return "the CSV on standard output" if csv == STDOUT else str(csv)
 
 
-def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] = (),
-                 stdout: TextIO | None = None) -> int:
-    from pneumonia_core.files import display_path
+def _load_for_run(args: argparse.Namespace, error: Callable[[str], None], stderr: TextIO
+                  ) -> tuple[ModelBundle, MachineSettings, Resolution] | int:
+    """The model, the machine settings and the operating point a ``classify`` run uses, or
+    the exit status when one of them refuses (said through ``error``)."""
     from pneumonia_core.model import ModelBundle, ModelError
-    from pneumonia_core.pipeline import STATUS_OUTSIDE_USE, classify_many, default_workers
     from pneumonia_core.runtime import quiet_runtime_banner
 
-    def error(text: str) -> None:
-        stderr.write(f"{PROG}: error: {csv_safe.one_line(text)}\n")
-
-    checked = _inputs(args, error, stderr) if args.watch is None else _watch_usage(args, error)
-    if isinstance(checked, int):
-        return checked
-    found, skipped = checked
-    if args.sr_dir is not None:
-        from desktop import structured_report
-
-        problem = structured_report.folder_problem(args.sr_dir, args.paths)
-        if problem:
-            error(f"{problem}. Nothing was written")
-            return EXIT_USAGE
     try:
         with quiet_runtime_banner():
             bundle = ModelBundle.load(args.model_dir)
@@ -459,6 +446,59 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     resolution = _operating_point(bundle, args, error, stderr, machine.threshold_locked)
     if resolution is None:
         return EXIT_MODEL
+    return bundle, machine, resolution
+
+
+def _write_rows(csv: str, rows: Iterable[list[str]], stdout: TextIO | None, stderr: TextIO,
+                error: Callable[[str], None], progress: Progress) -> tuple[str, int] | None:
+    """Write the CSV (atomically, or to standard output for ``-``) as the rows come; None when
+    written, else the run's outcome for the audit trail and the exit status (interrupted,
+    terminated, or the CSV could not be written; each said on ``stderr`` once ``progress``
+    has ended its line)."""
+    try:
+        with sigterm_unwinds():
+            if csv == STDOUT:
+                out = stdout or sys.stdout
+                csv_safe.write_csv(out, CSV_HEADER, rows, lineterminator="\n")
+                out.flush()
+            else:
+                write_csv_atomically(csv, rows)
+    except (KeyboardInterrupt, Terminated) as exc:
+        progress.finish()
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        stderr.write(f"{PROG}: {what}; " + ("the CSV on standard output is incomplete\n"
+                     if csv == STDOUT else f"{csv} was not written\n"))
+        return what, EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    except OSError as exc:
+        progress.finish()
+        error(f"cannot write {_where(csv)}: {exc}")
+        return f"cannot write the CSV: {exc}", EXIT_USAGE
+    return None
+
+
+def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] = (),
+                 stdout: TextIO | None = None) -> int:
+    from pneumonia_core.files import display_path
+    from pneumonia_core.pipeline import classify_many, default_workers
+
+    def error(text: str) -> None:
+        stderr.write(f"{PROG}: error: {csv_safe.one_line(text)}\n")
+
+    checked = _inputs(args, error, stderr) if args.watch is None else _watch_usage(args, error)
+    if isinstance(checked, int):
+        return checked
+    found, skipped = checked
+    if args.sr_dir is not None:
+        from desktop import structured_report
+
+        problem = structured_report.folder_problem(args.sr_dir, args.paths)
+        if problem:
+            error(f"{problem}. Nothing was written")
+            return EXIT_USAGE
+    loaded = _load_for_run(args, error, stderr)
+    if isinstance(loaded, int):
+        return loaded
+    bundle, machine, resolution = loaded
     if args.watch is not None:
         from desktop.watch_cli import run_watch
 
@@ -501,46 +541,46 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
 
     # the audit trail is opened now, on its own thread: its disk syncs overlap the work
     recorder = RunAudit(bundle, PROG)
-    try:
-        with sigterm_unwinds():
-            if args.csv == STDOUT:
-                out = stdout or sys.stdout
-                csv_safe.write_csv(out, CSV_HEADER, rows(), lineterminator="\n")
-                out.flush()
-            else:
-                write_csv_atomically(args.csv, rows())
-    except (KeyboardInterrupt, Terminated) as exc:
-        progress.finish()
-        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        stderr.write(f"{PROG}: {what}; " + ("the CSV on standard output is incomplete\n"
-                     if args.csv == STDOUT else f"{args.csv} was not written\n"))
-        recorder.finish(dict(run, outcome=what, counts=counts), stderr)
-        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
-    except OSError as exc:
-        progress.finish()
-        error(f"cannot write {_where(args.csv)}: {exc}")
-        recorder.finish(dict(run, outcome=f"cannot write the CSV: {exc}", counts=counts),
-                        stderr)
-        return EXIT_USAGE
+    failed = _write_rows(args.csv, rows(), stdout, stderr, error, progress)
+    if failed is not None:
+        outcome, code = failed
+        recorder.finish(dict(run, outcome=outcome, counts=counts), stderr)
+        return code
     progress.finish()
     _write_summary(stderr, _where(args.csv), len(files) - len(found.missing), progress, counts,
                    resolution, bundle, machine.describe(), len(found.missing))
+    _say_left_out(stderr, found, skipped)
+    if reports is not None:
+        stderr.write(f"{PROG}: {reports.summary()}\n")
+        run.update(sr_dir=str(args.sr_dir), sr_written=reports.written)
+    code = _exit_status(counts, len(found.empty) + (len(reports.failed) if reports is not None
+                                                      else 0), bundle)
+    if not recorder.finish(dict(run, outcome="written", counts=counts, exit=code), stderr):
+        code = code or EXIT_INCOMPLETE
+    return code
+
+
+def _say_left_out(stderr: TextIO, found: Inputs, skipped: str) -> None:
+    """After the summary: the paths not found (each has an error row) and what was skipped."""
     if found.missing:
         stderr.write(f"{PROG}: {len(found.missing)} path(s) not found ({_names(found.missing)}); "
                      "each has an error row\n")
     if skipped:
         stderr.write(f"{PROG}: {skipped}\n")
-    if reports is not None:
-        stderr.write(f"{PROG}: {reports.summary()}\n")
-        run.update(sr_dir=str(args.sr_dir), sr_written=reports.written)
+
+
+def _exit_status(counts: dict[str, int], other_failures: int, bundle: ModelBundle) -> int:
+    """``classify``'s exit status once the CSV is written: unverified model first (impossible
+    to miss: exit status, CSV column, last summary line), else incomplete when any file was
+    not scored (error, out of scope, outside intended use) or ``other_failures`` (empty
+    folders, structured reports not written), else OK."""
+    from pneumonia_core.pipeline import STATUS_OUTSIDE_USE
+
+    if not bundle.verified:
+        return EXIT_UNVERIFIED
     incomplete = (counts["error"] + counts["out_of_scope"] + counts.get(STATUS_OUTSIDE_USE, 0)
-                  + len(found.empty) + (len(reports.failed) if reports is not None else 0))
-    code = EXIT_INCOMPLETE if incomplete else EXIT_OK
-    if not bundle.verified:  # impossible to miss: exit status, CSV column, last summary line
-        code = EXIT_UNVERIFIED
-    if not recorder.finish(dict(run, outcome="written", counts=counts, exit=code), stderr):
-        code = code or EXIT_INCOMPLETE
-    return code
+                  + other_failures)
+    return EXIT_INCOMPLETE if incomplete else EXIT_OK
 
 
 def _watch_usage(args: argparse.Namespace, error: Callable[[str], None]
