@@ -148,6 +148,27 @@ def _as_uint8(gray: np.ndarray) -> np.ndarray:
     return g if g.dtype == np.uint8 else np.clip(np.rint(g), 0, 255).astype(np.uint8)
 
 
+def _histogram(g: np.ndarray) -> np.ndarray:
+    """The 256-bin histogram (float64 counts) of a 2-D uint8 image: ``np.bincount``'s counts,
+    from Pillow's counter (about twice as fast: bincount first copies the pixels to int64)."""
+    if g.ndim != 2 or g.size == 0:
+        return np.bincount(g.ravel(), minlength=256).astype(np.float64)
+    return np.array(Image.fromarray(g).histogram(), dtype=np.float64)
+
+
+def _mirror_product_sum(g: np.ndarray) -> int:
+    """Sum of each pixel times its left-right mirror pixel of a 2-D uint8 image, in integers
+    (each pair counted twice, the middle column of an odd width once)."""
+    half = g.shape[1] // 2
+    left = g[:, :half].astype(np.uint32)
+    right = g[:, g.shape[1] - half:][:, ::-1]
+    total = 2 * int((left * right).sum(dtype=np.uint64))
+    if g.shape[1] % 2:
+        middle = g[:, half].astype(np.uint32)
+        total += int((middle * middle).sum(dtype=np.uint64))
+    return total
+
+
 def _histogram_percentile(cdf: np.ndarray, n: int, q: float) -> float:
     """``np.percentile(pixels, q)`` (linear method) from the cumulative histogram of ``n``
     uint8 pixels: no sort, same arithmetic as NumPy's virtual index and lerp."""
@@ -165,21 +186,24 @@ def _histogram_percentile(cdf: np.ndarray, n: int, q: float) -> float:
 FINE_FEATURES = ("fine", "fine_abs")
 
 
-def pixel_features(gray: np.ndarray, fine: bool = True) -> dict[str, float]:
+def pixel_features(gray: np.ndarray, fine: bool = True,
+                   hist: np.ndarray | None = None) -> dict[str, float]:
     """The :data:`PIXEL_FEATURES` of a 2-D uint8 image (the model input).
 
     Brightness statistics come from the 256-bin histogram (exact: the same values as the
     direct formulas, without a float copy or a sort); differences are taken in int16 and the
-    symmetry product is summed in float64, where every partial sum is an exact integer.
-    ``fine=False`` leaves out :data:`FINE_FEATURES` (NaN), whose blur is the costliest step,
-    for a guard that keeps no range of them.
+    symmetry product is summed in integers (exact, as in float64, where every partial sum is
+    an exact integer). ``fine=False`` leaves out :data:`FINE_FEATURES` (NaN), whose blur is
+    the costliest step, for a guard that keeps no range of them. ``hist``: the image's
+    256-bin histogram (float64 counts) when the caller has it already.
     """
     g = np.asarray(gray)
     if g.ndim != 2:
         raise ValueError(f"expected a 2-D image, received shape {g.shape}")
     g = _as_uint8(g)
     n = g.size
-    hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
+    if hist is None:
+        hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
     # Sums of pixels, squares and mirrored products are integers, exact in float64 up to
     # about 2**53 (n * sums stay below it for model inputs up to 512 x 512).
     total = float(hist @ _LEVELS)
@@ -195,10 +219,9 @@ def pixel_features(gray: np.ndarray, fine: bool = True) -> dict[str, float]:
     else:
         detail = float("nan")
     if std > 0:
-        a = g.astype(np.float64)
-        # Sum of pixel x mirrored pixel. einsum, not a BLAS dot: no copy of the mirrored view,
-        # and OpenBLAS may hand a 50,000-element dot product to idle-spinning threads.
-        cross = float(np.einsum("ij,ij->", a, a[:, ::-1]))
+        # Sum of pixel x mirrored pixel, exact (not a BLAS dot: OpenBLAS may hand a
+        # 50,000-element dot product to idle-spinning threads).
+        cross = float(_mirror_product_sum(g))
         symmetry = (n * cross - total * total) / n_var  # covariance with the mirror / variance
     else:
         symmetry = 1.0
@@ -284,10 +307,21 @@ def exposed_field(gray: np.ndarray, smoothed: bool = False) -> np.ndarray:
     black and white taken as the :data:`BORDER_LEVELS` percentiles (noisy, edge-enhanced
     borders; :data:`FIELD_RULE_SMOOTHED`)."""
     g = np.asarray(gray)
+    top, bottom, left, right = _field_margins(g, smoothed)[0]
+    return g[top: g.shape[0] - bottom, left: g.shape[1] - right]
+
+
+def _field_margins(g: np.ndarray, smoothed: bool
+                   ) -> tuple[tuple[int, int, int, int], np.ndarray | None]:
+    """The rows and columns :func:`exposed_field` crops from ``g`` (top, bottom, left, right)
+    and, when ``smoothed``, the histogram of the whole image in uint8 (else None)."""
+    hist = None
     if smoothed:
         u = _as_uint8(g)
-        f = np.asarray(Image.fromarray(u).filter(ImageFilter.BoxBlur(BORDER_SMOOTH)), np.float32)
-        cdf = np.cumsum(np.bincount(u.ravel(), minlength=256))
+        im = Image.fromarray(u)
+        hist = np.array(im.histogram(), dtype=np.float64) if u.ndim == 2 else _histogram(u)
+        f = np.asarray(im.filter(ImageFilter.BoxBlur(BORDER_SMOOTH)), np.float32)
+        cdf = np.cumsum(hist)
         lo, hi = (float(_histogram_percentile(cdf, u.size, q)) for q in BORDER_LEVELS)
     else:
         f = g.astype(np.float32)
@@ -297,7 +331,7 @@ def exposed_field(gray: np.ndarray, smoothed: bool = False) -> np.ndarray:
         limits = [int(n * BORDER_MAX) for n in (g.shape[0], g.shape[0], g.shape[1], g.shape[1])]
         depths = [min(d + BORDER_SMOOTH, m) if d else 0 for d, m in zip(depths, limits, strict=True)]
     top, bottom, left, right = depths
-    return g[top: g.shape[0] - bottom, left: g.shape[1] - right]
+    return (top, bottom, left, right), hist
 
 
 #: ``scope['pixels']['layout_basis']`` of layouts fitted on histogram-equalised images
@@ -306,21 +340,23 @@ def exposed_field(gray: np.ndarray, smoothed: bool = False) -> np.ndarray:
 LAYOUT_EQUALIZED = "histogram-equalised"
 
 
-def equalized(gray: np.ndarray) -> np.ndarray:
+def equalized(gray: np.ndarray, hist: np.ndarray | None = None) -> np.ndarray:
     """The image with each grey level replaced by its mid-rank (0..255): any increasing
-    grey-level curve applied to the image gives (nearly) the same result."""
+    grey-level curve applied to the image gives (nearly) the same result. ``hist``: the
+    image's 256-bin histogram (float64 counts) when the caller has it already."""
     g = _as_uint8(gray)
-    hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
+    if hist is None:
+        hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
     lut = np.rint(255.0 * (np.cumsum(hist) - hist / 2) / max(g.size, 1)).astype(np.uint8)
-    return lut[g]
+    return np.take(lut, g)
 
 
-def layout_of(gray: np.ndarray, stats: dict) -> np.ndarray:
+def layout_of(gray: np.ndarray, stats: dict, hist: np.ndarray | None = None) -> np.ndarray:
     """The layout vector :func:`check_pixels` compares with ``stats`` (``scope['pixels']``):
-    of the equalised image when the layout was fitted so."""
+    of the equalised image when the layout was fitted so (``hist`` as :func:`equalized`)."""
     side = int(stats.get("thumb_size", THUMB))
     if stats.get("layout_basis") == LAYOUT_EQUALIZED:
-        gray = equalized(gray)
+        gray = equalized(gray, hist)
     return layout_vector(gray, side)
 
 
@@ -397,9 +433,9 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
     """Image statistics of the model input against ranges stored by the converter (of its
     exposed field, :func:`exposed_field`, when they were fitted so)."""
     stats = scope.get("pixels") if isinstance(scope, dict) else None
-    gray = guard_view(gray, stats)
+    gray, hist = guard_view_and_histogram(gray, stats)
     low, high = (stats.get("low", {}), stats.get("high", {})) if stats else ({}, {})
-    f = pixel_features(gray, fine=any(n in low or n in high for n in FINE_FEATURES))
+    f = pixel_features(gray, fine=any(n in low or n in high for n in FINE_FEATURES), hist=hist)
     if f["std"] < float(scope.get("min_std", 8.0)):
         return ScopeVerdict(False, f"Nearly uniform image (contrast {f['std']:.1f}); not a radiograph",
                             "pixels")
@@ -421,7 +457,7 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
     if "layout_components" not in stats:
         return ScopeVerdict(True)
     prep = prepared_layout(stats)
-    vector = layout_of(gray, stats)
+    vector = layout_of(gray, stats, hist)
     if "max_layout_residual" in stats:
         res = prep.residual(vector)
         limit = float(stats["max_layout_residual"])
@@ -446,16 +482,39 @@ def feature_distance(embedding: np.ndarray, scope: dict) -> float | None:
     std = scope.get("embedding_std")
     if not mean or not std:
         return None
+    centre, sd = _distance_arrays(mean, std)
+    z = (np.asarray(embedding, np.float64) - centre) / sd
+    return float(np.sqrt(np.mean(z * z)))
+
+
+def _floored_spread(std: list[float]) -> np.ndarray:
+    """The features' spreads as :func:`feature_distance` divides by them: features (nearly)
+    constant on training images - dead units - would turn any activation into an enormous z,
+    so each spread is floored at a tenth of the median feature's. (The median by sorting:
+    np.median would import numpy.ma, tens of ms of every one-file `classify`.)"""
     sd = np.asarray(std, np.float64)
-    # Features (nearly) constant on training images - dead units - would turn any activation
-    # into an enormous z; their spread is floored at a tenth of the median feature's.
-    # (the median by sorting: np.median would import numpy.ma, tens of ms of every
-    # one-file `classify`)
     ordered = np.sort(sd)
     median = 0.5 * float(ordered[(ordered.size - 1) // 2] + ordered[ordered.size // 2])
-    sd = np.maximum(sd, max(0.1 * median, 1e-6))
-    z = (np.asarray(embedding, np.float64) - np.asarray(mean)) / sd
-    return float(np.sqrt(np.mean(z * z)))
+    return np.maximum(sd, max(0.1 * median, 1e-6))
+
+
+_distances: dict[int, tuple[list, list, np.ndarray, np.ndarray]] = {}
+
+
+def _distance_arrays(mean: list[float], std: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """``embedding_mean`` and :func:`_floored_spread` of ``embedding_std`` as arrays, converted
+    once per pair of lists (a model's metadata is loaded once and reused for every image;
+    cached as :func:`prepared_layout`: the entry holds the lists, so their ids are not reused
+    while cached)."""
+    entry = _distances.get(id(std))
+    if entry is not None and entry[0] is mean and entry[1] is std:
+        return entry[2], entry[3]
+    arrays = np.asarray(mean, np.float64), _floored_spread(std)
+    with _prepared_lock:
+        while len(_distances) >= _PREPARED_MAX:
+            _distances.pop(next(iter(_distances)))
+        _distances[id(std)] = (mean, std, *arrays)
+    return arrays
 
 
 @dataclass(frozen=True)
@@ -601,6 +660,29 @@ def guard_view(gray: np.ndarray, stats: dict | None) -> np.ndarray:
     if rule == FIELD_RULE:
         return exposed_field(gray)
     return exposed_field(gray, smoothed=True) if rule == FIELD_RULE_SMOOTHED else gray
+
+
+def guard_view_and_histogram(gray: np.ndarray, stats: dict | None
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`guard_view` in uint8 (the pixels :func:`pixel_features` and :func:`layout_of`
+    read) and its 256-bin histogram (float64 counts), found once for both: from the whole
+    image's, which the smoothed border search counts anyway, less the cropped bands'."""
+    g = np.asarray(gray)
+    rule = stats.get("field") if stats else None
+    if rule not in (FIELD_RULE, FIELD_RULE_SMOOTHED):
+        u = _as_uint8(g)
+        return u, _histogram(u)
+    (top, bottom, left, right), hist = _field_margins(g, rule == FIELD_RULE_SMOOTHED)
+    u = _as_uint8(g)
+    rows, cols = u.shape
+    field = u[top: rows - bottom, left: cols - right]
+    if hist is None:
+        return field, _histogram(field)
+    for band in (u[:top], u[rows - bottom:], u[top: rows - bottom, :left],
+                 u[top: rows - bottom, cols - right:]):
+        if band.size:
+            hist = hist - _histogram(band)
+    return field, hist
 
 
 def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.002,
