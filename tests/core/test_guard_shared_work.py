@@ -129,3 +129,22 @@ def test_the_feature_distance_arrays_are_converted_once_per_model_and_give_the_d
     for i in range(3 * scope._PREPARED_MAX):
         scope.feature_distance(e, {"embedding_mean": [0.0] * 64, "embedding_std": [1.0 + i] * 64})
     assert len(scope._distances) <= scope._PREPARED_MAX
+
+
+def test_the_smoothed_border_search_reads_the_blurred_lines_in_uint8_as_in_float32(
+        data_root: Path, full_res_images: list[Path]) -> None:
+    """The blurred image's grey levels are whole numbers: the bands found on them as uint8
+    (no float copy) are the bands found on their float32 copy, at any black and white."""
+    from PIL import Image, ImageFilter
+
+    deep = 0
+    for gray in _images(data_root, full_res_images)[:-1]:  # uint8 images
+        blurred = np.asarray(Image.fromarray(gray).filter(ImageFilter.BoxBlur(scope.BORDER_SMOOTH)))
+        as_float = blurred.astype(np.float32)
+        for darkest, brightest in ((0.0, 255.0), (float(gray.min()), float(gray.max())), (30.0, 200.0)):
+            for u, f in zip((blurred, blurred[::-1], blurred.T, blurred.T[::-1]),
+                            (as_float, as_float[::-1], as_float.T, as_float.T[::-1]), strict=True):
+                depth = scope._border_depth(u, darkest, brightest)
+                assert depth == scope._border_depth(f, darkest, brightest)
+                deep += depth > 0
+    assert deep >= 8
