@@ -169,17 +169,23 @@ def _mirror_product_sum(g: np.ndarray) -> int:
     return total
 
 
-def _histogram_percentile(cdf: np.ndarray, n: int, q: float) -> float:
-    """``np.percentile(pixels, q)`` (linear method) from the cumulative histogram of ``n``
-    uint8 pixels: no sort, same arithmetic as NumPy's virtual index and lerp."""
-    index = (n - 1) * (q / 100.0)
-    k = int(np.floor(index))
-    t = index - k
+def _histogram_percentiles(cdf: np.ndarray, n: int, qs: Iterable[float]) -> list[float]:
+    """``np.percentile(pixels, q)`` (linear method) for each ``q`` from the cumulative
+    histogram of ``n`` uint8 pixels: no sort, same arithmetic as NumPy's virtual index and
+    lerp; one search of the histogram for all of them."""
+    spots = []
+    for q in qs:
+        index = (n - 1) * (q / 100.0)
+        k = math.floor(index)
+        spots.append((index - k, min(max(k, 0), n - 1), min(max(k + 1, 0), n - 1)))
     # The k-th smallest pixel (0-based) is the first level whose cumulative count exceeds k.
-    lo = float(np.searchsorted(cdf, min(max(k, 0), n - 1), side="right"))
-    hi = float(np.searchsorted(cdf, min(max(k + 1, 0), n - 1), side="right"))
-    diff = hi - lo
-    return hi - diff * (1.0 - t) if t >= 0.5 else lo + diff * t
+    levels = np.searchsorted(cdf, [x for _, a, b in spots for x in (a, b)], side="right").tolist()
+    out = []
+    for i, (t, _, _) in enumerate(spots):
+        lo, hi = float(levels[2 * i]), float(levels[2 * i + 1])
+        diff = hi - lo
+        out.append(hi - diff * (1.0 - t) if t >= 0.5 else lo + diff * t)
+    return out
 
 
 #: The fine-detail features: the only ones that need a blurred copy of the image.
@@ -228,7 +234,7 @@ def pixel_features(gray: np.ndarray, fine: bool = True,
     p = hist / n
     nz = p[p > 0]
     feats = {"mean": mean, "std": std}
-    feats.update({name: _histogram_percentile(cdf, n, q) for name, q in _PERCENTILES.items()})
+    feats.update(zip(_PERCENTILES, _histogram_percentiles(cdf, n, _PERCENTILES.values()), strict=True))
     feats.update({
         "edge": grad / max(std, 1.0), "fine": detail / max(std, 1.0),
         "edge_abs": grad, "fine_abs": detail,
@@ -324,7 +330,7 @@ def _field_margins(g: np.ndarray, smoothed: bool
         hist = np.array(im.histogram(), dtype=np.float64) if u.ndim == 2 else _histogram(u)
         f = np.asarray(im.filter(ImageFilter.BoxBlur(BORDER_SMOOTH)))  # uint8: exact as it is
         cdf = np.cumsum(hist)
-        lo, hi = (float(_histogram_percentile(cdf, u.size, q)) for q in BORDER_LEVELS)
+        lo, hi = _histogram_percentiles(cdf, u.size, BORDER_LEVELS)
     else:
         f = g.astype(np.float32)
         lo, hi = float(f.min()), float(f.max())
@@ -388,6 +394,17 @@ class PreparedLayout:
             return None
         z = ((vector - self.mean) @ self.components.T) / self.scale
         return float(np.sqrt(np.mean(z * z)))
+
+    def measures(self, vector: np.ndarray) -> tuple[float, float | None]:
+        """(:meth:`residual`, :meth:`coefficient_distance`), the same numbers, projecting
+        ``vector`` once."""
+        d = vector - self.mean
+        coef = d @ self.components.T
+        residual = float(np.linalg.norm(d - coef @ self.components))
+        if self.scale is None:
+            return residual, None
+        z = coef / self.scale
+        return residual, float(np.sqrt(np.mean(z * z)))
 
 
 _PREPARED_MAX = 8
@@ -459,14 +476,12 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
     if "layout_components" not in stats:
         return ScopeVerdict(True)
     prep = prepared_layout(stats)
-    vector = layout_of(gray, stats, hist)
+    res, coef = prep.measures(layout_of(gray, stats, hist))
     if "max_layout_residual" in stats:
-        res = prep.residual(vector)
         limit = float(stats["max_layout_residual"])
         if res > limit:
             return ScopeVerdict(False, f"Layout unlike a frontal chest X-ray (layout residual "
                                 f"{res:.2f} > {limit:.2f})", "layout")
-    coef = prep.coefficient_distance(vector)
     if coef is not None and "max_layout_distance" in stats:
         limit = float(stats["max_layout_distance"])
         if coef > limit:

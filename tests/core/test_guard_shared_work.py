@@ -148,3 +148,15 @@ def test_the_smoothed_border_search_reads_the_blurred_lines_in_uint8_as_in_float
                 assert depth == scope._border_depth(f, darkest, brightest)
                 deep += depth > 0
     assert deep >= 8
+
+
+def test_the_layout_is_projected_once_for_its_residual_and_distance() -> None:
+    guard = _guard()
+    prep = scope.prepared_layout(guard["pixels"])
+    unscaled = scope.PreparedLayout(prep.side, prep.mean, prep.components, None)
+    rng = np.random.default_rng(8)
+    for gray in [synthetic_xray(s, (224, 224)) for s in range(3)] + [
+            rng.integers(0, 256, (224, 224)).astype(np.uint8)]:
+        vector = scope.layout_of(gray, guard["pixels"])
+        assert prep.measures(vector) == (prep.residual(vector), prep.coefficient_distance(vector))
+        assert unscaled.measures(vector) == (prep.residual(vector), None)
