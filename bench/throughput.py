@@ -31,11 +31,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from bench.timing import Throughput, median_pass
+
+if TYPE_CHECKING:  # numpy is imported where used: see cli_main
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def _pool_map(fn_factory: Callable[[], Callable[[Path], Any]], paths: list[Path]
 def exact_to_model_input(gray: np.ndarray, size: int) -> np.ndarray:
     """The model input as it was made before issue 21's reduction (the baseline): the whole
     film bicubic-resized to ``size x size``, made RGB, JPEG q75 round trip, grey."""
+    import numpy as np
     from PIL import Image
 
     from pneumonia_core.imageio import TRAINING_JPEG_QUALITY
@@ -127,7 +129,12 @@ def threaded_runner(bundle: Any, workers: int) -> tuple[Callable[[list[Path]], i
 
 def cli_main(argv: list[str]) -> int:
     """``pneumonia-xray`` with ``argv[1:]``; ``argv[0]`` is ``exact`` (the baseline
-    preparation, :func:`exact_preparation`) or ``app``. Run by :func:`classify_command`."""
+    preparation, :func:`exact_preparation`) or ``app``. Run by :func:`classify_command`.
+
+    Nothing imports numpy before ``desktop.__main__`` does its own set-up (this module
+    imports it only where used): the timed process runs in the environment the app sets for
+    itself before numpy loads (OpenBLAS on one thread), as a real ``pneumonia-xray`` does;
+    with numpy imported first, OpenBLAS's idle-spinning threads took CPU from the workers."""
     from desktop.__main__ import main
 
     sys.argv = ["pneumonia-xray", *argv[1:]]
@@ -159,9 +166,26 @@ def classify_command(folder: Path, model_dir: Path, exact: bool) -> Throughput:
     return Throughput(rows, seconds, cpu)
 
 
+def compile_for_commands() -> None:
+    """Byte-compile what the timed processes import from this checkout (the app's packages,
+    as :func:`bench.startup.compile_project` does, and this harness): an installed app runs
+    from bytecode, and with ``PYTHONDONTWRITEBYTECODE`` set every start would otherwise
+    compile them from source again (about 50 ms of each process's CPU on this machine)."""
+    import compileall
+
+    from bench.startup import compile_project
+
+    compile_project()
+    here = Path(__file__).resolve().parent
+    for name in ("__init__.py", "throughput.py", "timing.py"):
+        compileall.compile_file(here / name, quiet=1)
+
+
 def classify_commands(folder: Path, model_dir: Path, repeats: int) -> dict[str, Throughput]:
     """The whole command with the app's preparation and with the baseline's, interleaved
-    (so that both see the same load), median pass of ``repeats`` each."""
+    (so that both see the same load), median pass of ``repeats`` each, both from bytecode
+    (:func:`compile_for_commands`)."""
+    compile_for_commands()
     runs: dict[str, list[Throughput]] = {"classify_command": [], "classify_command_exact": []}
     for _ in range(max(1, repeats)):
         for key in runs:
@@ -171,6 +195,8 @@ def classify_commands(folder: Path, model_dir: Path, repeats: int) -> dict[str, 
 
 def naive(paths: list[Path], keras_model: Any, size: int) -> int:
     """Full decode (no draft) + resize + ``model.predict`` per image."""
+    import numpy as np
+
     from pneumonia_core.imageio import decode_bytes, read_file_bytes, to_model_input
 
     for p in paths:

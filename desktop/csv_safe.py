@@ -52,6 +52,8 @@ def path_text(path: str | os.PathLike[str]) -> str:
     if os.name == "nt":
         return one_line(os.fsdecode(path))
     text = os.fsencode(path).decode("utf-8", "surrogateescape")
+    if "\\" not in text and text.isprintable():  # no control character, no undecodable byte
+        return text
     out: list[str] = []
     for ch in text:
         o = ord(ch)

@@ -391,8 +391,9 @@ def to_model_input(gray: np.ndarray, size: int) -> np.ndarray:
     small = im.resize((size, size), Image.Resampling.BICUBIC)
     buf = io.BytesIO()
     small.save(buf, format="JPEG", quality=TRAINING_JPEG_QUALITY)
-    with Image.open(buf, formats=("JPEG",)) as back:
-        return np.asarray(back.convert("L"), dtype=np.uint8)
+    # Decoded by the JPEG decoder Image.open would use, with its arguments (a grey JPEG: raw
+    # mode L, no DCT scaling), without parsing the file we just wrote (tested equal).
+    return np.asarray(Image.frombytes("L", (size, size), buf.getvalue(), "jpeg", "L", ""))
 
 
 def load_image(path: str | os.PathLike[str], size: int = 224) -> np.ndarray:

@@ -148,38 +148,68 @@ def _as_uint8(gray: np.ndarray) -> np.ndarray:
     return g if g.dtype == np.uint8 else np.clip(np.rint(g), 0, 255).astype(np.uint8)
 
 
-def _histogram_percentile(cdf: np.ndarray, n: int, q: float) -> float:
-    """``np.percentile(pixels, q)`` (linear method) from the cumulative histogram of ``n``
-    uint8 pixels: no sort, same arithmetic as NumPy's virtual index and lerp."""
-    index = (n - 1) * (q / 100.0)
-    k = int(np.floor(index))
-    t = index - k
+def _histogram(g: np.ndarray) -> np.ndarray:
+    """The 256-bin histogram (float64 counts) of a 2-D uint8 image: ``np.bincount``'s counts,
+    from Pillow's counter (about twice as fast: bincount first copies the pixels to int64)."""
+    if g.ndim != 2 or g.size == 0:
+        return np.bincount(g.ravel(), minlength=256).astype(np.float64)
+    return np.array(Image.fromarray(g).histogram(), dtype=np.float64)
+
+
+def _mirror_product_sum(g: np.ndarray) -> int:
+    """Sum of each pixel times its left-right mirror pixel of a 2-D uint8 image, in integers
+    (each pair counted twice, the middle column of an odd width once)."""
+    half = g.shape[1] // 2
+    left = g[:, :half].astype(np.uint32)
+    right = g[:, g.shape[1] - half:][:, ::-1]
+    total = 2 * int((left * right).sum(dtype=np.uint64))
+    if g.shape[1] % 2:
+        middle = g[:, half].astype(np.uint32)
+        total += int((middle * middle).sum(dtype=np.uint64))
+    return total
+
+
+def _histogram_percentiles(cdf: np.ndarray, n: int, qs: Iterable[float]) -> list[float]:
+    """``np.percentile(pixels, q)`` (linear method) for each ``q`` from the cumulative
+    histogram of ``n`` uint8 pixels: no sort, same arithmetic as NumPy's virtual index and
+    lerp; one search of the histogram for all of them."""
+    spots = []
+    for q in qs:
+        index = (n - 1) * (q / 100.0)
+        k = math.floor(index)
+        spots.append((index - k, min(max(k, 0), n - 1), min(max(k + 1, 0), n - 1)))
     # The k-th smallest pixel (0-based) is the first level whose cumulative count exceeds k.
-    lo = float(np.searchsorted(cdf, min(max(k, 0), n - 1), side="right"))
-    hi = float(np.searchsorted(cdf, min(max(k + 1, 0), n - 1), side="right"))
-    diff = hi - lo
-    return hi - diff * (1.0 - t) if t >= 0.5 else lo + diff * t
+    levels = np.searchsorted(cdf, [x for _, a, b in spots for x in (a, b)], side="right").tolist()
+    out = []
+    for i, (t, _, _) in enumerate(spots):
+        lo, hi = float(levels[2 * i]), float(levels[2 * i + 1])
+        diff = hi - lo
+        out.append(hi - diff * (1.0 - t) if t >= 0.5 else lo + diff * t)
+    return out
 
 
 #: The fine-detail features: the only ones that need a blurred copy of the image.
 FINE_FEATURES = ("fine", "fine_abs")
 
 
-def pixel_features(gray: np.ndarray, fine: bool = True) -> dict[str, float]:
+def pixel_features(gray: np.ndarray, fine: bool = True,
+                   hist: np.ndarray | None = None) -> dict[str, float]:
     """The :data:`PIXEL_FEATURES` of a 2-D uint8 image (the model input).
 
     Brightness statistics come from the 256-bin histogram (exact: the same values as the
     direct formulas, without a float copy or a sort); differences are taken in int16 and the
-    symmetry product is summed in float64, where every partial sum is an exact integer.
-    ``fine=False`` leaves out :data:`FINE_FEATURES` (NaN), whose blur is the costliest step,
-    for a guard that keeps no range of them.
+    symmetry product is summed in integers (exact, as in float64, where every partial sum is
+    an exact integer). ``fine=False`` leaves out :data:`FINE_FEATURES` (NaN), whose blur is
+    the costliest step, for a guard that keeps no range of them. ``hist``: the image's
+    256-bin histogram (float64 counts) when the caller has it already.
     """
     g = np.asarray(gray)
     if g.ndim != 2:
         raise ValueError(f"expected a 2-D image, received shape {g.shape}")
     g = _as_uint8(g)
     n = g.size
-    hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
+    if hist is None:
+        hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
     # Sums of pixels, squares and mirrored products are integers, exact in float64 up to
     # about 2**53 (n * sums stay below it for model inputs up to 512 x 512).
     total = float(hist @ _LEVELS)
@@ -195,17 +225,16 @@ def pixel_features(gray: np.ndarray, fine: bool = True) -> dict[str, float]:
     else:
         detail = float("nan")
     if std > 0:
-        a = g.astype(np.float64)
-        # Sum of pixel x mirrored pixel. einsum, not a BLAS dot: no copy of the mirrored view,
-        # and OpenBLAS may hand a 50,000-element dot product to idle-spinning threads.
-        cross = float(np.einsum("ij,ij->", a, a[:, ::-1]))
+        # Sum of pixel x mirrored pixel, exact (not a BLAS dot: OpenBLAS may hand a
+        # 50,000-element dot product to idle-spinning threads).
+        cross = float(_mirror_product_sum(g))
         symmetry = (n * cross - total * total) / n_var  # covariance with the mirror / variance
     else:
         symmetry = 1.0
     p = hist / n
     nz = p[p > 0]
     feats = {"mean": mean, "std": std}
-    feats.update({name: _histogram_percentile(cdf, n, q) for name, q in _PERCENTILES.items()})
+    feats.update(zip(_PERCENTILES, _histogram_percentiles(cdf, n, _PERCENTILES.values()), strict=True))
     feats.update({
         "edge": grad / max(std, 1.0), "fine": detail / max(std, 1.0),
         "edge_abs": grad, "fine_abs": detail,
@@ -249,6 +278,8 @@ def _median(values: np.ndarray) -> float:
     half = n // 2
     middle = slice(half, half + 1) if n % 2 else slice(half - 1, half + 1)
     part = np.partition(flat, list(range(middle.start, middle.stop)))
+    if flat.dtype.kind in "iu":  # whole numbers: the same mean, without np.mean's overhead
+        return float(part[half]) if n % 2 else (float(part[half - 1]) + float(part[half])) / 2
     return float(np.mean(part[middle]))
 
 
@@ -284,11 +315,22 @@ def exposed_field(gray: np.ndarray, smoothed: bool = False) -> np.ndarray:
     black and white taken as the :data:`BORDER_LEVELS` percentiles (noisy, edge-enhanced
     borders; :data:`FIELD_RULE_SMOOTHED`)."""
     g = np.asarray(gray)
+    top, bottom, left, right = _field_margins(g, smoothed)[0]
+    return g[top: g.shape[0] - bottom, left: g.shape[1] - right]
+
+
+def _field_margins(g: np.ndarray, smoothed: bool
+                   ) -> tuple[tuple[int, int, int, int], np.ndarray | None]:
+    """The rows and columns :func:`exposed_field` crops from ``g`` (top, bottom, left, right)
+    and, when ``smoothed``, the histogram of the whole image in uint8 (else None)."""
+    hist = None
     if smoothed:
         u = _as_uint8(g)
-        f = np.asarray(Image.fromarray(u).filter(ImageFilter.BoxBlur(BORDER_SMOOTH)), np.float32)
-        cdf = np.cumsum(np.bincount(u.ravel(), minlength=256))
-        lo, hi = (float(_histogram_percentile(cdf, u.size, q)) for q in BORDER_LEVELS)
+        im = Image.fromarray(u)
+        hist = np.array(im.histogram(), dtype=np.float64) if u.ndim == 2 else _histogram(u)
+        f = np.asarray(im.filter(ImageFilter.BoxBlur(BORDER_SMOOTH)))  # uint8: exact as it is
+        cdf = np.cumsum(hist)
+        lo, hi = _histogram_percentiles(cdf, u.size, BORDER_LEVELS)
     else:
         f = g.astype(np.float32)
         lo, hi = float(f.min()), float(f.max())
@@ -297,7 +339,7 @@ def exposed_field(gray: np.ndarray, smoothed: bool = False) -> np.ndarray:
         limits = [int(n * BORDER_MAX) for n in (g.shape[0], g.shape[0], g.shape[1], g.shape[1])]
         depths = [min(d + BORDER_SMOOTH, m) if d else 0 for d, m in zip(depths, limits, strict=True)]
     top, bottom, left, right = depths
-    return g[top: g.shape[0] - bottom, left: g.shape[1] - right]
+    return (top, bottom, left, right), hist
 
 
 #: ``scope['pixels']['layout_basis']`` of layouts fitted on histogram-equalised images
@@ -306,21 +348,23 @@ def exposed_field(gray: np.ndarray, smoothed: bool = False) -> np.ndarray:
 LAYOUT_EQUALIZED = "histogram-equalised"
 
 
-def equalized(gray: np.ndarray) -> np.ndarray:
+def equalized(gray: np.ndarray, hist: np.ndarray | None = None) -> np.ndarray:
     """The image with each grey level replaced by its mid-rank (0..255): any increasing
-    grey-level curve applied to the image gives (nearly) the same result."""
+    grey-level curve applied to the image gives (nearly) the same result. ``hist``: the
+    image's 256-bin histogram (float64 counts) when the caller has it already."""
     g = _as_uint8(gray)
-    hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
+    if hist is None:
+        hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
     lut = np.rint(255.0 * (np.cumsum(hist) - hist / 2) / max(g.size, 1)).astype(np.uint8)
-    return lut[g]
+    return np.take(lut, g)
 
 
-def layout_of(gray: np.ndarray, stats: dict) -> np.ndarray:
+def layout_of(gray: np.ndarray, stats: dict, hist: np.ndarray | None = None) -> np.ndarray:
     """The layout vector :func:`check_pixels` compares with ``stats`` (``scope['pixels']``):
-    of the equalised image when the layout was fitted so."""
+    of the equalised image when the layout was fitted so (``hist`` as :func:`equalized`)."""
     side = int(stats.get("thumb_size", THUMB))
     if stats.get("layout_basis") == LAYOUT_EQUALIZED:
-        gray = equalized(gray)
+        gray = equalized(gray, hist)
     return layout_vector(gray, side)
 
 
@@ -350,6 +394,17 @@ class PreparedLayout:
             return None
         z = ((vector - self.mean) @ self.components.T) / self.scale
         return float(np.sqrt(np.mean(z * z)))
+
+    def measures(self, vector: np.ndarray) -> tuple[float, float | None]:
+        """(:meth:`residual`, :meth:`coefficient_distance`), the same numbers, projecting
+        ``vector`` once."""
+        d = vector - self.mean
+        coef = d @ self.components.T
+        residual = float(np.linalg.norm(d - coef @ self.components))
+        if self.scale is None:
+            return residual, None
+        z = coef / self.scale
+        return residual, float(np.sqrt(np.mean(z * z)))
 
 
 _PREPARED_MAX = 8
@@ -397,9 +452,9 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
     """Image statistics of the model input against ranges stored by the converter (of its
     exposed field, :func:`exposed_field`, when they were fitted so)."""
     stats = scope.get("pixels") if isinstance(scope, dict) else None
-    gray = guard_view(gray, stats)
+    gray, hist = guard_view_and_histogram(gray, stats)
     low, high = (stats.get("low", {}), stats.get("high", {})) if stats else ({}, {})
-    f = pixel_features(gray, fine=any(n in low or n in high for n in FINE_FEATURES))
+    f = pixel_features(gray, fine=any(n in low or n in high for n in FINE_FEATURES), hist=hist)
     if f["std"] < float(scope.get("min_std", 8.0)):
         return ScopeVerdict(False, f"Nearly uniform image (contrast {f['std']:.1f}); not a radiograph",
                             "pixels")
@@ -421,14 +476,12 @@ def check_pixels(gray: np.ndarray, scope: dict) -> ScopeVerdict:
     if "layout_components" not in stats:
         return ScopeVerdict(True)
     prep = prepared_layout(stats)
-    vector = layout_of(gray, stats)
+    res, coef = prep.measures(layout_of(gray, stats, hist))
     if "max_layout_residual" in stats:
-        res = prep.residual(vector)
         limit = float(stats["max_layout_residual"])
         if res > limit:
             return ScopeVerdict(False, f"Layout unlike a frontal chest X-ray (layout residual "
                                 f"{res:.2f} > {limit:.2f})", "layout")
-    coef = prep.coefficient_distance(vector)
     if coef is not None and "max_layout_distance" in stats:
         limit = float(stats["max_layout_distance"])
         if coef > limit:
@@ -446,16 +499,39 @@ def feature_distance(embedding: np.ndarray, scope: dict) -> float | None:
     std = scope.get("embedding_std")
     if not mean or not std:
         return None
+    centre, sd = _distance_arrays(mean, std)
+    z = (np.asarray(embedding, np.float64) - centre) / sd
+    return float(np.sqrt(np.mean(z * z)))
+
+
+def _floored_spread(std: list[float]) -> np.ndarray:
+    """The features' spreads as :func:`feature_distance` divides by them: features (nearly)
+    constant on training images - dead units - would turn any activation into an enormous z,
+    so each spread is floored at a tenth of the median feature's. (The median by sorting:
+    np.median would import numpy.ma, tens of ms of every one-file `classify`.)"""
     sd = np.asarray(std, np.float64)
-    # Features (nearly) constant on training images - dead units - would turn any activation
-    # into an enormous z; their spread is floored at a tenth of the median feature's.
-    # (the median by sorting: np.median would import numpy.ma, tens of ms of every
-    # one-file `classify`)
     ordered = np.sort(sd)
     median = 0.5 * float(ordered[(ordered.size - 1) // 2] + ordered[ordered.size // 2])
-    sd = np.maximum(sd, max(0.1 * median, 1e-6))
-    z = (np.asarray(embedding, np.float64) - np.asarray(mean)) / sd
-    return float(np.sqrt(np.mean(z * z)))
+    return np.maximum(sd, max(0.1 * median, 1e-6))
+
+
+_distances: dict[int, tuple[list, list, np.ndarray, np.ndarray]] = {}
+
+
+def _distance_arrays(mean: list[float], std: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """``embedding_mean`` and :func:`_floored_spread` of ``embedding_std`` as arrays, converted
+    once per pair of lists (a model's metadata is loaded once and reused for every image;
+    cached as :func:`prepared_layout`: the entry holds the lists, so their ids are not reused
+    while cached)."""
+    entry = _distances.get(id(std))
+    if entry is not None and entry[0] is mean and entry[1] is std:
+        return entry[2], entry[3]
+    arrays = np.asarray(mean, np.float64), _floored_spread(std)
+    with _prepared_lock:
+        while len(_distances) >= _PREPARED_MAX:
+            _distances.pop(next(iter(_distances)))
+        _distances[id(std)] = (mean, std, *arrays)
+    return arrays
 
 
 @dataclass(frozen=True)
@@ -601,6 +677,29 @@ def guard_view(gray: np.ndarray, stats: dict | None) -> np.ndarray:
     if rule == FIELD_RULE:
         return exposed_field(gray)
     return exposed_field(gray, smoothed=True) if rule == FIELD_RULE_SMOOTHED else gray
+
+
+def guard_view_and_histogram(gray: np.ndarray, stats: dict | None
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`guard_view` in uint8 (the pixels :func:`pixel_features` and :func:`layout_of`
+    read) and its 256-bin histogram (float64 counts), found once for both: from the whole
+    image's, which the smoothed border search counts anyway, less the cropped bands'."""
+    g = np.asarray(gray)
+    rule = stats.get("field") if stats else None
+    if rule not in (FIELD_RULE, FIELD_RULE_SMOOTHED):
+        u = _as_uint8(g)
+        return u, _histogram(u)
+    (top, bottom, left, right), hist = _field_margins(g, rule == FIELD_RULE_SMOOTHED)
+    u = _as_uint8(g)
+    rows, cols = u.shape
+    field = u[top: rows - bottom, left: cols - right]
+    if hist is None:
+        return field, _histogram(field)
+    for band in (u[:top], u[rows - bottom:], u[top: rows - bottom, :left],
+                 u[top: rows - bottom, cols - right:]):
+        if band.size:
+            hist = hist - _histogram(band)
+    return field, hist
 
 
 def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.002,

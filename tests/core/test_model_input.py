@@ -163,3 +163,25 @@ def test_a_drafted_jpeg_keeps_exif_orientation_and_colour_measure(orientation: i
     f = reduction_factor(w, h, SIZE)
     assert drafted.pixels.shape == (-(-h // f), -(-w // f))
     assert full.original_size == drafted.original_size == (1300, 1000)
+
+
+def test_the_round_trip_is_decoded_as_image_open_decodes_it() -> None:
+    """to_model_input decodes its q75 JPEG with Image.frombytes (the decoder and arguments
+    Image.open uses for a grey JPEG, without parsing the file again): the same pixels as
+    Image.open, on the val films (reduced as the app reduces them) or generated films."""
+    films = sorted((SHARED_DATA / "val").glob("*/*.jpeg"))
+    grays = ([decode_bytes(p.read_bytes(), draft_size=SIZE).pixels for p in films]
+             or [_film(900, 700, s) for s in range(4)])
+    rng = np.random.default_rng(9)
+    grays += [rng.integers(0, 256, (500, 460), dtype=np.uint8), np.zeros((300, 301), np.uint8)]
+    for gray in grays:
+        im = Image.fromarray(gray, mode="L")
+        f = reduction_factor(im.width, im.height, SIZE)
+        small = (im.reduce(f) if f > 1 else im).resize((SIZE, SIZE), Image.Resampling.BICUBIC)
+        buf = io.BytesIO()
+        small.save(buf, format="JPEG", quality=TRAINING_JPEG_QUALITY)
+        with Image.open(buf) as back:
+            expected = np.asarray(back.convert("L"))
+        got = to_model_input(gray, SIZE)
+        assert got.dtype == np.uint8 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, expected)

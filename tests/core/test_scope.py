@@ -197,5 +197,7 @@ def test_the_borders_median_is_numpys_median_to_the_bit() -> None:
         values = (rng.integers(0, 256, shape).astype(np.float32) if trial % 2
                   else rng.standard_normal(shape).astype(np.float32))
         assert scope._median(values) == float(np.median(values))
+        grey = rng.integers(0, 256, shape).astype(np.uint8)  # the smoothed search's lines
+        assert scope._median(grey) == float(np.median(grey)) == scope._median(grey.astype(np.float32))
     with_nan = np.array([[1.0, np.nan, 3.0]], np.float32)
     assert np.isnan(scope._median(with_nan))
