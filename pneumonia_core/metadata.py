@@ -189,10 +189,20 @@ class ModelMetadata:
         return {k: d[k] for k in order} | {k: v for k, v in d.items() if k not in order}
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        from pneumonia_core.atomic_files import atomic_write_text
+        """Write ``metadata.json`` into ``folder``, the guard's feature statistics into their
+        binary file beside it (:mod:`pneumonia_core.scope_arrays`), each atomically, the
+        metadata last (a reader never sees new metadata naming an old file)."""
+        from pneumonia_core import scope_arrays
+        from pneumonia_core.atomic_files import atomic_write_bytes, atomic_write_text
 
         path = Path(folder) / METADATA_FILE
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
+        doc = self.to_dict()
+        doc["scope"], arrays = scope_arrays.split(doc["scope"])
+        if arrays is not None:
+            atomic_write_bytes(Path(folder) / scope_arrays.ARRAYS_FILE, arrays)
+        atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=False) + "\n")
+        if arrays is None:  # no file of an earlier save may stay behind unnamed
+            (Path(folder) / scope_arrays.ARRAYS_FILE).unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -220,7 +230,12 @@ class ModelMetadata:
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> ModelMetadata:
-        return cls.from_dict(read_metadata_json(Path(folder) / METADATA_FILE))
+        """The metadata of ``folder``, with the guard's statistics of its binary file."""
+        from pneumonia_core.scope_arrays import attach_from_folder
+
+        folder = Path(folder)
+        return cls.from_dict(attach_from_folder(read_metadata_json(folder / METADATA_FILE),
+                                                folder))
 
     def validate(self) -> None:
         """Check internal consistency; raise :class:`MetadataError` naming the bad field."""

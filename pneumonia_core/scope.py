@@ -444,7 +444,7 @@ def feature_distance(embedding: np.ndarray, scope: dict) -> float | None:
     when the metadata carries no feature statistics."""
     mean = scope.get("embedding_mean")
     std = scope.get("embedding_std")
-    if not mean or not std:
+    if mean is None or std is None or not len(mean) or not len(std):
         return None
     sd = np.asarray(std, np.float64)
     # Features (nearly) constant on training images - dead units - would turn any activation
