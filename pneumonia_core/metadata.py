@@ -19,7 +19,9 @@ by the app and the batch command, which hard-code none of it. Field reference:
 - ``validation``: metrics of the converted model on the validation split
 - ``training``: ``config_digest``, ``data_fingerprint``, ``git_commit``, ``config``
 - ``quantization``: "int8", "float16" or "float32"
-- ``scope``: out-of-scope guard statistics (see :mod:`pneumonia_core.scope`), optional
+- ``scope``: out-of-scope guard statistics (see :mod:`pneumonia_core.scope`), optional; its
+  per-feature arrays live in ``scope_arrays.npy`` beside it, named by ``scope.arrays``
+  (:mod:`pneumonia_core.scope_arrays`; put back in place when the metadata is loaded)
 - ``file``: the .tflite file name; ``sha256``: its SHA-256 hex digest
 - ``intended_use`` (str), ``limitations`` (list of str)
 """

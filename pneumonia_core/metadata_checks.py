@@ -127,7 +127,7 @@ def check_scope(meta: ModelMetadata) -> None:
     mean, std = s.get("embedding_mean"), s.get("embedding_std")
     if not _finite_list(mean):
         problems.append("embedding_mean")
-    if not _finite_list(std) or any(v < 0 for v in std):
+    if not _finite_list(std) or min(std) < 0:
         problems.append("embedding_std")
     elif _finite_list(mean) and len(mean) != len(std):
         problems.append("embedding_mean/embedding_std (different lengths)")
