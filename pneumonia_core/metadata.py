@@ -136,7 +136,7 @@ class InputSpec:
         return int(self.shape[1])
 
 
-@dataclass
+@dataclass(eq=False)
 class ModelMetadata:
     name: str
     version: str
@@ -158,6 +158,13 @@ class ModelMetadata:
     intended_use: str = INTENDED_USE
     limitations: list[str] = field(default_factory=lambda: list(LIMITATIONS))
     schema_version: int = SCHEMA_VERSION
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when their documents are (the guard's statistics, arrays once loaded from
+        ``scope_arrays.npy``, compared number by number)."""
+        if not isinstance(other, ModelMetadata):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
 
     # -- derived values ----------------------------------------------------------------
     @property
@@ -185,7 +192,11 @@ class ModelMetadata:
 
     # -- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The metadata as a JSON document, the guard's statistics inline (as lists)."""
+        from pneumonia_core.scope_arrays import with_lists
+
         d = asdict(self)
+        d["scope"] = with_lists(d["scope"])
         # Stable, readable key order: identity first.
         order = ["schema_version", "name", "version", "created", "file", "sha256", "quantization"]
         return {k: d[k] for k in order} | {k: v for k, v in d.items() if k not in order}

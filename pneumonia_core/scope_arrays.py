@@ -100,6 +100,16 @@ def split(scope: Mapping[str, Any]) -> tuple[dict[str, Any], bytes | None]:
     return out, data
 
 
+def with_lists(value: Any) -> Any:
+    """``value`` (a scope, or anything in it) with every array turned into nested lists: the
+    document as ``metadata.json`` of the inline kind holds it (for JSON and comparisons)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {k: with_lists(v) for k, v in value.items()}
+    return value
+
+
 def reference(scope: Any) -> dict[str, Any] | None:
     """The sidecar reference of ``scope`` (None for a folder of the inline kind)."""
     ref = scope.get(REFERENCE_KEY) if isinstance(scope, Mapping) else None

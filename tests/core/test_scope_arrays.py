@@ -77,6 +77,20 @@ def test_split_and_attach_give_back_every_number_bit_for_bit() -> None:
                           np.asarray(inline["embedding_pattern"]["components"]))
 
 
+def test_loaded_metadata_compares_and_serialises_as_its_document() -> None:
+    """The arrays from the binary file compare number by number and serialise as lists, as
+    the inline document's do."""
+    loaded = ModelMetadata.load(MODEL_DIR)
+    inline = ModelMetadata.from_dict(model_folder.read_json(MODEL_DIR))
+    assert isinstance(loaded.scope["embedding_std"], np.ndarray)
+    assert loaded == inline
+    assert ModelMetadata.from_dict(json.loads(json.dumps(loaded.to_dict()))) == loaded
+    changed = ModelMetadata.load(MODEL_DIR)
+    changed.scope["embedding_pattern"]["components"] = \
+        changed.scope["embedding_pattern"]["components"] + 1e-12
+    assert changed != loaded
+
+
 def test_the_writer_moves_the_arrays_out_and_reads_them_back(tmp_path: Path) -> None:
     folder = _inline_copy(tmp_path)
     doc = model_folder.read_json(folder)
