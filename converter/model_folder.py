@@ -1,5 +1,6 @@
-"""THE writer of a model folder's documents: ``metadata.json``, ``validation.json`` and
-``MODEL_CARD.md``, used by the converter, the guard refit (``scripts/refit_scope.py``,
+"""THE writer of a model folder's documents: ``metadata.json`` (with the guard's feature
+statistics in ``scope_arrays.npy`` beside it, :mod:`pneumonia_core.scope_arrays`),
+``validation.json`` and ``MODEL_CARD.md``, used by the converter, the guard refit (``scripts/refit_scope.py``,
 :mod:`converter.scope_eval`) and the benchmark's other-precision models.
 
 Checked: the metadata must parse as :class:`~pneumonia_core.metadata.ModelMetadata`, pass the
@@ -16,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pneumonia_core import scope_arrays
 from pneumonia_core.atomic_files import atomic_write_text
 from pneumonia_core.metadata import METADATA_FILE, ModelMetadata, sha256_file
 from pneumonia_core.metadata_checks import check_metadata
@@ -25,8 +27,13 @@ CARD_FILE = "MODEL_CARD.md"
 
 
 def read_json(folder: str | Path, name: str = METADATA_FILE) -> dict[str, Any]:
-    """A JSON document of the folder, as a dict (to edit and give back to :func:`write`)."""
-    return json.loads((Path(folder) / name).read_text(encoding="utf-8"))
+    """A JSON document of the folder, as a dict (to edit and give back to :func:`write`); the
+    metadata with the guard's statistics of their binary file put back inline, as lists
+    (:func:`write` moves them out again)."""
+    doc = json.loads((Path(folder) / name).read_text(encoding="utf-8"))
+    if name != METADATA_FILE:
+        return doc
+    return scope_arrays.attach_from_folder(doc, Path(folder), as_lists=True)
 
 
 def checked_metadata(folder: str | Path, metadata: dict[str, Any] | ModelMetadata

@@ -19,7 +19,9 @@ by the app and the batch command, which hard-code none of it. Field reference:
 - ``validation``: metrics of the converted model on the validation split
 - ``training``: ``config_digest``, ``data_fingerprint``, ``git_commit``, ``config``
 - ``quantization``: "int8", "float16" or "float32"
-- ``scope``: out-of-scope guard statistics (see :mod:`pneumonia_core.scope`), optional
+- ``scope``: out-of-scope guard statistics (see :mod:`pneumonia_core.scope`), optional; its
+  per-feature arrays live in ``scope_arrays.npy`` beside it, named by ``scope.arrays``
+  (:mod:`pneumonia_core.scope_arrays`; put back in place when the metadata is loaded)
 - ``file``: the .tflite file name; ``sha256``: its SHA-256 hex digest
 - ``intended_use`` (str), ``limitations`` (list of str)
 """
@@ -134,7 +136,7 @@ class InputSpec:
         return int(self.shape[1])
 
 
-@dataclass
+@dataclass(eq=False)
 class ModelMetadata:
     name: str
     version: str
@@ -156,6 +158,13 @@ class ModelMetadata:
     intended_use: str = INTENDED_USE
     limitations: list[str] = field(default_factory=lambda: list(LIMITATIONS))
     schema_version: int = SCHEMA_VERSION
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when their documents are (the guard's statistics, arrays once loaded from
+        ``scope_arrays.npy``, compared number by number)."""
+        if not isinstance(other, ModelMetadata):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
 
     # -- derived values ----------------------------------------------------------------
     @property
@@ -183,16 +192,30 @@ class ModelMetadata:
 
     # -- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The metadata as a JSON document, the guard's statistics inline (as lists)."""
+        from pneumonia_core.scope_arrays import with_lists
+
         d = asdict(self)
+        d["scope"] = with_lists(d["scope"])
         # Stable, readable key order: identity first.
         order = ["schema_version", "name", "version", "created", "file", "sha256", "quantization"]
         return {k: d[k] for k in order} | {k: v for k, v in d.items() if k not in order}
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        from pneumonia_core.atomic_files import atomic_write_text
+        """Write ``metadata.json`` into ``folder``, the guard's feature statistics into their
+        binary file beside it (:mod:`pneumonia_core.scope_arrays`), each atomically, the
+        metadata last (a reader never sees new metadata naming an old file)."""
+        from pneumonia_core import scope_arrays
+        from pneumonia_core.atomic_files import atomic_write_bytes, atomic_write_text
 
         path = Path(folder) / METADATA_FILE
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
+        doc = self.to_dict()
+        doc["scope"], arrays = scope_arrays.split(doc["scope"])
+        if arrays is not None:
+            atomic_write_bytes(Path(folder) / scope_arrays.ARRAYS_FILE, arrays)
+        atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=False) + "\n")
+        if arrays is None:  # no file of an earlier save may stay behind unnamed
+            (Path(folder) / scope_arrays.ARRAYS_FILE).unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -220,7 +243,12 @@ class ModelMetadata:
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> ModelMetadata:
-        return cls.from_dict(read_metadata_json(Path(folder) / METADATA_FILE))
+        """The metadata of ``folder``, with the guard's statistics of its binary file."""
+        from pneumonia_core.scope_arrays import attach_from_folder
+
+        folder = Path(folder)
+        return cls.from_dict(attach_from_folder(read_metadata_json(folder / METADATA_FILE),
+                                                folder))
 
     def validate(self) -> None:
         """Check internal consistency; raise :class:`MetadataError` naming the bad field."""

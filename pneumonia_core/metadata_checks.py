@@ -17,6 +17,8 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from pneumonia_core.metadata import Calibration, MetadataError, ModelMetadata
 
 #: Calibration methods the app implements (pneumonia_core.metadata.Calibration).
@@ -45,6 +47,9 @@ def _finite(value: Any) -> bool:
 
 
 def _finite_list(value: Any, length: int | None = None) -> bool:
+    if isinstance(value, np.ndarray):  # the guard's statistics from their binary file
+        return (value.ndim == 1 and value.size > 0 and (length is None or value.size == length)
+                and bool(np.isfinite(value).all()))
     if not (isinstance(value, list) and len(value) > 0
             and (length is None or len(value) == length)):
         return False
@@ -122,7 +127,7 @@ def check_scope(meta: ModelMetadata) -> None:
     mean, std = s.get("embedding_mean"), s.get("embedding_std")
     if not _finite_list(mean):
         problems.append("embedding_mean")
-    if not _finite_list(std) or any(v < 0 for v in std):
+    if not _finite_list(std) or min(std) < 0:
         problems.append("embedding_std")
     elif _finite_list(mean) and len(mean) != len(std):
         problems.append("embedding_mean/embedding_std (different lengths)")
@@ -150,11 +155,11 @@ def _pattern_problems(pattern: Any, embedding_mean: Any) -> list[str]:
            if k not in pattern]
     if bad:
         return bad
-    width = len(embedding_mean) if isinstance(embedding_mean, list) else None
+    width = len(embedding_mean) if isinstance(embedding_mean, (list, np.ndarray)) else None
     if not _finite_list(pattern["mean"], width):
         bad.append("mean")
     comps = pattern["components"]
-    if not (isinstance(comps, list) and comps
+    if not (isinstance(comps, (list, np.ndarray)) and len(comps)
             and all(_finite_list(c, len(pattern["mean"])) for c in comps)):
         bad.append("components")
     elif not _finite_list(pattern["scale"], len(comps)) or min(pattern["scale"]) <= 0:

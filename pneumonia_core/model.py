@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pneumonia_core import scope_arrays
 from pneumonia_core.integrity import (
     IntegrityError,
     Pin,
@@ -96,7 +97,9 @@ class ModelBundle:
         folder = Path(folder) if folder is not None else default_model_dir()
         try:
             # the model file's bytes are kept: read once, hashed once, run as verified
-            verification = verify_folder(folder, pin, keep={MODEL_FILE: MAX_MODEL_FILE_BYTES})
+            verification = verify_folder(folder, pin, keep={
+                MODEL_FILE: MAX_MODEL_FILE_BYTES,
+                scope_arrays.ARRAYS_FILE: scope_arrays.MAX_ARRAYS_BYTES})
         except IntegrityError as exc:
             if not folder.is_dir():
                 raise ModelError(f"Model metadata not found: {folder / METADATA_FILE}") from None
@@ -107,7 +110,8 @@ class ModelBundle:
             meta_path = folder / METADATA_FILE
             raw = read_metadata_bytes(meta_path)
             verification.check_read(METADATA_FILE, raw)
-            metadata = ModelMetadata.from_dict(parse_metadata_json(raw, meta_path))
+            metadata = ModelMetadata.from_dict(_with_scope_arrays(
+                parse_metadata_json(raw, meta_path), folder, verification))
             check_metadata(metadata)  # strict: every field the app acts on (issue 16)
             model_path = folder / metadata.file
         except (MetadataError, IntegrityError) as exc:
@@ -183,6 +187,20 @@ class ModelBundle:
             cam=None if cam is None else np.squeeze(cam).astype(np.float32),
             embedding=None if emb is None else np.ravel(emb).astype(np.float32),
         )
+
+
+def _with_scope_arrays(meta: object, folder: Path, verification: Verification) -> object:
+    """The parsed metadata with the guard's statistics of its binary file attached: the bytes
+    hashed by :func:`verify_folder` (read once), or read now and checked against them."""
+    if not isinstance(meta, dict) or scope_arrays.reference(meta.get("scope")) is None:
+        return meta
+    data = verification.contents.get(scope_arrays.ARRAYS_FILE)
+    if data is None:
+        data = scope_arrays.read_bytes(folder)
+        digest = verification.check_read(scope_arrays.ARRAYS_FILE, data)
+    else:
+        digest = verification.files[scope_arrays.ARRAYS_FILE]
+    return scope_arrays.attach_from_folder(meta, folder, data, digest=digest)
 
 
 def sha256_of_model(folder: str | os.PathLike[str]) -> str:

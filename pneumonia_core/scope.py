@@ -497,7 +497,7 @@ def feature_distance(embedding: np.ndarray, scope: dict) -> float | None:
     when the metadata carries no feature statistics."""
     mean = scope.get("embedding_mean")
     std = scope.get("embedding_std")
-    if not mean or not std:
+    if mean is None or std is None or not len(mean) or not len(std):
         return None
     centre, sd = _distance_arrays(mean, std)
     z = (np.asarray(embedding, np.float64) - centre) / sd

@@ -11,6 +11,7 @@ import pytest
 
 from converter import model_folder
 from pneumonia_core.metadata import METADATA_FILE, MetadataError, ModelMetadata
+from pneumonia_core.scope_arrays import ARRAYS_FILE
 from tests.conftest import MODEL_DIR
 
 
@@ -21,6 +22,7 @@ def folder(tmp_path: Path) -> Path:
     meta = ModelMetadata.load(MODEL_DIR)
     shutil.copy(MODEL_DIR / meta.file, out / meta.file)
     shutil.copy(MODEL_DIR / METADATA_FILE, out / METADATA_FILE)
+    shutil.copy(MODEL_DIR / ARRAYS_FILE, out / ARRAYS_FILE)
     (out / model_folder.CARD_FILE).write_text("# Card\n\n## Out-of-scope inputs\nold\n\n## Next\nkept\n")
     return out
 

@@ -123,9 +123,9 @@ def test_the_program_leaves_its_data_file_closed_and_checkpointed(tmp_path: Path
     assert check.ok, check.summary()
 
 
-def test_only_the_program_itself_freezes_the_garbage_collector() -> None:
-    """``main(argv)`` called from code (tests, another program) leaves the process's garbage
-    collector as it is; ``main()`` as the program freezes what is alive at its end."""
+def test_only_the_program_itself_ends_the_process(tmp_path: Path) -> None:
+    """``main(argv)`` called from code (tests, another program) returns and leaves the process
+    as it is; ``main()`` as the program ends the process itself, with the command's status."""
     import gc
 
     from desktop.__main__ import main
@@ -133,8 +133,38 @@ def test_only_the_program_itself_freezes_the_garbage_collector() -> None:
     before = gc.get_freeze_count()
     assert main(["--version"]) == 0
     assert gc.get_freeze_count() == before
-    code = ("import gc, sys; sys.argv = ['pneumonia-xray', '--version']; "
-            "from desktop.__main__ import main; main(); print(gc.get_freeze_count() > 0)")
+    missing = ["classify", str(tmp_path / "missing.jpeg"), "--csv", str(tmp_path / "o.csv")]
+    code = (f"import sys; sys.argv = ['pneumonia-xray', *{missing!r}]; "
+            "from desktop.__main__ import main; main(); print('RETURNED')")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_fresh_env(),
                           capture_output=True, text=True, timeout=60)
-    assert done.stdout.split()[-1] == "True", done.stdout + done.stderr
+    assert done.returncode == cli.EXIT_INCOMPLETE, done.stdout + done.stderr
+    assert "RETURNED" not in done.stdout and "missing.jpeg" in (tmp_path / "o.csv").read_text()
+    code = code.replace(f"*{missing!r}", "'--version'")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_fresh_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "RETURNED" not in done.stdout, done.stdout + done.stderr
+    assert done.stdout.startswith("pneumonia-xray ")
+
+
+def test_a_fresh_process_leaves_everything_written_when_it_ends_without_teardown(
+        tmp_path: Path) -> None:
+    """The command's process ends with ``os._exit`` (no interpreter teardown, issue 22): the
+    CSV on standard output, the summary, the log file and the audit trail are all complete."""
+    import sqlite3
+
+    from desktop import paths
+
+    film = write_xrays(tmp_path / "in", [7])[0]
+    done = subprocess.run([sys.executable, "-m", "desktop", "classify", str(film), "--csv", "-"],
+                          cwd=ROOT, env=_fresh_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == cli.EXIT_OK, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("path,status") and len(lines) == 2 and ",ok," in lines[1]
+    assert "classified 1 file(s)" in done.stderr and done.stderr.endswith("\n")
+    log_text = paths.log_path().read_text()
+    assert "operating point: model default" in log_text and log_text.endswith("\n")
+    with sqlite3.connect(paths.review_db_path()) as db:
+        actions = [r[0] for r in db.execute("SELECT action FROM audit")]
+    assert actions.count("run:classify") == 1

@@ -168,7 +168,7 @@ def test_one_decode_per_selection_and_the_heatmap_comes_from_the_row(bundle, stu
 
 def test_the_pipeline_asks_the_feature_distance_guard(bundle, study, monkeypatch):
     """A film whose features lie far from the training films is refused as out of scope."""
-    assert bundle.metadata.scope.get("embedding_mean"), "the shipped model has feature stats"
+    assert len(bundle.metadata.scope.get("embedding_mean", [])), "the shipped model has feature stats"
     real = bundle.predict
 
     def far(gray):  # noqa: ANN001, ANN202

@@ -161,6 +161,8 @@ def test_model_failure_leaves_a_usable_viewer(qtbot, tmp_path, monkeypatch, full
     bad = tmp_path / "model"
     bad.mkdir()
     (bad / "metadata.json").write_bytes((model_dir / "metadata.json").read_bytes())
+    for kept in model_dir.glob("*.npy"):  # the guard's statistics the metadata names
+        (bad / kept.name).write_bytes(kept.read_bytes())
     data = bytearray((model_dir / "model.tflite").read_bytes())
     data[len(data) // 2] ^= 0xFF  # tampered model: SHA-256 mismatch
     (bad / "model.tflite").write_bytes(bytes(data))
