@@ -48,11 +48,16 @@ class AugmentConfig:
     jpeg_quality_max: int = 95
     border_p: float = 0.0  # probability of collimation borders (black or white, 1-4 sides)
     border_max: float = 0.15  # each border up to this fraction of the side's length
+    # Issue 21 ("site" processing, each step on a film with probability site_p): edge
+    # enhancement at a wide radius (one or two bands), a wide display curve (gamma 0.45-2.2 or
+    # an S-shaped LUT), lifted blacks, and a mark or label anywhere on the film.
+    site_p: float = 0.0
 
     @property
     def acquisition(self) -> bool:
         return any(v > 0 for v in (self.gamma, self.window, self.blur_sharpen, self.noise,
-                                   self.resample, self.marker_p, self.jpeg_p, self.border_p))
+                                   self.resample, self.marker_p, self.jpeg_p, self.border_p,
+                                   self.site_p))
 
     @property
     def shear_coefficient(self) -> float:
@@ -122,7 +127,7 @@ class TrainConfig:
         """SHA-256 of the canonical JSON of this configuration (first 16 hex digits).
 
         Fields added after runs were recorded (the JPEG round trip, ``split_seed``, mixup, the
-        collimation borders) are
+        collimation borders, the site processing) are
         left out while off, so the digest of every earlier configuration, as written in its
         run's config.json, holds.
         """
@@ -137,6 +142,8 @@ class TrainConfig:
         if self.augmentation.border_p == 0:
             for key in _LATER_BORDER_KEYS:
                 data["augmentation"].pop(key)
+        if self.augmentation.site_p == 0:
+            data["augmentation"].pop("site_p")
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -200,6 +207,16 @@ PRESETS: dict[str, TrainConfig] = {
     "wide_acquisition_std_jpeg_border": replace(
         _WIDE_STD, name="wide_acquisition_std_jpeg_border",
         augmentation=replace(_ACQUISITION_BORDER, jpeg_p=0.5)),
+    # Issue 21, fourth session: the pair's recipes with deeper borders (up to 20 % a side)
+    # and the site processing (wide-radius edge enhancement, wide display curves, lifted
+    # blacks, marks anywhere), each step on half of the films, as the acquisition-shift suite's
+    # families compound on films from other equipment.
+    "wide_acquisition_std_site": replace(
+        _WIDE_STD, name="wide_acquisition_std_site",
+        augmentation=replace(_ACQUISITION_BORDER, border_max=0.2, site_p=0.5)),
+    "wide_acquisition_std_jpeg_site": replace(
+        _WIDE_STD, name="wide_acquisition_std_jpeg_site",
+        augmentation=replace(_ACQUISITION_BORDER, border_max=0.2, site_p=0.5, jpeg_p=0.5)),
     # The seed notebook's recipe: 150x150 RGB, Conv32-Pool-Conv64-Pool-Dropout0.2-Conv64-Pool-
     # Flatten-Dense64-Dense1, Adam(1e-3), binary cross-entropy, ImageDataGenerator(rescale=1/255,
     # shear_range=0.2 [degrees], zoom_range=0.2, horizontal_flip=True), no class weights.

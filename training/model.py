@@ -74,9 +74,10 @@ class AcquisitionAugment(layers.Layer):
                  noise: float = 0.0, resample: float = 0.0, marker_p: float = 0.0,
                  seed: int | None = None, jpeg_p: float = 0.0,
                  jpeg_quality: tuple[int, int] = (50, 95), border_p: float = 0.0,
-                 border_max: float = 0.15, **kwargs: Any) -> None:
+                 border_max: float = 0.15, site_p: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.border_p, self.border_max = float(border_p), float(border_max)
+        self.site_p = float(site_p)
         if not 0.0 <= self.border_max < 0.5:
             raise ValueError(f"border_max must lie in [0, 0.5), got {border_max}")
         self.gamma, self.window, self.blur_sharpen = float(gamma), float(window), float(blur_sharpen)
@@ -95,7 +96,8 @@ class AcquisitionAugment(layers.Layer):
                        "blur_sharpen": self.blur_sharpen, "noise": self.noise,
                        "resample": self.resample, "marker_p": self.marker_p, "seed": self.seed,
                        "jpeg_p": self.jpeg_p, "jpeg_quality": list(self.jpeg_quality),
-                       "border_p": self.border_p, "border_max": self.border_max})
+                       "border_p": self.border_p, "border_max": self.border_max,
+                       "site_p": self.site_p})
         return config
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -131,6 +133,8 @@ class AcquisitionAugment(layers.Layer):
             amount = self._u(per, -self.blur_sharpen, self.blur_sharpen)
             x = x + amount * (x - blurred)
         x = tf.clip_by_value(x, 0.0, 255.0)
+        if self.site_p > 0:
+            x = self._site(x, b, h, w)
         if self.gamma > 0:
             g = tf.exp(self._u(per, -1.0, 1.0) * float(np.log1p(self.gamma)))
             x = 255.0 * tf.pow(x / 255.0, g)
@@ -143,6 +147,8 @@ class AcquisitionAugment(layers.Layer):
             x = x + sigma * keras.random.normal(tf.shape(x), seed=self.seed_generator)
         if self.marker_p > 0:
             x = self._marker(x, b, h, w)
+        if self.site_p > 0:
+            x = self._marker(x, b, h, w, p=self.site_p, anywhere=True)
         x = tf.clip_by_value(x, 0.0, 255.0)
         if self.jpeg_p > 0:
             x = self._jpeg(x, b)
@@ -187,25 +193,68 @@ class AcquisitionAugment(layers.Layer):
         value = tf.where(white, self._u(per, 215.0, 255.0), self._u(per, 0.0, 40.0))
         return tf.where(mask[..., None], value[..., None], x)
 
-    def _marker(self, x: Any, b: Any, h: Any, w: Any) -> Any:
+    def _site(self, x: Any, b: Any, h: Any, w: Any) -> Any:
+        """Another site's processing, each step on an image with probability ``site_p``:
+        edge enhancement at a radius drawn per batch from 0.5-9 px (one band, sometimes a
+        second), a display curve (gamma 0.45-2.2 or an S-shaped LUT) and lifted blacks with a
+        lower white point. The radii and ranges cover the vendor processing of films brought
+        down to 224 pixels from detector size (2-40 px there)."""
+        import tensorflow as tf
+
+        per = tf.stack([b, 1, 1, 1])
+        p = self.site_p
+        for band_p in (p, 0.5 * p):
+            radius = tf.exp(self._u((), float(np.log(0.5)), float(np.log(9.0))))
+            small = tf.maximum(tf.cast(tf.round(tf.cast(h, tf.float32) / (2.0 * radius)),
+                                       tf.int32), 2)
+            small_w = tf.maximum(tf.cast(tf.round(tf.cast(w, tf.float32) / (2.0 * radius)),
+                                         tf.int32), 2)
+            low = tf.image.resize(tf.image.resize(x, [small, small_w], method="area"), [h, w],
+                                  method="bilinear")
+            amount = tf.where(self._u(per) < band_p, self._u(per, 0.2, 1.5), 0.0)
+            x = tf.clip_by_value(x + amount * (x - tf.reshape(low, tf.shape(x))), 0.0, 255.0)
+        v = x / 255.0
+        gamma = tf.exp(self._u(per, float(np.log(0.45)), float(np.log(2.2))))
+        slope, centre = self._u(per, 3.0, 8.0), self._u(per, 0.35, 0.65)
+        lo = tf.sigmoid(-slope * centre)
+        hi = tf.sigmoid(slope * (1.0 - centre))
+        s_curve = (tf.sigmoid(slope * (v - centre)) - lo) / (hi - lo)
+        curved = tf.where(self._u(per) < 0.5, tf.pow(tf.maximum(v, 1e-6), gamma), s_curve)
+        v = tf.where(self._u(per) < p, curved, v)
+        black, white = self._u(per, 0.03, 0.30), self._u(per, 0.65, 1.0)
+        v = tf.where(self._u(per) < p, black + (white - black) * v, v)
+        return tf.clip_by_value(v * 255.0, 0.0, 255.0)
+
+    def _marker(self, x: Any, b: Any, h: Any, w: Any, p: float | None = None,
+                anywhere: bool = False) -> Any:
+        """A bright box or frame near a top corner (a laterality marker), with probability
+        ``p`` (``marker_p`` by default); ``anywhere``: anywhere on the film, bright or (one in
+        four) dark, as burned-in labels."""
         import tensorflow as tf
 
         per = tf.stack([b, 1, 1])
         hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
         bw = tf.floor(self._u(per, 0.03, 0.10) * wf)  # box width/height: 7..22 px at 224
         bh = tf.floor(self._u(per, 0.03, 0.10) * hf)
-        right = self._u(per) < 0.5
-        x0 = tf.floor(self._u(per, 0.0, 0.22) * wf)
-        x0 = tf.where(right, wf - bw - x0, x0)
-        y0 = tf.floor(self._u(per, 0.0, 0.30) * hf)
+        if anywhere:
+            x0 = tf.floor(self._u(per, 0.02, 0.8) * wf)
+            y0 = tf.floor(self._u(per, 0.02, 0.85) * hf)
+        else:
+            right = self._u(per) < 0.5
+            x0 = tf.floor(self._u(per, 0.0, 0.22) * wf)
+            x0 = tf.where(right, wf - bw - x0, x0)
+            y0 = tf.floor(self._u(per, 0.0, 0.30) * hf)
         yy = tf.cast(tf.range(h), tf.float32)[None, :, None]
         xx = tf.cast(tf.range(w), tf.float32)[None, None, :]
         inside = (xx >= x0) & (xx < x0 + bw) & (yy >= y0) & (yy < y0 + bh)
         stroke = tf.floor(self._u(per, 2.0, 4.0))
         hollow = ((xx >= x0 + stroke) & (xx < x0 + bw - stroke) & (yy >= y0 + stroke)
                   & (yy < y0 + bh - stroke) & (self._u(per) < 0.5))
-        on = inside & ~hollow & (self._u(per) < self.marker_p)
+        on = inside & ~hollow & (self._u(per) < (self.marker_p if p is None else p))
         value = self._u(tf.stack([b, 1, 1, 1]), 170.0, 255.0)
+        if anywhere:
+            dark = self._u(tf.stack([b, 1, 1, 1])) < 0.25
+            value = tf.where(dark, self._u(tf.stack([b, 1, 1, 1]), 0.0, 40.0), value)
         return tf.where(on[..., None], value, x)
 
 
@@ -241,7 +290,7 @@ def build_augmentation(aug: AugmentConfig, seed: int) -> keras.Sequential:
                                         jpeg_quality=(aug.jpeg_quality_min,
                                                       aug.jpeg_quality_max),
                                         border_p=aug.border_p, border_max=aug.border_max,
-                                        name="acquisition"))
+                                        site_p=aug.site_p, name="acquisition"))
     if not stack:
         stack.append(layers.Identity(name="no_augmentation"))
     return keras.Sequential(stack, name="augment")
