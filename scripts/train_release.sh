@@ -11,7 +11,7 @@
 #
 # Defaults: DATA_DIR=../shared/data/chest_xray, RUN_DIR=../runs/release-<UTC time> (outside the
 # repository; one sub-folder per member plus ensemble/), MODEL_DIR=resources/model,
-# MEMBERS="wide_acquisition_std wide_acquisition_std_jpeg@2" (presets in training/config.py; PRESET@SEED
+# MEMBERS="wide_acquisition_std_site wide_acquisition_std_jpeg_site@2" (pneumonia-cnn 1.4.0; presets in training/config.py; PRESET@SEED
 # trains a preset with another initialisation seed (same split), into the member folder PRESET_seedSEED), EXTERNAL=DATA_DIR/test_public.
 # VERSION=X.Y.Z is the model version written into metadata.json and the card.
 # QUANTIZATION=int8|float16|float32 overrides pneumonia-convert's default (float32, the shipped
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 DATA="${1:-../shared/data/chest_xray}"
 RUN_DIR="${2:-../runs/release-$(date -u +%Y%m%dT%H%M%S)}"
 MODEL_DIR="${3:-resources/model}"
-MEMBERS="${MEMBERS:-wide_acquisition_std wide_acquisition_std_jpeg@2}"
+MEMBERS="${MEMBERS:-wide_acquisition_std_site wide_acquisition_std_jpeg_site@2}"
 EXTERNAL="${EXTERNAL:-$DATA/test_public}"
 PY="${PY:-.venv/bin}"  # where pneumonia-train and pneumonia-convert live
 
