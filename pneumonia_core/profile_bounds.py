@@ -18,10 +18,14 @@ Checked by :func:`pneumonia_core.site_profile.parse_profile` on every load (wind
   least :data:`MIN_PER_CLASS` films, the confusion counts of the
   "after" column add up to the class counts and give the stated sensitivity and specificity,
   and that sensitivity meets the stated target;
-- the model's own pinned pneumonia reference film (:mod:`pneumonia_core.builtin_image`, whose
-  probability the pin records, :mod:`pneumonia_core.pinned_model`) must still be flagged
-  under the profile's calibration and threshold: a profile that would clear it is refused.
-  This check applies to the pinned model only (no reference is pinned for another one).
+- the pinned model's pneumonia reference film must still be flagged under the profile's
+  calibration and threshold: a profile that would clear it is refused. The reference is a
+  film the pinned model, with its own calibration, reads as pneumonia with probability
+  :data:`REFERENCE_PROBABILITY` (a raw logit, no pixels): a boundary above it would clear
+  films the model is all but certain of. (Until pneumonia-cnn 1.4.0 the reference was the
+  built-in self-test film, :mod:`pneumonia_core.builtin_image`; a model trained for other
+  equipment reads that generated picture at P 0.31, so it no longer stood for a clear
+  pneumonia and refused genuine fits.) This check applies to the pinned model only.
 
 What the bounds cannot stop: a profile whose numbers are plausible but invented (e.g. a
 threshold a little higher than the films justify, or made-up counts that add up). Only a
@@ -52,18 +56,23 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
+#: The pinned model's pneumonia reference: a film it reads, with its own calibration, as
+#: pneumonia with this probability. No genuine site fit clears it (a boundary above it would
+#: clear nearly every pneumonia the model is sure of), except for a site whose films the
+#: model's guard mostly refused (see :func:`problems`).
+REFERENCE_PROBABILITY = 0.99
+
+
 def pinned_reference_logits(model_sha256: str | None) -> list[float]:
     """Raw logits of the pinned pneumonia reference films of the model ``model_sha256``:
-    the built-in film's pinned probability turned back through the shipped model's own
-    calibration. Empty for a model that is not the pinned one."""
+    :data:`REFERENCE_PROBABILITY` turned back through the shipped model's own calibration.
+    Empty for a model that is not the pinned one."""
     from pneumonia_core.integrity import build_pin, shipped_model_dir
 
     pin = build_pin()
     if pin is None or model_sha256 is None or pin.model_sha256 != model_sha256:
         return []
-    p = pin.self_test_probability
-    if p is None or not 0.0 < p < 1.0:
-        return []
+    p = REFERENCE_PROBABILITY
     try:
         meta = json.loads((shipped_model_dir() / "metadata.json").read_text(encoding="utf-8"))
         scale = float(meta["calibration"]["scale"])
@@ -126,8 +135,9 @@ def problems(data: dict[str, Any], model_sha256: str | None = None) -> list[str]
     for z in pinned_reference_logits(model_sha256):
         p = 1.0 / (1.0 + math.exp(-max(-500.0, min(500.0, scale * z + offset))))
         if p < value:
-            out.append(f"it would clear the model's own pinned pneumonia reference film "
-                       f"(P {p:.4f} < threshold {value:.4f})")
+            out.append(f"it would clear the model's own pinned pneumonia reference film (a "
+                       f"film the model reads at P {REFERENCE_PROBABILITY:g}; P {p:.4f} < "
+                       f"threshold {value:.4f})")
     return out
 
 

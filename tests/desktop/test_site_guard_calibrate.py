@@ -26,11 +26,12 @@ def other_equipment(gray: np.ndarray, seed: int) -> np.ndarray:
     """Extreme vendor processing: edge enhancement far beyond what the guard's acquisition
     variants show, plus sensor noise (what the model's guard refuses as 'edge density unlike a
     chest X-ray' or by the network's feature pattern; the round-3 guard reads the milder
-    amount 5 with noise 14 that round 2 refused)."""
+    amount 5 with noise 14 that round 2 refused, and 1.4.0's reads about half of amount 12
+    with noise 12)."""
     rng = np.random.default_rng(seed)
     g = gray.astype(np.float32)
     blur = np.asarray(Image.fromarray(gray).filter(ImageFilter.GaussianBlur(1.5)), np.float32)
-    out = g + 12.0 * (g - blur) + rng.normal(0, 12.0, g.shape)
+    out = g + 16.0 * (g - blur) + rng.normal(0, 16.0, g.shape)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -265,14 +266,21 @@ def test_reference_film_check_gives_way_only_to_a_recorded_other_equipment_site(
     """The pinned reference film bounds a profile's boundary, except where the profile's site
     guard records that the model's guard refused at least half of the site's films (issue 21:
     other equipment moves every score); a guard record of a minority does not lift it."""
+    from pneumonia_core import profile_bounds
     from pneumonia_core.metadata import ModelMetadata
     from pneumonia_core.profile_bounds import problems
     from tests.conftest import MODEL_DIR
 
-    sha = ModelMetadata.load(MODEL_DIR).sha256
+    meta = ModelMetadata.load(MODEL_DIR)
+    sha = meta.sha256
+    (z_ref,) = profile_bounds.pinned_reference_logits(sha)
+    # the reference is a film the model, with its own calibration, reads at P 0.99
+    assert meta.operating_point().probability(z_ref) == pytest.approx(
+        profile_bounds.REFERENCE_PROBABILITY)
     data = json.loads(forged_text())
     data["calibration"].update(scale=1.0, offset=0.0)
-    data["threshold"]["value"] = 0.98  # inside the range, above the reference film
+    # inside the threshold range, its boundary just above the reference film
+    data["threshold"]["value"] = 1.0 / (1.0 + math.exp(-(z_ref + 0.2)))
     assert any("reference film" in p for p in problems(data, sha))
     n = int(data["films"]["n"])
     data["guard"] = {"default_refused": n // 2 - 1}
