@@ -474,12 +474,14 @@ def write_shifted(films: Sequence[tuple[str, int]], family: str, out: Path, seed
 
 def calibrate_half(films: Sequence[tuple[str, int]], family: str, model_dir: str | None,
                    workdir: Path, seed: int = 0, workers: int = 2,
-                   target_sensitivity: float | None = None) -> dict[str, Any]:
+                   target_sensitivity: float | None = None, keep_rows: bool = False
+                   ) -> dict[str, Any]:
     """A site's rescue (issue 21): ``calibrate`` on one half of the films under ``family``,
     then the other half read with the profile. Returns both halves' sizes, calibrate's exit
     status and output, and the other half's summary (guard refusals, sensitivity,
     specificity, ECE at the profile's threshold). ``target_sensitivity`` is passed to
-    ``calibrate --target-sensitivity`` (default: the model's own target)."""
+    ``calibrate --target-sensitivity`` (default: the model's own target). ``keep_rows``: the
+    other half's :class:`FilmResult` rows too (``"rows"``)."""
     from desktop import calibrate
 
     first, second = halves(films, seed)
@@ -503,6 +505,8 @@ def calibrate_half(films: Sequence[tuple[str, int]], family: str, model_dir: str
     threshold = json.loads(profile.read_text())["threshold"]["value"]
     result["summary"] = summarise(rows, threshold)[family]
     result["threshold"] = threshold
+    if keep_rows:
+        result["rows"] = rows
     return result
 
 
