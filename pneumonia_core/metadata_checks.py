@@ -186,16 +186,28 @@ def _range_problems(low: Any, high: Any, pattern_check: bool = False) -> list[st
     dependent ones (:data:`pneumonia_core.scope.ACQUISITION_DEPENDENT`, left out by a guard
     fitted for other sites' films) may be absent, and with the feature-pattern check
     (``pattern_check``) also the display and processing ones
-    (:data:`pneumonia_core.scope.DISPLAY_AND_PROCESSING`); a range given must be valid."""
-    from pneumonia_core.scope import ACQUISITION_DEPENDENT, DISPLAY_AND_PROCESSING, PIXEL_FEATURES
+    (:data:`pneumonia_core.scope.DISPLAY_AND_PROCESSING`), and the upper limit of those
+    limited from below only (:data:`pneumonia_core.scope.LOWER_ONLY`); a range given must be
+    valid."""
+    from pneumonia_core.scope import (
+        ACQUISITION_DEPENDENT,
+        DISPLAY_AND_PROCESSING,
+        LOWER_ONLY,
+        PIXEL_FEATURES,
+    )
 
     optional = ACQUISITION_DEPENDENT + (DISPLAY_AND_PROCESSING if pattern_check else ())
     if not (isinstance(low, Mapping) and isinstance(high, Mapping)):
         return [f"low/high[{name}]" for name in PIXEL_FEATURES]
+
+    def valid(name: str) -> bool:
+        if pattern_check and name in LOWER_ONLY and name in low and name not in high:
+            return _finite(low[name])
+        return (_finite(low.get(name)) and _finite(high.get(name))
+                and float(low[name]) <= float(high[name]))
+
     return [f"low/high[{name}]" for name in PIXEL_FEATURES
-            if (name not in optional or name in low or name in high)
-            and not (_finite(low.get(name)) and _finite(high.get(name))
-                     and float(low[name]) <= float(high[name]))]
+            if (name not in optional or name in low or name in high) and not valid(name)]
 
 
 def _layout_problems(px: Mapping[str, Any], side: int) -> list[str]:

@@ -105,8 +105,10 @@ def _pixel_ranges(views: list[np.ndarray], stats: dict[str, Any]) -> dict[str, A
     names = [n for n in scope.PIXEL_FEATURES if n in stats.get("low", {})]
     feats = np.array([[scope.pixel_features(v)[n] for n in names] for v in views])
     ranges = [_extend(feats[:, j]) for j in range(len(names))]
+    high = stats.get("high", {})  # a feature limited from below only gets no upper limit
     return {"pixels_low": {n: round(r[0], 5) for n, r in zip(names, ranges, strict=True)},
-            "pixels_high": {n: round(r[1], 5) for n, r in zip(names, ranges, strict=True)}}
+            "pixels_high": {n: round(r[1], 5) for n, r in zip(names, ranges, strict=True)
+                            if n in high}}
 
 
 def _layout_limits(views: list[np.ndarray], stats: dict[str, Any]) -> dict[str, Any]:

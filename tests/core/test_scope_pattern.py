@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image, ImageFilter
 
 from pneumonia_core import scope, site_guard
 from pneumonia_core.metadata import MetadataError, ModelMetadata
@@ -66,12 +67,15 @@ def test_a_guard_fitted_with_the_models_features_of_variants_has_the_pattern_che
     assert px["field"] == scope.FIELD_RULE_SMOOTHED
     assert not set(scope.DISPLAY_AND_PROCESSING) & set(px["low"])
     assert {"symmetry", "entropy", "edge"} <= set(px["low"])
+    assert set(scope.LOWER_ONLY) & set(px["low"]) and not set(scope.LOWER_ONLY) & set(px["high"])
+    assert {"symmetry", "entropy"} <= set(px["high"])
     assert "acquisition-variant" in fitted["distance_rule"]
     # without the model's features of the variants: round 2's fit, display ranges kept
     films = [synthetic_xray(i, size=(224, 224)) for i in range(60)]
     older = scope.fit_scope_stats(np.random.default_rng(1).normal(size=(60, 24)), images=films,
                                   variants=1)
     assert "embedding_pattern" not in older and "p50" in older["pixels"]["low"]
+    assert "edge" in older["pixels"]["high"]  # without the pattern check: both limits
     assert older["pixels"]["field"] == scope.FIELD_RULE
 
 
@@ -98,6 +102,65 @@ def test_the_metadata_check_lets_display_ranges_go_only_with_the_pattern_check(
     broken["embedding_pattern"]["max_residual"] = float("nan")
     with pytest.raises(MetadataError, match="embedding_pattern.max_residual"):
         check_scope(_meta(broken))
+
+
+def test_edge_density_is_limited_from_below_only_with_the_pattern_check(fitted: dict) -> None:
+    """Edge enhancement on sensor noise raises a film's relative edge density above every
+    training film's: with the pattern check that is no reason to refuse it, while a film too
+    smooth (a grey photograph) still is, and noise beyond any film by the sanity rule."""
+    film = synthetic_xray(7, size=(224, 224)).astype(np.float32)
+    rng = np.random.default_rng(3)
+    ranges = {"low": dict(fitted["pixels"]["low"]), "high": dict(fitted["pixels"]["high"])}
+    guard = {"min_std": 8.0, "pixels": ranges}  # the ranges alone (no layout)
+    top = ranges["low"]["edge"]
+    for sigma in (6, 10, 14, 18, 22):
+        noisy = np.clip(film + rng.normal(0, sigma, film.shape), 0, 255).astype(np.uint8)
+        edge = scope.pixel_features(noisy)["edge"]
+        verdict = scope.check_pixels(noisy, guard)
+        assert "edge density (relative)" not in verdict.reason, (sigma, edge, verdict.reason)
+        top = max(top, edge)
+    assert top > 0.45  # well above the films' and variants' own range
+    older = copy.deepcopy(guard)
+    older["pixels"]["high"]["edge"] = 0.3  # a guard with an upper limit still applies it
+    verdict = scope.check_pixels(noisy, older)
+    assert not verdict.in_scope and "edge density (relative)" in verdict.reason
+    assert "to 0.3)" in verdict.reason
+    smooth = np.asarray(Image.fromarray(film.astype(np.uint8)).filter(ImageFilter.GaussianBlur(6)))
+    tight = copy.deepcopy(guard)
+    tight["pixels"]["low"]["edge"] = scope.pixel_features(smooth)["edge"] + 0.01
+    verdict = scope.check_pixels(smooth, tight)
+    assert not verdict.in_scope and "or more)" in verdict.reason
+    noise = rng.integers(0, 256, (224, 224)).astype(np.uint8)
+    verdict = scope.check_pixels(noise, guard)
+    assert not verdict.in_scope and verdict.reason.startswith("Pixel noise")
+
+
+def test_the_metadata_check_lets_the_edge_upper_limit_go_only_with_the_pattern_check(
+        fitted: dict) -> None:
+    check_scope(_meta(fitted))  # lower limit only, with the pattern check: accepted
+    without = copy.deepcopy(fitted)
+    del without["embedding_pattern"]
+    for name in scope.DISPLAY_AND_PROCESSING:  # round 2's ranges, so only edge is missing
+        without["pixels"]["low"][name], without["pixels"]["high"][name] = 0.0, 1e6
+    with pytest.raises(MetadataError, match=r"low/high\[edge\]"):
+        check_scope(_meta(without))
+    no_low = copy.deepcopy(fitted)
+    del no_low["pixels"]["low"]["edge"]  # the lower limit is what catches grey photographs
+    with pytest.raises(MetadataError, match=r"low/high\[edge\]"):
+        check_scope(_meta(no_low))
+    broken = copy.deepcopy(fitted)
+    broken["pixels"]["low"]["edge"] = float("nan")
+    with pytest.raises(MetadataError, match=r"low/high\[edge\]"):
+        check_scope(_meta(broken))
+
+
+def test_the_site_guard_gives_no_upper_edge_limit_where_the_model_has_none(fitted: dict) -> None:
+    films = [synthetic_xray(100 + i, size=(224, 224)) for i in range(4)]
+    ranges = site_guard._pixel_ranges(films, fitted["pixels"])
+    assert "edge" in ranges["pixels_low"] and "edge" not in ranges["pixels_high"]
+    assert set(ranges["pixels_high"]) == set(fitted["pixels"]["high"])
+    merged = site_guard.merged_scope(fitted, ranges)
+    assert "edge" not in merged["pixels"]["high"]
 
 
 def test_a_noisy_collimator_band_is_cropped_on_the_smoothed_image() -> None:

@@ -294,8 +294,10 @@ PROBES: list[tuple[str, Callable[..., None], str | None]] = [
      r"low/high\[mean\]"),
     # only the acquisition-dependent ranges (std, edge_abs, fine_abs) may be left out, and
     # with the feature-pattern check the display and processing ones
-    ("a checked range missing", lambda m: [m["scope"]["pixels"][k].pop("edge")
-                                           for k in ("low", "high")], r"low/high\[edge\]"),
+    ("a checked range missing", lambda m: [m["scope"]["pixels"][k].pop("symmetry")
+                                           for k in ("low", "high")], r"low/high\[symmetry\]"),
+    ("a lower-only limit missing", lambda m: m["scope"]["pixels"]["low"].pop("edge"),
+     r"low/high\[edge\]"),
     ("feature pattern removed", _drop_scope_key("embedding_pattern"), r"low/high\[mean\]"),
     ("feature pattern limit NaN", _set("scope", "embedding_pattern", "max_residual",
                                        float("nan")), r"embedding_pattern.max_residual"),
