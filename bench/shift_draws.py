@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from bench import shift_suite
+from converter.shift_card import ci_text, draws_table
 from pneumonia_core.decision import at_or_above
 from pneumonia_core.metrics import clopper_pearson, expected_calibration_error
 
@@ -68,11 +69,6 @@ def pooled(rows: Sequence[shift_suite.FilmResult], thresholds: Sequence[float]
             "sensitivity": _rate(tp, int(np.sum(y == 1))),
             "specificity": _rate(tn, int(np.sum(y == 0))),
             "ece": expected_calibration_error(y, p, ECE_BINS), "ece_floor": ece_floor(p)}
-
-
-def _spread(values: Sequence[float]) -> str:
-    v = [x for x in values if x is not None and math.isfinite(x)]
-    return f"{np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" if v else "-"
 
 
 def suite_draws(films: Sequence[tuple[str, int]], model_dir: str | None,
@@ -135,27 +131,12 @@ def rescue_draws(films: Sequence[tuple[str, int]], family: str, model_dir: str |
             "goal": RESCUE_GOAL}
 
 
-def _ci(m: dict[str, float]) -> str:
-    return f"{m['value']:.3f} ({m['ci_low']:.3f}-{m['ci_high']:.3f})"
-
-
 def suite_report(res: dict[str, Any]) -> str:
-    """Markdown: per family, the pooled figures and the spread of the per-draw ones."""
-    lines = [f"model {res['model']}, threshold {res['threshold']:.3f}, {res['films_per_draw']} "
-             f"films x {len(res['seeds'])} draws (seeds {', '.join(map(str, res['seeds']))})", "",
-             "| family | refused, pooled | refused per draw | ROC AUC per draw: mean (range) | "
-             "sensitivity, pooled | specificity, pooled | ECE per draw: mean (range) | "
-             "ECE of a perfect calibration, mean |", "|---|---|---|---|---|---|---|---|"]
-    for fam, p in res["pooled"].items():
-        per = [d["summary"][fam] for d in res["draws"]]
-        r = p["refused"]
-        lines.append(
-            f"| {fam} | {r['k']}/{r['n']} ({r['value']:.1%}; {r['ci_low']:.1%}-{r['ci_high']:.1%}) "
-            f"| {', '.join(str(s['refused']) for s in per)} "
-            f"| {_spread([s['roc_auc']['value'] for s in per])} | {_ci(p['sensitivity'])} "
-            f"| {_ci(p['specificity'])} | {_spread([s['ece']['value'] for s in per])} "
-            f"| {np.mean([s['ece_floor'] for s in per]):.3f} |")
-    return "\n".join(lines)
+    """Markdown: per family, the pooled figures and the spread of the per-draw ones (the
+    model card's table, :func:`converter.shift_card.draws_table`)."""
+    return (f"model {res['model']}, threshold {res['threshold']:.3f}, {res['films_per_draw']} "
+            f"films x {len(res['seeds'])} draws (seeds {', '.join(map(str, res['seeds']))})\n\n"
+            + draws_table(res))
 
 
 def rescue_report(res: dict[str, Any]) -> str:
@@ -175,14 +156,14 @@ def rescue_report(res: dict[str, Any]) -> str:
             continue
         s = d["summary"]
         lines.append(f"| {d['seed']} | {d['threshold']:.3f} | {s['refused']}/{s['films']} | "
-                     f"{_ci(s['roc_auc'])} | {_ci(s['sensitivity'])} | {_ci(s['specificity'])} | "
+                     f"{ci_text(s['roc_auc'])} | {ci_text(s['sensitivity'])} | {ci_text(s['specificity'])} | "
                      f"{s['ece']['value']:.3f} | {s['ece_floor']:.3f} | "
                      f"{'met' if d['goal_met'] else 'not met'} |")
     p = res["pooled"]
     if p:
         met = sum(bool(d.get("goal_met")) for d in res["draws"])
         lines.append(f"| pooled | per draw | {p['refused']['k']}/{p['refused']['n']} | - | "
-                     f"{_ci(p['sensitivity'])} | {_ci(p['specificity'])} | {p['ece']:.3f} | "
+                     f"{ci_text(p['sensitivity'])} | {ci_text(p['specificity'])} | {p['ece']:.3f} | "
                      f"{p['ece_floor']:.3f} | met in {met} of {len(res['draws'])} draws |")
     return "\n".join(lines)
 

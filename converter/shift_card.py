@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 HEADING = "Acquisition shift (issue 21)"
 DEFAULT_RESULTS = Path(__file__).resolve().parent.parent / "bench" / "shift_results.json"
+#: The suite over several draws of the same films (``python -m bench.shift_draws``).
+DEFAULT_DRAWS = DEFAULT_RESULTS.with_name("shift_draws.json")
 
 _BEHAVIOUR = (
     "DICOM films: the stored VOI window (or its absence) does not change the model's input. "
@@ -36,7 +38,8 @@ _BEHAVIOUR = (
     "also fits a site guard, sealed into the site profile (docs/site-calibration.md).")
 
 
-def _ci(m: dict[str, float]) -> str:
+def ci_text(m: dict[str, float]) -> str:
+    """``value (low-high)`` of a figure with its interval, three decimals."""
     return f"{m['value']:.3f} ({m['ci_low']:.3f}-{m['ci_high']:.3f})"
 
 
@@ -50,8 +53,32 @@ def shift_table(summary: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"| {fam} | {s['films']} | {s['refused']} ({s['refused_fraction']:.1%}; "
             f"{s['refused_ci'][0]:.1%}-{s['refused_ci'][1]:.1%}) | {checks} | "
-            f"{_ci(s['roc_auc'])} | {_ci(s['sensitivity'])} | {_ci(s['specificity'])} | "
+            f"{ci_text(s['roc_auc'])} | {ci_text(s['sensitivity'])} | {ci_text(s['specificity'])} | "
             f"{s['ece']['value']:.3f} ({s['ece']['ci'][0]:.3f}-{s['ece']['ci'][1]:.3f}) |")
+    return "\n".join(lines)
+
+
+def _spread(values: list[float]) -> str:
+    return f"{sum(values) / len(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def draws_table(res: dict[str, Any]) -> str:
+    """The suite over several draws (``bench.shift_draws``: per family, the refusals pooled
+    over the draws and per draw, the per-draw ROC AUC and ECE as mean (range), the pooled
+    sensitivity and specificity, and the ECE a perfect calibration reads on the same films)
+    as a Markdown table."""
+    lines = ["| family | refused, pooled | refused per draw | ROC AUC per draw: mean (range) | "
+             "sensitivity, pooled | specificity, pooled | ECE per draw: mean (range) | "
+             "ECE of a perfect calibration, mean |", "|---|---|---|---|---|---|---|---|"]
+    for fam, p in res["pooled"].items():
+        per = [d["summary"][fam] for d in res["draws"]]
+        r = p["refused"]
+        lines.append(
+            f"| {fam} | {r['k']}/{r['n']} ({r['value']:.1%}; {r['ci_low']:.1%}-{r['ci_high']:.1%}) "
+            f"| {', '.join(str(s['refused']) for s in per)} "
+            f"| {_spread([s['roc_auc']['value'] for s in per])} | {ci_text(p['sensitivity'])} "
+            f"| {ci_text(p['specificity'])} | {_spread([s['ece']['value'] for s in per])} "
+            f"| {sum(s['ece_floor'] for s in per) / len(per):.3f} |")
     return "\n".join(lines)
 
 
@@ -87,8 +114,11 @@ def _comparison(entry: dict[str, Any], other: dict[str, Any]) -> list[str]:
     return lines
 
 
-def shift_section(results: dict[str, Any] | None, meta: ModelMetadata) -> list[str]:
-    """The card's ``## Acquisition shift`` section (lines) for the folder's model."""
+def shift_section(results: dict[str, Any] | None, meta: ModelMetadata,
+                  draws: dict[str, Any] | None = None) -> list[str]:
+    """The card's ``## Acquisition shift`` section (lines) for the folder's model; ``draws``
+    (``bench.shift_draws``'s results) adds the suite over several draws when it measured the
+    same model file."""
     lines = [f"## {HEADING}", "",
              "The public acquisition-shift suite (`bench/shift_suite.py`, "
              "docs/acquisition-shift.md) changes real films as another site's equipment would "
@@ -117,6 +147,14 @@ def shift_section(results: dict[str, Any] | None, meta: ModelMetadata) -> list[s
     for other in results.get("models", []):
         if other is not entry:
             lines += _comparison(entry, other) + [""]
+    if draws and draws.get("sha256") == meta.sha256 and draws.get("pooled"):
+        seeds = draws["seeds"]
+        lines += [f"The same suite over {len(seeds)} independent draws of every film's parameters "
+                  f"(seeds {seeds[0]}-{seeds[-1]}, {draws['films_per_draw']} films each; "
+                  "`python -m bench.shift_draws`): one draw's figures carry its luck (one film "
+                  "is 0.6 %). Pooled intervals treat the draws of one film as independent, so "
+                  "they are too narrow; ECE on about 150 films reads a few hundredths even for "
+                  "a perfect calibration (last column).", "", draws_table(draws), ""]
     return lines + [_BEHAVIOUR]
 
 
@@ -128,16 +166,18 @@ def with_shift_section(card: str, section: list[str]) -> str:
     return card.rstrip("\n") + "\n\n" + text
 
 
-def refresh(folder: str | Path, results_path: str | Path | None = DEFAULT_RESULTS) -> bool:
-    """Rewrite ``folder``'s card section from the results file (through the folder writer,
+def refresh(folder: str | Path, results_path: str | Path | None = DEFAULT_RESULTS,
+            draws_path: str | Path | None = DEFAULT_DRAWS) -> bool:
+    """Rewrite ``folder``'s card section from the results files (through the folder writer,
     re-pinned when it is the app's own folder). True when the results cover its model."""
     from converter.pin import repin_if_shipped
 
     folder = Path(folder)
     meta = ModelMetadata.from_dict(model_folder.read_json(folder))
     results = load_results(results_path)
+    draws = load_results(draws_path)
     card = (folder / model_folder.CARD_FILE).read_text(encoding="utf-8")
-    model_folder.write(folder, card=with_shift_section(card, shift_section(results, meta)))
+    model_folder.write(folder, card=with_shift_section(card, shift_section(results, meta, draws)))
     repin_if_shipped(folder)
     return entry_for(results, meta.sha256) is not None
 
@@ -148,9 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("folder", nargs="?", type=Path,
                    default=Path(__file__).resolve().parent.parent / "resources" / "model")
     p.add_argument("results", nargs="?", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--draws", type=Path, default=DEFAULT_DRAWS,
+                   help="bench.shift_draws's results (default bench/shift_draws.json)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    measured = refresh(args.folder, args.results)
+    measured = refresh(args.folder, args.results, args.draws)
     log.info("%s: acquisition-shift section %s", args.folder,
              "written from the results" if measured else "says the model was not measured")
     return 0

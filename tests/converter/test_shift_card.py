@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import json
 
-from converter.shift_card import DEFAULT_RESULTS, HEADING, entry_for, load_results, shift_section
+from converter.shift_card import (
+    DEFAULT_DRAWS,
+    DEFAULT_RESULTS,
+    HEADING,
+    entry_for,
+    load_results,
+    shift_section,
+)
 from pneumonia_core.metadata import ModelMetadata
 from tests.conftest import ROOT
 
@@ -14,10 +21,17 @@ def test_the_shipped_card_section_is_generated_from_the_results_file() -> None:
     folder = ROOT / "resources" / "model"
     meta = ModelMetadata.load(folder)
     results = load_results(DEFAULT_RESULTS)
+    draws = load_results(DEFAULT_DRAWS)
     assert entry_for(results, meta.sha256) is not None, "run the suite on the shipped model"
+    assert draws is not None and draws["sha256"] == meta.sha256, "run bench.shift_draws on it"
     card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
-    section = "\n".join(shift_section(results, meta))
+    section = "\n".join(shift_section(results, meta, draws))
     assert card.count(f"## {HEADING}") == 1 and section in card
+    assert "independent draws" in section and "| combined | " in section.split("draws")[-1]
+    # a draws file of another model file adds nothing
+    other = dict(draws, sha256="0" * 64)
+    assert "\n".join(shift_section(results, meta, other)) == "\n".join(shift_section(results, meta))
     # no path of the measuring machine in the committed results
-    text = json.dumps(results)
-    assert "/work/" not in text and "/home/" not in text and "/tmp/" not in text
+    for res in (results, draws):
+        text = json.dumps(res)
+        assert "/work/" not in text and "/home/" not in text and "/tmp/" not in text
