@@ -41,7 +41,9 @@ def test_a_jpeg_without_a_site_profile_loads_neither_profile_code_nor_pydicom(
         tmp_path: Path) -> None:
     """Deferred imports: the site profile's fitting and verification code (and its signature
     check) load only when a profile is there, pydicom only for a DICOM file; the guard does
-    not pull in ``numpy.ma`` (``np.median`` did)."""
+    not pull in ``numpy.ma`` (``np.median`` did); nor the thread pool (one file, one worker),
+    the watch folder's code, ``logging.handlers`` (the log file rotates by itself) or
+    ``tempfile`` (the CSV's temporary file and the runtime's banner capture need neither)."""
     film = tmp_path / "film.jpeg"
     from PIL import Image
 
@@ -49,7 +51,8 @@ def test_a_jpeg_without_a_site_profile_loads_neither_profile_code_nor_pydicom(
     code = ("import sys; from desktop import cli; "
             f"code = cli.main(['classify', {str(film)!r}, '--csv', {str(tmp_path / 'o.csv')!r}]); "
             "print(code, *(m for m in ('pneumonia_core.site_profile', 'desktop.profile_authority', "
-            "'pydicom', 'PySide6', 'numpy.ma') if m in sys.modules))")
+            "'pydicom', 'PySide6', 'numpy.ma', 'concurrent.futures', 'desktop.watch', "
+            "'logging.handlers', 'tempfile') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_fresh_env(),
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["0"], done.stdout + done.stderr
