@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections import deque
@@ -242,7 +241,8 @@ def classify_many(paths: Sequence[str | os.PathLike[str]], bundle: ModelBundle |
         return
 
     # imported here: a one-file or one-worker run (every one-file ``classify``) needs no pool,
-    # and concurrent.futures costs about 3 ms of its start (issue 22)
+    # and concurrent.futures and queue cost about 4 ms of its start (issue 22)
+    import queue
     from concurrent.futures import ThreadPoolExecutor
 
     spare: queue.SimpleQueue[ModelBundle] = queue.SimpleQueue()

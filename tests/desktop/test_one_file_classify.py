@@ -41,10 +41,11 @@ def test_a_jpeg_without_a_site_profile_loads_neither_profile_code_nor_pydicom(
         tmp_path: Path) -> None:
     """Deferred imports: the site profile's fitting and verification code (and its signature
     check) load only when a profile is there, pydicom only for a DICOM file; the guard does
-    not pull in ``numpy.ma`` (``np.median`` did); nor the thread pool (one file, one worker),
-    the watch folder's code, ``logging.handlers`` (the log file rotates by itself),
-    ``tempfile`` (the CSV's temporary file and the runtime's banner capture need neither), nor
-    Pillow's plugins of other formats (and TIFF's, for a JPEG without EXIF)."""
+    not pull in ``numpy.ma`` (``np.median`` did); nor does a one-file run load the thread pool
+    and its queue (one worker; the audit thread waits on an event), the watch folder's code,
+    ``logging.handlers`` (the log file rotates by itself), ``tempfile`` (the CSV's temporary
+    file and the runtime's banner capture need neither), or Pillow's plugins of other formats
+    (and TIFF's, for a JPEG without EXIF) (issue 22, start-up)."""
     film = tmp_path / "film.jpeg"
     from PIL import Image
 
@@ -52,7 +53,7 @@ def test_a_jpeg_without_a_site_profile_loads_neither_profile_code_nor_pydicom(
     code = ("import sys; from desktop import cli; "
             f"code = cli.main(['classify', {str(film)!r}, '--csv', {str(tmp_path / 'o.csv')!r}]); "
             "print(code, *(m for m in ('pneumonia_core.site_profile', 'desktop.profile_authority', "
-            "'pydicom', 'PySide6', 'numpy.ma', 'concurrent.futures', 'desktop.watch', "
+            "'pydicom', 'PySide6', 'numpy.ma', 'concurrent.futures', 'queue', 'desktop.watch', "
             "'logging.handlers', 'tempfile', 'PIL.PngImagePlugin', 'PIL.TiffImagePlugin', "
             "'PIL.BmpImagePlugin', 'PIL.GifImagePlugin') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_fresh_env(),
