@@ -11,11 +11,17 @@ CSV's own syncs instead of following them (a one-file run waits on about nine sy
 from __future__ import annotations
 
 import logging
+import shlex
 import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
+from desktop import paths
+from desktop.audit import AuditEvent, AuditLog, migrate_legacy
+from desktop.machine_config import load_settings
+from desktop.model_change import note_machine_settings, note_model
+from desktop.sqlite_util import StorageError
+
 if TYPE_CHECKING:
-    from desktop.audit import AuditEvent
     from pneumonia_core.model import ModelBundle
 
 log = logging.getLogger(__name__)
@@ -23,10 +29,6 @@ log = logging.getLogger(__name__)
 
 def run_event(bundle: ModelBundle, run: dict[str, Any]) -> AuditEvent:
     """The ``run:classify`` event of ``run`` (argv, csv, outcome, counts, threshold, ...)."""
-    import shlex
-
-    from desktop.audit import AuditEvent
-
     counts = run.get("counts", {})
     note = (f"{shlex.join(run['argv'])} -> {run['csv']}: {run['outcome']}; "
             + ", ".join(f"{v} {k}" for k, v in counts.items())
@@ -56,14 +58,6 @@ class RunAudit:
 
     def _record(self) -> None:
         try:
-            # the audit trail's code (SQLite, the hash chain, its anchor) is imported here, on
-            # this thread: it loads while the calling thread waits on the image decoder and
-            # the interpreter, not before them (issue 22)
-            from desktop import paths
-            from desktop.audit import AuditLog, migrate_legacy
-            from desktop.machine_config import load_settings
-            from desktop.model_change import note_machine_settings, note_model
-
             db = paths.review_db_path()
             migrate_legacy(db, paths.legacy_audit_db_path())
             with AuditLog(db) as audit:
@@ -79,8 +73,6 @@ class RunAudit:
     def finish(self, run: dict[str, Any], stderr: TextIO) -> bool:
         """Append ``run``'s event and wait for it; a failure to record is said on ``stderr``
         (False returned), never raised; any other error is raised here."""
-        from desktop.sqlite_util import StorageError  # the thread has loaded it by now
-
         self._run = run
         self._outcome.set()
         self._thread.join()
