@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_watch_options(cls: argparse.ArgumentParser) -> None:
-    from desktop.watch import SETTLE_S
+    from desktop.watch_timing import SETTLE_S
 
     # PATH and --csv are required unless --watch replaces them (checked in run_classify)
     cls.usage = (f"{PROG} classify [options] PATH [PATH ...] --csv OUT.csv\n"

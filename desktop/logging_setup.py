@@ -9,7 +9,7 @@ Qt-free: this module never imports PySide6 (import-linter contract in pyproject.
 from __future__ import annotations
 
 import logging
-import logging.handlers
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -32,6 +32,58 @@ _gui_reporter: ErrorReporter | None = None
 _handler: logging.Handler | None = None
 
 
+class RotatingLogFile(logging.FileHandler):
+    """The log file, rotated like ``logging.handlers.RotatingFileHandler`` (same rule and
+    names: when a record would take the file to ``max_bytes``, ``app.log.N`` becomes
+    ``app.log.N+1`` up to ``backup_count`` and ``app.log`` becomes ``app.log.1``). Written here
+    because importing ``logging.handlers`` (socket, selectors, pickle, queue) took about 6 ms
+    of every start, a one-file ``classify``'s included (issue 22)."""
+
+    def __init__(self, filename: Path, max_bytes: int, backup_count: int) -> None:
+        super().__init__(filename, mode="a", encoding="utf-8")
+        self.max_bytes = max_bytes
+        self.backup_count = backup_count
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self.should_roll_over(record):
+                self.roll_over()
+            super().emit(record)
+        except Exception:
+            self.handleError(record)
+
+    def should_roll_over(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` would take the file to ``max_bytes`` (never for a path that is
+        not a regular file, such as /dev/null)."""
+        if os.path.exists(self.baseFilename) and not os.path.isfile(self.baseFilename):
+            return False
+        if self.stream is None:
+            self.stream = self._open()
+        if self.max_bytes <= 0:
+            return False
+        self.stream.seek(0, 2)
+        return self.stream.tell() + len(f"{self.format(record)}\n") >= self.max_bytes
+
+    def roll_over(self) -> None:
+        """Close the file, shift the backups by one (the oldest is dropped), start anew."""
+        if self.stream:
+            self.stream.close()
+            self.stream = None
+        if self.backup_count > 0:
+            for i in range(self.backup_count - 1, 0, -1):
+                older, newer = f"{self.baseFilename}.{i}", f"{self.baseFilename}.{i + 1}"
+                if os.path.exists(older):
+                    if os.path.exists(newer):
+                        os.remove(newer)
+                    os.rename(older, newer)
+            first = f"{self.baseFilename}.1"
+            if os.path.exists(first):
+                os.remove(first)
+            if os.path.exists(self.baseFilename):
+                os.rename(self.baseFilename, first)
+        self.stream = self._open()
+
+
 def setup_logging(level: int = logging.INFO, log_file: Path | None = None) -> Path:
     """Attach a rotating file handler (2 MB x 5) to the root logger; idempotent.
 
@@ -46,9 +98,7 @@ def setup_logging(level: int = logging.INFO, log_file: Path | None = None) -> Pa
             return target
         root.removeHandler(_handler)
         _handler.close()
-    handler = logging.handlers.RotatingFileHandler(
-        target, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8"
-    )
+    handler = RotatingLogFile(target, MAX_BYTES, BACKUP_COUNT)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root.addHandler(handler)
     if root.level > level or root.level == logging.NOTSET:

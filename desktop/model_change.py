@@ -36,6 +36,8 @@ _MACHINE_KEY = "machine_seen"
 
 @dataclass(frozen=True)
 class ModelSeen:
+    """The model a data file last saw: name, version and SHA-256."""
+
     name: str
     version: str
     sha256: str

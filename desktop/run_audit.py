@@ -11,7 +11,6 @@ CSV's own syncs instead of following them (a one-file run waits on about nine sy
 from __future__ import annotations
 
 import logging
-import queue
 import shlex
 import threading
 from typing import TYPE_CHECKING, Any, TextIO
@@ -50,7 +49,8 @@ class RunAudit:
     def __init__(self, bundle: ModelBundle, prog: str) -> None:
         self._bundle = bundle
         self._prog = prog
-        self._runs: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._run: dict[str, Any] = {}
+        self._outcome = threading.Event()  # set once _run holds the run's outcome
         self._failure: BaseException | None = None
         self._announced = ""
         self._thread = threading.Thread(target=self._record, name="audit", daemon=True)
@@ -65,14 +65,16 @@ class RunAudit:
                 # only the installed (pinned) model: a --model-dir run is no new installation
                 if self._bundle.verified:
                     self._announced = note_model(audit, self._bundle.metadata)
-                audit.append(run_event(self._bundle, self._runs.get()))
+                self._outcome.wait()
+                audit.append(run_event(self._bundle, self._run))
         except BaseException as exc:  # said (or raised) by finish() on the calling thread
             self._failure = exc
 
     def finish(self, run: dict[str, Any], stderr: TextIO) -> bool:
         """Append ``run``'s event and wait for it; a failure to record is said on ``stderr``
         (False returned), never raised; any other error is raised here."""
-        self._runs.put(run)
+        self._run = run
+        self._outcome.set()
         self._thread.join()
         if self._announced:
             stderr.write(f"{self._prog}: {self._announced}\n")

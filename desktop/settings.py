@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Settings:
+    """The user's settings file (``settings.json``)."""
+
     threshold_override: float | None = None
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()
     window_state: str = ""  # base64 of QMainWindow.saveState()

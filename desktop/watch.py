@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop.sqlite_util import DurableDB, StorageError, read_only_connection, utc_now
+from desktop.watch_timing import POLL_S as POLL_S  # re-exported for watch_cli, the window
+from desktop.watch_timing import SETTLE_S
 
 if TYPE_CHECKING:  # the rest is imported where used: `classify --help` stays fast
     from desktop.jobs import Discovered, ResultRow, SavedChunk
@@ -47,10 +49,6 @@ log = logging.getLogger(__name__)
 
 #: The watch's own state file, beside the data file (desktop.paths.data_dir()).
 WATCH_DB_NAME = "watch.sqlite3"
-#: A file is complete when its size and modification time stayed the same this long (s).
-SETTLE_S = 2.0
-#: Seconds between two scans of the folder.
-POLL_S = 1.0
 #: At most this many files per batch, so a huge backlog never holds up a folder the user
 #: opens in the window (its job waits for the batch in progress only).
 MAX_BATCH = 200

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -71,6 +70,25 @@ def remove_stale_temps(target: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+#: Flags of a new temporary file: created here or not at all, never through a link
+#: (``tempfile.mkstemp``'s); ``os.open`` makes it non-inheritable.
+_TEMP_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_BINARY", 0))
+
+
+def _new_temp_file(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """A new file ``folder/<prefix><random><suffix>`` open for writing, readable by its owner
+    only (as ``tempfile.mkstemp`` makes it, without importing tempfile, shutil and random:
+    about 3 ms of every start of ``classify``, issue 22). Returns (descriptor, path)."""
+    for _ in range(100):
+        name = os.path.join(folder, f"{prefix}{os.urandom(6).hex()}{suffix}")
+        try:
+            return os.open(name, _TEMP_FLAGS, 0o600), name
+        except FileExistsError:  # 48 random bits taken: try another name
+            continue
+    raise FileExistsError(f"no free temporary file name in {folder}")
+
+
 @contextlib.contextmanager
 def atomic_writer(target: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8",
                   newline: str | None = None, new_mode: int | None = None) -> Iterator[IO[Any]]:
@@ -88,8 +106,7 @@ def atomic_writer(target: str | os.PathLike[str], mode: str = "w", encoding: str
         file_mode = stat.S_IMODE(os.stat(real).st_mode)
     except FileNotFoundError:
         file_mode = _new_file_mode() if new_mode is None else new_mode
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{_temp_prefix(real)}{os.getpid()}.", suffix=".tmp",
-                                    dir=real.parent)
+    fd, tmp_name = _new_temp_file(real.parent, f"{_temp_prefix(real)}{os.getpid()}.", ".tmp")
     try:
         if "b" in mode:
             fh = os.fdopen(fd, mode)

@@ -29,6 +29,7 @@ defused, see :mod:`pneumonia_core.dicom`).
 from __future__ import annotations
 
 import errno
+import importlib
 import io
 import logging
 import os
@@ -36,7 +37,11 @@ import stat as _stat
 import struct
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (
+    Image,
+    JpegImagePlugin,  # noqa: F401 - the JPEG writer of to_model_input's round trip
+    UnidentifiedImageError,
+)
 
 from pneumonia_core import dicom
 from pneumonia_core.decoded_image import (
@@ -48,7 +53,7 @@ from pneumonia_core.decoded_image import (
     colorfulness,
     scale_to_uint8,
 )
-from pneumonia_core.sniff import unsupported_message
+from pneumonia_core.sniff import supported_format, unsupported_message
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".dcm", ".di
 #: else Pillow could open (GIF, WebP, PSD, EPS, ICO, ...) is refused as unsupported: X-rays do
 #: not come in those formats, and fewer parsers means a smaller attack surface.
 PIL_FORMATS = ("JPEG", "PNG", "BMP", "TIFF")
+#: Pillow's plugin module of each of :data:`PIL_FORMATS`.
+_PIL_PLUGINS = {"JPEG": "JpegImagePlugin", "PNG": "PngImagePlugin", "BMP": "BmpImagePlugin",
+                "TIFF": "TiffImagePlugin"}
 
 #: Largest side of an image decoded for display (the viewer's preview).
 PREVIEW_MAX_SIDE = 2048
@@ -282,12 +290,31 @@ def _draft_jpeg(im: Image.Image, size: int) -> None:
         im.draft(None, (width // factor, height // factor))
 
 
+def _pil_formats(data: bytes) -> tuple[str, ...]:
+    """The formats Pillow is offered for ``data``, their plugins imported: the one its
+    signature names (:func:`pneumonia_core.sniff.supported_format`), else all of
+    :data:`PIL_FORMATS`.
+
+    Pillow's ``Image.open`` of bytes first imports five plugins (its ``preinit``: BMP, GIF,
+    JPEG, PPM, PNG), about 3 ms of a one-file ``classify`` of a JPEG, 5 ms without EXIF
+    (issue 22); opening a file by name it imports only the plugin of its suffix instead. The
+    loader, which decodes bytes read once, does the same from the signature, and marks that
+    step done (Pillow's ``_initialized``): any format Pillow lacks later, in this module or
+    elsewhere, it still loads itself (``Image.init``, as when a format is not among the five)."""
+    name = supported_format(data)
+    formats = (name,) if name is not None else PIL_FORMATS
+    for fmt in formats:
+        importlib.import_module(f"PIL.{_PIL_PLUGINS[fmt]}")
+    Image._initialized = max(Image._initialized, 1)
+    return formats
+
+
 def _decode_pil(data: bytes, draft_size: int | None = None) -> DecodedImage:
     # No warnings.catch_warnings() here: it swaps the process-wide filter list and is not
     # thread-safe (the app decodes on two threads). Sizes between MAX_PIXELS and twice that
     # make Pillow warn; check_geometry refuses them right after the header is read.
     try:
-        im = Image.open(io.BytesIO(_png_without_large_chunks(data)), formats=PIL_FORMATS)
+        im = Image.open(io.BytesIO(_png_without_large_chunks(data)), formats=_pil_formats(data))
         fmt = im.format or "unknown"
         width, height = im.size
         check_geometry(width, height)  # from the header, before any pixel is decoded
@@ -298,6 +325,8 @@ def _decode_pil(data: bytes, draft_size: int | None = None) -> DecodedImage:
             _draft_jpeg(im, draft_size)
         im.load()
         if orientation != 1:
+            from PIL import ImageOps  # only for a rotated film (about 1 ms of a start)
+
             im = ImageOps.exif_transpose(im)
         gray, was_color, colorful = _pil_to_gray8(im)
     except ImageLoadError:

@@ -123,6 +123,8 @@ class Calibration:
 
 @dataclass
 class InputSpec:
+    """The typed ``input`` section: the model's input tensor and how images are made for it."""
+
     name: str = "image"
     shape: list[int] = field(default_factory=lambda: [1, 224, 224, 1])
     dtype: str = "float32"
@@ -138,6 +140,8 @@ class InputSpec:
 
 @dataclass(eq=False)
 class ModelMetadata:
+    """The typed ``metadata.json`` of a model folder (schema in the module docstring)."""
+
     name: str
     version: str
     created: str

@@ -38,6 +38,8 @@ class ModelError(RuntimeError):
 
 @dataclass
 class Prediction:
+    """The model's outputs for one film."""
+
     logit: float
     probability: float  # calibrated P(positive)
     cam: np.ndarray | None  # (h, w) float32 logit contributions, mean == logit

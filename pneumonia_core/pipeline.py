@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +30,9 @@ from pneumonia_core.intended_use import outside_intended_use
 from pneumonia_core.metadata import sha256_bytes
 from pneumonia_core.model import ModelBundle
 from pneumonia_core.runtime import quiet_runtime_banner
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +239,11 @@ def classify_many(paths: Sequence[str | os.PathLike[str]], bundle: ModelBundle |
                 return
             yield classify_file(path, model, point, keep_cam=keep_cam)
         return
+
+    # imported here: a one-file or one-worker run (every one-file ``classify``) needs no pool,
+    # and concurrent.futures and queue cost about 4 ms of its start (issue 22)
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
 
     spare: queue.SimpleQueue[ModelBundle] = queue.SimpleQueue()
     with quiet_runtime_banner():

@@ -117,6 +117,8 @@ MAX_NOISE_EDGE = 0.6
 
 @dataclass
 class ScopeVerdict:
+    """The guard's answer for one film: in scope, or why not and which check said so."""
+
     in_scope: bool
     reason: str = ""
     check: str = ""  # "dicom", "colour", "pixels", "layout", "embedding" when out of scope

@@ -1,6 +1,7 @@
-"""Name what a file is from its first bytes, for clear "unsupported file" messages.
+"""Name what a file is from its first bytes, for clear "unsupported file" messages, and
+which of Pillow's plugins the image loader imports for it (:func:`supported_format`).
 
-Only used for messages: which decoder runs is decided by the decoders themselves.
+Which decoder runs is decided by the decoders themselves.
 """
 
 from __future__ import annotations
@@ -61,11 +62,22 @@ _SUPPORTED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def unsupported_message(data: bytes) -> str:
-    """The user-facing message for bytes that no supported decoder could open."""
+def supported_format(data: bytes) -> str | None:
+    """The supported format (``JPEG``, ``PNG``, ``BMP``, ``TIFF``) whose signature ``data``
+    starts with, else None. The signatures exclude each other, and each is what Pillow's
+    plugin of that format accepts, so Pillow offered that one format picks what it would
+    have picked among all four."""
     for magic, name in _SUPPORTED_SIGNATURES:
         if data.startswith(magic):
-            return f"Corrupt {name} image: its header cannot be read"
+            return name
+    return None
+
+
+def unsupported_message(data: bytes) -> str:
+    """The user-facing message for bytes that no supported decoder could open."""
+    name = supported_format(data)
+    if name is not None:
+        return f"Corrupt {name} image: its header cannot be read"
     what = sniff(data)
     supported = "JPEG, PNG, BMP, TIFF or DICOM"
     if what is None:

@@ -116,3 +116,39 @@ def test_headerless_and_deflated_dicom_decode() -> None:
     grey = xray(seed=2)  # full 0..255 range: DICOM decoding scales by the image's own range
     np.testing.assert_array_equal(decode_bytes(dicom_bytes(grey, preamble=False)).pixels, grey)
     np.testing.assert_array_equal(decode_bytes(deflated_dicom(grey)).pixels, grey)
+
+
+def test_a_jpeg_loads_only_pillows_jpeg_plugin_and_other_formats_still_decode(
+        tmp_path: Path) -> None:
+    """The loader imports the Pillow plugin a file's signature names (issue 22, start-up): a
+    JPEG without EXIF loads neither the other formats' plugins (Pillow's preinit would load
+    PNG, BMP, GIF, PPM) nor TIFF's; after it, in the same process, PNG, BMP and TIFF bytes of
+    the same picture decode to the same pixels and Pillow still writes a PNG."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    picture = synthetic_xray(7)
+    Image.fromarray(picture).save(tmp_path / "film.jpeg", quality=95)
+    for fmt in ("png", "bmp", "tiff"):
+        Image.fromarray(picture).save(tmp_path / f"film.{fmt}")
+    code = f"""
+import io, sys
+import numpy as np
+from pneumonia_core.imageio import decode_bytes, read_file_bytes
+folder = {str(tmp_path)!r}
+decode_bytes(read_file_bytes(folder + "/film.jpeg"), draft_size=224)
+print(*sorted(m for m in sys.modules if m.startswith("PIL.") and m.endswith("Plugin")))
+pixels = [decode_bytes(read_file_bytes(f"{{folder}}/film.{{f}}")).pixels for f in ("png", "bmp", "tiff")]
+print(all(np.array_equal(pixels[0], p) for p in pixels), pixels[0].shape)
+from PIL import Image
+buf = io.BytesIO()
+Image.fromarray(pixels[0]).save(buf, format="PNG")
+print(np.array_equal(decode_bytes(buf.getvalue()).pixels, pixels[0]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    lines = done.stdout.splitlines()
+    assert lines == ["PIL.JpegImagePlugin", f"True {picture.shape}", "True"], (
+        done.stdout + done.stderr)
