@@ -312,10 +312,32 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwind like Ctrl-C so temporary files are removed."""
 
 
+class StopRequest:
+    """SIGTERM or Ctrl-C during a run, acted on between files (:func:`signals_between_files`).
+
+    Raising from the signal handler itself could land inside Python's import machinery (a
+    film's first decode imports Pillow's plugins) and leave its import lock held; the run's
+    audit thread then waited for that lock forever, and so did the run (a rare hang of the
+    signal test). :meth:`check` raises where the run is between files instead."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def check(self) -> None:
+        """Raise :class:`Terminated` (SIGTERM) or KeyboardInterrupt (Ctrl-C) if one came."""
+        import signal
+
+        if self.signum == signal.SIGTERM:
+            raise Terminated(self.signum)
+        if self.signum is not None:
+            raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
-def sigterm_unwinds() -> Iterator[None]:
-    """While inside, SIGTERM raises :class:`Terminated` in the main thread (so ``finally``
-    and ``except`` blocks run and remove temporary files); the old handler is restored."""
+def signals_between_files(stop: StopRequest) -> Iterator[None]:
+    """While inside, SIGTERM and Ctrl-C are recorded in ``stop`` (the run stops after the file
+    it is on, through ``stop.check()``); a second one raises at once, as before, for a run that
+    does not get to its next file. The old handlers are restored on the way out."""
     import signal
     import threading
 
@@ -324,13 +346,16 @@ def sigterm_unwinds() -> Iterator[None]:
         return
 
     def handler(signum: int, _frame: object) -> None:
-        raise Terminated(signum)
+        if stop.signum is not None:
+            raise Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt
+        stop.signum = signum
 
-    old = signal.signal(signal.SIGTERM, handler)
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
 
 
 # -- classify --------------------------------------------------------------------------------
@@ -450,13 +475,14 @@ def _load_for_run(args: argparse.Namespace, error: Callable[[str], None], stderr
 
 
 def _write_rows(csv: str, rows: Iterable[list[str]], stdout: TextIO | None, stderr: TextIO,
-                error: Callable[[str], None], progress: Progress) -> tuple[str, int] | None:
+                error: Callable[[str], None], progress: Progress,
+                stop: StopRequest) -> tuple[str, int] | None:
     """Write the CSV (atomically, or to standard output for ``-``) as the rows come; None when
     written, else the run's outcome for the audit trail and the exit status (interrupted,
     terminated, or the CSV could not be written; each said on ``stderr`` once ``progress``
-    has ended its line)."""
+    has ended its line). ``rows`` calls ``stop.check()`` between files."""
     try:
-        with sigterm_unwinds():
+        with signals_between_files(stop):
             if csv == STDOUT:
                 out = stdout or sys.stdout
                 csv_safe.write_csv(out, CSV_HEADER, rows, lineterminator="\n")
@@ -517,10 +543,13 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
     reports = None if args.sr_dir is None else structured_report.Writer(
         args.sr_dir, bundle.metadata, app_version())
 
+    stop = StopRequest()
+
     def rows() -> Iterator[list[str]]:
         for done, result in enumerate(
                 classify_many(files, bundle, point, workers=args.workers or default_workers()),
                 start=1):
+            stop.check()  # a signal stops the run here, between files
             counts[result.status] = counts.get(result.status, 0) + 1  # every row, a missing
             counts["flagged"] += result.flagged  # path's error row too: counts equal rows
             if result.status != "ok":
@@ -541,7 +570,7 @@ def run_classify(args: argparse.Namespace, stderr: TextIO, argv: Sequence[str] =
 
     # the audit trail is opened now, on its own thread: its disk syncs overlap the work
     recorder = RunAudit(bundle, PROG)
-    failed = _write_rows(args.csv, rows(), stdout, stderr, error, progress)
+    failed = _write_rows(args.csv, rows(), stdout, stderr, error, progress, stop)
     if failed is not None:
         outcome, code = failed
         recorder.finish(dict(run, outcome=outcome, counts=counts), stderr)

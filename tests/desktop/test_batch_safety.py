@@ -242,3 +242,28 @@ def test_run_that_cannot_be_audited_says_so_and_keeps_the_csv(tmp_path, monkeypa
     code, _, err = run(["classify", str(t["a"]), "--csv", str(out)])
     assert "could not be recorded in the audit trail" in err
     assert code == cli.EXIT_INCOMPLETE and len(read_csv(out)[1]) == 1
+
+
+@pytest.mark.parametrize("sig, raised", [(signal.SIGTERM, cli.Terminated),
+                                         (signal.SIGINT, KeyboardInterrupt)])
+def test_a_signal_stops_the_run_between_files_and_a_second_one_at_once(sig, raised):
+    """The handler only records the first signal (raising inside Python's import machinery
+    could leave its import lock held and hang the run's audit thread); the run raises at its
+    next ``check``, between files. A second signal raises at once; old handlers come back."""
+    before = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    stop = cli.StopRequest()
+    stop.check()  # nothing yet
+    steps = []
+    with pytest.raises(raised), cli.signals_between_files(stop):
+        os.kill(os.getpid(), sig)
+        time.sleep(0.05)  # the handler runs here and returns: no exception mid-file
+        steps.append("first signal recorded")
+        assert stop.signum == sig
+        with pytest.raises(raised):
+            stop.check()
+        steps.append("raised between files")
+        os.kill(os.getpid(), sig)  # a second one: at once
+        time.sleep(1)
+        steps.append("second signal did not raise")
+    assert steps == ["first signal recorded", "raised between files"]
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
