@@ -337,7 +337,8 @@ class StopRequest:
 def signals_between_files(stop: StopRequest) -> Iterator[None]:
     """While inside, SIGTERM and Ctrl-C are recorded in ``stop`` (the run stops after the file
     it is on, through ``stop.check()``); a second one raises at once, as before, for a run that
-    does not get to its next file. The old handlers are restored on the way out."""
+    does not get to its next file. A signal the process was started ignoring (``nohup``, a
+    script's background job) stays ignored. The old handlers are restored on the way out."""
     import signal
     import threading
 
@@ -350,7 +351,8 @@ def signals_between_files(stop: StopRequest) -> Iterator[None]:
             raise Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt
         stop.signum = signum
 
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)
+           if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         yield
     finally:

@@ -267,3 +267,17 @@ def test_a_signal_stops_the_run_between_files_and_a_second_one_at_once(sig, rais
         steps.append("second signal did not raise")
     assert steps == ["first signal recorded", "raised between files"]
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_a_signal_the_process_ignores_stays_ignored_during_a_run():
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup or `cmd &`
+    try:
+        stop = cli.StopRequest()
+        with cli.signals_between_files(stop):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            stop.check()  # nothing recorded, nothing raised
+        assert stop.signum is None and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
