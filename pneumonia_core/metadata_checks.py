@@ -169,10 +169,14 @@ def _pattern_problems(pattern: Any, embedding_mean: Any) -> list[str]:
 
 
 def _pixel_problems(px: Mapping[str, Any], pattern_check: bool = False) -> list[str]:
+    from pneumonia_core.scope import FIELD_RULES
+
     bad = [k for k in PIXEL_SCOPE_KEYS if k not in px]
     if bad:
         return bad
     bad = _range_problems(px["low"], px["high"], pattern_check)
+    if "field" in px and px["field"] not in FIELD_RULES:  # else the whole image, unsaid
+        bad.append("field (not a rule this app knows)")
     side = px["thumb_size"]
     if not isinstance(side, int) or isinstance(side, bool) or not 4 <= side <= 64:
         return [*bad, "thumb_size"]

@@ -89,7 +89,7 @@ PATTERN_COMPONENTS = 32
 #: Its limits: this quantile of held-out films' and held-out variants' distances (2-fold).
 PATTERN_QUANTILE = 0.999
 #: How the pixel and layout checks are fitted alongside the feature-pattern check: borders
-#: found on a smoothed image, no display or fine-detail ranges (the relative edge density
+#: found on a smoothed image at any grey level, no display or fine-detail ranges (the relative edge density
 #: stays: on the non-chest corpus it catches grey photographs nothing else does), the layout
 #: residual's limit at the variants' 0.995 quantile (0.99 without the pattern check; the
 #: residual is what catches grey photographs and slices) and the layout distance's at their
@@ -102,7 +102,7 @@ PATTERN_QUANTILE = 0.999
 #: draws, docs/acquisition-shift.md), while every non-chest input of the corpus it caught is
 #: also caught by the layout. Pixel noise beyond any film stays refused by ``MAX_NOISE_EDGE``.
 LOWER_ONLY = ("edge",)
-WITH_PATTERN_CHECK = {"smoothed_field": True, "unchecked": DISPLAY_AND_PROCESSING,
+WITH_PATTERN_CHECK = {"smoothed_field": True, "any_level_field": True, "unchecked": DISPLAY_AND_PROCESSING,
                       "lower_only": LOWER_ONLY,
                       "variant_layout_quantile": 0.995, "variant_distance_quantile": 0.999}
 #: Side of the layout thumbnail.
@@ -293,12 +293,14 @@ def _median(values: np.ndarray) -> float:
     return float(np.mean(part[middle]))
 
 
-def _border_depth(lines: np.ndarray, darkest: float, brightest: float) -> int:
-    """How many leading lines (rows of ``lines``, outermost first) are a flat band at the
-    image's dark or bright end, like the outermost ones."""
+def _border_depth(lines: np.ndarray, darkest: float, brightest: float,
+                  any_level: bool = False) -> int:
+    """How many leading lines (rows of ``lines``, outermost first) are a flat band like the
+    outermost ones, at the image's dark or bright end (or at any grey level: ``any_level``,
+    :data:`FIELD_RULE_ANY_LEVEL`)."""
     edge = _median(lines[:2])
     span = max(brightest - darkest, 1.0)
-    if BORDER_EXTREME * span < edge - darkest < (1.0 - BORDER_EXTREME) * span:
+    if not any_level and BORDER_EXTREME * span < edge - darkest < (1.0 - BORDER_EXTREME) * span:
         return 0
     limit = int(len(lines) * BORDER_MAX)
     near = np.abs(lines[:limit] - edge) < BORDER_LINE_STEP
@@ -316,20 +318,22 @@ BORDER_SMOOTH = 2
 BORDER_LEVELS = (0.5, 99.5)
 
 
-def exposed_field(gray: np.ndarray, smoothed: bool = False) -> np.ndarray:
+def exposed_field(gray: np.ndarray, smoothed: bool = False, any_level: bool = False
+                  ) -> np.ndarray:
     """The image without its collimator borders: flat bands at the image's dark or bright
     end along any side (each at most :data:`BORDER_MAX` of that side) are cropped away, so
     that how a site collimates does not change the image statistics (issue 21). A view.
 
     ``smoothed``: the bands are found on the image box-blurred by :data:`BORDER_SMOOTH`, its
     black and white taken as the :data:`BORDER_LEVELS` percentiles (noisy, edge-enhanced
-    borders; :data:`FIELD_RULE_SMOOTHED`)."""
+    borders; :data:`FIELD_RULE_SMOOTHED`). ``any_level`` (with ``smoothed``): a flat band is
+    cropped whatever its grey level (:data:`FIELD_RULE_ANY_LEVEL`)."""
     g = np.asarray(gray)
-    top, bottom, left, right = _field_margins(g, smoothed)[0]
+    top, bottom, left, right = _field_margins(g, smoothed, any_level)[0]
     return g[top: g.shape[0] - bottom, left: g.shape[1] - right]
 
 
-def _field_margins(g: np.ndarray, smoothed: bool
+def _field_margins(g: np.ndarray, smoothed: bool, any_level: bool = False
                    ) -> tuple[tuple[int, int, int, int], np.ndarray | None]:
     """The rows and columns :func:`exposed_field` crops from ``g`` (top, bottom, left, right)
     and, when ``smoothed``, the histogram of the whole image in uint8 (else None)."""
@@ -344,7 +348,7 @@ def _field_margins(g: np.ndarray, smoothed: bool
     else:
         f = g.astype(np.float32)
         lo, hi = float(f.min()), float(f.max())
-    depths = [_border_depth(lines, lo, hi) for lines in (f, f[::-1], f.T, f.T[::-1])]
+    depths = [_border_depth(lines, lo, hi, any_level) for lines in (f, f[::-1], f.T, f.T[::-1])]
     if smoothed:
         limits = [int(n * BORDER_MAX) for n in (g.shape[0], g.shape[0], g.shape[1], g.shape[1])]
         depths = [min(d + BORDER_SMOOTH, m) if d else 0 for d, m in zip(depths, limits, strict=True)]
@@ -680,15 +684,21 @@ FIELD_RULE = "collimation borders cropped"
 #: ``field`` of statistics fitted on the exposed field found on a smoothed image
 #: (:func:`exposed_field` with ``smoothed``): noisy, edge-enhanced borders are cropped too.
 FIELD_RULE_SMOOTHED = "collimation borders cropped, found on a smoothed image"
+#: ``field`` of statistics fitted on the exposed field found on a smoothed image, its flat
+#: bands cropped at any grey level (:func:`exposed_field` with ``smoothed`` and
+#: ``any_level``): a white or black band that another display curve, a lowered white point or
+#: burned-in text leaves mid-grey is cropped too (issue 21, round 5).
+FIELD_RULE_ANY_LEVEL = "collimation borders cropped at any grey level, found on a smoothed image"
+#: Each field rule's (smoothed, any_level) arguments of :func:`exposed_field`.
+FIELD_RULES = {FIELD_RULE: (False, False), FIELD_RULE_SMOOTHED: (True, False),
+               FIELD_RULE_ANY_LEVEL: (True, True)}
 
 
 def guard_view(gray: np.ndarray, stats: dict | None) -> np.ndarray:
     """What the pixel checks of ``stats`` (``scope['pixels']``) look at: the exposed field
     when they were fitted on it, else the whole image."""
     rule = stats.get("field") if stats else None
-    if rule == FIELD_RULE:
-        return exposed_field(gray)
-    return exposed_field(gray, smoothed=True) if rule == FIELD_RULE_SMOOTHED else gray
+    return exposed_field(gray, *FIELD_RULES[rule]) if rule in FIELD_RULES else gray
 
 
 def guard_view_and_histogram(gray: np.ndarray, stats: dict | None
@@ -698,10 +708,10 @@ def guard_view_and_histogram(gray: np.ndarray, stats: dict | None
     image's, which the smoothed border search counts anyway, less the cropped bands'."""
     g = np.asarray(gray)
     rule = stats.get("field") if stats else None
-    if rule not in (FIELD_RULE, FIELD_RULE_SMOOTHED):
+    if rule not in FIELD_RULES:
         u = _as_uint8(g)
         return u, _histogram(u)
-    (top, bottom, left, right), hist = _field_margins(g, rule == FIELD_RULE_SMOOTHED)
+    (top, bottom, left, right), hist = _field_margins(g, *FIELD_RULES[rule])
     u = _as_uint8(g)
     rows, cols = u.shape
     field = u[top: rows - bottom, left: cols - right]
@@ -721,7 +731,7 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
                     crop_field: bool = False, variant_layout_quantile: float = 0.99,
                     smoothed_field: bool = False, unchecked: Collection[str] = (),
                     variant_distance_quantile: float | None = None,
-                    lower_only: Collection[str] = ()) -> dict:
+                    lower_only: Collection[str] = (), any_level_field: bool = False) -> dict:
     """``scope['pixels']`` from in-scope TRAINING X-rays (model inputs, ``(S, S)`` uint8 or
     ``(S, S, 1)`` float 0..255). At least 1,000 images are recommended; fit on every training
     film when possible (``scripts/refit_scope.py`` does).
@@ -746,15 +756,17 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
     and the layout components are fitted on the films alone while its limits reach the
     variants' own ``variant_layout_quantile``. ``crop_field``: statistics of the exposed field
     (:func:`exposed_field`), recorded as ``field`` so that :func:`check_pixels` crops the same
-    way. ``lower_only``: features given a lower limit only (no ``high`` entry).
+    way; ``smoothed_field`` and ``any_level_field`` choose how its bands are found
+    (:data:`FIELD_RULES`). ``lower_only``: features given a lower limit only (no ``high``
+    entry).
     """
     grays = _as_gray_list(images)
     if len(grays) < 50:
         raise ValueError(f"need at least 50 training images for pixel statistics, received {len(grays)}")
     extra = _as_gray_list(variants) if variants is not None else []
     if crop_field:
-        grays = [exposed_field(g, smoothed_field) for g in grays]
-        extra = [exposed_field(g, smoothed_field) for g in extra]
+        grays = [exposed_field(g, smoothed_field, any_level_field) for g in grays]
+        extra = [exposed_field(g, smoothed_field, any_level_field) for g in extra]
     names = [n for n in PIXEL_FEATURES
              if not (extra and n in ACQUISITION_DEPENDENT) and n not in unchecked]
     rows = [pixel_features(g) for g in grays]
@@ -797,7 +809,9 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
         coef_limit = max(coef_limit, np.quantile(var_coef, variant_distance_quantile
                                                   or variant_layout_quantile))
     r5 = lambda arr: [round(float(v), 5) for v in np.ravel(arr)]  # noqa: E731
-    field = ({"field": FIELD_RULE_SMOOTHED if smoothed_field else FIELD_RULE,
+    rule = next(k for k, v in FIELD_RULES.items()
+                if v == (smoothed_field, smoothed_field and any_level_field))
+    field = ({"field": rule,
               "layout_basis": LAYOUT_EQUALIZED} if crop_field else {})
     return field | {
         "features": names,

@@ -25,10 +25,11 @@ def _guard() -> dict:
 def _pixel_rules(guard: dict) -> list[dict]:
     """The shipped ``scope['pixels']`` and its older forms: plain border search, none."""
     shipped = guard["pixels"]
-    assert shipped.get("field") == scope.FIELD_RULE_SMOOTHED
+    assert shipped.get("field") == scope.FIELD_RULE_ANY_LEVEL
+    smoothed = dict(shipped, field=scope.FIELD_RULE_SMOOTHED)
     plain = dict(shipped, field=scope.FIELD_RULE)
     whole = {k: v for k, v in shipped.items() if k not in ("field", "layout_basis")}
-    return [shipped, plain, whole]
+    return [shipped, smoothed, plain, whole]
 
 
 def _bordered(film: np.ndarray) -> list[np.ndarray]:
@@ -144,9 +145,10 @@ def test_the_smoothed_border_search_reads_the_blurred_lines_in_uint8_as_in_float
         for darkest, brightest in ((0.0, 255.0), (float(gray.min()), float(gray.max())), (30.0, 200.0)):
             for u, f in zip((blurred, blurred[::-1], blurred.T, blurred.T[::-1]),
                             (as_float, as_float[::-1], as_float.T, as_float.T[::-1]), strict=True):
-                depth = scope._border_depth(u, darkest, brightest)
-                assert depth == scope._border_depth(f, darkest, brightest)
-                deep += depth > 0
+                for any_level in (False, True):
+                    depth = scope._border_depth(u, darkest, brightest, any_level)
+                    assert depth == scope._border_depth(f, darkest, brightest, any_level)
+                    deep += depth > 0
     assert deep >= 8
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
 from pneumonia_core import scope, site_guard
+from pneumonia_core.imageio import load_decoded
 from pneumonia_core.metadata import MetadataError, ModelMetadata
 from pneumonia_core.metadata_checks import check_scope
 from tests.conftest import MODEL_DIR, synthetic_xray
@@ -64,7 +66,7 @@ def test_a_guard_fitted_with_the_models_features_of_variants_has_the_pattern_che
         fitted: dict) -> None:
     px = fitted["pixels"]
     assert "embedding_pattern" in fitted and fitted["embedding_pattern"]["max_residual"] > 0
-    assert px["field"] == scope.FIELD_RULE_SMOOTHED
+    assert px["field"] == scope.FIELD_RULE_ANY_LEVEL
     assert not set(scope.DISPLAY_AND_PROCESSING) & set(px["low"])
     assert {"symmetry", "entropy", "edge"} <= set(px["low"])
     assert set(scope.LOWER_ONLY) & set(px["low"]) and not set(scope.LOWER_ONLY) & set(px["high"])
@@ -175,6 +177,47 @@ def test_a_noisy_collimator_band_is_cropped_on_the_smoothed_image() -> None:
     assert 40 <= cut <= 46, cut
     # a film without bands keeps nearly all of it with the smoothed search too
     assert scope.exposed_field(film, smoothed=True).shape[1] >= film.shape[1] - 12
+
+
+def test_a_collimator_band_left_mid_grey_is_cropped_by_the_any_level_search(
+        data_root: Path) -> None:
+    """A white band that a display curve, a lowered white point or burned-in text leaves
+    mid-grey, with sensor noise: round 4's search (bands at the image's black or white only)
+    keeps it, the any-level search crops it; real films without bands lose at most a few
+    more lines to it."""
+    film = synthetic_xray(5, size=(224, 224)).astype(np.float32)
+    rng = np.random.default_rng(3)
+    for level in (100.0, 160.0):
+        bordered = film.copy()
+        bordered[:, :36] = level
+        bordered[:30] = level
+        bordered[4:12, 8:20] = 250  # a burned-in marker on the band
+        bordered = np.clip(bordered + rng.normal(0, 12, bordered.shape), 0, 255).astype(np.uint8)
+        assert scope.exposed_field(bordered, smoothed=True).shape == bordered.shape, level
+        field = scope.exposed_field(bordered, smoothed=True, any_level=True)
+        assert 36 <= bordered.shape[1] - field.shape[1] <= 42, (level, field.shape)
+        assert 30 <= bordered.shape[0] - field.shape[0] <= 36, (level, field.shape)
+    files = sorted((data_root / "train").glob("*/*.jpeg"))[::40]
+    assert len(files) >= 20
+    for path in files:
+        gray = load_decoded(path, 224)[0]
+        before = np.array(scope._field_margins(gray, True)[0])
+        after = np.array(scope._field_margins(gray, True, True)[0])
+        assert (after >= before).all() and (after - before).max() <= 8, (path.name, before, after)
+
+
+def test_the_guard_crops_as_its_recorded_field_rule_says_and_refuses_an_unknown_rule(
+        fitted: dict) -> None:
+    film = synthetic_xray(6, size=(224, 224)).astype(np.float32)
+    film[:, 180:] = 140  # a mid-grey band on the right
+    film = np.clip(film, 0, 255).astype(np.uint8)
+    widths = {rule: scope.guard_view(film, {"field": rule}).shape[1] for rule in scope.FIELD_RULES}
+    assert widths[scope.FIELD_RULE_ANY_LEVEL] <= 180 < widths[scope.FIELD_RULE_SMOOTHED]
+    assert scope.guard_view(film, {}).shape[1] == 224  # older metadata: the whole image
+    unknown = copy.deepcopy(fitted)
+    unknown["pixels"]["field"] = "collimation borders cropped some other way"
+    with pytest.raises(MetadataError, match=r"pixels\.field"):
+        check_scope(_meta(unknown))
 
 
 def test_the_site_guard_widens_the_pattern_limits_and_never_narrows_them(fitted: dict) -> None:
