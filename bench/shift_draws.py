@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         text = suite_report(res)
     sys.stdout.write(text + "\n")
     if args.summary:
+        # which films: the folders' names and the step (the card says so beside the table)
+        res = {"data": [Path(d).name for d in args.data], "limit": args.limit} | res
         args.summary.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
     return 0
 

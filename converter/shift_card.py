@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ log = logging.getLogger(__name__)
 
 HEADING = "Acquisition shift (issue 21)"
 DEFAULT_RESULTS = Path(__file__).resolve().parent.parent / "bench" / "shift_results.json"
-#: The suite over several draws of the same films (``python -m bench.shift_draws``).
-DEFAULT_DRAWS = DEFAULT_RESULTS.with_name("shift_draws.json")
+#: The suite over several draws of the same films (``python -m bench.shift_draws``): the
+#: held-out half (every second test_public film) and all of test_public.
+DEFAULT_DRAWS = (DEFAULT_RESULTS.with_name("shift_draws.json"),
+                 DEFAULT_RESULTS.with_name("shift_draws_all.json"))
 
 _BEHAVIOUR = (
     "DICOM films: the stored VOI window (or its absence) does not change the model's input. "
@@ -114,11 +117,21 @@ def _comparison(entry: dict[str, Any], other: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _films_text(draws: dict[str, Any]) -> str:
+    """Which films a draws file covers, as the card says it."""
+    n, data, limit = draws["films_per_draw"], ", ".join(draws.get("data", [])), draws.get("limit")
+    if not data:
+        return f"{n} films each"
+    if limit:
+        return f"{n} films each: every k-th film of {data} (--limit {limit})"
+    return f"{n} films each: all of {data}"
+
+
 def shift_section(results: dict[str, Any] | None, meta: ModelMetadata,
-                  draws: dict[str, Any] | None = None) -> list[str]:
+                  draws: dict[str, Any] | list[dict[str, Any]] | None = None) -> list[str]:
     """The card's ``## Acquisition shift`` section (lines) for the folder's model; ``draws``
-    (``bench.shift_draws``'s results) adds the suite over several draws when it measured the
-    same model file."""
+    (``bench.shift_draws``'s results, one or several files) adds the suite over several draws
+    for each that measured the same model file."""
     lines = [f"## {HEADING}", "",
              "The public acquisition-shift suite (`bench/shift_suite.py`, "
              "docs/acquisition-shift.md) changes real films as another site's equipment would "
@@ -147,14 +160,17 @@ def shift_section(results: dict[str, Any] | None, meta: ModelMetadata,
     for other in results.get("models", []):
         if other is not entry:
             lines += _comparison(entry, other) + [""]
-    if draws and draws.get("sha256") == meta.sha256 and draws.get("pooled"):
-        seeds = draws["seeds"]
+    for res in [draws] if isinstance(draws, dict) else (draws or []):
+        if not (res and res.get("sha256") == meta.sha256 and res.get("pooled")):
+            continue
+        seeds = res["seeds"]
         lines += [f"The same suite over {len(seeds)} independent draws of every film's parameters "
-                  f"(seeds {seeds[0]}-{seeds[-1]}, {draws['films_per_draw']} films each; "
+                  f"(seeds {seeds[0]}-{seeds[-1]}, {_films_text(res)}; "
                   "`python -m bench.shift_draws`): one draw's figures carry its luck (one film "
-                  "is 0.6 %). Pooled intervals treat the draws of one film as independent, so "
-                  "they are too narrow; ECE on about 150 films reads a few hundredths even for "
-                  "a perfect calibration (last column).", "", draws_table(draws), ""]
+                  f"is {1 / res['films_per_draw']:.1%}). Pooled intervals treat the draws of one "
+                  "film as independent, so they are too narrow; ECE on a few hundred films reads "
+                  "a few hundredths even for a perfect calibration (last column).", "",
+                  draws_table(res), ""]
     return lines + [_BEHAVIOUR]
 
 
@@ -167,7 +183,7 @@ def with_shift_section(card: str, section: list[str]) -> str:
 
 
 def refresh(folder: str | Path, results_path: str | Path | None = DEFAULT_RESULTS,
-            draws_path: str | Path | None = DEFAULT_DRAWS) -> bool:
+            draws_path: str | Path | Sequence[str | Path] | None = DEFAULT_DRAWS) -> bool:
     """Rewrite ``folder``'s card section from the results files (through the folder writer,
     re-pinned when it is the app's own folder). True when the results cover its model."""
     from converter.pin import repin_if_shipped
@@ -175,7 +191,8 @@ def refresh(folder: str | Path, results_path: str | Path | None = DEFAULT_RESULT
     folder = Path(folder)
     meta = ModelMetadata.from_dict(model_folder.read_json(folder))
     results = load_results(results_path)
-    draws = load_results(draws_path)
+    paths = [draws_path] if isinstance(draws_path, (str, Path)) else list(draws_path or [])
+    draws = [d for d in (load_results(p) for p in paths) if d]
     card = (folder / model_folder.CARD_FILE).read_text(encoding="utf-8")
     model_folder.write(folder, card=with_shift_section(card, shift_section(results, meta, draws)))
     repin_if_shipped(folder)
@@ -188,11 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("folder", nargs="?", type=Path,
                    default=Path(__file__).resolve().parent.parent / "resources" / "model")
     p.add_argument("results", nargs="?", type=Path, default=DEFAULT_RESULTS)
-    p.add_argument("--draws", type=Path, default=DEFAULT_DRAWS,
-                   help="bench.shift_draws's results (default bench/shift_draws.json)")
+    p.add_argument("--draws", type=Path, action="append", default=None,
+                   help="bench.shift_draws's results; repeat for several (default "
+                        "bench/shift_draws.json and bench/shift_draws_all.json)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    measured = refresh(args.folder, args.results, args.draws)
+    measured = refresh(args.folder, args.results, args.draws or DEFAULT_DRAWS)
     log.info("%s: acquisition-shift section %s", args.folder,
              "written from the results" if measured else "says the model was not measured")
     return 0

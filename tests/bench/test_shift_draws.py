@@ -3,6 +3,7 @@ pooled figures decide each film at its own draw's threshold, and every draw gets
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +60,20 @@ def test_suite_draws_uses_new_draws_per_seed_and_pools_them(tmp_path: Path) -> N
     assert plain[0] == pytest.approx(plain[1])  # the plain films are the same in every draw
     text = sd.suite_report(res)
     assert "| noise | " in text and "x 2 draws (seeds 0, 1)" in text
+
+
+def test_the_summary_file_says_which_films_it_covers(tmp_path: Path) -> None:
+    """The card prints which films a draws file covers ("every k-th film of ..." or "all
+    of ..."): the command records the folders' names and ``--limit``, never their paths."""
+    data = tmp_path / "site_films"
+    for i in range(4):
+        folder = data / ss.LABELS[i % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(synthetic_xray(30 + i, size=(280, 250), pneumonia=bool(i % 2))).save(
+            folder / f"person{i}.png")
+    out = tmp_path / "draws.json"
+    assert sd.main(["--data", str(data), "--limit", "2", "--draws", "1", "--families", "plain",
+                    "--workers", "1", "--model", str(MODEL_DIR), "--summary", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["data"] == ["site_films"] and res["limit"] == 2 and res["films_per_draw"] == 2
+    assert str(tmp_path) not in out.read_text()
