@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -50,15 +49,12 @@ class _Stop:
 
 @contextlib.contextmanager
 def _handle_stops(stop: _Stop) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
+    """``stop`` handles SIGTERM and Ctrl-C while the watch runs, by classify's rule
+    (:func:`desktop.cli.stop_signal_handlers`: a signal the process ignores stays ignored)."""
+    from desktop.cli import stop_signal_handlers
+
+    with stop_signal_handlers(stop):
         yield
-        return
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
 
 
 def _relative(path: str, folder: str) -> str:

@@ -216,7 +216,8 @@ def test_signal_mid_run_removes_the_temporary_file(tmp_path, sig, code):
     stale.write_text("partial")
     proc = subprocess.Popen([sys.executable, "-m", "desktop", "classify", str(folder), "--csv",
                              str(out), "--workers", "1"], cwd=ROOT, env=_child_env(tmp_path),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
     temps: list[Path] = []
     while time.monotonic() < deadline and proc.poll() is None:
@@ -244,9 +245,26 @@ def test_run_that_cannot_be_audited_says_so_and_keeps_the_csv(tmp_path, monkeypa
     assert code == cli.EXIT_INCOMPLETE and len(read_csv(out)[1]) == 1
 
 
+@pytest.fixture
+def interruptible():
+    """Python's own Ctrl-C handling for the test, whatever the suite was started with: a
+    suite run as a script's background job (or under nohup) inherits SIGINT ignored, which
+    the run rightly keeps (the next test), and a SIGINT test would then prove nothing."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def _default_sigint() -> None:
+    """In a child before it runs Python: SIGINT back to its default, so Python installs its
+    Ctrl-C handling however the suite was started (see ``interruptible``)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig, raised", [(signal.SIGTERM, cli.Terminated),
                                          (signal.SIGINT, KeyboardInterrupt)])
-def test_a_signal_stops_the_run_between_files_and_a_second_one_at_once(sig, raised):
+def test_a_signal_stops_the_run_between_files_and_a_second_one_at_once(sig, raised,
+                                                                         interruptible):
     """The handler only records the first signal (raising inside Python's import machinery
     could leave its import lock held and hang the run's audit thread); the run raises at its
     next ``check``, between files. A second signal raises at once; old handlers come back."""
@@ -270,14 +288,24 @@ def test_a_signal_stops_the_run_between_files_and_a_second_one_at_once(sig, rais
 
 
 def test_a_signal_the_process_ignores_stays_ignored_during_a_run():
+    from desktop import watch_cli
+
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup or `cmd &`
     try:
         stop = cli.StopRequest()
         with cli.signals_between_files(stop):
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # that one handled
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
             stop.check()  # nothing recorded, nothing raised
         assert stop.signum is None and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        watching = watch_cli._Stop()  # the watch follows the same rule
+        with watch_cli._handle_stops(watching):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is watching
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        assert watching.requested == "" and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)

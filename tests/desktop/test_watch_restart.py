@@ -22,6 +22,13 @@ from desktop.review_store import ReviewStore
 from desktop.watch import WATCH_DB_NAME, WatchState
 from tests.conftest import synthetic_xray
 
+
+def _default_sigint() -> None:
+    """In the child before Python starts: SIGINT at its default, so the watch stops on Ctrl+C
+    however the suite was started (a suite run as a script's background job inherits SIGINT
+    ignored, which the watch keeps, as classify does)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("home")]
 
 N_FILMS = 120
@@ -35,7 +42,7 @@ class Watch:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "desktop", "classify", "--watch", str(folder),
              "--settle", "0.3", *extra], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            text=True)
+            text=True, preexec_fn=_default_sigint)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
