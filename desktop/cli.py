@@ -334,32 +334,14 @@ class StopRequest:
 
 
 @contextlib.contextmanager
-def stop_signal_handlers(handler: Callable[[int, object], None]) -> Iterator[None]:
-    """``handler`` for SIGTERM and Ctrl-C while inside (``classify`` and ``classify --watch``),
-    the old handlers back on the way out; nothing off the main thread, where Python allows no
-    handler. A signal the process was started ignoring (``nohup``, a script's background job)
-    stays ignored, as Python's own Ctrl-C handling does."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)
-           if signal.getsignal(sig) is not signal.SIG_IGN}
-    try:
-        yield
-    finally:
-        for sig, previous in old.items():
-            signal.signal(sig, previous)
-
-
-@contextlib.contextmanager
 def signals_between_files(stop: StopRequest) -> Iterator[None]:
     """While inside, SIGTERM and Ctrl-C are recorded in ``stop`` (the run stops after the file
     it is on, through ``stop.check()``); a second one raises at once, as before, for a run that
-    does not get to its next file (:func:`stop_signal_handlers`: ignored signals stay so)."""
+    does not get to its next file (:func:`desktop.stop_signals.stop_signal_handlers`: ignored
+    signals stay so)."""
     import signal
+
+    from desktop.stop_signals import stop_signal_handlers
 
     def handler(signum: int, _frame: object) -> None:
         if stop.signum is not None:

@@ -50,8 +50,9 @@ class _Stop:
 @contextlib.contextmanager
 def _handle_stops(stop: _Stop) -> Iterator[None]:
     """``stop`` handles SIGTERM and Ctrl-C while the watch runs, by classify's rule
-    (:func:`desktop.cli.stop_signal_handlers`: a signal the process ignores stays ignored)."""
-    from desktop.cli import stop_signal_handlers
+    (:func:`desktop.stop_signals.stop_signal_handlers`: a signal the process ignores stays
+    ignored)."""
+    from desktop.stop_signals import stop_signal_handlers
 
     with stop_signal_handlers(stop):
         yield
