@@ -89,10 +89,10 @@ PATTERN_COMPONENTS = 32
 #: Its limits: this quantile of held-out films' and held-out variants' distances (2-fold).
 PATTERN_QUANTILE = 0.999
 #: How the pixel and layout checks are fitted alongside the feature-pattern check: borders
-#: found on a smoothed image at any grey level, no display or fine-detail ranges (the relative edge density
-#: stays: on the non-chest corpus it catches grey photographs nothing else does), the layout
-#: residual's limit at the variants' 0.995 quantile (0.99 without the pattern check; the
-#: residual is what catches grey photographs and slices) and the layout distance's at their
+#: found on a smoothed image at any grey level, no display or fine-detail ranges (the relative
+#: edge density stays: on the non-chest corpus it catches grey photographs nothing else does),
+#: the layout residual's limit at the variants' 0.995 quantile (0.99 without the pattern check;
+#: the residual is what catches grey photographs and slices) and the layout distance's at their
 #: 0.999 quantile, as the pattern check's (tightly collimated, rotated films; no non-chest
 #: input of the corpus is caught by the distance alone).
 #: Statistics a guard with the feature-pattern check limits from below only: the relative
@@ -102,8 +102,8 @@ PATTERN_QUANTILE = 0.999
 #: draws, docs/acquisition-shift.md), while every non-chest input of the corpus it caught is
 #: also caught by the layout. Pixel noise beyond any film stays refused by ``MAX_NOISE_EDGE``.
 LOWER_ONLY = ("edge",)
-WITH_PATTERN_CHECK = {"smoothed_field": True, "any_level_field": True, "unchecked": DISPLAY_AND_PROCESSING,
-                      "lower_only": LOWER_ONLY,
+WITH_PATTERN_CHECK = {"smoothed_field": True, "any_level_field": True,
+                      "unchecked": DISPLAY_AND_PROCESSING, "lower_only": LOWER_ONLY,
                       "variant_layout_quantile": 0.995, "variant_distance_quantile": 0.999}
 #: Side of the layout thumbnail.
 THUMB = 16
@@ -764,9 +764,12 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
     if len(grays) < 50:
         raise ValueError(f"need at least 50 training images for pixel statistics, received {len(grays)}")
     extra = _as_gray_list(variants) if variants is not None else []
+    # the crop the recorded rule makes (any level refines the smoothed search only)
+    rule = next(k for k, v in FIELD_RULES.items()
+                if v == (smoothed_field, smoothed_field and any_level_field))
     if crop_field:
-        grays = [exposed_field(g, smoothed_field, any_level_field) for g in grays]
-        extra = [exposed_field(g, smoothed_field, any_level_field) for g in extra]
+        grays = [exposed_field(g, *FIELD_RULES[rule]) for g in grays]
+        extra = [exposed_field(g, *FIELD_RULES[rule]) for g in extra]
     names = [n for n in PIXEL_FEATURES
              if not (extra and n in ACQUISITION_DEPENDENT) and n not in unchecked]
     rows = [pixel_features(g) for g in grays]
@@ -809,8 +812,6 @@ def fit_pixel_stats(images: Iterable[np.ndarray] | np.ndarray, tail: float = 0.0
         coef_limit = max(coef_limit, np.quantile(var_coef, variant_distance_quantile
                                                   or variant_layout_quantile))
     r5 = lambda arr: [round(float(v), 5) for v in np.ravel(arr)]  # noqa: E731
-    rule = next(k for k, v in FIELD_RULES.items()
-                if v == (smoothed_field, smoothed_field and any_level_field))
     field = ({"field": rule,
               "layout_basis": LAYOUT_EQUALIZED} if crop_field else {})
     return field | {
