@@ -12,7 +12,9 @@
 # Defaults: DATA_DIR=../shared/data/chest_xray, RUN_DIR=../runs/release-<UTC time> (outside the
 # repository; one sub-folder per member plus ensemble/), MODEL_DIR=resources/model,
 # MEMBERS="wide_acquisition_std_site wide_acquisition_std_jpeg_site@2" (pneumonia-cnn 1.4.0; presets in training/config.py; PRESET@SEED
-# trains a preset with another initialisation seed (same split), into the member folder PRESET_seedSEED), EXTERNAL=DATA_DIR/test_public.
+# trains a preset with another initialisation seed (same split), into the member folder PRESET_seedSEED;
+# PRESET[@SEED]:KEY=VALUE[,KEY=VALUE] also overrides configuration fields of that member, as
+# pneumonia-train --set does, into PRESET[_seedSEED]_KEY-VALUE[_KEY-VALUE]), EXTERNAL=DATA_DIR/test_public.
 # VERSION=X.Y.Z is the model version written into metadata.json and the card.
 # QUANTIZATION=int8|float16|float32 overrides pneumonia-convert's default (float32, the shipped
 # model's precision; converter/tflite_export.py says why).
@@ -32,16 +34,27 @@ PY="${PY:-.venv/bin}"  # where pneumonia-train and pneumonia-convert live
 start=$(date +%s)
 runs=()
 for spec in $MEMBERS; do
-    # a member is PRESET or PRESET@SEED: the same recipe with another initialisation seed, on
-    # the same data split (an ensemble needs one held-out validation split for all members)
-    preset="${spec%@*}"
+    # a member is PRESET, PRESET@SEED (the same recipe with another initialisation seed, on
+    # the same data split: an ensemble needs one held-out validation split for all members),
+    # either followed by :KEY=VALUE[,KEY=VALUE...], pneumonia-train's --set for that member
+    base="${spec%%:*}"
+    sets=""
+    [[ "$spec" == *:* ]] && sets="${spec#*:}"
+    preset="${base%@*}"
     seed_args=()
-    [[ "$spec" == *@* ]] && seed_args=(--init-seed "${spec#*@}")
-    member="$RUN_DIR/${spec/@/_seed}"
+    [[ "$base" == *@* ]] && seed_args=(--init-seed "${base#*@}")
+    set_args=()
+    if [[ -n "$sets" ]]; then
+        IFS=',' read -ra pairs <<< "$sets"
+        for kv in "${pairs[@]}"; do set_args+=(--set "$kv"); done
+    fi
+    # folder: PRESET[_seedSEED][_KEY-VALUE...] (a finished one is reused)
+    suffix="${sets//=/-}"
+    member="$RUN_DIR/${base/@/_seed}${suffix:+_${suffix//,/_}}"
     if [[ ! -f "$member/report.json" ]]; then
         # shellcheck disable=SC2086
         "$PY/pneumonia-train" --data "$DATA" --out "$member" --config "$preset" \
-            "${seed_args[@]}" ${TRAIN_ARGS:-}
+            "${seed_args[@]}" "${set_args[@]}" ${TRAIN_ARGS:-}
     fi
     runs+=("$member")
 done

@@ -61,3 +61,21 @@ def test_members_with_seeds_ensemble_and_resume(tmp_path: Path) -> None:
     assert one[1].startswith(f"pneumonia-convert {runs}/default_seed3 ")
     assert one[1].endswith("--model-version 9.9.9 --quantization int8")
     assert "--model-version" not in calls[3]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="bash script")
+def test_member_overrides_go_to_that_member_only(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    calls = _release(tmp_path, "wide_ls@2 wide_ls@3:augmentation.site_p=0.75,width=32")
+    assert calls[0] == (f"pneumonia-train --data DATA --out {runs}/wide_ls_seed2 "
+                        "--config wide_ls --init-seed 2")
+    assert calls[1] == (f"pneumonia-train --data DATA --out "
+                        f"{runs}/wide_ls_seed3_augmentation.site_p-0.75_width-32 --config wide_ls "
+                        "--init-seed 3 --set augmentation.site_p=0.75 --set width=32")
+    assert calls[2] == (f"pneumonia-train ensemble --out {runs}/ensemble {runs}/wide_ls_seed2 "
+                        f"{runs}/wide_ls_seed3_augmentation.site_p-0.75_width-32")
+    # without a seed, and reused once finished
+    one = _release(tmp_path, "default:augmentation.noise=0.05")
+    assert one[0] == (f"pneumonia-train --data DATA --out {runs}/default_augmentation.noise-0.05 "
+                      "--config default --set augmentation.noise=0.05")
+    assert _release(tmp_path, "default:augmentation.noise=0.05") == [one[1]]

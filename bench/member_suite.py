@@ -1,0 +1,233 @@
+"""Trained networks judged on the acquisition-shift suite before any conversion: which members
+to ensemble (issue 21).
+
+    python -m bench.member_suite --data ../shared/data/chest_xray/test_public \\
+        --run A=../runs/r/member_a --run B=../runs/r/member_b [--draws 4] [--size 2] \\
+        [--cache ../runs/member_inputs.npz] [--json FILE]
+
+Every film is shifted exactly as :mod:`bench.shift_suite` shifts it (the same bytes for the same
+film, family and seed), prepared by the app's own path (``decode_bytes`` with the draft
+reduction, ``to_model_input``), and scored by each run's Keras model (``model.keras``, the
+training code's ``predict_logits``); a candidate ensemble's logit is its members' mean, as
+``pneumonia-train ensemble`` builds it. The guard is not applied (these are the model's
+figures) and nothing is calibrated: ROC AUC per family and draw, and the plain films'
+specificity at the threshold rule of :func:`pneumonia_core.calibration.choose_threshold` fitted
+on those same plain films (in-sample, for comparing candidates only). The prepared inputs can be
+cached (``--cache``, uint8) so further runs score new members in seconds.
+
+This imports TensorFlow (through the training code); the app never does. Figures on
+test_public select recipes there, so say so wherever they are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import shift_suite
+
+log = logging.getLogger("bench.member_suite")
+
+#: Families scored by default: the plain films, the combined shift and the two border ones.
+DEFAULT_FAMILIES = ("plain", "combined", "collimation", "unsharp_noise_collimation")
+#: The family whose per-draw ROC AUC ranks candidates (the issue's hardest goal).
+RANK_FAMILY = "combined"
+
+
+def _prepare_film(job: tuple[str, int, tuple[str, ...], tuple[int, ...], int]
+                  ) -> list[tuple[str, int, str, int, np.ndarray]]:
+    from pneumonia_core.imageio import decode_bytes, to_model_input
+
+    path, label, families, seeds, size = job
+    img = shift_suite.load_working(Path(path))
+    name = Path(path).name
+    out = []
+    for seed in seeds:
+        for fam in families:
+            if fam == "plain" and seed != seeds[0]:
+                continue  # the plain film is the same under every seed
+            data = shift_suite.shifted_bytes(img, fam, shift_suite.film_seed(seed, name, fam))
+            x = to_model_input(decode_bytes(data, draft_size=size).pixels, size)
+            out.append((fam, seed, name, label, x))
+    return out
+
+
+def prepare(films: Sequence[tuple[str, int]], families: Sequence[str], seeds: Sequence[int],
+            size: int = 224, workers: int = 2,
+            progress: Callable[[int, int], None] | None = None
+            ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The model inputs (N, size, size) uint8 of every film under every family and seed (the
+    plain film once), and one row of ``family, seed, file, label`` for each."""
+    unknown = set(families) - set(shift_suite.SUITE)
+    if unknown:
+        raise ValueError(f"unknown families {sorted(unknown)}; choose from {shift_suite.SUITE}")
+    jobs = [(p, y, tuple(families), tuple(seeds), size) for p, y in films]
+    rows: list[tuple[str, int, str, int, np.ndarray]] = []
+
+    def collect(k: int, part: list) -> None:
+        rows.extend(part)
+        if progress:
+            progress(k + 1, len(jobs))
+
+    if workers <= 1:
+        for k, job in enumerate(jobs):
+            collect(k, _prepare_film(job))
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for k, part in enumerate(pool.map(_prepare_film, jobs, chunksize=4)):
+                collect(k, part)
+    x = np.stack([r[4] for r in rows]).astype(np.uint8)
+    meta = [{"family": r[0], "seed": r[1], "file": r[2], "label": r[3]} for r in rows]
+    return x, meta
+
+
+def keras_logits(run_dir: str | Path, x: np.ndarray) -> np.ndarray:
+    """The logits of a training run's best checkpoint for model inputs ``x`` (N, S, S)."""
+    from training.run import load_run
+    from training.train import predict_logits
+
+    run = load_run(run_dir)
+    return predict_logits(run.model, x.astype(np.float32)[..., None])
+
+
+def candidates(names: Sequence[str], size: int) -> list[tuple[str, ...]]:
+    """Every member alone and every ensemble of 2..``size`` of them."""
+    out: list[tuple[str, ...]] = [(n,) for n in names]
+    for k in range(2, min(size, len(names)) + 1):
+        out += list(itertools.combinations(names, k))
+    return out
+
+
+def judge(logits: Mapping[str, np.ndarray], meta: Sequence[Mapping[str, Any]],
+          members: Sequence[str], target_sensitivity: float | None = None) -> dict[str, Any]:
+    """One candidate (the mean logit of ``members``): per family the ROC AUC of each draw (and
+    their mean), and the plain films' sensitivity and specificity at the threshold rule fitted
+    on them (by default with the release's target, the converter's external one)."""
+    from converter.external import EXTERNAL_TARGET_SENSITIVITY
+    from pneumonia_core.calibration import choose_threshold
+    from pneumonia_core.metrics import roc_auc
+
+    z = np.mean([np.asarray(logits[m], np.float64) for m in members], axis=0)
+    fam = np.array([r["family"] for r in meta])
+    seed = np.array([r["seed"] for r in meta])
+    y = np.array([r["label"] for r in meta], int)
+    res: dict[str, Any] = {"members": list(members), "families": {}}
+    for f in dict.fromkeys(fam.tolist()):
+        draws = [roc_auc(y[(fam == f) & (seed == s)], z[(fam == f) & (seed == s)])
+                 for s in sorted(set(seed[fam == f].tolist()))]
+        res["families"][f] = {"roc_auc": draws, "mean": float(np.mean(draws))}
+    plain = fam == "plain"
+    if plain.any():
+        thr = choose_threshold(y[plain], z[plain],
+                               target_sensitivity or EXTERNAL_TARGET_SENSITIVITY)
+        res["plain_at_rule"] = {"sensitivity": thr["sensitivity"],
+                                "specificity": thr["specificity"],
+                                "target_sensitivity": thr["target_sensitivity"]}
+    return res
+
+
+def table(results: Sequence[Mapping[str, Any]]) -> str:
+    """Candidates best first by the mean ROC AUC of :data:`RANK_FAMILY` over its draws."""
+    fams = list(results[0]["families"]) if results else []
+    head = ["candidate", *[f"{f} (per draw; mean)" for f in fams], "plain sens / spec"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def key(r: Mapping[str, Any]) -> float:
+        return -r["families"].get(RANK_FAMILY, {"mean": 0.0})["mean"]
+
+    for r in sorted(results, key=key):
+        cells = ["+".join(r["members"])]
+        for f in fams:
+            d = r["families"][f]
+            per = " ".join(f"{v:.3f}" for v in d["roc_auc"])
+            cells.append(per if len(d["roc_auc"]) == 1 else f"{per}; {d['mean']:.3f}")
+        p = r.get("plain_at_rule")
+        cells.append(f"{p['sensitivity']:.3f} / {p['specificity']:.3f}" if p else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _load_cache(path: Path, films: Sequence[tuple[str, int]], families: Sequence[str],
+                seeds: Sequence[int]) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
+    if not path.is_file():
+        return None
+    z = np.load(path, allow_pickle=False)
+    info = json.loads(str(z["info"]))
+    want = {"films": [Path(p).name for p, _ in films], "families": list(families),
+            "seeds": list(seeds)}
+    if {k: info.get(k) for k in want} != want:
+        log.info("member suite: %s holds other films, families or seeds; preparing again", path)
+        return None
+    return z["x"], info["meta"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, nargs="+", required=True,
+                   help="folders with NORMAL/ and PNEUMONIA/ (test_public)")
+    p.add_argument("--run", action="append", required=True, metavar="NAME=RUN_DIR",
+                   help="a training run folder (model.keras) under a short name; repeat")
+    p.add_argument("--families", default=",".join(DEFAULT_FAMILIES))
+    p.add_argument("--draws", type=int, default=4, help="seeds 0..N-1 (as bench.shift_draws)")
+    p.add_argument("--limit", type=int, default=0, help="every k-th film, as shift_suite")
+    p.add_argument("--size", type=int, default=2, help="largest ensemble tried")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--cache", type=Path, help="the prepared inputs (.npz), reused when they match")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    runs = {}
+    for item in args.run:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            p.error(f"--run takes NAME=RUN_DIR, received {item!r}")
+        runs[name] = path
+    films = shift_suite.list_films(args.data)
+    if args.limit and args.limit < len(films):
+        films = films[::-(-len(films) // args.limit)]
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    seeds = list(range(args.draws))
+    t0 = time.perf_counter()
+    cached = _load_cache(args.cache, films, families, seeds) if args.cache else None
+    if cached is None:
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 25 == 0:
+                log.info("member suite: prepared %d/%d films, %.0f s", done, total,
+                         time.perf_counter() - t0)
+
+        x, meta = prepare(films, families, seeds, workers=args.workers, progress=progress)
+        if args.cache:
+            info = {"films": [Path(f).name for f, _ in films], "families": families,
+                    "seeds": seeds, "meta": meta}
+            np.savez(args.cache, x=x, info=json.dumps(info))
+    else:
+        x, meta = cached
+    logits = {}
+    for k, (name, path) in enumerate(runs.items(), 1):
+        logits[name] = keras_logits(path, x)
+        log.info("member suite: scored %s (%d of %d), %.0f s", name, k, len(runs),
+                 time.perf_counter() - t0)
+    results = [judge(logits, meta, c) for c in candidates(list(runs), args.size)]
+    sys.stdout.write(f"{len(films)} films, draws {seeds}, guard bypassed, uncalibrated logits; "
+                     f"ranked by {RANK_FAMILY}\n" + table(results) + "\n")
+    if args.json:
+        args.json.write_text(json.dumps({"data": [d.name for d in args.data],
+                                         "films": len(films), "seeds": seeds,
+                                         "runs": {n: Path(r).name for n, r in runs.items()},
+                                         "results": results}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
