@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 import tempfile
 import time
@@ -155,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
     train = [load_image(p, 224) for p, _ in ss.list_films([args.train])[::args.train_every]]
     films = ss.list_films([args.test])
-    films = films[::max(math.ceil(len(films) / args.limit), 1)]
+    films = ss.every_kth(films, args.limit)
     families = sorted({f for fams in HOLDOUTS.values() for f in fams}) + ["combined"]
     shifted = shifted_inputs(films, families)
     from pneumonia_core.model import ModelBundle

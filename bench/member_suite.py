@@ -193,9 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not name or not path:
             p.error(f"--run takes NAME=RUN_DIR, received {item!r}")
         runs[name] = path
-    films = shift_suite.list_films(args.data)
-    if args.limit and args.limit < len(films):
-        films = films[::-(-len(films) // args.limit)]
+    films = shift_suite.every_kth(shift_suite.list_films(args.data), args.limit)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     seeds = list(range(args.draws))
     t0 = time.perf_counter()

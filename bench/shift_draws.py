@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -181,9 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model and len(args.model) > 1:
         ap.error("--model: one model folder")
     model_dir = args.model[0] if args.model else None
-    films = shift_suite.list_films(args.data)
-    if args.limit and args.limit < len(films):
-        films = films[::math.ceil(len(films) / args.limit)]
+    films = shift_suite.every_kth(shift_suite.list_films(args.data), args.limit)
     seeds = list(range(args.seed, args.seed + args.draws))
     if args.calibrate_half:
         res = rescue_draws(films, args.calibrate_half, model_dir, seeds, args.workers,

@@ -126,3 +126,12 @@ def test_calibrate_half_passes_the_sites_target_to_calibrate(tmp_path: Path,
     assert res["calibrate_exit"] == 4 and "summary" not in res
     assert res["target_sensitivity"] == 0.95
     assert res["calibrated_on"] + res["measured_on"] == len(films)
+
+
+def test_every_kth_keeps_at_most_the_limit_and_the_held_out_half() -> None:
+    films = [(f"f{i:03d}", i % 2) for i in range(314)]
+    half = ss.every_kth(films, 157)
+    assert half == films[::2] and len(half) == 157  # the held-out half the results name
+    assert len(ss.every_kth(films, 100)) <= 100 and ss.every_kth(films, 100)[1] == films[4]
+    assert ss.every_kth(films, 0) == films and ss.every_kth(films, None) == films
+    assert ss.every_kth(films, 500) == films
