@@ -16,7 +16,10 @@ on those same plain films (in-sample, for comparing candidates only). The prepar
 cached (``--cache``, uint8) so further runs score new members in seconds.
 
 This imports TensorFlow (through the training code); the app never does. Figures on
-test_public select recipes there, so say so wherever they are reported.
+test_public select recipes there, so say so wherever they are reported. With ``--val`` the
+films are instead the validation split the runs share (train/ films that none of them was
+trained on, read from their ``split.json``): a choice made there is out-of-sample for
+test_public.
 """
 
 from __future__ import annotations
@@ -171,12 +174,44 @@ def _load_cache(path: Path, films: Sequence[tuple[str, int]], families: Sequence
     return z["x"], info["meta"]
 
 
+def validation_films(run_dirs: Sequence[str | Path], data_root: Path | None = None
+                     ) -> list[tuple[str, int]]:
+    """(path, label) of the validation films every run in ``run_dirs`` held out, sorted as
+    :func:`bench.shift_suite.list_films` sorts. Paths are under ``data_root`` or the root each
+    split recorded. Runs whose validation splits differ are refused: a member judged on films
+    it was trained on would look better than it is."""
+    from training.run import SPLIT_FILE
+
+    if not run_dirs:
+        raise ValueError("no runs given")
+    first: dict[str, int] | None = None
+    root: Path | None = data_root
+    for run_dir in run_dirs:
+        payload = json.loads((Path(run_dir) / SPLIT_FILE).read_text())
+        val = {e["path"]: int(e["label"]) for e in payload.get("val", [])}
+        trained = {e["path"] for e in payload.get("train", [])}
+        if not val or val.keys() & trained:
+            raise ValueError(f"{run_dir}: its split has no validation films apart from training")
+        if first is None:
+            first = val
+            root = root if root is not None else Path(payload["data_root"])
+        elif val != first:
+            raise ValueError(f"{run_dir}: its validation split differs from {run_dirs[0]}'s; "
+                             "members must share one split to be judged on it")
+    assert first is not None and root is not None
+    return [(str(root / rel), label)
+            for rel, label in sorted(first.items(), key=lambda kv: (kv[1], Path(kv[0]).name))]
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, nargs="+", required=True,
-                   help="folders with NORMAL/ and PNEUMONIA/ (test_public)")
+    p.add_argument("--data", type=Path, nargs="+",
+                   help="folders with NORMAL/ and PNEUMONIA/ (test_public); with --val, the "
+                        "dataset root when it moved since training")
+    p.add_argument("--val", action="store_true",
+                   help="score the validation films the runs share (their split.json) instead")
     p.add_argument("--run", action="append", required=True, metavar="NAME=RUN_DIR",
                    help="a training run folder (model.keras) under a short name; repeat")
     p.add_argument("--families", default=",".join(DEFAULT_FAMILIES))
@@ -193,7 +228,20 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not name or not path:
             p.error(f"--run takes NAME=RUN_DIR, received {item!r}")
         runs[name] = path
-    films = shift_suite.every_kth(shift_suite.list_films(args.data), args.limit)
+    if args.val:
+        if args.data and len(args.data) > 1:
+            p.error("with --val, --data takes one dataset root")
+        try:
+            films = validation_films(list(runs.values()), args.data[0] if args.data else None)
+        except (OSError, ValueError, KeyError) as exc:
+            p.error(str(exc))
+        source = ["validation split of the runs (train/)"]
+    elif args.data:
+        films = shift_suite.list_films(args.data)
+        source = [d.name for d in args.data]
+    else:
+        p.error("give --data FOLDER... or --val")
+    films = shift_suite.every_kth(films, args.limit)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     seeds = list(range(args.draws))
     t0 = time.perf_counter()
@@ -220,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(f"{len(films)} films, draws {seeds}, guard bypassed, uncalibrated logits; "
                      f"ranked by {RANK_FAMILY}\n" + table(results) + "\n")
     if args.json:
-        args.json.write_text(json.dumps({"data": [d.name for d in args.data],
+        args.json.write_text(json.dumps({"data": source,
                                          "films": len(films), "seeds": seeds,
                                          "runs": {n: Path(r).name for n, r in runs.items()},
                                          "results": results}, indent=1) + "\n")

@@ -118,3 +118,57 @@ def test_command_scores_each_run_and_reuses_its_prepared_inputs(folder: Path, tm
     with pytest.raises(BaseException, match="prepared again"):
         with redirect_stdout(io.StringIO()):
             ms.main([*args[:7], "1", *args[8:]])
+
+
+def _run_with_split(tmp_path: Path, name: str, root: Path, val: list[tuple[str, int]],
+                    train: list[tuple[str, int]]) -> Path:
+    run = tmp_path / name
+    run.mkdir()
+    entries = {k: [{"path": p, "label": y} for p, y in v] for k, v in (("val", val),
+                                                                       ("train", train))}
+    (run / "split.json").write_text(json.dumps({"data_root": str(root), "seed": 1337, **entries}))
+    return run
+
+
+def test_validation_films_are_the_shared_held_out_split(folder: Path, tmp_path: Path) -> None:
+    val = [("PNEUMONIA/PNEUMONIA_1.png", 1), ("NORMAL/NORMAL_1.png", 0),
+           ("PNEUMONIA/PNEUMONIA_0.png", 1)]
+    train = [("NORMAL/NORMAL_0.png", 0)]
+    a = _run_with_split(tmp_path, "a", folder, val, train)
+    b = _run_with_split(tmp_path, "b", folder, list(reversed(val)), train)
+    films = ms.validation_films([a, b])
+    # the val films only, in list_films' order (label, then name), under the recorded root
+    assert films == [(str(folder / "NORMAL/NORMAL_1.png"), 0),
+                     (str(folder / "PNEUMONIA/PNEUMONIA_0.png"), 1),
+                     (str(folder / "PNEUMONIA/PNEUMONIA_1.png"), 1)]
+    moved = tmp_path / "moved"
+    assert ms.validation_films([a], moved)[0] == (str(moved / "NORMAL/NORMAL_1.png"), 0)
+    # a member trained on another split would be judged on films it learnt from
+    c = _run_with_split(tmp_path, "c", folder, val[:2], [*train, val[2]])
+    with pytest.raises(ValueError, match="differs"):
+        ms.validation_films([a, c])
+    d = _run_with_split(tmp_path, "d", folder, val, [*train, val[0]])
+    with pytest.raises(ValueError, match="no validation films apart"):
+        ms.validation_films([d])
+
+
+def test_command_scores_the_validation_split_with_val(folder: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    val = [("NORMAL/NORMAL_1.png", 0), ("PNEUMONIA/PNEUMONIA_0.png", 1)]
+    a = _run_with_split(tmp_path, "a", folder, val, [("NORMAL/NORMAL_0.png", 0)])
+    seen: list[int] = []
+
+    def fake_logits(run_dir: str, x: np.ndarray) -> np.ndarray:
+        seen.append(len(x))
+        return x.reshape(len(x), -1).mean(axis=1)
+
+    monkeypatch.setattr(ms, "keras_logits", fake_logits)
+    out = tmp_path / "val.json"
+    with redirect_stdout(io.StringIO()):
+        assert ms.main(["--val", "--run", f"A={a}", "--draws", "1", "--families",
+                        "plain,combined", "--workers", "1", "--json", str(out)]) == 0
+    assert seen == [4]  # two validation films, plain and one combined draw each
+    res = json.loads(out.read_text())
+    assert res["films"] == 2 and res["data"] == ["validation split of the runs (train/)"]
+    with pytest.raises(SystemExit):  # neither --data nor --val
+        ms.main(["--run", f"A={a}"])
