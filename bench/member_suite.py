@@ -217,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--families", default=",".join(DEFAULT_FAMILIES))
     p.add_argument("--draws", type=int, default=4, help="seeds 0..N-1 (as bench.shift_draws)")
     p.add_argument("--limit", type=int, default=0, help="every k-th film, as shift_suite")
+    p.add_argument("--half", choices=("all", "held-out", "design"), default="all",
+                   help="judge on every second film (held-out, as --limit of half the films "
+                        "keeps) or the others (design); inputs and cache cover all films")
     p.add_argument("--size", type=int, default=2, help="largest ensemble tried")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--cache", type=Path, help="the prepared inputs (.npz), reused when they match")
@@ -264,11 +267,19 @@ def main(argv: list[str] | None = None) -> int:
         logits[name] = keras_logits(path, x)
         log.info("member suite: scored %s (%d of %d), %.0f s", name, k, len(runs),
                  time.perf_counter() - t0)
+    if args.half != "all":
+        held, design = shift_suite.held_out_and_design(films)
+        names = {Path(f).name for f, _ in (held if args.half == "held-out" else design)}
+        rows = np.array([m["file"] in names for m in meta])
+        logits = {k: v[rows] for k, v in logits.items()}
+        meta = [m for m, keep in zip(meta, rows, strict=True) if keep]
+        films = [f for f in films if Path(f[0]).name in names]
     results = [judge(logits, meta, c) for c in candidates(list(runs), args.size)]
-    sys.stdout.write(f"{len(films)} films, draws {seeds}, guard bypassed, uncalibrated logits; "
+    sys.stdout.write(f"{len(films)} films ({args.half}), draws {seeds}, guard bypassed, "
+                     "uncalibrated logits; "
                      f"ranked by {RANK_FAMILY}\n" + table(results) + "\n")
     if args.json:
-        args.json.write_text(json.dumps({"data": source,
+        args.json.write_text(json.dumps({"data": source, "half": args.half,
                                          "films": len(films), "seeds": seeds,
                                          "runs": {n: Path(r).name for n, r in runs.items()},
                                          "results": results}, indent=1) + "\n")

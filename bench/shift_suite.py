@@ -379,6 +379,16 @@ def every_kth(films: Sequence[tuple[str, int]], limit: int | None) -> list[tuple
     return films[::math.ceil(len(films) / limit)]
 
 
+def held_out_and_design(films: Sequence[tuple[str, int]]
+                        ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(held-out half, design half): the films ``--limit`` of half their number keeps (every
+    second film, the held-out half the results name) and the others."""
+    films = list(films)
+    held = every_kth(films, (len(films) + 1) // 2)
+    kept = {f for f, _ in held}
+    return held, [f for f in films if f[0] not in kept]
+
+
 def run_suite(films: Sequence[tuple[str, int]],
               model_dir: str | Sequence[str | None] | None = None,
               families: Sequence[str] = SUITE, seed: int = 0, workers: int = 2,

@@ -172,3 +172,40 @@ def test_command_scores_the_validation_split_with_val(folder: Path, tmp_path: Pa
     assert res["films"] == 2 and res["data"] == ["validation split of the runs (train/)"]
     with pytest.raises(SystemExit):  # neither --data nor --val
         ms.main(["--run", f"A={a}"])
+
+
+def test_held_out_and_design_halves() -> None:
+    films = [(f"f{i}.png", i % 2) for i in range(9)]
+    held, design = ss.held_out_and_design(films)
+    assert held == ss.every_kth(films, 5) == films[::2]
+    assert design == films[1::2]
+
+
+def test_command_judges_one_half_of_the_films(folder: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from pneumonia_core.metrics import roc_auc
+
+    means: dict[str, float] = {}
+
+    def fake_logits(run_dir: str, x: np.ndarray) -> np.ndarray:
+        return x.reshape(len(x), -1).mean(axis=1)
+
+    monkeypatch.setattr(ms, "keras_logits", fake_logits)
+    cache, out = tmp_path / "in.npz", tmp_path / "half.json"
+    base = ["--data", str(folder), "--run", "U=up", "--draws", "1", "--families", "plain",
+            "--workers", "1", "--cache", str(cache), "--json", str(out)]
+    with redirect_stdout(io.StringIO()):
+        assert ms.main([*base, "--half", "design"]) == 0
+    res = json.loads(out.read_text())
+    assert res["half"] == "design" and res["films"] == 2
+    # recompute from the cached inputs: the design half is the 2nd and 4th film
+    with np.load(cache) as npz:
+        x, info = npz["x"], json.loads(str(npz["info"]))
+    for m, xi in zip(info["meta"], x, strict=True):
+        means[m["file"]] = float(xi.mean())
+    design = ["NORMAL_1.png", "PNEUMONIA_1.png"]
+    expected = roc_auc(np.array([0, 1]), np.array([means[f] for f in design]))
+    assert res["results"][0]["families"]["plain"]["roc_auc"] == [pytest.approx(expected)]
+    with redirect_stdout(io.StringIO()):
+        assert ms.main([*base, "--half", "held-out"]) == 0
+    assert json.loads(out.read_text())["films"] == 2
