@@ -160,6 +160,44 @@ def table(results: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def logits_key(run_dir: str | Path, x: np.ndarray) -> str:
+    """What a run's cached logits depend on: its checkpoint (path, size, modification time)
+    and the exact inputs."""
+    import hashlib
+
+    from training.run import MODEL_FILE
+
+    model = (Path(run_dir) / MODEL_FILE).resolve()
+    st = model.stat()
+    h = hashlib.sha256(f"{model}|{st.st_size}|{st.st_mtime_ns}|{x.shape}".encode())
+    h.update(np.ascontiguousarray(x).data)
+    return h.hexdigest()[:32]
+
+
+def scored_logits(runs: Mapping[str, str | Path], x: np.ndarray, cache: Path | None = None,
+                  progress: Callable[[str, int, int], None] | None = None
+                  ) -> dict[str, np.ndarray]:
+    """Each run's logits for ``x``; with ``cache`` (an .npz), logits of a checkpoint already
+    scored on these very inputs are read back instead of computed again."""
+    stored: dict[str, np.ndarray] = {}
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            stored = {k: z[k] for k in z.files}
+    out, added = {}, False
+    for k, (name, path) in enumerate(runs.items(), 1):
+        key = logits_key(path, x) if cache is not None else ""
+        if key in stored:
+            out[name] = stored[key]
+        else:
+            out[name] = np.asarray(keras_logits(path, x), np.float64)
+            stored[key], added = out[name], True
+        if progress:
+            progress(name, k, len(runs))
+    if cache is not None and added:
+        np.savez(cache, **stored)
+    return out
+
+
 def _load_cache(path: Path, films: Sequence[tuple[str, int]], families: Sequence[str],
                 seeds: Sequence[int]) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
     if not path.is_file():
@@ -222,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
                         "keeps) or the others (design); inputs and cache cover all films")
     p.add_argument("--size", type=int, default=2, help="largest ensemble tried")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--cache", type=Path, help="the prepared inputs (.npz), reused when they match")
+    p.add_argument("--cache", type=Path,
+                   help="the prepared inputs (.npz), reused when they match; each run's logits "
+                        "are kept beside it (CACHE.logits.npz) for the same checkpoint and inputs")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     runs = {}
@@ -262,11 +302,12 @@ def main(argv: list[str] | None = None) -> int:
             np.savez(args.cache, x=x, info=json.dumps(info))
     else:
         x, meta = cached
-    logits = {}
-    for k, (name, path) in enumerate(runs.items(), 1):
-        logits[name] = keras_logits(path, x)
-        log.info("member suite: scored %s (%d of %d), %.0f s", name, k, len(runs),
+    def scored(name: str, k: int, n: int) -> None:
+        log.info("member suite: scored %s (%d of %d), %.0f s", name, k, n,
                  time.perf_counter() - t0)
+
+    logits = scored_logits(runs, x, args.cache.with_suffix(".logits.npz") if args.cache else None,
+                           scored)
     if args.half != "all":
         held, design = shift_suite.held_out_and_design(films)
         names = {Path(f).name for f, _ in (held if args.half == "held-out" else design)}

@@ -92,14 +92,19 @@ def test_command_scores_each_run_and_reuses_its_prepared_inputs(folder: Path, tm
                                                                 monkeypatch: pytest.MonkeyPatch
                                                                 ) -> None:
     scored: list[tuple[str, int]] = []
+    up, down = tmp_path / "up", tmp_path / "down"
+    for run in (up, down):
+        run.mkdir()
+        (run / "model.keras").write_bytes(run.name.encode())
 
     def fake_logits(run_dir: str, x: np.ndarray) -> np.ndarray:  # stands in for the Keras model
-        scored.append((run_dir, len(x)))
-        return x.reshape(len(x), -1).mean(axis=1) * (1 if run_dir == "up" else -1)
+        name = Path(run_dir).name
+        scored.append((name, len(x)))
+        return x.reshape(len(x), -1).mean(axis=1) * (1 if name == "up" else -1)
 
     monkeypatch.setattr(ms, "keras_logits", fake_logits)
     cache, out = tmp_path / "inputs.npz", tmp_path / "res.json"
-    args = ["--data", str(folder), "--run", "U=up", "--run", "D=down", "--draws", "2",
+    args = ["--data", str(folder), "--run", f"U={up}", "--run", f"D={down}", "--draws", "2",
             "--families", "plain,combined", "--workers", "1", "--cache", str(cache),
             "--json", str(out)]
     buf = io.StringIO()
@@ -109,11 +114,16 @@ def test_command_scores_each_run_and_reuses_its_prepared_inputs(folder: Path, tm
     res = json.loads(out.read_text())
     assert [r["members"] for r in res["results"]] == [["U"], ["D"], ["U", "D"]]
     assert "| U+D |" in buf.getvalue()
-    # a second run reads the cache: the same inputs, nothing prepared again
+    # a second run reads both caches: the same inputs and logits, nothing prepared or scored
     monkeypatch.setattr(ms, "prepare", lambda *a, **k: pytest.fail("prepared again"))
     with redirect_stdout(io.StringIO()):
         assert ms.main(args) == 0
-    assert scored[2:] == [("up", 12), ("down", 12)]
+    assert len(scored) == 2 and json.loads(out.read_text()) == res
+    # a changed checkpoint is scored again, the other one is not
+    (down / "model.keras").write_bytes(b"retrained")
+    with redirect_stdout(io.StringIO()):
+        assert ms.main(args) == 0
+    assert scored[2:] == [("down", 12)]
     # another set of draws does not match the cache
     with pytest.raises(BaseException, match="prepared again"):
         with redirect_stdout(io.StringIO()):
@@ -192,7 +202,9 @@ def test_command_judges_one_half_of_the_films(folder: Path, tmp_path: Path,
 
     monkeypatch.setattr(ms, "keras_logits", fake_logits)
     cache, out = tmp_path / "in.npz", tmp_path / "half.json"
-    base = ["--data", str(folder), "--run", "U=up", "--draws", "1", "--families", "plain",
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / "model.keras").write_bytes(b"up")
+    base = ["--data", str(folder), "--run", f"U={tmp_path / 'up'}", "--draws", "1", "--families", "plain",
             "--workers", "1", "--cache", str(cache), "--json", str(out)]
     with redirect_stdout(io.StringIO()):
         assert ms.main([*base, "--half", "design"]) == 0
