@@ -52,6 +52,10 @@ class AugmentConfig:
     # enhancement at a wide radius (one or two bands), a wide display curve (gamma 0.45-2.2 or
     # an S-shaped LUT), lifted blacks, and a mark or label anywhere on the film.
     site_p: float = 0.0
+    # Issue 21, seventh session: zoom in by up to this fraction (the film's field cropped and
+    # enlarged, as tighter framing or collimation at another site does) instead of ``zoom``;
+    # zooming out stays bounded by ``zoom``. 0 keeps the symmetric range.
+    zoom_in: float = 0.0
 
     @property
     def acquisition(self) -> bool:
@@ -127,7 +131,7 @@ class TrainConfig:
         """SHA-256 of the canonical JSON of this configuration (first 16 hex digits).
 
         Fields added after runs were recorded (the JPEG round trip, ``split_seed``, mixup, the
-        collimation borders, the site processing) are
+        collimation borders, the site processing, the zoom-in range) are
         left out while off, so the digest of every earlier configuration, as written in its
         run's config.json, holds.
         """
@@ -144,6 +148,8 @@ class TrainConfig:
                 data["augmentation"].pop(key)
         if self.augmentation.site_p == 0:
             data["augmentation"].pop("site_p")
+        if self.augmentation.zoom_in == 0:
+            data["augmentation"].pop("zoom_in")
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

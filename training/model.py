@@ -266,8 +266,10 @@ def build_augmentation(aug: AugmentConfig, seed: int) -> keras.Sequential:
     if aug.shear_degrees > 0:
         c = aug.shear_coefficient
         stack.append(Shear(x_factor=c, y_factor=0.0, fill_mode=fill, seed=s + 1, name="shear"))
-    if aug.zoom > 0:
-        stack.append(layers.RandomZoom((-aug.zoom, aug.zoom), fill_mode=fill, seed=s + 2,
+    if aug.zoom > 0 or aug.zoom_in > 0:
+        # Keras: a negative factor zooms in (a smaller field enlarged), a positive one out
+        low = -(aug.zoom_in or aug.zoom)
+        stack.append(layers.RandomZoom((low, aug.zoom), fill_mode=fill, seed=s + 2,
                                        name="zoom"))
     if aug.rotation_degrees > 0:
         stack.append(layers.RandomRotation(aug.rotation_degrees / 360.0, fill_mode=fill,

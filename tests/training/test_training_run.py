@@ -406,3 +406,30 @@ def test_site_processing_changes_contrast_edges_and_marks_only_on_drawn_films() 
         "wide_acquisition_std_border").digest()
     # earlier presets keep their recorded digests (the site field leaves it while off): pinned
     # in test_digest_of_configs_without_jpeg_is_unchanged
+
+
+def test_zoom_in_enlarges_a_smaller_field_and_keeps_earlier_digests() -> None:
+    """augmentation.zoom_in: zoom in by up to that fraction (tighter framing), zoom out by up to
+    ``zoom``; off (0) it leaves both the layer and every recorded digest as they were."""
+    from dataclasses import replace
+
+    from training.config import AugmentConfig, TrainConfig, get_preset
+    from training.model import build_augmentation
+
+    base = get_preset("wide_acquisition_std_jpeg_site")
+    assert base.augmentation.zoom_in == 0
+    assert build_augmentation(base.augmentation, 1).get_layer("zoom").height_factor == (-0.15,
+                                                                                        0.15)
+    wider = replace(base.augmentation, zoom_in=0.35)
+    assert build_augmentation(wider, 1).get_layer("zoom").height_factor == (-0.35, 0.15)
+    assert base.digest() == TrainConfig.from_dict(base.to_dict()).digest()
+    assert replace(base, augmentation=wider).digest() != base.digest()
+    # zoom_in alone (zoom 0) still builds the layer: zoom in only
+    only_in = build_augmentation(AugmentConfig(shear_degrees=0, zoom=0, zoom_in=0.3), 1)
+    assert only_in.get_layer("zoom").height_factor == (-0.3, 0.0)
+    # an enlarged field: a centred bright square grows under the strongest zoom-in
+    x = np.zeros((1, 64, 64, 1), np.float32)
+    x[:, 24:40, 24:40] = 255.0
+    out = np.asarray(build_augmentation(AugmentConfig(shear_degrees=0, zoom=0, zoom_in=0.5),
+                                        2).get_layer("zoom")(x, training=True))
+    assert (out > 127).sum() > (x > 127).sum()  # seed 2 draws a zoom-in (never a zoom-out)
