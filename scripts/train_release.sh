@@ -11,8 +11,9 @@
 #
 # Defaults: DATA_DIR=../shared/data/chest_xray, RUN_DIR=../runs/release-<UTC time> (outside the
 # repository; one sub-folder per member plus ensemble/), MODEL_DIR=resources/model,
-# MEMBERS="wide_acquisition_std_jpeg_site@2 wide_acquisition_std_jpeg_site@3:augmentation.site_p=0.75"
-# (pneumonia-cnn 1.5.0; presets in training/config.py; PRESET@SEED
+# MEMBERS="wide_acquisition_std_jpeg_site@3:augmentation.site_p=0.75
+#          wide_acquisition_std_jpeg_site@3:augmentation.site_p=0.75,augmentation.zoom_in=0.35"
+# (pneumonia-cnn 1.6.0; presets in training/config.py; PRESET@SEED
 # trains a preset with another initialisation seed (same split), into the member folder PRESET_seedSEED;
 # PRESET[@SEED]:KEY=VALUE[,KEY=VALUE] also overrides configuration fields of that member, as
 # pneumonia-train --set does, into PRESET[_seedSEED]_KEY-VALUE[_KEY-VALUE]), EXTERNAL=DATA_DIR/test_public.
@@ -28,7 +29,7 @@ cd "$(dirname "$0")/.."
 DATA="${1:-../shared/data/chest_xray}"
 RUN_DIR="${2:-../runs/release-$(date -u +%Y%m%dT%H%M%S)}"
 MODEL_DIR="${3:-resources/model}"
-MEMBERS="${MEMBERS:-wide_acquisition_std_jpeg_site@2 wide_acquisition_std_jpeg_site@3:augmentation.site_p=0.75}"
+MEMBERS="${MEMBERS:-wide_acquisition_std_jpeg_site@3:augmentation.site_p=0.75 wide_acquisition_std_jpeg_site@3:augmentation.site_p=0.75,augmentation.zoom_in=0.35}"
 EXTERNAL="${EXTERNAL:-$DATA/test_public}"
 PY="${PY:-.venv/bin}"  # where pneumonia-train and pneumonia-convert live
 
