@@ -93,12 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=0, help="every k-th film, as shift_suite")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    runs = {}
-    for item in args.run:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            p.error(f"--run takes NAME=RUN_DIR, received {item!r}")
-        runs[name] = path
+    runs = member_suite.named_runs(p, args.run)
     try:
         crops = [float(c) for c in args.crops.split(",") if c.strip()]
         for c in crops:

@@ -241,6 +241,18 @@ def validation_films(run_dirs: Sequence[str | Path], data_root: Path | None = No
             for rel, label in sorted(first.items(), key=lambda kv: (kv[1], Path(kv[0]).name))]
 
 
+def named_runs(parser: argparse.ArgumentParser, items: Sequence[str]) -> dict[str, str]:
+    """``--run NAME=RUN_DIR`` options as {name: run folder}, in order; a malformed one is the
+    parser's error (it exits with the message)."""
+    runs: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            parser.error(f"--run takes NAME=RUN_DIR, received {item!r}")
+        runs[name] = path
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -265,12 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                         "are kept beside it (CACHE.logits.npz) for the same checkpoint and inputs")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    runs = {}
-    for item in args.run:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            p.error(f"--run takes NAME=RUN_DIR, received {item!r}")
-        runs[name] = path
+    runs = named_runs(p, args.run)
     if args.val:
         if args.data and len(args.data) > 1:
             p.error("with --val, --data takes one dataset root")

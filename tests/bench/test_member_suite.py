@@ -4,6 +4,7 @@ follow the figures it prints."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 from contextlib import redirect_stdout
@@ -221,3 +222,12 @@ def test_command_judges_one_half_of_the_films(folder: Path, tmp_path: Path,
     with redirect_stdout(io.StringIO()):
         assert ms.main([*base, "--half", "held-out"]) == 0
     assert json.loads(out.read_text())["films"] == 2
+
+
+def test_named_runs_keeps_order_and_refuses_a_malformed_option() -> None:
+    parser = argparse.ArgumentParser()
+    assert list(ms.named_runs(parser, ["B=runs/b", "A=runs/a=x"]).items()) == [
+        ("B", "runs/b"), ("A", "runs/a=x")]
+    for bad in ("runs/b", "=runs/b", "B="):
+        with pytest.raises(SystemExit):
+            ms.named_runs(parser, [bad])
