@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from bench import member_suite, shift_suite
+from pneumonia_core.imageio import decode_bytes, to_model_input
+from pneumonia_core.metrics import roc_auc
 
 log = logging.getLogger("bench.framing_probe")
 
@@ -44,8 +46,6 @@ def cropped(img: np.ndarray, fraction: float) -> np.ndarray:
 
 def prepare(films: Sequence[tuple[str, int]], crops: Sequence[float]) -> np.ndarray:
     """Model inputs (films x (1 + crops), S, S) uint8: each film uncropped, then each crop."""
-    from pneumonia_core.imageio import decode_bytes, to_model_input
-
     rows = []
     for k, (path, _) in enumerate(films, 1):
         img = shift_suite.load_working(Path(path))
@@ -60,8 +60,6 @@ def prepare(films: Sequence[tuple[str, int]], crops: Sequence[float]) -> np.ndar
 def summarise(logits: np.ndarray, labels: np.ndarray, crops: Sequence[float]
               ) -> list[dict[str, Any]]:
     """Per crop (0 first): ROC AUC and the mean logit change of each class against crop 0."""
-    from pneumonia_core.metrics import roc_auc
-
     z = np.asarray(logits, np.float64).reshape(len(labels), 1 + len(crops))
     out = []
     for j, f in enumerate((0.0, *crops)):

@@ -52,7 +52,7 @@ class AugmentConfig:
     # enhancement at a wide radius (one or two bands), a wide display curve (gamma 0.45-2.2 or
     # an S-shaped LUT), lifted blacks, and a mark or label anywhere on the film.
     site_p: float = 0.0
-    # Issue 21, seventh session: zoom in by up to this fraction (the film's field cropped and
+    # Issue 21, sixth session: zoom in by up to this fraction (the film's field cropped and
     # enlarged, as tighter framing or collimation at another site does) instead of ``zoom``;
     # zooming out stays bounded by ``zoom``. 0 keeps the symmetric range.
     zoom_in: float = 0.0
